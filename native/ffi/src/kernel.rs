@@ -1,0 +1,531 @@
+//! Kernel exports: describe the kernel set, find a kernel, invoke it
+//! synchronously (short calls) or submit it to the compute pool with a
+//! completion callback (long calls).
+
+use crate::cancel::tandem_cancel_t;
+use crate::error::{guard, invalid, panic_error, tandem_error_t};
+use crate::state::tandem_state_t;
+use crate::types::*;
+use prost::Message;
+use std::ffi::c_void;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+use tandem_kernels::pool::{self, pool};
+use tandem_kernels::similarity::dot::Isa;
+use tandem_kernels::{registry, CallContext, Code, DType, Kernel, KernelError, Param, State, TensorMut, TensorRef};
+
+/// Opaque handle to a registered kernel; valid for the life of the process.
+pub struct tandem_kernel_t {
+    kernel: &'static dyn Kernel,
+}
+
+/// Completion callback of `tandem_kernel_submit`: `error` is null on success,
+/// otherwise owned by the callee (free it with `tandem_error_free`). It runs
+/// on a compute-pool thread and must not block.
+pub type tandem_completion_fn = Option<unsafe extern "C" fn(user_data: *mut c_void, error: *mut tandem_error_t)>;
+
+/// Environment variable bounding queued + running submissions.
+pub const MAX_PENDING_ENV: &str = "TANDEM_MAX_PENDING";
+const DEFAULT_MAX_PENDING: u32 = 1024;
+
+static KERNELS: OnceLock<Vec<tandem_kernel_t>> = OnceLock::new();
+static MAX_PENDING: OnceLock<u32> = OnceLock::new();
+static PENDING: AtomicU32 = AtomicU32::new(0);
+
+fn kernels() -> &'static [tandem_kernel_t] {
+    KERNELS.get_or_init(|| registry().kernels().map(|kernel| tandem_kernel_t { kernel }).collect())
+}
+
+fn max_pending() -> u32 {
+    *MAX_PENDING.get_or_init(|| {
+        std::env::var(MAX_PENDING_ENV)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(DEFAULT_MAX_PENDING)
+    })
+}
+
+/// Reads a UTF-8 string argument.
+///
+/// # Safety
+/// `ptr` is readable for `len` bytes, or null with `len` 0.
+pub(crate) unsafe fn str_arg<'a>(ptr: *const u8, len: usize, name: &str) -> Result<&'a str, KernelError> {
+    // SAFETY: forwarded caller guarantee.
+    let bytes = unsafe { bytes_arg(ptr, len, name) }?;
+    std::str::from_utf8(bytes).map_err(|_| invalid(format!("argument '{name}' is not valid UTF-8")))
+}
+
+/// # Safety
+/// `ptr` is readable for `len` bytes, or null with `len` 0.
+unsafe fn bytes_arg<'a>(ptr: *const u8, len: usize, name: &str) -> Result<&'a [u8], KernelError> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if ptr.is_null() {
+        return Err(invalid(format!("argument '{name}' is null but its length is {len}")));
+    }
+    // SAFETY: non-null and readable for `len` bytes per the caller.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+/// Checks one raw tensor's header and writes its shape into `shape`.
+fn read_header(
+    dtype: u32,
+    rank: u32,
+    dims: &[i64; TANDEM_MAX_RANK],
+    shape: &mut [usize; TANDEM_MAX_RANK],
+    what: &str,
+    index: usize,
+) -> Result<(DType, usize), KernelError> {
+    let dtype =
+        DType::from_raw(dtype).ok_or_else(|| invalid(format!("{what} {index} has unknown dtype code {dtype}")))?;
+    let rank = rank as usize;
+    if rank > TANDEM_MAX_RANK {
+        return Err(invalid(format!("{what} {index} has rank {rank}; at most {TANDEM_MAX_RANK} is supported")));
+    }
+    for axis in 0..rank {
+        let d = dims[axis];
+        if d < 0 {
+            return Err(invalid(format!("{what} {index} axis {axis} has negative size {d}")));
+        }
+        shape[axis] = d as usize;
+    }
+    Ok((dtype, rank))
+}
+
+/// # Safety
+/// `ptr` points to `count` readable structs (or is null with `count` 0).
+unsafe fn raw_slice<'a, T>(ptr: *const T, count: usize, what: &str, max: usize) -> Result<&'a [T], KernelError> {
+    if count > max {
+        return Err(invalid(format!("{count} {what}s given; at most {max} are supported")));
+    }
+    if count == 0 {
+        return Ok(&[]);
+    }
+    if ptr.is_null() {
+        return Err(invalid(format!("the {what} array is null but its count is {count}")));
+    }
+    // SAFETY: non-null, `count` readable structs per the caller.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, count) })
+}
+
+/// Reads input tensors, treating dtype 0 as an omitted tensor.
+///
+/// # Safety
+/// As for `tandem_state_create`'s `tensors`.
+pub(crate) unsafe fn optional_tensors<'a>(
+    ptr: *const tandem_tensor_t,
+    count: usize,
+    shapes: &'a mut [[usize; TANDEM_MAX_RANK]; TANDEM_MAX_TENSORS],
+) -> Result<[Option<TensorRef<'a>>; TANDEM_MAX_TENSORS], KernelError> {
+    // SAFETY: forwarded caller guarantee.
+    let raw = unsafe { raw_slice(ptr, count, "tensor", TANDEM_MAX_TENSORS) }?;
+    let mut meta = [(DType::U8, 0usize, false); TANDEM_MAX_TENSORS];
+    for (i, t) in raw.iter().enumerate() {
+        if t.dtype == 0 {
+            continue;
+        }
+        let (dtype, rank) = read_header(t.dtype, t.rank, &t.shape, &mut shapes[i], "tensor", i)?;
+        meta[i] = (dtype, rank, true);
+    }
+    let mut out = [None; TANDEM_MAX_TENSORS];
+    for (i, t) in raw.iter().enumerate() {
+        let (dtype, rank, present) = meta[i];
+        if present {
+            // SAFETY: forwarded caller guarantee on data/byte_len.
+            let bytes = unsafe { bytes_arg(t.data.cast(), t.byte_len as usize, "tensor data") }?;
+            out[i] = Some(TensorRef { dtype, shape: &shapes[i][..rank], bytes });
+        }
+    }
+    Ok(out)
+}
+
+const EMPTY_REF: TensorRef<'static> = TensorRef { dtype: DType::U8, shape: &[], bytes: &[] };
+
+/// Borrowed views over one call's raw arguments, on the stack.
+struct CallArgs<'a> {
+    inputs: [TensorRef<'a>; TANDEM_MAX_TENSORS],
+    n_in: usize,
+    outputs: [TensorMut<'a>; TANDEM_MAX_TENSORS],
+    n_out: usize,
+    params: [Param; TANDEM_MAX_PARAMS],
+    n_params: usize,
+}
+
+/// Shape storage for [`CallArgs`].
+struct Shapes {
+    inputs: [[usize; TANDEM_MAX_RANK]; TANDEM_MAX_TENSORS],
+    outputs: [[usize; TANDEM_MAX_RANK]; TANDEM_MAX_TENSORS],
+}
+
+impl Shapes {
+    fn new() -> Shapes {
+        Shapes {
+            inputs: [[0; TANDEM_MAX_RANK]; TANDEM_MAX_TENSORS],
+            outputs: [[0; TANDEM_MAX_RANK]; TANDEM_MAX_TENSORS],
+        }
+    }
+}
+
+/// # Safety
+/// Every data pointer is readable (inputs) / writable (outputs) for its
+/// `byte_len` for `'a`, and output buffers do not overlap anything else.
+unsafe fn call_args<'a>(
+    inputs: &[tandem_tensor_t],
+    params: &[tandem_param_t],
+    outputs: &[tandem_tensor_mut_t],
+    shapes: &'a mut Shapes,
+) -> Result<CallArgs<'a>, KernelError> {
+    let mut in_meta = [(DType::U8, 0usize); TANDEM_MAX_TENSORS];
+    for (i, t) in inputs.iter().enumerate() {
+        in_meta[i] = read_header(t.dtype, t.rank, &t.shape, &mut shapes.inputs[i], "input", i)?;
+    }
+    let mut out_meta = [(DType::U8, 0usize); TANDEM_MAX_TENSORS];
+    for (i, t) in outputs.iter().enumerate() {
+        out_meta[i] = read_header(t.dtype, t.rank, &t.shape, &mut shapes.outputs[i], "output", i)?;
+    }
+    let mut args = CallArgs {
+        inputs: [EMPTY_REF; TANDEM_MAX_TENSORS],
+        n_in: inputs.len(),
+        outputs: std::array::from_fn(|_| TensorMut { dtype: DType::U8, shape: &[], bytes: &mut [] }),
+        n_out: outputs.len(),
+        params: [Param::Int(0); TANDEM_MAX_PARAMS],
+        n_params: params.len(),
+    };
+    for (i, t) in inputs.iter().enumerate() {
+        let (dtype, rank) = in_meta[i];
+        // SAFETY: forwarded caller guarantee.
+        let bytes = unsafe { bytes_arg(t.data.cast(), t.byte_len as usize, "input data") }?;
+        args.inputs[i] = TensorRef { dtype, shape: &shapes.inputs[i][..rank], bytes };
+    }
+    for (i, t) in outputs.iter().enumerate() {
+        let (dtype, rank) = out_meta[i];
+        let len = t.byte_len as usize;
+        let bytes: &mut [u8] = if len == 0 {
+            &mut []
+        } else if t.data.is_null() {
+            return Err(invalid(format!("output {i} data is null but its length is {len}")));
+        } else {
+            // SAFETY: non-null, writable for `len` bytes, not aliased.
+            unsafe { std::slice::from_raw_parts_mut(t.data.cast::<u8>(), len) }
+        };
+        args.outputs[i] = TensorMut { dtype, shape: &shapes.outputs[i][..rank], bytes };
+    }
+    for (i, p) in params.iter().enumerate() {
+        args.params[i] = match p.kind {
+            TANDEM_PARAM_INT => Param::Int(p.int_value),
+            TANDEM_PARAM_FLOAT => Param::Float(p.float_value),
+            other => return Err(invalid(format!("parameter {i} has unknown kind {other}"))),
+        };
+    }
+    Ok(args)
+}
+
+/// # Safety
+/// `ctx` is null or readable; its cancel token is null or live.
+unsafe fn call_context(ctx: *const tandem_call_context_t) -> CallContext {
+    // SAFETY: forwarded caller guarantee.
+    let ctx = match unsafe { ctx.as_ref() } {
+        Some(ctx) => ctx,
+        None => return CallContext::default(),
+    };
+    // SAFETY: the token is null or live per the caller.
+    let cancel = unsafe { ctx.cancel.as_ref() }.map(|t: &tandem_cancel_t| Arc::clone(&t.flag));
+    let deadline = match ctx.timeout_ns {
+        0 => None,
+        ns => Instant::now().checked_add(Duration::from_nanos(ns)),
+    };
+    CallContext { cancel, deadline, trace_id: ctx.trace_id }
+}
+
+fn trace_of(ctx: *const tandem_call_context_t) -> [u8; 16] {
+    // SAFETY: read only when non-null; callers pass null or a readable ctx.
+    unsafe { ctx.as_ref() }.map_or([0; 16], |c| c.trace_id)
+}
+
+/// Writes the encoded `tandem.v1.KernelSet` into `*out` (owned by the caller
+/// on success; release with `tandem_buffer_free`).
+///
+/// # Safety
+/// `out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn tandem_kernels_describe(out: *mut tandem_buffer_t) -> *mut tandem_error_t {
+    guard("tandem_kernels_describe", &[0; 16], || {
+        // SAFETY: `out` is null or writable per the contract.
+        let out = unsafe { out.as_mut() }.ok_or_else(|| invalid("argument 'out' is null"))?;
+        let mut bytes = registry().kernel_set().encode_to_vec();
+        bytes.shrink_to_fit();
+        let mut bytes = std::mem::ManuallyDrop::new(bytes);
+        *out = tandem_buffer_t { data: bytes.as_mut_ptr(), len: bytes.len() as u64, capacity: bytes.capacity() as u64 };
+        Ok(())
+    })
+}
+
+/// Releases a buffer's bytes and nulls it, so a second free is harmless.
+///
+/// # Safety
+/// `buffer` is null or points to a buffer this library filled.
+#[no_mangle]
+pub unsafe extern "C" fn tandem_buffer_free(buffer: *mut tandem_buffer_t) {
+    // SAFETY: the caller guarantees `buffer` is null or a live buffer.
+    let buffer = match unsafe { buffer.as_mut() } {
+        Some(buffer) => buffer,
+        None => return,
+    };
+    if !buffer.data.is_null() {
+        // SAFETY: data/len/capacity came from a Vec<u8> leaked above.
+        drop(unsafe { Vec::from_raw_parts(buffer.data, buffer.len as usize, buffer.capacity as usize) });
+    }
+    *buffer = tandem_buffer_t { data: std::ptr::null_mut(), len: 0, capacity: 0 };
+}
+
+/// Looks a kernel up by name (UTF-8, `name_len` bytes).
+///
+/// # Safety
+/// `name` is readable for `name_len` bytes; `out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn tandem_kernel_find(
+    name: *const u8,
+    name_len: usize,
+    out: *mut *const tandem_kernel_t,
+) -> *mut tandem_error_t {
+    guard("tandem_kernel_find", &[0; 16], || {
+        if out.is_null() {
+            return Err(invalid("argument 'out' is null"));
+        }
+        // SAFETY: forwarded caller guarantee.
+        let name = unsafe { str_arg(name, name_len, "name") }?;
+        let found = kernels().iter().find(|k| k.kernel.descriptor().name == name).ok_or_else(|| {
+            let known: Vec<&str> = kernels().iter().map(|k| k.kernel.descriptor().name.as_str()).collect();
+            KernelError::not_found(format!("unknown kernel '{name}'; this library has: {}", known.join(", ")))
+        })?;
+        // SAFETY: `out` is non-null and writable.
+        unsafe { *out = found };
+        Ok(())
+    })
+}
+
+/// Runs a kernel on the calling thread (its parallel parts on the compute
+/// pool) and returns when it has finished. Use for short calls.
+///
+/// # Safety
+/// `kernel` comes from `tandem_kernel_find`; `state` is null or live;
+/// array pointers are readable for their counts; tensor data is readable
+/// (inputs) or writable (outputs) for `byte_len` bytes during the call.
+#[no_mangle]
+pub unsafe extern "C" fn tandem_kernel_invoke(
+    kernel: *const tandem_kernel_t,
+    state: *const tandem_state_t,
+    inputs: *const tandem_tensor_t,
+    input_count: usize,
+    params: *const tandem_param_t,
+    param_count: usize,
+    outputs: *const tandem_tensor_mut_t,
+    output_count: usize,
+    ctx: *const tandem_call_context_t,
+) -> *mut tandem_error_t {
+    // SAFETY: `kernel` is null or a handle from tandem_kernel_find.
+    let handle = match unsafe { kernel.as_ref() } {
+        Some(handle) => handle,
+        None => return tandem_error_t::boxed(invalid("argument 'kernel' is null")),
+    };
+    let kernel = handle.kernel;
+    guard(&kernel.descriptor().name, &trace_of(ctx), || {
+        // SAFETY: forwarded caller guarantees.
+        let (inputs, params, outputs) =
+            unsafe { raw_arrays(inputs, input_count, params, param_count, outputs, output_count) }?;
+        let mut shapes = Shapes::new();
+        // SAFETY: forwarded caller guarantees.
+        let mut args = unsafe { call_args(inputs, params, outputs, &mut shapes) }?;
+        // SAFETY: forwarded caller guarantees.
+        let ctx = unsafe { call_context(ctx) };
+        // SAFETY: `state` is null or live for the call.
+        let state = unsafe { state.as_ref() }.map(|s| &*s.state);
+        run(kernel, state, &mut args, &ctx)
+    })
+}
+
+type RawArrays<'a> = (&'a [tandem_tensor_t], &'a [tandem_param_t], &'a [tandem_tensor_mut_t]);
+
+/// # Safety
+/// Each pointer is readable for its count (or null with count 0).
+unsafe fn raw_arrays<'a>(
+    inputs: *const tandem_tensor_t,
+    input_count: usize,
+    params: *const tandem_param_t,
+    param_count: usize,
+    outputs: *const tandem_tensor_mut_t,
+    output_count: usize,
+) -> Result<RawArrays<'a>, KernelError> {
+    // SAFETY: forwarded caller guarantees.
+    unsafe {
+        Ok((
+            raw_slice(inputs, input_count, "input", TANDEM_MAX_TENSORS)?,
+            raw_slice(params, param_count, "parameter", TANDEM_MAX_PARAMS)?,
+            raw_slice(outputs, output_count, "output", TANDEM_MAX_TENSORS)?,
+        ))
+    }
+}
+
+fn run(
+    kernel: &dyn Kernel,
+    state: Option<&State>,
+    args: &mut CallArgs<'_>,
+    ctx: &CallContext,
+) -> Result<(), KernelError> {
+    registry().invoke(
+        kernel,
+        state,
+        &args.inputs[..args.n_in],
+        &args.params[..args.n_params],
+        &mut args.outputs[..args.n_out],
+        ctx,
+    )
+}
+
+/// A submitted call: copies of the argument headers; the data stays borrowed.
+struct Job {
+    kernel: &'static dyn Kernel,
+    state: Option<Arc<State>>,
+    inputs: [tandem_tensor_t; TANDEM_MAX_TENSORS],
+    input_count: usize,
+    params: [tandem_param_t; TANDEM_MAX_PARAMS],
+    param_count: usize,
+    outputs: [tandem_tensor_mut_t; TANDEM_MAX_TENSORS],
+    output_count: usize,
+    ctx: CallContext,
+    callback: unsafe extern "C" fn(*mut c_void, *mut tandem_error_t),
+    user_data: *mut c_void,
+}
+
+// SAFETY: the raw pointers in a Job are the caller's buffers, which the
+// caller keeps valid and untouched until the completion callback runs.
+unsafe impl Send for Job {}
+
+/// Queues a kernel call on the compute pool and returns at once. On success
+/// (null return) `callback(user_data, error)` runs exactly once when the call
+/// completes; on an error return it never runs. A full queue returns
+/// RESOURCE_EXHAUSTED.
+///
+/// # Safety
+/// As for `tandem_kernel_invoke`, except that tensor data must stay valid
+/// and untouched until the callback has run; the argument arrays themselves
+/// are copied before this returns.
+#[no_mangle]
+pub unsafe extern "C" fn tandem_kernel_submit(
+    kernel: *const tandem_kernel_t,
+    state: *const tandem_state_t,
+    inputs: *const tandem_tensor_t,
+    input_count: usize,
+    params: *const tandem_param_t,
+    param_count: usize,
+    outputs: *const tandem_tensor_mut_t,
+    output_count: usize,
+    ctx: *const tandem_call_context_t,
+    callback: tandem_completion_fn,
+    user_data: *mut c_void,
+) -> *mut tandem_error_t {
+    // SAFETY: `kernel` is null or a handle from tandem_kernel_find.
+    let handle = match unsafe { kernel.as_ref() } {
+        Some(handle) => handle,
+        None => return tandem_error_t::boxed(invalid("argument 'kernel' is null")),
+    };
+    let kernel = handle.kernel;
+    guard(&kernel.descriptor().name, &trace_of(ctx), || {
+        let callback = callback.ok_or_else(|| invalid("argument 'callback' is null"))?;
+        // SAFETY: forwarded caller guarantees.
+        let (inputs, params, outputs) =
+            unsafe { raw_arrays(inputs, input_count, params, param_count, outputs, output_count) }?;
+        let mut job = Job {
+            kernel,
+            // SAFETY: `state` is null or live; the job takes its own reference.
+            state: unsafe { state.as_ref() }.map(|s| Arc::clone(&s.state)),
+            inputs: [EMPTY_TENSOR; TANDEM_MAX_TENSORS],
+            input_count,
+            params: [EMPTY_PARAM; TANDEM_MAX_PARAMS],
+            param_count,
+            outputs: [EMPTY_TENSOR_MUT; TANDEM_MAX_TENSORS],
+            output_count,
+            // SAFETY: forwarded caller guarantees.
+            ctx: unsafe { call_context(ctx) },
+            callback,
+            user_data,
+        };
+        job.inputs[..input_count].copy_from_slice(inputs);
+        job.params[..param_count].copy_from_slice(params);
+        job.outputs[..output_count].copy_from_slice(outputs);
+
+        let limit = max_pending();
+        if PENDING.fetch_add(1, Ordering::AcqRel) >= limit {
+            PENDING.fetch_sub(1, Ordering::AcqRel);
+            return Err(KernelError::new(
+                Code::ResourceExhausted,
+                format!("the native compute queue is full ({limit} calls pending); retry later or lower concurrency"),
+            ));
+        }
+        let job = Box::new(job);
+        pool().spawn(move || complete(job));
+        Ok(())
+    })
+}
+
+const EMPTY_TENSOR: tandem_tensor_t =
+    tandem_tensor_t { data: std::ptr::null(), byte_len: 0, shape: [0; TANDEM_MAX_RANK], rank: 0, dtype: 0 };
+const EMPTY_TENSOR_MUT: tandem_tensor_mut_t =
+    tandem_tensor_mut_t { data: std::ptr::null_mut(), byte_len: 0, shape: [0; TANDEM_MAX_RANK], rank: 0, dtype: 0 };
+const EMPTY_PARAM: tandem_param_t =
+    tandem_param_t { kind: TANDEM_PARAM_INT, reserved: 0, int_value: 0, float_value: 0.0 };
+
+fn complete(job: Box<Job>) {
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let mut shapes = Shapes::new();
+        // SAFETY: the submitter keeps the buffers valid until the callback.
+        let mut args = unsafe {
+            call_args(
+                &job.inputs[..job.input_count],
+                &job.params[..job.param_count],
+                &job.outputs[..job.output_count],
+                &mut shapes,
+            )
+        }?;
+        run(job.kernel, job.state.as_deref(), &mut args, &job.ctx)
+    }));
+    let error = match outcome {
+        Ok(Ok(())) => std::ptr::null_mut(),
+        Ok(Err(err)) => tandem_error_t::boxed(err),
+        Err(payload) => {
+            tandem_error_t::boxed(panic_error(&job.kernel.descriptor().name, &job.ctx.trace_id, payload.as_ref()))
+        }
+    };
+    let (callback, user_data) = (job.callback, job.user_data);
+    drop(job);
+    PENDING.fetch_sub(1, Ordering::AcqRel);
+    // SAFETY: the submitter provided a callback valid until it has run once.
+    unsafe { callback(user_data, error) };
+}
+
+/// Fills `*out` with facts about the runtime (threads, queue bound, ISA).
+///
+/// # Safety
+/// `out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn tandem_runtime_info(out: *mut tandem_runtime_info_t) -> *mut tandem_error_t {
+    guard("tandem_runtime_info", &[0; 16], || {
+        // SAFETY: `out` is null or writable per the contract.
+        let out = unsafe { out.as_mut() }.ok_or_else(|| invalid("argument 'out' is null"))?;
+        *out = tandem_runtime_info_t {
+            abi_version: tandem_kernels::ABI_VERSION,
+            compute_threads: pool::threads() as u32,
+            max_pending: max_pending(),
+            isa: match Isa::detect() {
+                Isa::Avx512 => 1,
+                Isa::Avx2Fma => 2,
+                Isa::Portable => 3,
+            },
+        };
+        Ok(())
+    })
+}

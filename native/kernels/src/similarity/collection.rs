@@ -1,0 +1,164 @@
+//! A vector collection: the state `similarity.topk` searches. Rows are
+//! copied once into 64-byte aligned, zero-padded storage with their squared
+//! norms precomputed, so queries never re-read or re-validate them.
+
+use super::dot::{self, Isa, LANES};
+use crate::error::{Code, KernelError};
+use crate::pool::pool;
+use crate::tensor::TensorRef;
+use crate::validate::first_non_finite_row;
+use rayon::prelude::*;
+
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(64))]
+struct Block([f32; LANES]);
+
+#[derive(Debug)]
+pub struct Collection {
+    rows: usize,
+    dim: usize,
+    padded_dim: usize,
+    data: Vec<Block>,
+    norms_sq: Vec<f32>,
+    norms: Vec<f32>,
+    ids: Option<Vec<i64>>,
+}
+
+fn exhausted(what: &str, bytes: usize) -> KernelError {
+    KernelError::new(Code::ResourceExhausted, format!("cannot allocate {bytes} bytes for {what}"))
+}
+
+/// Allocates a vector without aborting the process when memory runs out.
+pub(crate) fn try_vec<T: Clone>(len: usize, fill: T, what: &str) -> Result<Vec<T>, KernelError> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| exhausted(what, len.saturating_mul(std::mem::size_of::<T>())))?;
+    v.resize(len, fill);
+    Ok(v)
+}
+
+impl Collection {
+    /// Builds a collection from `vectors` f32[n, dim] and optional `ids` i64[n]
+    /// (already checked against the state kind's descriptor for shapes).
+    pub fn from_tensors(tensors: &[Option<TensorRef<'_>>]) -> Result<Collection, KernelError> {
+        let vectors =
+            tensors.first().copied().flatten().ok_or_else(|| KernelError::invalid("tensor 'vectors' is required"))?;
+        let (rows, dim) = (vectors.shape[0], vectors.shape[1]);
+        let ids = match tensors.get(1).copied().flatten() {
+            Some(t) => Some(t.i64s("ids")?),
+            None => None,
+        };
+        Self::new(vectors.f32s("vectors")?, rows, dim, ids)
+    }
+
+    pub fn new(values: &[f32], rows: usize, dim: usize, ids: Option<&[i64]>) -> Result<Collection, KernelError> {
+        if dim == 0 {
+            return Err(KernelError::invalid("tensor 'vectors' has dimension 0; vectors need at least one component"));
+        }
+        if rows == 0 {
+            return Err(KernelError::invalid("tensor 'vectors' holds no rows; a collection needs at least one vector"));
+        }
+        if values.len() != rows * dim {
+            return Err(KernelError::invalid(format!(
+                "tensor 'vectors' has {} values, shape [{rows}, {dim}] needs {}",
+                values.len(),
+                rows * dim
+            )));
+        }
+        if let Some(row) = first_non_finite_row(values, dim) {
+            return Err(KernelError::invalid(format!("tensor 'vectors' row {row} contains NaN or infinity")));
+        }
+        if let Some(ids) = ids {
+            check_unique(ids)?;
+        }
+        let padded_dim = dot::padded(dim);
+        let blocks_per_row = padded_dim / LANES;
+        let mut data = try_vec(rows * blocks_per_row, Block([0.0; LANES]), "the collection's vectors")?;
+        for (row, src) in values.chunks_exact(dim).enumerate() {
+            let dst = &mut as_floats_mut(&mut data)[row * padded_dim..row * padded_dim + dim];
+            dst.copy_from_slice(src);
+        }
+        let mut norms_sq = try_vec(rows, 0.0f32, "the collection's norms")?;
+        let isa = Isa::detect();
+        let floats = as_floats(&data);
+        pool().install(|| {
+            norms_sq.par_chunks_mut(1024).enumerate().for_each(|(chunk, out)| {
+                for (i, n) in out.iter_mut().enumerate() {
+                    let row = chunk * 1024 + i;
+                    let v = &floats[row * padded_dim..(row + 1) * padded_dim];
+                    let mut one = [0.0f32];
+                    dot::dot_block(isa, v, 1, v, 1, padded_dim, &mut one, 1);
+                    *n = one[0];
+                }
+            })
+        });
+        let norms = norms_sq.iter().map(|n| n.sqrt()).collect();
+        Ok(Collection { rows, dim, padded_dim, data, norms_sq, norms, ids: ids.map(|s| s.to_vec()) })
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    pub fn padded_dim(&self) -> usize {
+        self.padded_dim
+    }
+
+    /// Row-major zero-padded values, `rows * padded_dim` long.
+    pub fn values(&self) -> &[f32] {
+        as_floats(&self.data)
+    }
+
+    pub fn norms_sq(&self) -> &[f32] {
+        &self.norms_sq
+    }
+
+    pub fn norms(&self) -> &[f32] {
+        &self.norms
+    }
+
+    /// The caller-visible id of a row (its index when no ids were given).
+    #[inline(always)]
+    pub fn id(&self, row: usize) -> i64 {
+        match &self.ids {
+            Some(ids) => ids[row],
+            None => row as i64,
+        }
+    }
+
+    /// Bytes held by the collection.
+    pub fn size_bytes(&self) -> usize {
+        self.data.len() * std::mem::size_of::<Block>()
+            + (self.norms_sq.len() + self.norms.len()) * 4
+            + self.ids.as_ref().map_or(0, |ids| ids.len() * 8)
+    }
+}
+
+fn check_unique(ids: &[i64]) -> Result<(), KernelError> {
+    let mut sorted: Vec<(i64, usize)> = ids.iter().copied().zip(0..).collect();
+    sorted.sort_unstable();
+    for pair in sorted.windows(2) {
+        if pair[0].0 == pair[1].0 {
+            let (first, second) = (pair[0].1.min(pair[1].1), pair[0].1.max(pair[1].1));
+            return Err(KernelError::invalid(format!(
+                "tensor 'ids' entry {second} repeats id {} of entry {first}; ids must be unique",
+                pair[0].0
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn as_floats(blocks: &[Block]) -> &[f32] {
+    // SAFETY: Block is repr(C) over [f32; LANES] with no padding (64 bytes
+    // of f32s, 64-byte aligned), so the blocks are a contiguous f32 array.
+    unsafe { std::slice::from_raw_parts(blocks.as_ptr().cast::<f32>(), blocks.len() * LANES) }
+}
+
+fn as_floats_mut(blocks: &mut [Block]) -> &mut [f32] {
+    // SAFETY: as in `as_floats`; the borrow is unique.
+    unsafe { std::slice::from_raw_parts_mut(blocks.as_mut_ptr().cast::<f32>(), blocks.len() * LANES) }
+}

@@ -1,0 +1,153 @@
+//! The blocked, parallel top-k scan. The collection is split into chunks
+//! scanned in parallel on the compute pool; within a chunk, blocks of rows
+//! small enough to stay in L1 are scored against every query of the batch
+//! (tiles of queries × rows, so each row is read from memory once per batch),
+//! and each query keeps a bounded heap. Chunk heaps are merged under the same
+//! total order, so the result is independent of chunking and thread count.
+
+use super::collection::{try_vec, Collection};
+use super::dot::{self, Isa};
+use super::select::{best_first, Hit, TopK};
+use super::Metric;
+use crate::context::CallContext;
+use crate::error::KernelError;
+use crate::pool::{self, pool};
+use rayon::prelude::*;
+
+/// Rows scored per block: 16 rows of 384 floats stay in a 48 KiB L1.
+const ROW_BLOCK: usize = 16;
+/// Blocks between cancellation / deadline checks.
+const BLOCKS_PER_CHECK: usize = 64;
+
+/// Per-batch data derived from the queries.
+struct Queries<'a> {
+    padded: &'a [f32],
+    batch: usize,
+    norms_sq: &'a [f32],
+    norms: &'a [f32],
+}
+
+/// Searches `queries` (`batch` rows of the collection's dimension) and writes
+/// the best `ids.len() / batch` hits per query, best first.
+pub fn search(
+    coll: &Collection,
+    queries: &[f32],
+    batch: usize,
+    metric: Metric,
+    ctx: &CallContext,
+    ids: &mut [i64],
+    scores: &mut [f32],
+) -> Result<(), KernelError> {
+    let (dim, pd, n) = (coll.dim(), coll.padded_dim(), coll.rows());
+    let k = ids.len() / batch.max(1);
+    debug_assert_eq!(queries.len(), batch * dim);
+    debug_assert_eq!(scores.len(), ids.len());
+    let isa = Isa::detect();
+
+    let mut padded = try_vec(batch * pd, 0.0f32, "padded queries")?;
+    for (dst, src) in padded.chunks_exact_mut(pd).zip(queries.chunks_exact(dim)) {
+        dst[..dim].copy_from_slice(src);
+    }
+    let mut norms_sq = vec![0.0f32; batch];
+    for (i, n) in norms_sq.iter_mut().enumerate() {
+        let q = &padded[i * pd..(i + 1) * pd];
+        dot::dot_block(isa, q, 1, q, 1, pd, std::slice::from_mut(n), 1);
+    }
+    if metric == Metric::Cosine {
+        if let Some(row) = norms_sq.iter().position(|n| *n == 0.0) {
+            return Err(KernelError::invalid(format!(
+                "tensor 'queries' row {row} has zero norm; cosine similarity is undefined for it"
+            )));
+        }
+    }
+    let norms: Vec<f32> = norms_sq.iter().map(|n| n.sqrt()).collect();
+    let q = Queries { padded: &padded, batch, norms_sq: &norms_sq, norms: &norms };
+
+    let chunk_rows = chunk_rows(n);
+    let starts: Vec<usize> = (0..n).step_by(chunk_rows).collect();
+    let partials: Result<Vec<Vec<TopK>>, KernelError> = pool().install(|| {
+        starts
+            .par_iter()
+            .map(|&start| scan(coll, &q, metric, k, start, (start + chunk_rows).min(n), isa, ctx))
+            .collect()
+    });
+    let mut partials = partials?;
+
+    for query in 0..batch {
+        let mut hits: Vec<Hit> = Vec::with_capacity(k * partials.len());
+        for partial in partials.iter_mut() {
+            hits.extend(std::mem::replace(&mut partial[query], TopK::new(0)).into_hits());
+        }
+        let best = best_first(hits, k);
+        let (id_row, score_row) = (&mut ids[query * k..(query + 1) * k], &mut scores[query * k..(query + 1) * k]);
+        for (slot, hit) in best.iter().enumerate() {
+            id_row[slot] = hit.id;
+            score_row[slot] = if metric == Metric::L2 { -hit.key } else { hit.key };
+        }
+    }
+    Ok(())
+}
+
+/// Enough chunks for load balance across the pool, few enough that merging
+/// the per-chunk heaps stays cheap.
+fn chunk_rows(n: usize) -> usize {
+    let target = n.div_ceil(pool::threads() * 4).max(1024);
+    target.div_ceil(ROW_BLOCK) * ROW_BLOCK
+}
+
+fn scan(
+    coll: &Collection,
+    q: &Queries<'_>,
+    metric: Metric,
+    k: usize,
+    start: usize,
+    end: usize,
+    isa: Isa,
+    ctx: &CallContext,
+) -> Result<Vec<TopK>, KernelError> {
+    let pd = coll.padded_dim();
+    let values = coll.values();
+    let mut tops = vec![TopK::new(k); q.batch];
+    let mut scores = vec![0.0f32; q.batch * ROW_BLOCK];
+    for (block, row0) in (start..end).step_by(ROW_BLOCK).enumerate() {
+        if block % BLOCKS_PER_CHECK == 0 {
+            ctx.check()?;
+        }
+        let nx = ROW_BLOCK.min(end - row0);
+        dot::dot_block(isa, q.padded, q.batch, &values[row0 * pd..(row0 + nx) * pd], nx, pd, &mut scores, ROW_BLOCK);
+        for (i, top) in tops.iter_mut().enumerate() {
+            let dots = &scores[i * ROW_BLOCK..i * ROW_BLOCK + nx];
+            match metric {
+                Metric::Dot => {
+                    for (j, &s) in dots.iter().enumerate() {
+                        offer(top, s, coll.id(row0 + j));
+                    }
+                }
+                Metric::Cosine => {
+                    let norms = &coll.norms()[row0..row0 + nx];
+                    for (j, (&s, &xn)) in dots.iter().zip(norms).enumerate() {
+                        let key = if xn == 0.0 { 0.0 } else { s / (q.norms[i] * xn) };
+                        offer(top, key, coll.id(row0 + j));
+                    }
+                }
+                Metric::L2 => {
+                    let norms_sq = &coll.norms_sq()[row0..row0 + nx];
+                    for (j, (&s, &xx)) in dots.iter().zip(norms_sq).enumerate() {
+                        let dist = ((q.norms_sq[i] + xx) - 2.0 * s).max(0.0);
+                        offer(top, -dist, coll.id(row0 + j));
+                    }
+                }
+            }
+        }
+    }
+    Ok(tops)
+}
+
+#[inline(always)]
+fn offer(top: &mut TopK, key: f32, id: i64) {
+    // `!(key < threshold)` also admits NaN, which the heap ranks last, so a
+    // query always gets exactly k hits.
+    if key.partial_cmp(&top.threshold()) != Some(std::cmp::Ordering::Less) {
+        top.push(key, id);
+    }
+}

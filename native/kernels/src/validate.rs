@@ -1,0 +1,209 @@
+//! Validation of an invocation against its kernel's descriptor: counts,
+//! dtypes, ranks, symbolic dimensions, byte lengths, non-finite values and
+//! parameter ranges. Runs before any kernel code; allocates only on error.
+
+use crate::descriptor::pb::{dim, ParamType};
+use crate::descriptor::{KernelDescriptor, ParamSpec, TensorSpec};
+use crate::error::KernelError;
+use crate::tensor::{DType, Param, TensorMut, TensorRef};
+
+const MAX_SYMBOLS: usize = 8;
+
+/// Sizes bound to the descriptor's symbolic dimensions by the inputs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Bindings<'d> {
+    names: [&'d str; MAX_SYMBOLS],
+    sizes: [usize; MAX_SYMBOLS],
+    len: usize,
+}
+
+impl<'d> Bindings<'d> {
+    pub fn get(&self, symbol: &str) -> Option<usize> {
+        (0..self.len).find(|&i| self.names[i] == symbol).map(|i| self.sizes[i])
+    }
+
+    fn bind(&mut self, symbol: &'d str, size: usize, tensor: &str, axis: usize) -> Result<(), KernelError> {
+        if let Some(bound) = self.get(symbol) {
+            if bound != size {
+                return Err(KernelError::invalid(format!(
+                    "tensor '{tensor}' axis {axis} ('{symbol}') has size {size}, but another tensor set '{symbol}' = {bound}"
+                )));
+            }
+            return Ok(());
+        }
+        if self.len == MAX_SYMBOLS {
+            return Err(KernelError::new(crate::Code::Internal, "descriptor declares too many symbols"));
+        }
+        self.names[self.len] = symbol;
+        self.sizes[self.len] = size;
+        self.len += 1;
+        Ok(())
+    }
+}
+
+fn dtype_of(spec: &TensorSpec) -> Option<DType> {
+    DType::from_raw(spec.dtype as u32)
+}
+
+/// Checks one tensor's dtype, rank, dimensions and byte length against `spec`.
+pub fn check_tensor<'d>(
+    spec: &'d TensorSpec,
+    dtype: DType,
+    shape: &[usize],
+    byte_len: usize,
+    bindings: &mut Bindings<'d>,
+) -> Result<(), KernelError> {
+    let name = spec.name.as_str();
+    let expected = dtype_of(spec).ok_or_else(|| KernelError::new(crate::Code::Internal, "descriptor has no dtype"))?;
+    if dtype != expected {
+        return Err(KernelError::invalid(format!("tensor '{name}' must be {}, got {}", expected.name(), dtype.name())));
+    }
+    if shape.len() != spec.shape.len() {
+        return Err(KernelError::invalid(format!(
+            "tensor '{name}' must have rank {}, got rank {}",
+            spec.shape.len(),
+            shape.len()
+        )));
+    }
+    let mut elements: usize = 1;
+    for (axis, (d, &size)) in spec.shape.iter().zip(shape).enumerate() {
+        match &d.kind {
+            Some(dim::Kind::Fixed(n)) if *n as usize != size => {
+                return Err(KernelError::invalid(format!(
+                    "tensor '{name}' axis {axis} must have size {n}, got {size}"
+                )));
+            }
+            Some(dim::Kind::Symbol(s)) => bindings.bind(s, size, name, axis)?,
+            _ => {}
+        }
+        elements = elements
+            .checked_mul(size)
+            .ok_or_else(|| KernelError::invalid(format!("tensor '{name}' shape overflows")))?;
+    }
+    let expected_len = elements
+        .checked_mul(dtype.size())
+        .ok_or_else(|| KernelError::invalid(format!("tensor '{name}' shape overflows")))?;
+    if byte_len != expected_len {
+        return Err(KernelError::invalid(format!(
+            "tensor '{name}' has {byte_len} bytes but its shape {shape:?} of {} needs {expected_len}",
+            dtype.name()
+        )));
+    }
+    Ok(())
+}
+
+/// Validates inputs and parameters; returns the symbol bindings.
+pub fn check_invocation<'d>(
+    desc: &'d KernelDescriptor,
+    inputs: &[TensorRef<'_>],
+    params: &[Param],
+) -> Result<Bindings<'d>, KernelError> {
+    if inputs.len() != desc.inputs.len() {
+        return Err(KernelError::invalid(format!(
+            "kernel '{}' takes {} input tensor(s), got {}",
+            desc.name,
+            desc.inputs.len(),
+            inputs.len()
+        )));
+    }
+    let mut bindings = Bindings::default();
+    for (spec, input) in desc.inputs.iter().zip(inputs) {
+        check_tensor(spec, input.dtype, input.shape, input.bytes.len(), &mut bindings)?;
+        if spec.finite_only {
+            check_finite(spec, input)?;
+        }
+    }
+    if params.len() != desc.params.len() {
+        return Err(KernelError::invalid(format!(
+            "kernel '{}' takes {} parameter(s), got {}",
+            desc.name,
+            desc.params.len(),
+            params.len()
+        )));
+    }
+    for (spec, &value) in desc.params.iter().zip(params) {
+        check_param(spec, value)?;
+    }
+    Ok(bindings)
+}
+
+/// Checks an output buffer's dtype and exact shape/length.
+pub fn check_output(spec: &TensorSpec, output: &TensorMut<'_>, expected_shape: &[usize]) -> Result<(), KernelError> {
+    let mut scratch = Bindings::default();
+    check_tensor(spec, output.dtype, output.shape, output.bytes.len(), &mut scratch)?;
+    if output.shape != expected_shape {
+        return Err(KernelError::invalid(format!(
+            "output '{}' must have shape {expected_shape:?}, got {:?}",
+            spec.name, output.shape
+        )));
+    }
+    Ok(())
+}
+
+fn check_param(spec: &ParamSpec, value: Param) -> Result<(), KernelError> {
+    let name = spec.name.as_str();
+    let kind = ParamType::from_i32(spec.r#type).unwrap_or(ParamType::Unspecified);
+    let numeric = match (kind, value) {
+        (ParamType::Float, Param::Float(v)) => {
+            if !v.is_finite() {
+                return Err(KernelError::invalid(format!("parameter '{name}' must be finite, got {v}")));
+            }
+            v
+        }
+        (ParamType::Float, Param::Int(v)) => v as f64,
+        (ParamType::Int | ParamType::Bool | ParamType::Enum, Param::Int(v)) => v as f64,
+        (_, Param::Float(v)) => {
+            return Err(KernelError::invalid(format!("parameter '{name}' must be an integer, got {v}")));
+        }
+        (ParamType::Unspecified, _) => {
+            return Err(KernelError::new(crate::Code::Internal, "descriptor parameter has no type"));
+        }
+    };
+    if numeric < spec.min || numeric > spec.max {
+        if kind == ParamType::Enum {
+            return Err(KernelError::invalid(format!(
+                "parameter '{name}' must be one of {} (0..{}), got {numeric}",
+                spec.choices.join(", "),
+                spec.choices.len()
+            )));
+        }
+        return Err(KernelError::invalid(format!(
+            "parameter '{name}' must be in [{}, {}], got {numeric}",
+            spec.min, spec.max
+        )));
+    }
+    Ok(())
+}
+
+fn check_finite(spec: &TensorSpec, input: &TensorRef<'_>) -> Result<(), KernelError> {
+    let row_len: usize = input.shape.iter().skip(1).product::<usize>().max(1);
+    let bad = match input.dtype {
+        DType::F32 => first_non_finite_row(input.f32s(&spec.name)?, row_len),
+        DType::F64 => input.f64s(&spec.name)?.iter().position(|v| !v.is_finite()).map(|i| i / row_len),
+        _ => None,
+    };
+    match bad {
+        Some(row) => Err(KernelError::invalid(format!("tensor '{}' row {row} contains NaN or infinity", spec.name))),
+        None => Ok(()),
+    }
+}
+
+/// Index of the first row holding a NaN or infinity.
+pub fn first_non_finite_row(values: &[f32], row_len: usize) -> Option<usize> {
+    // Branch-free per chunk: `x * 0` is 0 for finite x and NaN otherwise.
+    let mut chunks = values.chunks_exact(64);
+    let mut base = 0;
+    for chunk in chunks.by_ref() {
+        let mut acc = [0.0f32; 16];
+        for lanes in chunk.chunks_exact(16) {
+            for (a, &x) in acc.iter_mut().zip(lanes) {
+                *a += x * 0.0;
+            }
+        }
+        if acc.iter().any(|a| a.is_nan()) {
+            return chunk.iter().position(|x| !x.is_finite()).map(|i| (base + i) / row_len);
+        }
+        base += 64;
+    }
+    chunks.remainder().iter().position(|x| !x.is_finite()).map(|i| (base + i) / row_len)
+}
