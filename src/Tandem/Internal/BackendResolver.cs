@@ -1,0 +1,76 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Tandem.Internal.Contracts;
+using Tandem.Internal.Managed;
+using Tandem.Internal.Native;
+using Tandem.Internal.Similarity;
+
+namespace Tandem.Internal;
+
+/// <summary>
+/// Chooses the backend for each kernel from the current options: the native
+/// library when it is loaded and its descriptor matches, otherwise managed
+/// (when fallback is allowed) with the reason logged once.
+/// </summary>
+internal sealed class BackendResolver
+{
+    private readonly IOptionsMonitor<TandemOptions> _options;
+    private readonly ILogger _logger;
+    private readonly Lazy<NativeRuntime> _native;
+    private readonly ManagedSimilarityBackend _managedSimilarity = new();
+    private readonly HashSet<string> _loggedFallbacks = new(StringComparer.Ordinal);
+    private (TandemOptions Options, NativeSimilarityBackend Backend)? _nativeSimilarity;
+
+    public BackendResolver(IOptionsMonitor<TandemOptions> options, ILoggerFactory loggerFactory, NativeRuntime? native = null)
+    {
+        _options = options;
+        _logger = loggerFactory.CreateLogger("Tandem");
+        _native = native is null
+            ? new Lazy<NativeRuntime>(() => NativeRuntime.Load(_options.CurrentValue.NativeLibraryPath, KernelContracts.All, _logger))
+            : new Lazy<NativeRuntime>(native);
+    }
+
+    public NativeRuntime Native => _native.Value;
+
+    public ISimilarityBackend Similarity()
+    {
+        var options = _options.CurrentValue;
+        if (options.Backend == BackendKind.Managed)
+        {
+            return _managedSimilarity;
+        }
+
+        var kernel = Native.Kernel(KernelContracts.SimilarityTopK, out var refusal);
+        if (kernel is null)
+        {
+            if (!options.FallbackToManaged)
+            {
+                throw refusal!;
+            }
+
+            LogFallbackOnce(KernelContracts.SimilarityTopK, refusal!.Message);
+            return _managedSimilarity;
+        }
+
+        var cached = _nativeSimilarity;
+        if (cached is { } c && ReferenceEquals(c.Options, options))
+        {
+            return c.Backend;
+        }
+
+        var backend = new NativeSimilarityBackend(kernel, options);
+        _nativeSimilarity = (options, backend);
+        return backend;
+    }
+
+    private void LogFallbackOnce(string kernel, string reason)
+    {
+        lock (_loggedFallbacks)
+        {
+            if (_loggedFallbacks.Add(kernel + "\n" + reason))
+            {
+                TandemLog.FallingBack(_logger, kernel, BackendKind.Native, BackendKind.Managed, reason);
+            }
+        }
+    }
+}

@@ -1,0 +1,93 @@
+using Tandem.Contracts.V1;
+
+namespace Tandem.Internal.Contracts;
+
+/// <summary>
+/// The descriptors this build of the C# facades was written against. A
+/// backend whose descriptor differs is refused for that kernel.
+/// </summary>
+internal static class KernelContracts
+{
+    /// <summary>ABI major version this build speaks (high 16 bits of the version).</summary>
+    public const uint AbiMajor = 1;
+
+    public const string SimilarityTopK = "similarity.topk";
+    public const string CollectionKind = "vector_collection";
+    public const string DiagnosticsNoop = "diagnostics.noop";
+    public const string DiagnosticsPanic = "diagnostics.panic";
+
+    public static KernelDescriptor TopK { get; } = new()
+    {
+        Name = SimilarityTopK,
+        Version = 1,
+        Inputs = { Tensor("queries", DType.F32, finiteOnly: true, "batch", "dim") },
+        Outputs =
+        {
+            Tensor("ids", DType.I64, finiteOnly: false, "batch", "k"),
+            Tensor("scores", DType.F32, finiteOnly: false, "batch", "k"),
+        },
+        Params =
+        {
+            IntParam("k", 1, 4096, 10),
+            EnumParam("metric", 0, "dot", "cosine", "l2"),
+        },
+        StateKind = CollectionKind,
+        Flags = new KernelFlags { Idempotent = true, Batchable = true, Deterministic = true },
+    };
+
+    public static KernelDescriptor Noop { get; } = new()
+    {
+        Name = DiagnosticsNoop,
+        Version = 1,
+        Inputs = { Tensor("a", DType.U8, finiteOnly: false, "a_len"), Tensor("b", DType.U8, finiteOnly: false, "b_len") },
+        Flags = new KernelFlags { Idempotent = true, Deterministic = true },
+    };
+
+    /// <summary>Largest k a top-k call may ask for.</summary>
+    public static int MaxK { get; } = (int)TopK.Params[0].Max;
+
+    /// <summary>Every kernel a facade of this build calls.</summary>
+    public static IReadOnlyList<KernelDescriptor> All { get; } = [TopK, Noop];
+
+    private static TensorSpec Tensor(string name, DType dtype, bool finiteOnly, params string[] symbols)
+    {
+        var spec = new TensorSpec { Name = name, Dtype = dtype, FiniteOnly = finiteOnly };
+        foreach (var symbol in symbols)
+        {
+            spec.Shape.Add(new Dim { Symbol = symbol });
+        }
+
+        return spec;
+    }
+
+    private static ParamSpec IntParam(string name, long min, long max, long defaultValue) =>
+        new() { Name = name, Type = ParamType.Int, Min = min, Max = max, DefaultValue = defaultValue };
+
+    private static ParamSpec EnumParam(string name, long defaultIndex, params string[] choices)
+    {
+        var spec = new ParamSpec { Name = name, Type = ParamType.Enum, Min = 0, Max = choices.Length - 1, DefaultValue = defaultIndex };
+        spec.Choices.AddRange(choices);
+        return spec;
+    }
+
+    /// <summary>Describes how <paramref name="actual"/> differs from <paramref name="expected"/>, or null when equal.</summary>
+    public static string? Difference(KernelDescriptor expected, KernelDescriptor? actual)
+    {
+        if (actual is null)
+        {
+            return $"the library has no kernel '{expected.Name}'";
+        }
+
+        if (expected.Equals(actual))
+        {
+            return null;
+        }
+
+        if (expected.Version != actual.Version)
+        {
+            return $"'{expected.Name}' is version {actual.Version} in the library but this build expects version {expected.Version}";
+        }
+
+        return $"'{expected.Name}' v{expected.Version} differs: the library declares {actual} but this build expects {expected}";
+    }
+}

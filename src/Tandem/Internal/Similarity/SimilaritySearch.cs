@@ -1,0 +1,211 @@
+using System.Collections.Concurrent;
+using System.Numerics.Tensors;
+using Tandem.Internal.Contracts;
+using Tandem.Similarity;
+
+namespace Tandem.Internal.Similarity;
+
+/// <summary>
+/// The <see cref="ISimilaritySearch"/> facade: validates every call against
+/// the <c>similarity.topk</c> contract, keeps the named collections, and runs
+/// calls on the backend that holds the collection.
+/// </summary>
+internal sealed class SimilaritySearch(BackendResolver backends) : ISimilaritySearch, IDisposable
+{
+    private const string Kernel = KernelContracts.SimilarityTopK;
+    private const int MaxNameLength = 256;
+
+    private readonly ConcurrentDictionary<string, Entry> _collections = new(StringComparer.Ordinal);
+    private volatile bool _disposed;
+
+    public IReadOnlyList<SimilarityCollectionInfo> Collections => [.. _collections.Values.Select(e => e.Info).OrderBy(i => i.Name, StringComparer.Ordinal)];
+
+    public async ValueTask<SimilarityCollectionInfo> CreateCollectionAsync(string name, ReadOnlyMemory<float> vectors, int dimension, ReadOnlyMemory<long> ids = default, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        ValidateName(name);
+        if (_collections.ContainsKey(name))
+        {
+            throw new TandemException(TandemStatusCode.AlreadyExists, $"a collection named '{name}' already exists; drop it first or choose another name", Kernel);
+        }
+
+        var count = ValidateCollection(vectors.Span, dimension, ids.Span);
+        cancellationToken.ThrowIfCancellationRequested();
+        var backend = backends.Similarity();
+        // Copying and normalising a large collection takes a while; keep it
+        // off the caller's thread.
+        var collection = await Task.Run(() => backend.CreateCollection(vectors.Span, count, dimension, ids.Span), cancellationToken).ConfigureAwait(false);
+        var info = new SimilarityCollectionInfo(name, count, dimension, backend.Kind, collection.SizeBytes);
+        if (!_collections.TryAdd(name, new Entry(info, backend, collection)))
+        {
+            collection.Dispose();
+            throw new TandemException(TandemStatusCode.AlreadyExists, $"a collection named '{name}' was created concurrently; drop it first or choose another name", Kernel);
+        }
+
+        return info;
+    }
+
+    public bool DropCollection(string name)
+    {
+        ThrowIfDisposed();
+        if (name is null || !_collections.TryRemove(name, out var entry))
+        {
+            return false;
+        }
+
+        entry.Collection.Dispose();
+        return true;
+    }
+
+    public async ValueTask<TopKResult> TopKAsync(string collection, ReadOnlyMemory<float> queries, int k, SimilarityMetric metric = SimilarityMetric.Dot, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        if (collection is null || !_collections.TryGetValue(collection, out var entry))
+        {
+            throw new TandemException(TandemStatusCode.NotFound, $"no collection named '{collection}'; create it with CreateCollectionAsync first", Kernel);
+        }
+
+        var batch = ValidateQueries(queries.Span, entry.Info.Dimension, k, metric);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            throw new TandemException(TandemStatusCode.Cancelled, "the call was cancelled by the caller before it started", Kernel);
+        }
+
+        var kEffective = Math.Min(k, entry.Info.Count);
+        var ids = new long[batch * kEffective];
+        var scores = new float[batch * kEffective];
+        await entry.Backend.TopKAsync(entry.Collection, queries, batch, kEffective, metric, ids, scores, cancellationToken).ConfigureAwait(false);
+        return new TopKResult(batch, kEffective, ids, scores, entry.Backend.Kind);
+    }
+
+    public void Dispose()
+    {
+        _disposed = true;
+        foreach (var name in _collections.Keys)
+        {
+            if (_collections.TryRemove(name, out var entry))
+            {
+                entry.Collection.Dispose();
+            }
+        }
+    }
+
+    /// <summary>Checks a collection's input; returns its row count.</summary>
+    internal static int ValidateCollection(ReadOnlySpan<float> vectors, int dimension, ReadOnlySpan<long> ids)
+    {
+        if (dimension <= 0)
+        {
+            throw TandemException.Invalid(Kernel, $"tensor 'vectors' has dimension {dimension}; vectors need at least one component");
+        }
+
+        if (vectors.IsEmpty)
+        {
+            throw TandemException.Invalid(Kernel, "tensor 'vectors' holds no rows; a collection needs at least one vector");
+        }
+
+        if (vectors.Length % dimension != 0)
+        {
+            throw TandemException.Invalid(Kernel, $"tensor 'vectors' has {vectors.Length} values, which is not a whole number of rows of dimension {dimension}");
+        }
+
+        var count = vectors.Length / dimension;
+        if (!ids.IsEmpty && ids.Length != count)
+        {
+            throw TandemException.Invalid(Kernel, $"tensor 'ids' has {ids.Length} entries but there are {count} vectors");
+        }
+
+        if (Validation.FirstNonFiniteRow(vectors, dimension) is var row and >= 0)
+        {
+            throw TandemException.Invalid(Kernel, $"tensor 'vectors' row {row} contains NaN or infinity");
+        }
+
+        if (!ids.IsEmpty)
+        {
+            CheckUnique(ids);
+        }
+
+        return count;
+    }
+
+    /// <summary>Checks a top-k call's input; returns the batch size.</summary>
+    internal static int ValidateQueries(ReadOnlySpan<float> queries, int dimension, int k, SimilarityMetric metric)
+    {
+        if (k < 1 || k > KernelContracts.MaxK)
+        {
+            throw TandemException.Invalid(Kernel, $"parameter 'k' must be in [1, {KernelContracts.MaxK}], got {k}");
+        }
+
+        if (!Enum.IsDefined(metric))
+        {
+            throw TandemException.Invalid(Kernel, $"parameter 'metric' must be one of dot, cosine, l2 (0..3), got {(int)metric}");
+        }
+
+        if (queries.IsEmpty)
+        {
+            throw TandemException.Invalid(Kernel, "tensor 'queries' holds no rows; send at least one query");
+        }
+
+        if (queries.Length % dimension != 0)
+        {
+            throw TandemException.Invalid(Kernel, $"tensor 'queries' has {queries.Length} values, which is not a whole number of rows of the collection's dimension {dimension}");
+        }
+
+        var batch = queries.Length / dimension;
+        if (Validation.FirstNonFiniteRow(queries, dimension) is var row and >= 0)
+        {
+            throw TandemException.Invalid(Kernel, $"tensor 'queries' row {row} contains NaN or infinity");
+        }
+
+        if (metric == SimilarityMetric.Cosine)
+        {
+            for (var q = 0; q < batch; q++)
+            {
+                var query = queries.Slice(q * dimension, dimension);
+                if (TensorPrimitives.Dot(query, query) == 0f)
+                {
+                    throw TandemException.Invalid(Kernel, $"tensor 'queries' row {q} has zero norm; cosine similarity is undefined for it");
+                }
+            }
+        }
+
+        return batch;
+    }
+
+    private static void CheckUnique(ReadOnlySpan<long> ids)
+    {
+        var order = new int[ids.Length];
+        for (var i = 0; i < order.Length; i++)
+        {
+            order[i] = i;
+        }
+
+        var keys = ids.ToArray();
+        Array.Sort(keys, order);
+        for (var i = 1; i < keys.Length; i++)
+        {
+            if (keys[i] == keys[i - 1])
+            {
+                var (first, second) = (Math.Min(order[i], order[i - 1]), Math.Max(order[i], order[i - 1]));
+                throw TandemException.Invalid(Kernel, $"tensor 'ids' entry {second} repeats id {keys[i]} of entry {first}; ids must be unique");
+            }
+        }
+    }
+
+    private static void ValidateName(string name)
+    {
+        if (string.IsNullOrWhiteSpace(name) || name.Length > MaxNameLength || name.Any(char.IsControl))
+        {
+            throw TandemException.Invalid(Kernel, $"collection name must be 1 to {MaxNameLength} printable characters, got '{name}'");
+        }
+    }
+
+    private void ThrowIfDisposed()
+    {
+        if (_disposed)
+        {
+            throw new TandemException(TandemStatusCode.FailedPrecondition, "the similarity search service has been disposed", Kernel);
+        }
+    }
+
+    private sealed record Entry(SimilarityCollectionInfo Info, ISimilarityBackend Backend, ISimilarityCollection Collection);
+}

@@ -1,0 +1,19 @@
+using Microsoft.Extensions.Logging;
+
+namespace Tandem.Internal;
+
+/// <summary>Tandem's log messages; event ids are stable.</summary>
+internal static partial class TandemLog
+{
+    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Loaded libtandem ABI {Major}.{Minor} with {Threads} compute threads ({Isa})")]
+    public static partial void NativeLibraryLoaded(ILogger logger, uint major, uint minor, uint threads, string isa);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "The native backend is unavailable: {Reason}")]
+    public static partial void NativeLibraryRefused(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "Kernel {Kernel} is refused on the native backend: {Difference}")]
+    public static partial void KernelContractMismatch(ILogger logger, string kernel, string difference);
+
+    [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "Kernel {Kernel} falls back from {From} to {To}: {Reason}")]
+    public static partial void FallingBack(ILogger logger, string kernel, BackendKind from, BackendKind to, string reason);
+}

@@ -1,0 +1,23 @@
+using Microsoft.Extensions.Options;
+
+namespace Tandem.Internal;
+
+/// <summary>Checks what data annotations cannot express; failures name the option.</summary>
+internal sealed class TandemOptionsValidator : IValidateOptions<TandemOptions>
+{
+    public ValidateOptionsResult Validate(string? name, TandemOptions options)
+    {
+        var failures = new List<string>();
+        if (options.CallTimeout is { } timeout && timeout <= TimeSpan.Zero)
+        {
+            failures.Add($"Tandem:CallTimeout must be positive or null, got {timeout}.");
+        }
+
+        if (options.NativeLibraryPath is { } path && !File.Exists(path))
+        {
+            failures.Add($"Tandem:NativeLibraryPath '{path}' does not exist.");
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}

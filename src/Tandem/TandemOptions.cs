@@ -1,0 +1,40 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Tandem;
+
+/// <summary>Options of <c>AddTandem</c>; validated at startup.</summary>
+public sealed class TandemOptions
+{
+    /// <summary>Configuration section conventionally bound to these options.</summary>
+    public const string SectionName = "Tandem";
+
+    /// <summary>Backend kernels run on.</summary>
+    /// <value>The default is <see cref="BackendKind.Native"/>.</value>
+    [EnumDataType(typeof(BackendKind))]
+    public BackendKind Backend { get; set; } = BackendKind.Native;
+
+    /// <summary>
+    /// Whether a kernel the native library cannot serve (library missing, ABI
+    /// or descriptor mismatch) runs on the managed backend instead of failing
+    /// with FAILED_PRECONDITION.
+    /// </summary>
+    /// <value>The default is <see langword="true"/>.</value>
+    public bool FallbackToManaged { get; set; } = true;
+
+    /// <summary>Full path of libtandem.so; null loads the one next to the application.</summary>
+    /// <value>The default is <see langword="null"/>.</value>
+    public string? NativeLibraryPath { get; set; }
+
+    /// <summary>
+    /// Calls whose work (multiply-adds) is below this run synchronously on the
+    /// calling thread; larger ones are submitted to the native compute pool
+    /// and awaited, so thread-pool threads never block on long kernels.
+    /// </summary>
+    /// <value>The default is 4,000,000 (about 0.1 ms of compute).</value>
+    [Range(0L, long.MaxValue)]
+    public long SyncWorkThreshold { get; set; } = 4_000_000;
+
+    /// <summary>Deadline of each kernel call; null means none.</summary>
+    /// <value>The default is <see langword="null"/>.</value>
+    public TimeSpan? CallTimeout { get; set; }
+}
