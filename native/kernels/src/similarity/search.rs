@@ -115,28 +115,31 @@ fn scan(
         }
         let nx = ROW_BLOCK.min(end - row0);
         dot::dot_block(isa, q.padded, q.batch, &values[row0 * pd..(row0 + nx) * pd], nx, pd, &mut scores, ROW_BLOCK);
+        let mut keys = [0.0f32; ROW_BLOCK];
         for (i, top) in tops.iter_mut().enumerate() {
             let dots = &scores[i * ROW_BLOCK..i * ROW_BLOCK + nx];
+            let keys = &mut keys[..nx];
             match metric {
-                Metric::Dot => {
-                    for (j, &s) in dots.iter().enumerate() {
-                        offer(top, s, coll.id(row0 + j));
-                    }
-                }
+                Metric::Dot => keys.copy_from_slice(dots),
                 Metric::Cosine => {
-                    let norms = &coll.norms()[row0..row0 + nx];
-                    for (j, (&s, &xn)) in dots.iter().zip(norms).enumerate() {
-                        let key = if xn == 0.0 { 0.0 } else { s / (q.norms[i] * xn) };
-                        offer(top, key, coll.id(row0 + j));
+                    for ((key, &s), &xn) in keys.iter_mut().zip(dots).zip(&coll.norms()[row0..row0 + nx]) {
+                        *key = if xn == 0.0 { 0.0 } else { s / (q.norms[i] * xn) };
                     }
                 }
                 Metric::L2 => {
-                    let norms_sq = &coll.norms_sq()[row0..row0 + nx];
-                    for (j, (&s, &xx)) in dots.iter().zip(norms_sq).enumerate() {
-                        let dist = ((q.norms_sq[i] + xx) - 2.0 * s).max(0.0);
-                        offer(top, -dist, coll.id(row0 + j));
+                    for ((key, &s), &xx) in keys.iter_mut().zip(dots).zip(&coll.norms_sq()[row0..row0 + nx]) {
+                        *key = -((q.norms_sq[i] + xx) - 2.0 * s).max(0.0);
                     }
                 }
+            }
+            // Most blocks hold nothing better than the current k-th hit:
+            // one vectorised max rejects them without touching the heap.
+            let best = keys.iter().fold(f32::NEG_INFINITY, |m, &k| m.max(k));
+            if best < top.threshold() {
+                continue;
+            }
+            for (j, &key) in keys.iter().enumerate() {
+                offer(top, key, coll.id(row0 + j));
             }
         }
     }

@@ -1,0 +1,81 @@
+# Tandem: build, test, demo and benchmarks. `make demo` and `make test` work
+# on a fresh Debian 12 machine: both run `setup` first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := test
+
+export DOTNET_CLI_TELEMETRY_OPTOUT := 1
+export DOTNET_NOLOGO := 1
+export DOTNET_SKIP_FIRST_TIME_EXPERIENCE := 1
+
+CARGO := $(CURDIR)/build/cargo.sh
+CONFIG ?= Release
+
+# Debian packages the build and tests need: the Rust crates (used offline
+# from /usr/share/cargo/registry, see native/.cargo/config.toml), protoc,
+# cbindgen, and numpy on OpenBLAS for the benchmark baseline (without
+# libopenblas0-pthread, numpy falls back to the slow reference BLAS).
+APT_PACKAGES := \
+	librust-rayon-dev \
+	librust-prost-dev \
+	librust-prost-build-dev \
+	librust-proptest-dev \
+	'librust-proptest+default-dev' \
+	protobuf-compiler \
+	cbindgen \
+	python3-numpy \
+	libopenblas0-pthread
+
+.PHONY: setup build native test test-native test-dotnet lint header check-header demo bench clean
+
+## setup: install what a fresh Debian 12 machine lacks (idempotent, fast when done)
+setup:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q "install ok installed" || echo "$$p"; done); \
+	if [ -n "$$missing" ]; then \
+		echo "setup: installing $$missing"; \
+		SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+	@command -v dotnet >/dev/null || { echo "setup: the .NET 10 SDK (dotnet) is required"; exit 1; }
+	@$(CARGO) --version >/dev/null
+
+## build: the native library and every .NET project
+build: setup
+	cd native && $(CARGO) build --release
+	dotnet build Tandem.slnx -c $(CONFIG)
+
+## test: every Rust and .NET test, lints, and the header drift check
+test: build check-header lint test-native test-dotnet
+
+test-native:
+	cd native && $(CARGO) test --release --workspace
+
+test-dotnet:
+	dotnet test tests/Tandem.Tests/Tandem.Tests.csproj -c $(CONFIG) --no-build
+
+lint:
+	cd native && $(CARGO) fmt --all --check
+	cd native && $(CARGO) clippy --release --workspace --all-targets -- -D warnings
+
+## header: regenerate native/ffi/include/tandem.h with cbindgen
+header:
+	cd native/ffi && cbindgen --quiet --config cbindgen.toml --crate tandem-ffi --output include/tandem.h .
+
+## check-header: fail when the committed header differs from the Rust source
+check-header:
+	@tmp=$$(mktemp); trap 'rm -f "$$tmp"' EXIT; \
+	(cd native/ffi && cbindgen --quiet --config cbindgen.toml --crate tandem-ffi --output "$$tmp" .) && \
+	if ! diff -u native/ffi/include/tandem.h "$$tmp"; then \
+		echo "check-header: native/ffi/include/tandem.h is stale; run 'make header' and commit it"; exit 1; \
+	fi
+
+## demo: the main job on the default in-process native backend
+demo: build
+	dotnet run -c $(CONFIG) --no-build --project src/Tandem.Demo
+
+## bench: benchmarks side by side with their baselines (see docs/performance.md)
+bench: build
+	bash bench/run.sh
+
+clean:
+	cd native && $(CARGO) clean
+	dotnet clean Tandem.slnx -c $(CONFIG)
