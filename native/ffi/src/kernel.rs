@@ -4,6 +4,7 @@
 
 use crate::cancel::tandem_cancel_t;
 use crate::error::{guard, invalid, panic_error, tandem_error_t};
+use crate::stack::StackVec;
 use crate::state::tandem_state_t;
 use crate::types::*;
 use prost::Message;
@@ -14,11 +15,13 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tandem_kernels::pool::{self, pool};
 use tandem_kernels::similarity::dot::Isa;
-use tandem_kernels::{registry, CallContext, Code, DType, Kernel, KernelError, Param, State, TensorMut, TensorRef};
+use tandem_kernels::{
+    registry, CallContext, Code, DType, KernelError, Param, RegisteredKernel, State, TensorMut, TensorRef,
+};
 
 /// Opaque handle to a registered kernel; valid for the life of the process.
 pub struct tandem_kernel_t {
-    kernel: &'static dyn Kernel,
+    kernel: &'static RegisteredKernel,
 }
 
 /// Completion callback of `tandem_kernel_submit`: `error` is null on success,
@@ -143,66 +146,49 @@ pub(crate) unsafe fn optional_tensors<'a>(
     Ok(out)
 }
 
-const EMPTY_REF: TensorRef<'static> = TensorRef { dtype: DType::U8, shape: &[], bytes: &[] };
-
 /// Borrowed views over one call's raw arguments, on the stack.
 struct CallArgs<'a> {
-    inputs: [TensorRef<'a>; TANDEM_MAX_TENSORS],
-    n_in: usize,
-    outputs: [TensorMut<'a>; TANDEM_MAX_TENSORS],
-    n_out: usize,
-    params: [Param; TANDEM_MAX_PARAMS],
-    n_params: usize,
+    inputs: StackVec<TensorRef<'a>, TANDEM_MAX_TENSORS>,
+    outputs: StackVec<TensorMut<'a>, TANDEM_MAX_TENSORS>,
+    params: StackVec<Param, TANDEM_MAX_PARAMS>,
 }
 
-/// Shape storage for [`CallArgs`].
-struct Shapes {
-    inputs: [[usize; TANDEM_MAX_RANK]; TANDEM_MAX_TENSORS],
-    outputs: [[usize; TANDEM_MAX_RANK]; TANDEM_MAX_TENSORS],
+/// Checks a raw header and views its shape as `usize`s in place.
+fn shape_of<'a>(
+    dtype: u32,
+    rank: u32,
+    dims: &'a [i64; TANDEM_MAX_RANK],
+    what: &str,
+    index: usize,
+) -> Result<(DType, &'a [usize]), KernelError> {
+    let mut scratch = [0usize; TANDEM_MAX_RANK];
+    let (dtype, rank) = read_header(dtype, rank, dims, &mut scratch, what, index)?;
+    // SAFETY: i64 and usize have the same size and alignment on the 64-bit
+    // targets this library supports, and read_header rejected negative sizes,
+    // so every value reads back unchanged.
+    let shape = unsafe { std::slice::from_raw_parts(dims.as_ptr().cast::<usize>(), rank) };
+    Ok((dtype, shape))
 }
 
-impl Shapes {
-    fn new() -> Shapes {
-        Shapes {
-            inputs: [[0; TANDEM_MAX_RANK]; TANDEM_MAX_TENSORS],
-            outputs: [[0; TANDEM_MAX_RANK]; TANDEM_MAX_TENSORS],
-        }
-    }
-}
+const _: () = assert!(std::mem::size_of::<usize>() == std::mem::size_of::<i64>());
 
 /// # Safety
 /// Every data pointer is readable (inputs) / writable (outputs) for its
 /// `byte_len` for `'a`, and output buffers do not overlap anything else.
-unsafe fn call_args<'a>(
-    inputs: &[tandem_tensor_t],
+unsafe fn fill_call_args<'a>(
+    args: &mut CallArgs<'a>,
+    inputs: &'a [tandem_tensor_t],
     params: &[tandem_param_t],
-    outputs: &[tandem_tensor_mut_t],
-    shapes: &'a mut Shapes,
-) -> Result<CallArgs<'a>, KernelError> {
-    let mut in_meta = [(DType::U8, 0usize); TANDEM_MAX_TENSORS];
+    outputs: &'a [tandem_tensor_mut_t],
+) -> Result<(), KernelError> {
     for (i, t) in inputs.iter().enumerate() {
-        in_meta[i] = read_header(t.dtype, t.rank, &t.shape, &mut shapes.inputs[i], "input", i)?;
-    }
-    let mut out_meta = [(DType::U8, 0usize); TANDEM_MAX_TENSORS];
-    for (i, t) in outputs.iter().enumerate() {
-        out_meta[i] = read_header(t.dtype, t.rank, &t.shape, &mut shapes.outputs[i], "output", i)?;
-    }
-    let mut args = CallArgs {
-        inputs: [EMPTY_REF; TANDEM_MAX_TENSORS],
-        n_in: inputs.len(),
-        outputs: std::array::from_fn(|_| TensorMut { dtype: DType::U8, shape: &[], bytes: &mut [] }),
-        n_out: outputs.len(),
-        params: [Param::Int(0); TANDEM_MAX_PARAMS],
-        n_params: params.len(),
-    };
-    for (i, t) in inputs.iter().enumerate() {
-        let (dtype, rank) = in_meta[i];
+        let (dtype, shape) = shape_of(t.dtype, t.rank, &t.shape, "input", i)?;
         // SAFETY: forwarded caller guarantee.
         let bytes = unsafe { bytes_arg(t.data.cast(), t.byte_len as usize, "input data") }?;
-        args.inputs[i] = TensorRef { dtype, shape: &shapes.inputs[i][..rank], bytes };
+        args.inputs.push(TensorRef { dtype, shape, bytes });
     }
     for (i, t) in outputs.iter().enumerate() {
-        let (dtype, rank) = out_meta[i];
+        let (dtype, shape) = shape_of(t.dtype, t.rank, &t.shape, "output", i)?;
         let len = t.byte_len as usize;
         let bytes: &mut [u8] = if len == 0 {
             &mut []
@@ -212,16 +198,22 @@ unsafe fn call_args<'a>(
             // SAFETY: non-null, writable for `len` bytes, not aliased.
             unsafe { std::slice::from_raw_parts_mut(t.data.cast::<u8>(), len) }
         };
-        args.outputs[i] = TensorMut { dtype, shape: &shapes.outputs[i][..rank], bytes };
+        args.outputs.push(TensorMut { dtype, shape, bytes });
     }
     for (i, p) in params.iter().enumerate() {
-        args.params[i] = match p.kind {
+        args.params.push(match p.kind {
             TANDEM_PARAM_INT => Param::Int(p.int_value),
             TANDEM_PARAM_FLOAT => Param::Float(p.float_value),
             other => return Err(invalid(format!("parameter {i} has unknown kind {other}"))),
-        };
+        });
     }
-    Ok(args)
+    Ok(())
+}
+
+impl CallArgs<'_> {
+    fn new() -> Self {
+        CallArgs { inputs: StackVec::new(), outputs: StackVec::new(), params: StackVec::new() }
+    }
 }
 
 /// # Safety
@@ -337,9 +329,9 @@ pub unsafe extern "C" fn tandem_kernel_invoke(
         // SAFETY: forwarded caller guarantees.
         let (inputs, params, outputs) =
             unsafe { raw_arrays(inputs, input_count, params, param_count, outputs, output_count) }?;
-        let mut shapes = Shapes::new();
+        let mut args = CallArgs::new();
         // SAFETY: forwarded caller guarantees.
-        let mut args = unsafe { call_args(inputs, params, outputs, &mut shapes) }?;
+        unsafe { fill_call_args(&mut args, inputs, params, outputs) }?;
         // SAFETY: forwarded caller guarantees.
         let ctx = unsafe { call_context(ctx) };
         // SAFETY: `state` is null or live for the call.
@@ -371,24 +363,17 @@ unsafe fn raw_arrays<'a>(
 }
 
 fn run(
-    kernel: &dyn Kernel,
+    kernel: &RegisteredKernel,
     state: Option<&State>,
     args: &mut CallArgs<'_>,
     ctx: &CallContext,
 ) -> Result<(), KernelError> {
-    registry().invoke(
-        kernel,
-        state,
-        &args.inputs[..args.n_in],
-        &args.params[..args.n_params],
-        &mut args.outputs[..args.n_out],
-        ctx,
-    )
+    registry().invoke(kernel, state, args.inputs.as_slice(), args.params.as_slice(), args.outputs.as_mut_slice(), ctx)
 }
 
 /// A submitted call: copies of the argument headers; the data stays borrowed.
 struct Job {
-    kernel: &'static dyn Kernel,
+    kernel: &'static RegisteredKernel,
     state: Option<Arc<State>>,
     inputs: [tandem_tensor_t; TANDEM_MAX_TENSORS],
     input_count: usize,
@@ -481,14 +466,14 @@ const EMPTY_PARAM: tandem_param_t =
 
 fn complete(job: Box<Job>) {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let mut shapes = Shapes::new();
+        let mut args = CallArgs::new();
         // SAFETY: the submitter keeps the buffers valid until the callback.
-        let mut args = unsafe {
-            call_args(
+        unsafe {
+            fill_call_args(
+                &mut args,
                 &job.inputs[..job.input_count],
                 &job.params[..job.param_count],
                 &job.outputs[..job.output_count],
-                &mut shapes,
             )
         }?;
         run(job.kernel, job.state.as_deref(), &mut args, &job.ctx)

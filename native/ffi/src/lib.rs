@@ -8,6 +8,7 @@
 //! - [`state`]: state create / free.
 //! - [`cancel`]: the cancellation token shared with a running call.
 //! - [`log`]: JSON log lines on stderr.
+//! - [`stack`]: the fixed-capacity vector call arguments are decoded into.
 //!
 //! Ownership: borrowed inputs are never retained after a synchronous call
 //! returns (for `submit`, until the completion callback runs); every `*_t*`
@@ -19,6 +20,7 @@ pub mod error;
 pub mod kernel;
 pub mod layout;
 pub mod log;
+pub mod stack;
 pub mod state;
 pub mod types;
 

@@ -25,7 +25,7 @@ pub mod validate;
 
 pub use context::CallContext;
 pub use error::{Code, KernelError};
-pub use registry::{registry, Invocation, Kernel, Registry, State};
+pub use registry::{registry, Invocation, Kernel, RegisteredKernel, Registry, State};
 pub use tensor::{DType, Param, TensorMut, TensorRef};
 
 /// ABI version: major in the high 16 bits, minor in the low 16 bits. A host

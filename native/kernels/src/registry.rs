@@ -6,7 +6,7 @@ use crate::descriptor::{KernelDescriptor, KernelSet, StateKindDescriptor};
 use crate::error::{Code, KernelError};
 use crate::similarity::{self, Collection};
 use crate::tensor::{Param, TensorMut, TensorRef};
-use crate::validate::{self, Bindings};
+use crate::validate::{self, Bindings, CompiledDescriptor};
 use crate::{diagnostics, ABI_VERSION};
 use std::sync::OnceLock;
 
@@ -52,8 +52,20 @@ impl State {
     }
 }
 
+/// A kernel with its descriptor compiled for fast per-call validation.
+pub struct RegisteredKernel {
+    kernel: Box<dyn Kernel>,
+    compiled: CompiledDescriptor,
+}
+
+impl RegisteredKernel {
+    pub fn descriptor(&self) -> &KernelDescriptor {
+        self.kernel.descriptor()
+    }
+}
+
 pub struct Registry {
-    kernels: Vec<Box<dyn Kernel>>,
+    kernels: Vec<RegisteredKernel>,
     state_kinds: Vec<StateKindDescriptor>,
 }
 
@@ -71,14 +83,18 @@ impl Registry {
         if with_test_kernels {
             kernels.push(Box::new(diagnostics::Panic::new()));
         }
+        let kernels = kernels
+            .into_iter()
+            .map(|kernel| RegisteredKernel { compiled: CompiledDescriptor::new(kernel.descriptor()), kernel })
+            .collect();
         Registry { kernels, state_kinds: vec![similarity::collection_kind_descriptor()] }
     }
 
-    pub fn kernels(&self) -> impl Iterator<Item = &dyn Kernel> {
-        self.kernels.iter().map(|k| k.as_ref())
+    pub fn kernels(&self) -> impl Iterator<Item = &RegisteredKernel> {
+        self.kernels.iter()
     }
 
-    pub fn find(&self, name: &str) -> Option<&dyn Kernel> {
+    pub fn find(&self, name: &str) -> Option<&RegisteredKernel> {
         self.kernels().find(|k| k.descriptor().name == name)
     }
 
@@ -104,11 +120,11 @@ impl Registry {
                 tensors.len()
             )));
         }
-        let mut bindings = Bindings::default();
+        let mut shapes = Vec::new();
         for (tensor_spec, tensor) in spec.tensors.iter().zip(tensors) {
             match tensor {
                 Some(t) => {
-                    validate::check_tensor(tensor_spec, t.dtype, t.shape, t.bytes.len(), &mut bindings)?;
+                    shapes.push((tensor_spec, *t));
                 }
                 None if spec.optional_tensors.contains(&tensor_spec.name) => {}
                 None => {
@@ -119,6 +135,7 @@ impl Registry {
                 }
             }
         }
+        validate::check_tensors(&shapes)?;
         match kind {
             similarity::COLLECTION_KIND => Ok(State::Collection(Collection::from_tensors(tensors)?)),
             _ => Err(KernelError::new(Code::Internal, format!("state kind '{kind}' has no constructor"))),
@@ -128,7 +145,7 @@ impl Registry {
     /// Validates and runs one call.
     pub fn invoke<'t>(
         &self,
-        kernel: &dyn Kernel,
+        kernel: &RegisteredKernel,
         state: Option<&State>,
         inputs: &[TensorRef<'t>],
         params: &[Param],
@@ -136,7 +153,7 @@ impl Registry {
         ctx: &CallContext,
     ) -> Result<(), KernelError> {
         let desc = kernel.descriptor();
-        let bindings = validate::check_invocation(desc, inputs, params)?;
+        let bindings = kernel.compiled.check(desc, inputs, params)?;
         match (desc.state_kind.as_str(), state) {
             ("", _) => {}
             (needed, None) => {
@@ -152,6 +169,6 @@ impl Registry {
             _ => {}
         }
         ctx.check()?;
-        kernel.invoke(Invocation { state, inputs, params, outputs, ctx, bindings })
+        kernel.kernel.invoke(Invocation { state, inputs, params, outputs, ctx, bindings })
     }
 }

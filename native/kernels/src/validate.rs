@@ -12,13 +12,26 @@ const MAX_SYMBOLS: usize = 8;
 /// Sizes bound to the descriptor's symbolic dimensions by the inputs.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Bindings<'d> {
+    names: &'d [String],
+    sizes: [usize; MAX_SYMBOLS],
+}
+
+impl<'d> Bindings<'d> {
+    pub fn get(&self, symbol: &str) -> Option<usize> {
+        self.names.iter().position(|n| n == symbol).map(|i| self.sizes[i])
+    }
+}
+
+/// Symbol bindings built by the descriptive (slow) checks.
+#[derive(Default)]
+struct NamedBindings<'d> {
     names: [&'d str; MAX_SYMBOLS],
     sizes: [usize; MAX_SYMBOLS],
     len: usize,
 }
 
-impl<'d> Bindings<'d> {
-    pub fn get(&self, symbol: &str) -> Option<usize> {
+impl<'d> NamedBindings<'d> {
+    fn get(&self, symbol: &str) -> Option<usize> {
         (0..self.len).find(|&i| self.names[i] == symbol).map(|i| self.sizes[i])
     }
 
@@ -41,17 +54,161 @@ impl<'d> Bindings<'d> {
     }
 }
 
+#[derive(Clone, Copy, Debug)]
+enum DimCheck {
+    Any,
+    Fixed(usize),
+    Symbol(usize),
+}
+
+#[derive(Clone, Debug)]
+struct CompiledTensor {
+    dtype: Option<DType>,
+    rank: usize,
+    dims: [DimCheck; crate::tensor::MAX_RANK],
+    finite_only: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct CompiledParam {
+    kind: ParamType,
+    min: f64,
+    max: f64,
+}
+
+/// A descriptor reduced to integers for the per-call checks: symbols become
+/// indices, so validating a call compares numbers, not strings. Any failure
+/// re-runs the descriptive checks to build the caller's message.
+#[derive(Clone, Debug)]
+pub struct CompiledDescriptor {
+    inputs: Vec<CompiledTensor>,
+    params: Vec<CompiledParam>,
+    symbols: Vec<String>,
+}
+
+impl CompiledDescriptor {
+    pub fn new(desc: &KernelDescriptor) -> CompiledDescriptor {
+        let mut symbols: Vec<String> = Vec::new();
+        let inputs = desc
+            .inputs
+            .iter()
+            .map(|spec| {
+                let mut dims = [DimCheck::Any; crate::tensor::MAX_RANK];
+                for (slot, d) in dims.iter_mut().zip(&spec.shape) {
+                    *slot = match &d.kind {
+                        Some(dim::Kind::Fixed(n)) => DimCheck::Fixed(*n as usize),
+                        Some(dim::Kind::Symbol(name)) => {
+                            let index = symbols.iter().position(|s| s == name).unwrap_or_else(|| {
+                                symbols.push(name.clone());
+                                symbols.len() - 1
+                            });
+                            DimCheck::Symbol(index)
+                        }
+                        None => DimCheck::Any,
+                    };
+                }
+                CompiledTensor { dtype: dtype_of(spec), rank: spec.shape.len(), dims, finite_only: spec.finite_only }
+            })
+            .collect();
+        let params = desc
+            .params
+            .iter()
+            .map(|p| CompiledParam {
+                kind: ParamType::from_i32(p.r#type).unwrap_or(ParamType::Unspecified),
+                min: p.min,
+                max: p.max,
+            })
+            .collect();
+        CompiledDescriptor { inputs, params, symbols }
+    }
+
+    /// Validates inputs and parameters; returns the symbol bindings.
+    pub fn check<'d>(
+        &'d self,
+        desc: &'d KernelDescriptor,
+        inputs: &[TensorRef<'_>],
+        params: &[Param],
+    ) -> Result<Bindings<'d>, KernelError> {
+        match self.check_fast(inputs, params) {
+            Some(sizes) if self.symbols.len() <= MAX_SYMBOLS => Ok(Bindings { names: &self.symbols, sizes }),
+            // Slow path: the descriptive checks find and name the problem.
+            _ => {
+                check_invocation(desc, inputs, params)?;
+                Err(KernelError::new(crate::Code::Internal, "validation paths disagree about a call"))
+            }
+        }
+    }
+
+    fn check_fast(&self, inputs: &[TensorRef<'_>], params: &[Param]) -> Option<[usize; MAX_SYMBOLS]> {
+        if inputs.len() != self.inputs.len() || params.len() != self.params.len() {
+            return None;
+        }
+        let mut sizes = [0usize; MAX_SYMBOLS];
+        let mut bound = 0u32;
+        for (spec, input) in self.inputs.iter().zip(inputs) {
+            if Some(input.dtype) != spec.dtype || input.shape.len() != spec.rank {
+                return None;
+            }
+            let mut elements: usize = 1;
+            for (check, &size) in spec.dims.iter().zip(input.shape) {
+                match *check {
+                    DimCheck::Fixed(n) if n != size => return None,
+                    DimCheck::Symbol(i) if i < MAX_SYMBOLS => {
+                        if bound & (1 << i) != 0 {
+                            if sizes[i] != size {
+                                return None;
+                            }
+                        } else {
+                            sizes[i] = size;
+                            bound |= 1 << i;
+                        }
+                    }
+                    _ => {}
+                }
+                elements = elements.checked_mul(size)?;
+            }
+            if elements.checked_mul(input.dtype.size())? != input.bytes.len() {
+                return None;
+            }
+            if spec.finite_only && has_non_finite(input) {
+                return None;
+            }
+        }
+        for (spec, &value) in self.params.iter().zip(params) {
+            let numeric = match (spec.kind, value) {
+                (ParamType::Float, Param::Float(v)) if v.is_finite() => v,
+                (ParamType::Float, Param::Int(v)) => v as f64,
+                (ParamType::Int | ParamType::Bool | ParamType::Enum, Param::Int(v)) => v as f64,
+                _ => return None,
+            };
+            if numeric < spec.min || numeric > spec.max {
+                return None;
+            }
+        }
+        Some(sizes)
+    }
+}
+
+fn has_non_finite(input: &TensorRef<'_>) -> bool {
+    let row_len = input.shape.iter().skip(1).product::<usize>().max(1);
+    match input.dtype {
+        DType::F32 => input.f32s("").map_or(true, |v| first_non_finite_row(v, row_len).is_some()),
+        DType::F64 => input.f64s("").map_or(true, |v| v.iter().any(|x| !x.is_finite())),
+        _ => false,
+    }
+}
+
 fn dtype_of(spec: &TensorSpec) -> Option<DType> {
     DType::from_raw(spec.dtype as u32)
 }
 
 /// Checks one tensor's dtype, rank, dimensions and byte length against `spec`.
-pub fn check_tensor<'d>(
+fn check_tensor<'d>(
     spec: &'d TensorSpec,
     dtype: DType,
     shape: &[usize],
     byte_len: usize,
-    bindings: &mut Bindings<'d>,
+    bindings: &mut NamedBindings<'d>,
 ) -> Result<(), KernelError> {
     let name = spec.name.as_str();
     let expected = dtype_of(spec).ok_or_else(|| KernelError::new(crate::Code::Internal, "descriptor has no dtype"))?;
@@ -92,12 +249,8 @@ pub fn check_tensor<'d>(
     Ok(())
 }
 
-/// Validates inputs and parameters; returns the symbol bindings.
-pub fn check_invocation<'d>(
-    desc: &'d KernelDescriptor,
-    inputs: &[TensorRef<'_>],
-    params: &[Param],
-) -> Result<Bindings<'d>, KernelError> {
+/// Validates inputs and parameters with messages that name the problem.
+fn check_invocation(desc: &KernelDescriptor, inputs: &[TensorRef<'_>], params: &[Param]) -> Result<(), KernelError> {
     if inputs.len() != desc.inputs.len() {
         return Err(KernelError::invalid(format!(
             "kernel '{}' takes {} input tensor(s), got {}",
@@ -106,7 +259,7 @@ pub fn check_invocation<'d>(
             inputs.len()
         )));
     }
-    let mut bindings = Bindings::default();
+    let mut bindings = NamedBindings::default();
     for (spec, input) in desc.inputs.iter().zip(inputs) {
         check_tensor(spec, input.dtype, input.shape, input.bytes.len(), &mut bindings)?;
         if spec.finite_only {
@@ -124,12 +277,21 @@ pub fn check_invocation<'d>(
     for (spec, &value) in desc.params.iter().zip(params) {
         check_param(spec, value)?;
     }
-    Ok(bindings)
+    Ok(())
+}
+
+/// Checks tensors against their specs, symbols shared across all of them.
+pub fn check_tensors(tensors: &[(&TensorSpec, TensorRef<'_>)]) -> Result<(), KernelError> {
+    let mut bindings = NamedBindings::default();
+    for (spec, t) in tensors {
+        check_tensor(spec, t.dtype, t.shape, t.bytes.len(), &mut bindings)?;
+    }
+    Ok(())
 }
 
 /// Checks an output buffer's dtype and exact shape/length.
 pub fn check_output(spec: &TensorSpec, output: &TensorMut<'_>, expected_shape: &[usize]) -> Result<(), KernelError> {
-    let mut scratch = Bindings::default();
+    let mut scratch = NamedBindings::default();
     check_tensor(spec, output.dtype, output.shape, output.bytes.len(), &mut scratch)?;
     if output.shape != expected_shape {
         return Err(KernelError::invalid(format!(

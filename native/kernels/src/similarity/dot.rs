@@ -170,9 +170,50 @@ mod x86 {
             }
             k += LANES;
         }
+        if QT == 4 && XT == 4 {
+            let mut flat = [_mm512_setzero_ps(); 16];
+            for (i, row) in acc.iter().enumerate() {
+                flat[i * 4..i * 4 + 4].copy_from_slice(row);
+            }
+            reduce_4x4_avx512(&flat, out, stride);
+            return;
+        }
         for (i, row) in acc.iter().enumerate() {
             for (j, &a) in row.iter().enumerate() {
                 *out.add(i * stride + j) = reduce16_avx512(a);
+            }
+        }
+    }
+
+    /// Reduces 16 accumulators (`v[i * 4 + j]` for query i, row j) at once
+    /// with shuffles. Each level adds exactly the lane pairs of the shared
+    /// tree (`l + l+8`, `+4`, `+2`, `+1`), so the sums are bitwise equal to
+    /// [`reduce16_avx512`] while taking a third of the instructions.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn reduce_4x4_avx512(v: &[__m512; 16], out: *mut f32, stride: usize) {
+        // Level 1: s8 of v[2m] in lanes 0..8 and of v[2m+1] in lanes 8..16.
+        let mut w = [_mm512_setzero_ps(); 8];
+        for (m, wm) in w.iter_mut().enumerate() {
+            let (a, b) = (v[2 * m], v[2 * m + 1]);
+            *wm = _mm512_add_ps(_mm512_shuffle_f32x4::<0x44>(a, b), _mm512_shuffle_f32x4::<0xEE>(a, b));
+        }
+        // Level 2: x[n] holds s4 of v[4n + j] in 128-bit block j.
+        let mut x = [_mm512_setzero_ps(); 4];
+        for (n, xn) in x.iter_mut().enumerate() {
+            let (a, b) = (w[2 * n], w[2 * n + 1]);
+            *xn = _mm512_add_ps(_mm512_shuffle_f32x4::<0x88>(a, b), _mm512_shuffle_f32x4::<0xDD>(a, b));
+        }
+        // Level 3: per block, [s2 of x0 | s2 of x1] and [s2 of x2 | s2 of x3].
+        let y0 = _mm512_add_ps(_mm512_shuffle_ps::<0x44>(x[0], x[1]), _mm512_shuffle_ps::<0xEE>(x[0], x[1]));
+        let y1 = _mm512_add_ps(_mm512_shuffle_ps::<0x44>(x[2], x[3]), _mm512_shuffle_ps::<0xEE>(x[2], x[3]));
+        // Level 4: block j lane i is the full sum for query i, row j.
+        let z = _mm512_add_ps(_mm512_shuffle_ps::<0x88>(y0, y1), _mm512_shuffle_ps::<0xDD>(y0, y1));
+        let mut sums = [0.0f32; 16];
+        _mm512_storeu_ps(sums.as_mut_ptr(), z);
+        for i in 0..4 {
+            for j in 0..4 {
+                *out.add(i * stride + j) = sums[j * 4 + i];
             }
         }
     }
