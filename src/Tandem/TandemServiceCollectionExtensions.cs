@@ -5,7 +5,9 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Tandem;
 using Tandem.Internal;
+using Tandem.Internal.Pricing;
 using Tandem.Internal.Similarity;
+using Tandem.Pricing;
 using Tandem.Similarity;
 
 namespace Microsoft.Extensions.DependencyInjection;
@@ -42,6 +44,7 @@ public static class TandemServiceCollectionExtensions
             sp.GetRequiredService<IOptionsMonitor<TandemOptions>>(),
             sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance));
         services.TryAddSingleton<ISimilaritySearch>(sp => new SimilaritySearch(sp.GetRequiredService<BackendResolver>()));
+        services.TryAddSingleton<IOptionPricing>(sp => new OptionPricing(sp.GetRequiredService<BackendResolver>()));
         return services;
     }
 }

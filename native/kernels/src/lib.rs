@@ -10,6 +10,7 @@
 //! - [`registry`]: the kernel trait, states and the process-wide registry.
 //! - [`pool`]: the fixed compute pool every kernel runs on.
 //! - [`similarity`]: `similarity.topk` over vector collections.
+//! - [`montecarlo`]: `montecarlo.european`, deterministic option pricing.
 //! - [`diagnostics`]: `diagnostics.noop` (boundary cost) and the opt-in
 //!   `diagnostics.panic` fault kernel.
 
@@ -17,6 +18,7 @@ pub mod context;
 pub mod descriptor;
 pub mod diagnostics;
 pub mod error;
+pub mod montecarlo;
 pub mod pool;
 pub mod registry;
 pub mod similarity;

@@ -7,7 +7,7 @@ use crate::error::{Code, KernelError};
 use crate::similarity::{self, Collection};
 use crate::tensor::{Param, TensorMut, TensorRef};
 use crate::validate::{self, Bindings, CompiledDescriptor};
-use crate::{diagnostics, ABI_VERSION};
+use crate::{diagnostics, montecarlo, ABI_VERSION};
 use std::sync::OnceLock;
 
 /// Environment variable that adds fault-injection kernels (tests only).
@@ -78,8 +78,11 @@ pub fn registry() -> &'static Registry {
 
 impl Registry {
     pub fn new(with_test_kernels: bool) -> Registry {
-        let mut kernels: Vec<Box<dyn Kernel>> =
-            vec![Box::new(similarity::TopK::new()), Box::new(diagnostics::Noop::new())];
+        let mut kernels: Vec<Box<dyn Kernel>> = vec![
+            Box::new(similarity::TopK::new()),
+            Box::new(montecarlo::European::new()),
+            Box::new(diagnostics::Noop::new()),
+        ];
         if with_test_kernels {
             kernels.push(Box::new(diagnostics::Panic::new()));
         }

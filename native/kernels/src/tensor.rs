@@ -111,6 +111,10 @@ impl<'a> TensorMut<'a> {
     pub fn i64s_mut(&mut self, name: &str) -> Result<&mut [i64], KernelError> {
         cast_mut(self.bytes, name)
     }
+
+    pub fn f64s_mut(&mut self, name: &str) -> Result<&mut [f64], KernelError> {
+        cast_mut(self.bytes, name)
+    }
 }
 
 /// A parameter value, positional in descriptor order.

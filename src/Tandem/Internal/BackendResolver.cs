@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using Tandem.Internal.Contracts;
 using Tandem.Internal.Managed;
 using Tandem.Internal.Native;
+using Tandem.Internal.Pricing;
 using Tandem.Internal.Similarity;
 
 namespace Tandem.Internal;
@@ -18,8 +19,10 @@ internal sealed class BackendResolver
     private readonly ILogger _logger;
     private readonly Lazy<NativeRuntime> _native;
     private readonly ManagedSimilarityBackend _managedSimilarity = new();
+    private readonly ManagedMonteCarlo _managedPricing = new();
     private readonly HashSet<string> _loggedFallbacks = new(StringComparer.Ordinal);
     private (TandemOptions Options, NativeSimilarityBackend Backend)? _nativeSimilarity;
+    private (TandemOptions Options, NativePricingBackend Backend)? _nativePricing;
 
     public BackendResolver(IOptionsMonitor<TandemOptions> options, ILoggerFactory loggerFactory, NativeRuntime? native = null)
     {
@@ -60,6 +63,36 @@ internal sealed class BackendResolver
 
         var backend = new NativeSimilarityBackend(kernel, options);
         _nativeSimilarity = (options, backend);
+        return backend;
+    }
+
+    public IPricingBackend Pricing()
+    {
+        var options = _options.CurrentValue;
+        if (options.Backend == BackendKind.Managed)
+        {
+            return _managedPricing;
+        }
+
+        var kernel = Native.Kernel(KernelContracts.MonteCarloEuropean, out var refusal);
+        if (kernel is null)
+        {
+            if (!options.FallbackToManaged)
+            {
+                throw refusal!;
+            }
+
+            LogFallbackOnce(KernelContracts.MonteCarloEuropean, refusal!.Message);
+            return _managedPricing;
+        }
+
+        if (_nativePricing is { } cached && ReferenceEquals(cached.Options, options))
+        {
+            return cached.Backend;
+        }
+
+        var backend = new NativePricingBackend(kernel, options);
+        _nativePricing = (options, backend);
         return backend;
     }
 

@@ -12,6 +12,7 @@ internal static class KernelContracts
     public const uint AbiMajor = 1;
 
     public const string SimilarityTopK = "similarity.topk";
+    public const string MonteCarloEuropean = "montecarlo.european";
     public const string CollectionKind = "vector_collection";
     public const string DiagnosticsNoop = "diagnostics.noop";
     public const string DiagnosticsPanic = "diagnostics.panic";
@@ -35,6 +36,29 @@ internal static class KernelContracts
         Flags = new KernelFlags { Idempotent = true, Batchable = true, Deterministic = true },
     };
 
+    public static KernelDescriptor European { get; } = new()
+    {
+        Name = MonteCarloEuropean,
+        Version = 1,
+        Inputs =
+        {
+            Tensor("options", DType.F64, finiteOnly: false, new Dim { Symbol = "batch" }, new Dim { Fixed = 6 }),
+            Tensor("row_keys", DType.I64, finiteOnly: false, "batch"),
+        },
+        Outputs =
+        {
+            Tensor("price", DType.F64, finiteOnly: false, "batch"),
+            Tensor("stderr", DType.F64, finiteOnly: false, "batch"),
+        },
+        Params =
+        {
+            IntParam("paths", 1, 1_000_000_000, 100_000),
+            IntParam("seed", long.MinValue, long.MaxValue, 0),
+            new ParamSpec { Name = "antithetic", Type = ParamType.Bool, Min = 0, Max = 1, DefaultValue = 0 },
+        },
+        Flags = new KernelFlags { Idempotent = true, Batchable = true, Deterministic = true },
+    };
+
     public static KernelDescriptor Noop { get; } = new()
     {
         Name = DiagnosticsNoop,
@@ -47,16 +71,23 @@ internal static class KernelContracts
     public static int MaxK { get; } = (int)TopK.Params[0].Max;
 
     /// <summary>Every kernel a facade of this build calls.</summary>
-    public static IReadOnlyList<KernelDescriptor> All { get; } = [TopK, Noop];
+    public static IReadOnlyList<KernelDescriptor> All { get; } = [TopK, European, Noop];
 
     private static TensorSpec Tensor(string name, DType dtype, bool finiteOnly, params string[] symbols)
     {
-        var spec = new TensorSpec { Name = name, Dtype = dtype, FiniteOnly = finiteOnly };
-        foreach (var symbol in symbols)
+        var dims = new Dim[symbols.Length];
+        for (var i = 0; i < symbols.Length; i++)
         {
-            spec.Shape.Add(new Dim { Symbol = symbol });
+            dims[i] = new Dim { Symbol = symbols[i] };
         }
 
+        return Tensor(name, dtype, finiteOnly, dims);
+    }
+
+    private static TensorSpec Tensor(string name, DType dtype, bool finiteOnly, params Dim[] dims)
+    {
+        var spec = new TensorSpec { Name = name, Dtype = dtype, FiniteOnly = finiteOnly };
+        spec.Shape.AddRange(dims);
         return spec;
     }
 

@@ -1,15 +1,17 @@
+using System.Diagnostics;
+
 namespace Tandem.Internal.Native;
 
 /// <summary>
 /// A kernel of the loaded library whose descriptor matched this build's
 /// contract. Callers pin every tensor until the call has completed.
 /// </summary>
-internal sealed unsafe class NativeKernel(string name, nint handle)
+internal sealed class NativeKernel(string name, nint handle)
 {
     public string Name { get; } = name;
 
     /// <summary>Runs the kernel on the calling thread and returns when it is done.</summary>
-    public void Invoke(nint state, ReadOnlySpan<NativeTensor> inputs, ReadOnlySpan<NativeParam> parameters, ReadOnlySpan<NativeTensor> outputs, ref NativeCallContext context)
+    public unsafe void Invoke(nint state, ReadOnlySpan<NativeTensor> inputs, ReadOnlySpan<NativeParam> parameters, ReadOnlySpan<NativeTensor> outputs, ref NativeCallContext context)
     {
         nint error;
         fixed (NativeTensor* i = inputs)
@@ -28,7 +30,7 @@ internal sealed unsafe class NativeKernel(string name, nint handle)
     /// it has run. Tensor data must stay pinned until then; the argument
     /// spans are copied before this returns.
     /// </summary>
-    public ValueTask Submit(nint state, ReadOnlySpan<NativeTensor> inputs, ReadOnlySpan<NativeParam> parameters, ReadOnlySpan<NativeTensor> outputs, ref NativeCallContext context)
+    public unsafe ValueTask Submit(nint state, ReadOnlySpan<NativeTensor> inputs, ReadOnlySpan<NativeParam> parameters, ReadOnlySpan<NativeTensor> outputs, ref NativeCallContext context)
     {
         var completion = NativeCompletion.Rent(Name);
         nint error;
@@ -48,4 +50,62 @@ internal sealed unsafe class NativeKernel(string name, nint handle)
 
         return completion.Task;
     }
+
+    /// <summary>
+    /// Runs the call synchronously on this thread, or submits it to the
+    /// native pool and awaits it with the caller's cancellation wired to a
+    /// native cancel token. Never completes while Rust may still write into
+    /// the caller's pinned buffers.
+    /// </summary>
+    public async ValueTask RunAsync(nint state, NativeCallArgs args, bool synchronous, TimeSpan? timeout, CancellationToken cancellationToken)
+    {
+        if (synchronous)
+        {
+            var context = CallContext(timeout, 0);
+            InvokeArgs(state, ref args, ref context);
+            return;
+        }
+
+        NativeCancelHandle? cancel = null;
+        CancellationTokenRegistration registration = default;
+        try
+        {
+            if (cancellationToken.CanBeCanceled)
+            {
+                cancel = new NativeCancelHandle();
+                registration = cancellationToken.UnsafeRegister(static c => ((NativeCancelHandle)c!).Cancel(), cancel);
+            }
+
+            var context = CallContext(timeout, cancel?.DangerousGetHandle() ?? 0);
+            await SubmitArgs(state, ref args, ref context).ConfigureAwait(false);
+        }
+        finally
+        {
+            await registration.DisposeAsync().ConfigureAwait(false);
+            cancel?.Dispose();
+        }
+    }
+
+    /// <summary>Deadline, cancellation token and the caller's trace id for one call.</summary>
+    internal static NativeCallContext CallContext(TimeSpan? timeout, nint cancel)
+    {
+        var context = new NativeCallContext
+        {
+            TimeoutNs = timeout is { } t ? (ulong)Math.Max(1, t.Ticks * 100) : 0,
+            Cancel = cancel,
+        };
+        if (Activity.Current is { } activity)
+        {
+            activity.TraceId.CopyTo(context.TraceId);
+            activity.SpanId.CopyTo(context.SpanId);
+        }
+
+        return context;
+    }
+
+    private void InvokeArgs(nint state, ref NativeCallArgs args, ref NativeCallContext context) =>
+        Invoke(state, ((Span<NativeTensor>)args.Inputs)[..args.InputCount], ((Span<NativeParam>)args.Params)[..args.ParamCount], ((Span<NativeTensor>)args.Outputs)[..args.OutputCount], ref context);
+
+    private ValueTask SubmitArgs(nint state, ref NativeCallArgs args, ref NativeCallContext context) =>
+        Submit(state, ((Span<NativeTensor>)args.Inputs)[..args.InputCount], ((Span<NativeParam>)args.Params)[..args.ParamCount], ((Span<NativeTensor>)args.Outputs)[..args.OutputCount], ref context);
 }

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Diagnostics;
 using System.Text;
 using Tandem.Internal.Contracts;
 using Tandem.Internal.Similarity;
@@ -46,8 +45,6 @@ internal sealed class NativeSimilarityBackend(NativeKernel kernel, TandemOptions
         var target = (NativeCollection)collection;
         var work = (long)batch * target.Count * target.Dimension;
         var added = false;
-        NativeCancelHandle? cancel = null;
-        CancellationTokenRegistration registration = default;
         using var queryPin = queries.Pin();
         using var idPin = ids.AsMemory().Pin();
         using var scorePin = scores.AsMemory().Pin();
@@ -63,25 +60,11 @@ internal sealed class NativeSimilarityBackend(NativeKernel kernel, TandemOptions
                 throw new TandemException(TandemStatusCode.NotFound, "the collection was dropped before the call started", kernel.Name, BackendKind.Native);
             }
 
-            var state = target.Handle.DangerousGetHandle();
-            if (work < options.SyncWorkThreshold)
-            {
-                await Run(state, queryPin, idPin, scorePin, queries.Length, batch, target.Dimension, k, metric, cancel: 0, submit: false).ConfigureAwait(false);
-                return;
-            }
-
-            if (cancellationToken.CanBeCanceled)
-            {
-                cancel = new NativeCancelHandle();
-                registration = cancellationToken.UnsafeRegister(static c => ((NativeCancelHandle)c!).Cancel(), cancel);
-            }
-
-            await Run(state, queryPin, idPin, scorePin, queries.Length, batch, target.Dimension, k, metric, cancel?.DangerousGetHandle() ?? 0, submit: true).ConfigureAwait(false);
+            var args = Arguments(queryPin, idPin, scorePin, queries.Length, batch, target.Dimension, k, metric);
+            await kernel.RunAsync(target.Handle.DangerousGetHandle(), args, work < options.SyncWorkThreshold, options.CallTimeout, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
-            await registration.DisposeAsync().ConfigureAwait(false);
-            cancel?.Dispose();
             if (added)
             {
                 target.Handle.DangerousRelease();
@@ -89,41 +72,15 @@ internal sealed class NativeSimilarityBackend(NativeKernel kernel, TandemOptions
         }
     }
 
-    private unsafe ValueTask Run(nint state, MemoryHandle queries, MemoryHandle ids, MemoryHandle scores, int queryLength, int batch, int dimension, int k, SimilarityMetric metric, nint cancel, bool submit)
+    private static unsafe NativeCallArgs Arguments(MemoryHandle queries, MemoryHandle ids, MemoryHandle scores, int queryLength, int batch, int dimension, int k, SimilarityMetric metric)
     {
-        Span<NativeTensor> inputs = stackalloc NativeTensor[1];
-        Span<NativeTensor> outputs = stackalloc NativeTensor[2];
-        Span<NativeParam> parameters = stackalloc NativeParam[2];
-        inputs[0] = NativeTensor.Create((float*)queries.Pointer, queryLength, NativeDType.F32, batch, dimension);
-        outputs[0] = NativeTensor.Create((long*)ids.Pointer, batch * k, NativeDType.I64, batch, k);
-        outputs[1] = NativeTensor.Create((float*)scores.Pointer, batch * k, NativeDType.F32, batch, k);
-        parameters[0] = NativeParam.Int(k);
-        parameters[1] = NativeParam.Int((long)metric);
-        var context = CallContext(options.CallTimeout, cancel);
-        if (!submit)
-        {
-            kernel.Invoke(state, inputs, parameters, outputs, ref context);
-            return ValueTask.CompletedTask;
-        }
-
-        return kernel.Submit(state, inputs, parameters, outputs, ref context);
-    }
-
-    /// <summary>Deadline, cancellation token and the caller's trace id for one call.</summary>
-    internal static NativeCallContext CallContext(TimeSpan? timeout, nint cancel)
-    {
-        var context = new NativeCallContext
-        {
-            TimeoutNs = timeout is { } t ? (ulong)Math.Max(1, t.Ticks * 100) : 0,
-            Cancel = cancel,
-        };
-        if (Activity.Current is { } activity)
-        {
-            activity.TraceId.CopyTo(context.TraceId);
-            activity.SpanId.CopyTo(context.SpanId);
-        }
-
-        return context;
+        var args = default(NativeCallArgs);
+        args.AddInput(NativeTensor.Create((float*)queries.Pointer, queryLength, NativeDType.F32, batch, dimension));
+        args.AddOutput(NativeTensor.Create((long*)ids.Pointer, batch * k, NativeDType.I64, batch, k));
+        args.AddOutput(NativeTensor.Create((float*)scores.Pointer, batch * k, NativeDType.F32, batch, k));
+        args.AddParam(NativeParam.Int(k));
+        args.AddParam(NativeParam.Int((long)metric));
+        return args;
     }
 }
 

@@ -1,0 +1,36 @@
+using System.Runtime.CompilerServices;
+
+namespace Tandem.Internal.Native;
+
+[InlineArray(4)]
+internal struct NativeTensorArray
+{
+    private NativeTensor _element0;
+}
+
+[InlineArray(4)]
+internal struct NativeParamArray
+{
+    private NativeParam _element0;
+}
+
+/// <summary>
+/// The argument headers of one kernel call, by value, so an async method can
+/// hold them across an await (the data they point to stays pinned by the
+/// caller until the call completes).
+/// </summary>
+internal struct NativeCallArgs
+{
+    public NativeTensorArray Inputs;
+    public int InputCount;
+    public NativeTensorArray Outputs;
+    public int OutputCount;
+    public NativeParamArray Params;
+    public int ParamCount;
+
+    public void AddInput(NativeTensor tensor) => Inputs[InputCount++] = tensor;
+
+    public void AddOutput(NativeTensor tensor) => Outputs[OutputCount++] = tensor;
+
+    public void AddParam(NativeParam param) => Params[ParamCount++] = param;
+}
