@@ -153,17 +153,28 @@ fn block_generic(p: &Prepared, key: [u32; 2], row: u64, first: u64, count: usize
         *b = open_unit(x[2], x[3]);
     }
 
-    let mut payoffs = [0.0f64; BLOCK];
-    for j in 0..pairs {
-        let radius = (-2.0 * ln(u1[j])).sqrt();
-        let (cos, sin) = sincos_2pi(u2[j]);
-        payoffs[2 * j] = sample(p, radius * cos);
-        payoffs[2 * j + 1] = sample(p, radius * sin);
+    // Simple loops over contiguous arrays, one transform each, so every one
+    // vectorises: u1 becomes the radius, u2 the cosine normal, z1 the sine.
+    let mut z1 = [0.0f64; PAIRS];
+    let (u1, u2, z1) = (&mut u1[..pairs], &mut u2[..pairs], &mut z1[..pairs]);
+    for r in u1.iter_mut() {
+        *r = (-2.0 * ln(*r)).sqrt();
+    }
+    for ((z0, z1), &r) in u2.iter_mut().zip(z1.iter_mut()).zip(u1.iter()) {
+        let (cos, sin) = sincos_2pi(*z0);
+        *z0 = r * cos;
+        *z1 = r * sin;
+    }
+    for z in u2.iter_mut().chain(z1.iter_mut()) {
+        *z = sample(p, *z);
     }
 
-    let samples = &payoffs[..count];
-    let mean = lane_sum(samples, |y| y) / count as f64;
-    let m2 = lane_sum(samples, |y| (y - mean) * (y - mean));
+    // Path 2j drew the cosine normal, path 2j+1 the sine one; with an odd
+    // count the last sine path is not part of the block.
+    let cosine_paths = &u2[..];
+    let sine_paths = &z1[..count / 2];
+    let mean = (lane_sum(cosine_paths, |y| y) + lane_sum(sine_paths, |y| y)) / count as f64;
+    let m2 = lane_sum(cosine_paths, |y| (y - mean) * (y - mean)) + lane_sum(sine_paths, |y| (y - mean) * (y - mean));
     Stats { n: count as f64, mean, m2 }
 }
 

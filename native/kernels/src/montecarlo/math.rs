@@ -9,6 +9,7 @@
 const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-01;
 const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
 const SQRT2: f64 = std::f64::consts::SQRT_2;
+const TWO_52: f64 = 4_503_599_627_370_496.0;
 
 /// Natural logarithm of a positive normal number.
 #[inline(always)]
@@ -21,12 +22,14 @@ pub fn ln(x: f64) -> f64 {
     const LG6: f64 = 1.531_383_769_920_937_332e-01;
     const LG7: f64 = 1.479_819_860_511_658_591e-01;
     let bits = x.to_bits();
-    let exponent = ((bits >> 52) & 0x7ff) as i64 - 1023;
+    // The biased exponent as a double without an int→float conversion
+    // (which AVX2 lacks for 64-bit lanes): 2^52 + e, minus 2^52 + 1023.
+    let exponent = f64::from_bits(((bits >> 52) & 0x7ff) | 0x4330_0000_0000_0000) - (TWO_52 + 1023.0);
     let mantissa = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
     // Keep the mantissa in [√2/2, √2) so f is small either side of 0.
     let high = mantissa > SQRT2;
     let m = if high { mantissa * 0.5 } else { mantissa };
-    let k = (exponent + i64::from(high)) as f64;
+    let k = if high { exponent + 1.0 } else { exponent };
     let f = m - 1.0;
     let s = f / (2.0 + f);
     let z = s * s;
@@ -49,14 +52,15 @@ pub fn exp(x: f64) -> f64 {
     const P5: f64 = 4.138_136_797_057_238_460_39e-08;
     const INV_LN2: f64 = std::f64::consts::LOG2_E;
     let clamped = x.clamp(-708.0, 709.0);
-    let k = (clamped * INV_LN2).round();
+    let k = (clamped * INV_LN2).round_ties_even();
     let hi = clamped - k * LN2_HI;
     let lo = k * LN2_LO;
     let r = hi - lo;
     let t = r * r;
     let c = r - t * (P1 + t * (P2 + t * (P3 + t * (P4 + t * P5))));
     let y = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi);
-    let scaled = y * f64::from_bits(((k as i64 + 1023) as u64) << 52);
+    // 2^k from the bits of k + 1023 + 2^52 (exact for the clamped range).
+    let scaled = y * f64::from_bits((k + (TWO_52 + 1023.0)).to_bits() << 52);
     if x > 709.782_712_893_384 {
         f64::INFINITY
     } else if x < -708.0 {
@@ -82,18 +86,18 @@ pub fn sincos_2pi(u: f64) -> (f64, f64) {
     const C5: f64 = 2.087_572_321_298_174_827_90e-09;
     const C6: f64 = -1.135_964_755_778_819_482_65e-11;
     // Quarter turns: u = q/4 + r with |r| ≤ 1/8, and r is exact.
-    let q = (u * 4.0).round();
+    let q = (u * 4.0).round_ties_even();
     let r = u - q * 0.25;
     let x = r * std::f64::consts::TAU;
     let z = x * x;
     let sin = x + x * z * (S1 + z * (S2 + z * (S3 + z * (S4 + z * (S5 + z * S6)))));
     let cos = 1.0 - 0.5 * z + z * z * (C1 + z * (C2 + z * (C3 + z * (C4 + z * (C5 + z * C6)))));
-    match (q as i64) & 3 {
-        0 => (cos, sin),
-        1 => (-sin, cos),
-        2 => (-cos, -sin),
-        _ => (sin, -cos),
-    }
+    // Rotate by q quarter turns with selects, not a branch per lane.
+    let quadrant = (q + TWO_52).to_bits() & 3;
+    let (a, b) = if quadrant & 1 != 0 { (sin, cos) } else { (cos, sin) };
+    let cos_q = if (quadrant + 1) & 2 != 0 { -a } else { a };
+    let sin_q = if quadrant & 2 != 0 { -b } else { b };
+    (cos_q, sin_q)
 }
 
 #[cfg(test)]

@@ -90,24 +90,29 @@ internal sealed class ManagedMonteCarlo : IPricingBackend
             TensorPrimitives.Sqrt(u1[..pairs], u1[..pairs]);
             TensorPrimitives.Multiply(u2[..pairs], 2 * Math.PI, u2[..pairs]);
             TensorPrimitives.SinCos(u2[..pairs], sin[..pairs], cos[..pairs]);
-            for (var j = 0; j < pairs; j++)
-            {
-                z[2 * j] = u1[j] * cos[j];
-                z[(2 * j) + 1] = u1[j] * sin[j];
-            }
 
-            Payoffs(p, z[..count], exponent[..count], payoff[..count]);
+            // Path 2j draws the cosine normal, path 2j+1 the sine one; with an
+            // odd count the last sine path is not part of the block.
+            var sinePaths = count / 2;
+            var z0 = z[..pairs];
+            var z1 = z.Slice(pairs, sinePaths);
+            TensorPrimitives.Multiply(u1[..pairs], cos[..pairs], z0);
+            TensorPrimitives.Multiply(u1[..sinePaths], sin[..sinePaths], z1);
+            var samples = z[..count];
+            Payoffs(p, samples, exponent[..count], payoff[..count]);
             if (p.Antithetic)
             {
-                TensorPrimitives.Negate(z[..count], z[..count]);
-                Payoffs(p, z[..count], exponent[..count], exponent[..count]);
+                TensorPrimitives.Negate(samples, samples);
+                Payoffs(p, samples, exponent[..count], exponent[..count]);
                 TensorPrimitives.Add(payoff[..count], exponent[..count], payoff[..count]);
                 TensorPrimitives.Multiply(payoff[..count], 0.5, payoff[..count]);
             }
 
-            var samples = payoff[..count];
-            var mean = LaneSum(samples, 0, squared: false) / count;
-            var m2 = LaneSum(samples, mean, squared: true);
+            // Same order as the Rust kernel: cosine paths, then sine paths.
+            var cosine = payoff[..pairs];
+            var sine = payoff.Slice(pairs, sinePaths);
+            var mean = (LaneSum(cosine, 0, squared: false) + LaneSum(sine, 0, squared: false)) / count;
+            var m2 = LaneSum(cosine, mean, squared: true) + LaneSum(sine, mean, squared: true);
             return new Stats(count, mean, m2);
         }
         finally
