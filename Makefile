@@ -12,16 +12,20 @@ CONFIG ?= Release
 
 # Debian packages the build and tests need: the Rust crates (used offline
 # from /usr/share/cargo/registry, see native/.cargo/config.toml), protoc,
-# cbindgen, and numpy on OpenBLAS for the benchmark baseline (without
-# libopenblas0-pthread, numpy falls back to the slow reference BLAS).
+# cbindgen, b3sum (the BLAKE3 reference the tests compare with), and numpy
+# on OpenBLAS for the benchmark baseline (without libopenblas0-pthread,
+# numpy falls back to the slow reference BLAS).
 APT_PACKAGES := \
 	librust-rayon-dev \
+	librust-blake3-dev \
+	'librust-blake3+rayon-dev' \
 	librust-prost-dev \
 	librust-prost-build-dev \
 	librust-proptest-dev \
 	'librust-proptest+default-dev' \
 	protobuf-compiler \
 	cbindgen \
+	b3sum \
 	python3-numpy \
 	libopenblas0-pthread
 

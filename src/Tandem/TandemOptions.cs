@@ -34,6 +34,14 @@ public sealed class TandemOptions
     [Range(0L, long.MaxValue)]
     public long SyncWorkThreshold { get; set; } = 4_000_000;
 
+    /// <summary>
+    /// BLAKE3 inputs shorter than this many bytes are hashed in C#, where a
+    /// call costs less than crossing into Rust (see docs/performance.md).
+    /// </summary>
+    /// <value>The default is 0 (every input goes to the configured backend).</value>
+    [Range(0, int.MaxValue)]
+    public int HashManagedBelowBytes { get; set; }
+
     /// <summary>Deadline of each kernel call; null means none.</summary>
     /// <value>The default is <see langword="null"/>.</value>
     public TimeSpan? CallTimeout { get; set; }

@@ -4,7 +4,9 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Tandem;
+using Tandem.Hashing;
 using Tandem.Internal;
+using Tandem.Internal.Hashing;
 using Tandem.Internal.Pricing;
 using Tandem.Internal.Similarity;
 using Tandem.Pricing;
@@ -45,6 +47,7 @@ public static class TandemServiceCollectionExtensions
             sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance));
         services.TryAddSingleton<ISimilaritySearch>(sp => new SimilaritySearch(sp.GetRequiredService<BackendResolver>()));
         services.TryAddSingleton<IOptionPricing>(sp => new OptionPricing(sp.GetRequiredService<BackendResolver>()));
+        services.TryAddSingleton<IBlake3Hashing>(sp => new Blake3Hashing(sp.GetRequiredService<BackendResolver>()));
         return services;
     }
 }

@@ -281,6 +281,36 @@ void tandem_state_free(struct tandem_state_t *state);
  */
 uint64_t tandem_state_size_bytes(const struct tandem_state_t *state);
 
+/**
+ * Opens a stream of a streaming kernel; `*out` receives its handle (never 0).
+ *
+ * # Safety
+ * `kernel` is null or from `tandem_kernel_find`; `out` is writable.
+ */
+struct tandem_error_t *tandem_stream_open(const struct tandem_kernel_t *kernel, uint64_t *out);
+
+/**
+ * Appends `len` bytes (any length, including 0) to a stream.
+ *
+ * # Safety
+ * `data` is readable for `len` bytes, or null with `len` 0.
+ */
+struct tandem_error_t *tandem_stream_update(uint64_t handle, const uint8_t *data, size_t len);
+
+/**
+ * Writes the digest into `out` (`out_len` bytes: 1 to 1 MiB; XOF beyond 32).
+ * A stream yields one digest; it stays allocated until freed.
+ *
+ * # Safety
+ * `out` is writable for `out_len` bytes.
+ */
+struct tandem_error_t *tandem_stream_finalize(uint64_t handle, uint8_t *out, size_t out_len);
+
+/**
+ * Frees a stream, finalized or not; NOT_FOUND for an unknown handle.
+ */
+struct tandem_error_t *tandem_stream_free(uint64_t handle);
+
 #ifdef __cplusplus
 } // extern "C"
 #endif // __cplusplus

@@ -37,6 +37,12 @@ static KERNELS: OnceLock<Vec<tandem_kernel_t>> = OnceLock::new();
 static MAX_PENDING: OnceLock<u32> = OnceLock::new();
 static PENDING: AtomicU32 = AtomicU32::new(0);
 
+impl tandem_kernel_t {
+    pub(crate) fn registered(&self) -> &'static RegisteredKernel {
+        self.kernel
+    }
+}
+
 fn kernels() -> &'static [tandem_kernel_t] {
     KERNELS.get_or_init(|| registry().kernels().map(|kernel| tandem_kernel_t { kernel }).collect())
 }

@@ -6,6 +6,7 @@
 //! - [`error`]: owned error values and the panic guard every export uses.
 //! - [`kernel`]: describe, find, synchronous invoke, asynchronous submit.
 //! - [`state`]: state create / free.
+//! - [`stream`]: streaming kernels (BLAKE3) behind integer handles.
 //! - [`cancel`]: the cancellation token shared with a running call.
 //! - [`log`]: JSON log lines on stderr.
 //! - [`stack`]: the fixed-capacity vector call arguments are decoded into.
@@ -22,6 +23,7 @@ pub mod layout;
 pub mod log;
 pub mod stack;
 pub mod state;
+pub mod stream;
 pub mod types;
 
 pub use cancel::*;
@@ -29,6 +31,7 @@ pub use error::*;
 pub use kernel::*;
 pub use layout::*;
 pub use state::*;
+pub use stream::*;
 pub use types::*;
 
 /// Major in the high 16 bits, minor in the low 16 bits.

@@ -11,6 +11,7 @@
 //! - [`pool`]: the fixed compute pool every kernel runs on.
 //! - [`similarity`]: `similarity.topk` over vector collections.
 //! - [`montecarlo`]: `montecarlo.european`, deterministic option pricing.
+//! - [`hashing`]: `hash.blake3`, one-shot and streaming.
 //! - [`diagnostics`]: `diagnostics.noop` (boundary cost) and the opt-in
 //!   `diagnostics.panic` fault kernel.
 
@@ -18,6 +19,7 @@ pub mod context;
 pub mod descriptor;
 pub mod diagnostics;
 pub mod error;
+pub mod hashing;
 pub mod montecarlo;
 pub mod pool;
 pub mod registry;

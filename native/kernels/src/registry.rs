@@ -7,7 +7,7 @@ use crate::error::{Code, KernelError};
 use crate::similarity::{self, Collection};
 use crate::tensor::{Param, TensorMut, TensorRef};
 use crate::validate::{self, Bindings, CompiledDescriptor};
-use crate::{diagnostics, montecarlo, ABI_VERSION};
+use crate::{diagnostics, hashing, montecarlo, ABI_VERSION};
 use std::sync::OnceLock;
 
 /// Environment variable that adds fault-injection kernels (tests only).
@@ -30,6 +30,11 @@ pub trait Kernel: Send + Sync {
     /// Runs the kernel. Inputs and parameters are already validated; the
     /// kernel validates its outputs (their shapes may depend on the state).
     fn invoke(&self, call: Invocation<'_, '_>) -> Result<(), KernelError>;
+
+    /// Whether the kernel also runs as a stream (open → append* → finalize).
+    fn streaming(&self) -> bool {
+        false
+    }
 }
 
 /// Long-lived data a kernel reads, such as a vector collection.
@@ -62,6 +67,10 @@ impl RegisteredKernel {
     pub fn descriptor(&self) -> &KernelDescriptor {
         self.kernel.descriptor()
     }
+
+    pub fn streaming(&self) -> bool {
+        self.kernel.streaming()
+    }
 }
 
 pub struct Registry {
@@ -81,6 +90,7 @@ impl Registry {
         let mut kernels: Vec<Box<dyn Kernel>> = vec![
             Box::new(similarity::TopK::new()),
             Box::new(montecarlo::European::new()),
+            Box::new(hashing::Blake3::new()),
             Box::new(diagnostics::Noop::new()),
         ];
         if with_test_kernels {

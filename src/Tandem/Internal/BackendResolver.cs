@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Tandem.Internal.Contracts;
+using Tandem.Internal.Hashing;
 using Tandem.Internal.Managed;
 using Tandem.Internal.Native;
 using Tandem.Internal.Pricing;
@@ -20,6 +21,8 @@ internal sealed class BackendResolver
     private readonly Lazy<NativeRuntime> _native;
     private readonly ManagedSimilarityBackend _managedSimilarity = new();
     private readonly ManagedMonteCarlo _managedPricing = new();
+    private readonly ManagedHashingBackend _managedHashing = new();
+    private NativeHashingBackend? _nativeHashing;
     private readonly HashSet<string> _loggedFallbacks = new(StringComparer.Ordinal);
     private (TandemOptions Options, NativeSimilarityBackend Backend)? _nativeSimilarity;
     private (TandemOptions Options, NativePricingBackend Backend)? _nativePricing;
@@ -94,6 +97,30 @@ internal sealed class BackendResolver
         var backend = new NativePricingBackend(kernel, options);
         _nativePricing = (options, backend);
         return backend;
+    }
+
+    /// <summary>The hashing backend for an input of <paramref name="length"/> bytes.</summary>
+    public IHashingBackend Hashing(int length)
+    {
+        var options = _options.CurrentValue;
+        if (options.Backend == BackendKind.Managed || length < options.HashManagedBelowBytes)
+        {
+            return _managedHashing;
+        }
+
+        var kernel = Native.Kernel(KernelContracts.HashBlake3, out var refusal);
+        if (kernel is null)
+        {
+            if (!options.FallbackToManaged)
+            {
+                throw refusal!;
+            }
+
+            LogFallbackOnce(KernelContracts.HashBlake3, refusal!.Message);
+            return _managedHashing;
+        }
+
+        return _nativeHashing ??= new NativeHashingBackend(kernel, kernel.Handle);
     }
 
     private void LogFallbackOnce(string kernel, string reason)

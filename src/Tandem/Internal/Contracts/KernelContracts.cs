@@ -13,6 +13,7 @@ internal static class KernelContracts
 
     public const string SimilarityTopK = "similarity.topk";
     public const string MonteCarloEuropean = "montecarlo.european";
+    public const string HashBlake3 = "hash.blake3";
     public const string CollectionKind = "vector_collection";
     public const string DiagnosticsNoop = "diagnostics.noop";
     public const string DiagnosticsPanic = "diagnostics.panic";
@@ -59,6 +60,18 @@ internal static class KernelContracts
         Flags = new KernelFlags { Idempotent = true, Batchable = true, Deterministic = true },
     };
 
+    public static KernelDescriptor Blake3 { get; } = new()
+    {
+        Name = HashBlake3,
+        Version = 1,
+        Inputs = { Tensor("data", DType.U8, finiteOnly: false, "len") },
+        Outputs = { Tensor("digest", DType.U8, finiteOnly: false, "output_len") },
+        Flags = new KernelFlags { Idempotent = true, Deterministic = true, Streaming = true },
+    };
+
+    /// <summary>Longest BLAKE3 digest (extended output) a call may ask for.</summary>
+    public const int MaxHashOutput = 1 << 20;
+
     public static KernelDescriptor Noop { get; } = new()
     {
         Name = DiagnosticsNoop,
@@ -71,7 +84,7 @@ internal static class KernelContracts
     public static int MaxK { get; } = (int)TopK.Params[0].Max;
 
     /// <summary>Every kernel a facade of this build calls.</summary>
-    public static IReadOnlyList<KernelDescriptor> All { get; } = [TopK, European, Noop];
+    public static IReadOnlyList<KernelDescriptor> All { get; } = [TopK, European, Blake3, Noop];
 
     private static TensorSpec Tensor(string name, DType dtype, bool finiteOnly, params string[] symbols)
     {

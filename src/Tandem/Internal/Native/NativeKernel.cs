@@ -10,6 +10,9 @@ internal sealed class NativeKernel(string name, nint handle)
 {
     public string Name { get; } = name;
 
+    /// <summary>The library's tandem_kernel_t*, valid for the life of the process.</summary>
+    public nint Handle => handle;
+
     /// <summary>Runs the kernel on the calling thread and returns when it is done.</summary>
     public unsafe void Invoke(nint state, ReadOnlySpan<NativeTensor> inputs, ReadOnlySpan<NativeParam> parameters, ReadOnlySpan<NativeTensor> outputs, ref NativeCallContext context)
     {

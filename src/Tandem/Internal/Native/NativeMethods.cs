@@ -68,4 +68,16 @@ internal static unsafe partial class NativeMethods
 
     [LibraryImport(Library)]
     public static partial nint tandem_runtime_info(NativeRuntimeInfo* output);
+
+    [LibraryImport(Library)]
+    public static partial nint tandem_stream_open(nint kernel, ulong* output);
+
+    [LibraryImport(Library)]
+    public static partial nint tandem_stream_update(ulong handle, byte* data, nuint length);
+
+    [LibraryImport(Library)]
+    public static partial nint tandem_stream_finalize(ulong handle, byte* output, nuint length);
+
+    [LibraryImport(Library)]
+    public static partial nint tandem_stream_free(ulong handle);
 }

@@ -1,0 +1,100 @@
+using System.Buffers;
+using Tandem.Hashing;
+using Tandem.Internal.Contracts;
+
+namespace Tandem.Internal.Hashing;
+
+/// <summary>The <see cref="IBlake3Hashing"/> facade.</summary>
+internal sealed class Blake3Hashing(BackendResolver backends) : IBlake3Hashing
+{
+    /// <summary>Bytes read from a stream per chunk.</summary>
+    internal const int ChunkSize = 1 << 20;
+
+    public byte[] Hash(ReadOnlySpan<byte> data, int outputLength = 32)
+    {
+        ValidateOutputLength(outputLength);
+        var output = new byte[outputLength];
+        backends.Hashing(data.Length).Hash(data, output);
+        return output;
+    }
+
+    public async ValueTask<byte[]> HashAsync(Stream stream, int outputLength = 32, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        ValidateOutputLength(outputLength);
+        using var state = backends.Hashing(int.MaxValue).Open();
+        var buffers = new[] { ArrayPool<byte>.Shared.Rent(ChunkSize), ArrayPool<byte>.Shared.Rent(ChunkSize) };
+        Task? hashing = null;
+        try
+        {
+            // Read chunk n+1 while chunk n is hashed: at most two chunks in
+            // flight, whatever the stream's size.
+            for (var current = 0; ; current ^= 1)
+            {
+                var read = await ReadChunkAsync(stream, buffers[current], cancellationToken).ConfigureAwait(false);
+                if (hashing is not null)
+                {
+                    await hashing.ConfigureAwait(false);
+                }
+
+                if (read == 0)
+                {
+                    break;
+                }
+
+                var chunk = new ReadOnlyMemory<byte>(buffers[current], 0, read);
+                hashing = Task.Run(() => state.Append(chunk.Span), cancellationToken);
+            }
+
+            var output = new byte[outputLength];
+            state.Finalize(output);
+            return output;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw new TandemException(TandemStatusCode.Cancelled, "hashing the stream was cancelled by the caller", KernelContracts.HashBlake3);
+        }
+        finally
+        {
+            if (hashing is not null)
+            {
+                // Never return a buffer that is still being hashed.
+                await hashing.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
+            }
+
+            ArrayPool<byte>.Shared.Return(buffers[0]);
+            ArrayPool<byte>.Shared.Return(buffers[1]);
+        }
+    }
+
+    public Blake3Stream OpenStream()
+    {
+        var backend = backends.Hashing(int.MaxValue);
+        return new Blake3Stream(backend.Open(), backend.Kind);
+    }
+
+    internal static void ValidateOutputLength(int outputLength)
+    {
+        if (outputLength < 1 || outputLength > KernelContracts.MaxHashOutput)
+        {
+            throw TandemException.Invalid(KernelContracts.HashBlake3, $"output 'digest' must be 1 to {KernelContracts.MaxHashOutput} bytes long, got {outputLength}");
+        }
+    }
+
+    private static async ValueTask<int> ReadChunkAsync(Stream stream, byte[] buffer, CancellationToken cancellationToken)
+    {
+        var total = 0;
+        while (total < ChunkSize)
+        {
+            var read = await stream.ReadAsync(buffer.AsMemory(total, ChunkSize - total), cancellationToken).ConfigureAwait(false);
+            if (read == 0)
+            {
+                break;
+            }
+
+            total += read;
+        }
+
+        return total;
+    }
+}
