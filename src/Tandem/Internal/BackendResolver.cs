@@ -46,15 +46,8 @@ internal sealed class BackendResolver
             return _managedSimilarity;
         }
 
-        var kernel = Native.Kernel(KernelContracts.SimilarityTopK, out var refusal);
-        if (kernel is null)
+        if (NativeOrFallback(KernelContracts.SimilarityTopK, options) is not { } kernel)
         {
-            if (!options.FallbackToManaged)
-            {
-                throw refusal!;
-            }
-
-            LogFallbackOnce(KernelContracts.SimilarityTopK, refusal!.Message);
             return _managedSimilarity;
         }
 
@@ -77,15 +70,8 @@ internal sealed class BackendResolver
             return _managedPricing;
         }
 
-        var kernel = Native.Kernel(KernelContracts.MonteCarloEuropean, out var refusal);
-        if (kernel is null)
+        if (NativeOrFallback(KernelContracts.MonteCarloEuropean, options) is not { } kernel)
         {
-            if (!options.FallbackToManaged)
-            {
-                throw refusal!;
-            }
-
-            LogFallbackOnce(KernelContracts.MonteCarloEuropean, refusal!.Message);
             return _managedPricing;
         }
 
@@ -108,19 +94,32 @@ internal sealed class BackendResolver
             return _managedHashing;
         }
 
-        var kernel = Native.Kernel(KernelContracts.HashBlake3, out var refusal);
-        if (kernel is null)
+        if (NativeOrFallback(KernelContracts.HashBlake3, options) is not { } kernel)
         {
-            if (!options.FallbackToManaged)
-            {
-                throw refusal!;
-            }
-
-            LogFallbackOnce(KernelContracts.HashBlake3, refusal!.Message);
             return _managedHashing;
         }
 
         return _nativeHashing ??= new NativeHashingBackend(kernel, kernel.Handle);
+    }
+
+    /// <summary>
+    /// The native kernel, or null when the managed backend must serve it
+    /// (reason logged once); throws the refusal when fallback is off.
+    /// </summary>
+    private NativeKernel? NativeOrFallback(string name, TandemOptions options)
+    {
+        if (Native.Kernel(name, out var refusal) is { } kernel)
+        {
+            return kernel;
+        }
+
+        if (!options.FallbackToManaged)
+        {
+            throw refusal!;
+        }
+
+        LogFallbackOnce(name, refusal!.Message);
+        return null;
     }
 
     private void LogFallbackOnce(string kernel, string reason)

@@ -37,45 +37,44 @@ internal sealed class NativeHashingBackend(NativeKernel kernel, nint kernelHandl
     {
         public unsafe void Append(ReadOnlySpan<byte> data)
         {
-            var added = false;
-            try
+            using var lease = new HandleLease(handle);
+            fixed (byte* d = data)
             {
-                handle.DangerousAddRef(ref added);
-                fixed (byte* d = data)
-                {
-                    NativeErrors.ThrowIfError(NativeMethods.tandem_stream_update(handle.Id, d, (nuint)data.Length), KernelContracts.HashBlake3);
-                }
-            }
-            finally
-            {
-                if (added)
-                {
-                    handle.DangerousRelease();
-                }
+                NativeErrors.ThrowIfError(NativeMethods.tandem_stream_update(handle.Id, d, (nuint)data.Length), KernelContracts.HashBlake3);
             }
         }
 
         public unsafe void Finalize(Span<byte> output)
         {
-            var added = false;
-            try
+            using var lease = new HandleLease(handle);
+            fixed (byte* o = output)
             {
-                handle.DangerousAddRef(ref added);
-                fixed (byte* o = output)
-                {
-                    NativeErrors.ThrowIfError(NativeMethods.tandem_stream_finalize(handle.Id, o, (nuint)output.Length), KernelContracts.HashBlake3);
-                }
-            }
-            finally
-            {
-                if (added)
-                {
-                    handle.DangerousRelease();
-                }
+                NativeErrors.ThrowIfError(NativeMethods.tandem_stream_finalize(handle.Id, o, (nuint)output.Length), KernelContracts.HashBlake3);
             }
         }
 
         public void Dispose() => handle.Dispose();
+    }
+
+    /// <summary>Keeps a handle from being released while a call uses it.</summary>
+    private readonly ref struct HandleLease
+    {
+        private readonly SafeHandle _handle;
+        private readonly bool _added;
+
+        public HandleLease(SafeHandle handle)
+        {
+            _handle = handle;
+            handle.DangerousAddRef(ref _added);
+        }
+
+        public void Dispose()
+        {
+            if (_added)
+            {
+                _handle.DangerousRelease();
+            }
+        }
     }
 }
 
