@@ -1,6 +1,6 @@
 using BenchmarkDotNet.Attributes;
 using Microsoft.Extensions.DependencyInjection;
-using Tandem.Internal;
+using Tandem.Internal.Kernels;
 using Tandem.Internal.Native;
 using Tandem.Similarity;
 
@@ -60,7 +60,7 @@ public class TopKBenchmarks
 
         if (Backend == BackendKind.Native)
         {
-            var runtime = _services.GetRequiredService<BackendResolver>().Native.Info;
+            var runtime = _services.GetRequiredService<KernelBackends>().Native.Info;
             Console.WriteLine($"// libtandem: {runtime.ComputeThreads} compute threads, {NativeRuntime.IsaName(runtime.Isa)} kernels");
         }
     }

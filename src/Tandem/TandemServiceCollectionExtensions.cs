@@ -7,6 +7,7 @@ using Tandem;
 using Tandem.Hashing;
 using Tandem.Internal;
 using Tandem.Internal.Hashing;
+using Tandem.Internal.Kernels;
 using Tandem.Internal.Pricing;
 using Tandem.Internal.Similarity;
 using Tandem.Pricing;
@@ -42,12 +43,12 @@ public static class TandemServiceCollectionExtensions
     {
         builder.ValidateDataAnnotations().ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TandemOptions>, TandemOptionsValidator>());
-        services.TryAddSingleton(sp => new BackendResolver(
+        services.TryAddSingleton(sp => new KernelBackends(
             sp.GetRequiredService<IOptionsMonitor<TandemOptions>>(),
             sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance));
-        services.TryAddSingleton<ISimilaritySearch>(sp => new SimilaritySearch(sp.GetRequiredService<BackendResolver>()));
-        services.TryAddSingleton<IOptionPricing>(sp => new OptionPricing(sp.GetRequiredService<BackendResolver>()));
-        services.TryAddSingleton<IBlake3Hashing>(sp => new Blake3Hashing(sp.GetRequiredService<BackendResolver>()));
+        services.TryAddSingleton<ISimilaritySearch>(sp => new SimilaritySearch(sp.GetRequiredService<KernelBackends>()));
+        services.TryAddSingleton<IOptionPricing>(sp => new OptionPricing(sp.GetRequiredService<KernelBackends>()));
+        services.TryAddSingleton<IBlake3Hashing>(sp => new Blake3Hashing(sp.GetRequiredService<KernelBackends>()));
         return services;
     }
 }

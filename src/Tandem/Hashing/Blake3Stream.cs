@@ -1,4 +1,5 @@
 using Tandem.Internal.Hashing;
+using Tandem.Internal.Kernels;
 
 namespace Tandem.Hashing;
 
@@ -11,11 +12,11 @@ namespace Tandem.Hashing;
 public sealed class Blake3Stream : IDisposable
 {
     private const string Kernel = "hash.blake3";
-    private readonly IHashState _state;
+    private readonly IKernelStream _state;
     private bool _finalized;
     private bool _disposed;
 
-    internal Blake3Stream(IHashState state, BackendKind backend)
+    internal Blake3Stream(IKernelStream state, BackendKind backend)
     {
         _state = state;
         Backend = backend;

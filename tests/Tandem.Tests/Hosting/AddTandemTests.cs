@@ -4,9 +4,8 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Tandem.Contracts.V1;
-using Tandem.Internal;
+using Tandem.Internal.Kernels;
 using Tandem.Internal.Contracts;
-using Tandem.Internal.Managed;
 using Tandem.Internal.Native;
 using Tandem.Similarity;
 using Tandem.Tests.Native;
@@ -74,8 +73,8 @@ public sealed class AddTandemTests
         var runtime = NativeRuntime.Load(null, [changed, KernelContracts.Noop], factory.CreateLogger("test"));
         var resolver = CreateResolver(new TandemOptions { Backend = BackendKind.Native }, runtime, factory);
 
-        Assert.IsType<ManagedSimilarityBackend>(resolver.Similarity());
-        Assert.IsType<ManagedSimilarityBackend>(resolver.Similarity());
+        Assert.Equal(BackendKind.Managed, resolver.For(KernelContracts.SimilarityTopK).Kind);
+        Assert.Equal(BackendKind.Managed, resolver.For(KernelContracts.SimilarityTopK).Kind);
 
         Assert.Null(runtime.Kernel(KernelContracts.SimilarityTopK, out var refusal));
         Assert.Equal(TandemStatusCode.FailedPrecondition, refusal!.Code);
@@ -92,7 +91,7 @@ public sealed class AddTandemTests
         var runtime = NativeRuntime.Load(null, [changed], NullLogger.Instance);
         var resolver = CreateResolver(new TandemOptions { Backend = BackendKind.Native, FallbackToManaged = false }, runtime, NullLoggerFactory.Instance);
 
-        var error = Assert.Throws<TandemException>(() => resolver.Similarity());
+        var error = Assert.Throws<TandemException>(() => resolver.For(KernelContracts.SimilarityTopK));
 
         Assert.Equal(TandemStatusCode.FailedPrecondition, error.Code);
         Assert.Equal("similarity.topk", error.Kernel);
@@ -103,10 +102,10 @@ public sealed class AddTandemTests
     {
         var resolver = CreateResolver(new TandemOptions(), NativeLibraryFixture.EnsureLoaded(), NullLoggerFactory.Instance);
 
-        Assert.Equal(BackendKind.Native, resolver.Similarity().Kind);
+        Assert.Equal(BackendKind.Native, resolver.For(KernelContracts.SimilarityTopK).Kind);
     }
 
-    private static BackendResolver CreateResolver(TandemOptions options, NativeRuntime runtime, ILoggerFactory factory) =>
+    private static KernelBackends CreateResolver(TandemOptions options, NativeRuntime runtime, ILoggerFactory factory) =>
         new(new StaticOptionsMonitor(options), factory, runtime);
 
     private sealed class StaticOptionsMonitor(TandemOptions value) : IOptionsMonitor<TandemOptions>

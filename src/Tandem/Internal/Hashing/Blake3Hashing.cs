@@ -1,20 +1,30 @@
 using System.Buffers;
 using Tandem.Hashing;
 using Tandem.Internal.Contracts;
+using Tandem.Internal.Kernels;
 
 namespace Tandem.Internal.Hashing;
 
 /// <summary>The <see cref="IBlake3Hashing"/> facade.</summary>
-internal sealed class Blake3Hashing(BackendResolver backends) : IBlake3Hashing
+internal sealed class Blake3Hashing(KernelBackends backends) : IBlake3Hashing
 {
     /// <summary>Bytes read from a stream per chunk.</summary>
     internal const int ChunkSize = 1 << 20;
 
-    public byte[] Hash(ReadOnlySpan<byte> data, int outputLength = 32)
+    public unsafe byte[] Hash(ReadOnlySpan<byte> data, int outputLength = 32)
     {
         ValidateOutputLength(outputLength);
         var output = new byte[outputLength];
-        backends.Hashing(data.Length).Hash(data, output);
+        var backend = backends.For(KernelContracts.HashBlake3, data.Length);
+        fixed (byte* input = data)
+        fixed (byte* digest = output)
+        {
+            using var call = new KernelCall(KernelContracts.Blake3)
+                .Input(input, data.Length, data.Length)
+                .Output(digest, outputLength, outputLength);
+            backends.Invoke(backend, call);
+        }
+
         return output;
     }
 
@@ -22,7 +32,7 @@ internal sealed class Blake3Hashing(BackendResolver backends) : IBlake3Hashing
     {
         ArgumentNullException.ThrowIfNull(stream);
         ValidateOutputLength(outputLength);
-        using var state = backends.Hashing(int.MaxValue).Open();
+        using var state = backends.For(KernelContracts.HashBlake3).OpenStream(KernelContracts.HashBlake3);
         var buffers = new[] { ArrayPool<byte>.Shared.Rent(ChunkSize), ArrayPool<byte>.Shared.Rent(ChunkSize) };
         Task? hashing = null;
         try
@@ -69,8 +79,8 @@ internal sealed class Blake3Hashing(BackendResolver backends) : IBlake3Hashing
 
     public Blake3Stream OpenStream()
     {
-        var backend = backends.Hashing(int.MaxValue);
-        return new Blake3Stream(backend.Open(), backend.Kind);
+        var backend = backends.For(KernelContracts.HashBlake3);
+        return new Blake3Stream(backend.OpenStream(KernelContracts.HashBlake3), backend.Kind);
     }
 
     internal static void ValidateOutputLength(int outputLength)

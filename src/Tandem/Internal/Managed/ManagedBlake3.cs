@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Numerics;
 using System.Runtime.CompilerServices;
-using Tandem.Internal.Hashing;
+using Tandem.Internal.Kernels;
 
 namespace Tandem.Internal.Managed;
 
@@ -10,7 +10,7 @@ namespace Tandem.Internal.Managed;
 /// specification's reference structure: chunk states, a stack of chaining
 /// values merged as chunks complete, and root output blocks by counter.
 /// </summary>
-internal sealed class ManagedBlake3 : IHashState
+internal sealed class ManagedBlake3 : IKernelStream
 {
     private const int BlockLength = 64;
     private const int ChunkLength = 1024;

@@ -2,7 +2,7 @@ using System.Buffers;
 using System.Numerics.Tensors;
 using System.Runtime.Intrinsics;
 using Tandem.Internal.Contracts;
-using Tandem.Internal.Pricing;
+using Tandem.Internal.Kernels;
 
 namespace Tandem.Internal.Managed;
 
@@ -12,18 +12,25 @@ namespace Tandem.Internal.Managed;
 /// Rust kernel, vectorised with <see cref="Vector512"/> (Philox) and
 /// <see cref="TensorPrimitives"/> (log, sincos, exp), parallel over blocks.
 /// </summary>
-internal sealed class ManagedMonteCarlo : IPricingBackend
+internal sealed class ManagedMonteCarlo : IManagedKernel
 {
     /// <summary>Paths per block; must equal the Rust kernel's BLOCK.</summary>
     public const int Block = 4096;
     private const int Pairs = Block / 2;
 
-    public BackendKind Kind => BackendKind.Managed;
+    public string Name => KernelContracts.MonteCarloEuropean;
 
-    public ValueTask PriceAsync(ReadOnlyMemory<double> rows, ReadOnlyMemory<long> rowKeys, long paths, ulong seed, bool antithetic, double[] prices, double[] standardErrors, CancellationToken cancellationToken) =>
-        new(Task.Run(() => Price(rows, rowKeys, paths, seed, antithetic, prices, standardErrors, cancellationToken), CancellationToken.None));
+    public void Run(KernelCall call, CancellationToken cancellationToken) => Price(
+        call.InputMemory<double>(0),
+        call.InputMemory<long>(1),
+        call.IntParam(0),
+        unchecked((ulong)call.IntParam(1)),
+        call.IntParam(2) != 0,
+        call.OutputSpan<double>(0),
+        call.OutputSpan<double>(1),
+        cancellationToken);
 
-    internal static void Price(ReadOnlyMemory<double> rows, ReadOnlyMemory<long> rowKeys, long paths, ulong seed, bool antithetic, double[] prices, double[] standardErrors, CancellationToken cancellationToken)
+    internal static void Price(ReadOnlyMemory<double> rows, ReadOnlyMemory<long> rowKeys, long paths, ulong seed, bool antithetic, Span<double> prices, Span<double> standardErrors, CancellationToken cancellationToken)
     {
         var batch = rowKeys.Length;
         var blocks = (int)((paths + Block - 1) / Block);

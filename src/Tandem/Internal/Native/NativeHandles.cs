@@ -52,3 +52,20 @@ internal sealed class NativeCancelHandle : SafeHandle
         return true;
     }
 }
+
+/// <summary>Owns one native stream handle (tandem_stream_free on release).</summary>
+internal sealed class NativeStreamHandle : SafeHandle
+{
+    public NativeStreamHandle(ulong id)
+        : base(0, ownsHandle: true) => SetHandle((nint)id);
+
+    public ulong Id => (ulong)handle;
+
+    public override bool IsInvalid => handle == 0;
+
+    protected override bool ReleaseHandle()
+    {
+        NativeErrors.Take(NativeMethods.tandem_stream_free((ulong)handle), null);
+        return true;
+    }
+}

@@ -1,13 +1,17 @@
 using Tandem.Internal.Contracts;
+using Tandem.Internal.Kernels;
 using Tandem.Pricing;
 
 namespace Tandem.Internal.Pricing;
 
 /// <summary>The <see cref="IOptionPricing"/> facade: validates, packs rows, runs on the chosen backend.</summary>
-internal sealed class OptionPricing(BackendResolver backends) : IOptionPricing
+internal sealed class OptionPricing(KernelBackends backends) : IOptionPricing
 {
     private const string Kernel = KernelContracts.MonteCarloEuropean;
     private static readonly string[] Fields = ["spot", "strike", "rate", "volatility", "maturity", "call"];
+
+    /// <summary>Rough multiply-adds per path, to compare a call's work with <see cref="TandemOptions.SyncWorkThreshold"/>.</summary>
+    private const long WorkPerPath = 64;
 
     public async ValueTask<OptionPrices> PriceEuropeanAsync(ReadOnlyMemory<EuropeanOption> options, MonteCarloSettings settings, CancellationToken cancellationToken = default)
     {
@@ -28,8 +32,16 @@ internal sealed class OptionPricing(BackendResolver backends) : IOptionPricing
 
         var prices = new double[batch];
         var errors = new double[batch];
-        var backend = backends.Pricing();
-        await backend.PriceAsync(rows, keys, settings.Paths, settings.Seed, settings.Antithetic, prices, errors, cancellationToken).ConfigureAwait(false);
+        var backend = backends.For(Kernel);
+        using var call = new KernelCall(KernelContracts.European) { Work = batch * settings.Paths * WorkPerPath };
+        call.Input<double>(rows, batch, 6)
+            .Input<long>(keys, batch)
+            .Output(prices.AsMemory(), batch)
+            .Output(errors.AsMemory(), batch)
+            .Param(settings.Paths)
+            .Param(unchecked((long)settings.Seed))
+            .Param(settings.Antithetic ? 1 : 0);
+        await backends.InvokeAsync(backend, call, cancellationToken).ConfigureAwait(false);
         return new OptionPrices(prices, errors, backend.Kind);
     }
 
@@ -45,14 +57,9 @@ internal sealed class OptionPricing(BackendResolver backends) : IOptionPricing
         return rows;
     }
 
-    /// <summary>Same rules and messages as the Rust kernel.</summary>
+    /// <summary>Per-field rules, with the Rust kernel's messages; paths are checked against the contract with the call.</summary>
     internal static void Validate(ReadOnlySpan<double> rows, long paths)
     {
-        if (paths < 1 || paths > MonteCarloSettings.MaxPaths)
-        {
-            throw TandemException.Invalid(Kernel, $"parameter 'paths' must be in [1, {MonteCarloSettings.MaxPaths}], got {paths}");
-        }
-
         if (rows.IsEmpty)
         {
             throw TandemException.Invalid(Kernel, "tensor 'options' holds no rows; send at least one option");

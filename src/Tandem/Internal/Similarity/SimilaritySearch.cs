@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Numerics.Tensors;
 using Tandem.Internal.Contracts;
+using Tandem.Internal.Kernels;
 using Tandem.Similarity;
 
 namespace Tandem.Internal.Similarity;
@@ -10,7 +11,7 @@ namespace Tandem.Internal.Similarity;
 /// the <c>similarity.topk</c> contract, keeps the named collections, and runs
 /// calls on the backend that holds the collection.
 /// </summary>
-internal sealed class SimilaritySearch(BackendResolver backends) : ISimilaritySearch, IDisposable
+internal sealed class SimilaritySearch(KernelBackends backends) : ISimilaritySearch, IDisposable
 {
     private const string Kernel = KernelContracts.SimilarityTopK;
     private const int MaxNameLength = 256;
@@ -31,10 +32,17 @@ internal sealed class SimilaritySearch(BackendResolver backends) : ISimilaritySe
 
         var count = ValidateCollection(vectors.Span, dimension, ids.Span);
         cancellationToken.ThrowIfCancellationRequested();
-        var backend = backends.Similarity();
+        var backend = backends.For(Kernel);
         // Copying and normalising a large collection takes a while; keep it
         // off the caller's thread.
-        var collection = await Task.Run(() => backend.CreateCollection(vectors.Span, count, dimension, ids.Span), cancellationToken).ConfigureAwait(false);
+        var collection = await Task.Run(
+            () =>
+            {
+                using var tensors = new KernelCall(KernelContracts.TopK).Input(vectors, count, dimension);
+                _ = ids.IsEmpty ? tensors.Absent() : tensors.Input(ids, count);
+                return backend.CreateState(KernelContracts.CollectionKind, tensors);
+            },
+            cancellationToken).ConfigureAwait(false);
         var info = new SimilarityCollectionInfo(name, count, dimension, backend.Kind, collection.SizeBytes);
         if (!_collections.TryAdd(name, new Entry(info, backend, collection)))
         {
@@ -71,10 +79,22 @@ internal sealed class SimilaritySearch(BackendResolver backends) : ISimilaritySe
             throw new TandemException(TandemStatusCode.Cancelled, "the call was cancelled by the caller before it started", Kernel);
         }
 
-        var kEffective = Math.Min(k, entry.Info.Count);
+        // k itself is checked against the contract with the call; clamping
+        // here only keeps a bad k from sizing the result arrays.
+        var kEffective = Math.Clamp(k, 1, entry.Info.Count);
         var ids = new long[batch * kEffective];
         var scores = new float[batch * kEffective];
-        await entry.Backend.TopKAsync(entry.Collection, queries, batch, kEffective, metric, ids, scores, cancellationToken).ConfigureAwait(false);
+        using var call = new KernelCall(KernelContracts.TopK)
+        {
+            State = entry.Collection,
+            Work = (long)batch * entry.Info.Count * entry.Info.Dimension,
+        };
+        call.Input(queries, batch, entry.Info.Dimension)
+            .Output(ids.AsMemory(), batch, kEffective)
+            .Output(scores.AsMemory(), batch, kEffective)
+            .Param(k)
+            .Param((long)metric);
+        await backends.InvokeAsync(entry.Backend, call, cancellationToken).ConfigureAwait(false);
         return new TopKResult(batch, kEffective, ids, scores, entry.Backend.Kind);
     }
 
@@ -128,18 +148,9 @@ internal sealed class SimilaritySearch(BackendResolver backends) : ISimilaritySe
     }
 
     /// <summary>Checks a top-k call's input; returns the batch size.</summary>
+    /// <remarks>k, the metric and non-finite values are checked against the contract by <see cref="ContractValidator"/>.</remarks>
     internal static int ValidateQueries(ReadOnlySpan<float> queries, int dimension, int k, SimilarityMetric metric)
     {
-        if (k < 1 || k > KernelContracts.MaxK)
-        {
-            throw TandemException.Invalid(Kernel, $"parameter 'k' must be in [1, {KernelContracts.MaxK}], got {k}");
-        }
-
-        if (!Enum.IsDefined(metric))
-        {
-            throw TandemException.Invalid(Kernel, $"parameter 'metric' must be one of dot, cosine, l2 (0..3), got {(int)metric}");
-        }
-
         if (queries.IsEmpty)
         {
             throw TandemException.Invalid(Kernel, "tensor 'queries' holds no rows; send at least one query");
@@ -151,12 +162,7 @@ internal sealed class SimilaritySearch(BackendResolver backends) : ISimilaritySe
         }
 
         var batch = queries.Length / dimension;
-        if (Validation.FirstNonFiniteRow(queries, dimension) is var row and >= 0)
-        {
-            throw TandemException.Invalid(Kernel, $"tensor 'queries' row {row} contains NaN or infinity");
-        }
-
-        if (metric == SimilarityMetric.Cosine)
+        if (metric == SimilarityMetric.Cosine && Validation.FirstNonFiniteRow(queries, dimension) < 0)
         {
             for (var q = 0; q < batch; q++)
             {
@@ -207,5 +213,5 @@ internal sealed class SimilaritySearch(BackendResolver backends) : ISimilaritySe
         }
     }
 
-    private sealed record Entry(SimilarityCollectionInfo Info, ISimilarityBackend Backend, ISimilarityCollection Collection);
+    private sealed record Entry(SimilarityCollectionInfo Info, IKernelBackend Backend, IKernelState Collection);
 }

@@ -1,5 +1,6 @@
 using System.Numerics.Tensors;
-using Tandem.Internal.Similarity;
+using Tandem.Internal.Contracts;
+using Tandem.Internal.Kernels;
 using Tandem.Similarity;
 
 namespace Tandem.Internal.Managed;
@@ -9,22 +10,23 @@ namespace Tandem.Internal.Managed;
 /// definitions as the Rust kernel (scores, clamping, tie order), vectorised
 /// with System.Numerics.Tensors and parallel over chunks of the collection.
 /// </summary>
-internal sealed class ManagedSimilarityBackend : ISimilarityBackend
+internal sealed class ManagedTopK : IManagedKernel
 {
     private const int RowBlock = 16;
 
-    public BackendKind Kind => BackendKind.Managed;
+    public string Name => KernelContracts.SimilarityTopK;
 
-    public ISimilarityCollection CreateCollection(ReadOnlySpan<float> vectors, int count, int dimension, ReadOnlySpan<long> ids) =>
-        new ManagedCollection(vectors, count, dimension, ids);
+    public void Run(KernelCall call, CancellationToken cancellationToken) => Search(
+        (ManagedCollection)call.State!,
+        call.InputMemory<float>(0),
+        (int)call.InputDim(0, 0),
+        (int)call.OutputDim(0, 1),
+        (SimilarityMetric)call.IntParam(1),
+        call.OutputMemory<long>(0),
+        call.OutputMemory<float>(1),
+        cancellationToken);
 
-    public ValueTask TopKAsync(ISimilarityCollection collection, ReadOnlyMemory<float> queries, int batch, int k, SimilarityMetric metric, long[] ids, float[] scores, CancellationToken cancellationToken)
-    {
-        var target = (ManagedCollection)collection;
-        return new ValueTask(Task.Run(() => Search(target, queries, batch, k, metric, ids, scores, cancellationToken), CancellationToken.None));
-    }
-
-    internal static void Search(ManagedCollection c, ReadOnlyMemory<float> queryMemory, int batch, int k, SimilarityMetric metric, long[] ids, float[] scores, CancellationToken cancellationToken)
+    internal static void Search(ManagedCollection c, ReadOnlyMemory<float> queryMemory, int batch, int k, SimilarityMetric metric, Memory<long> idMemory, Memory<float> scoreMemory, CancellationToken cancellationToken)
     {
         var dim = c.Dimension;
         var queryNormsSq = new float[batch];
@@ -50,10 +52,12 @@ internal sealed class ManagedSimilarityBackend : ISimilarityBackend
         }
         catch (OperationCanceledException)
         {
-            throw new TandemException(TandemStatusCode.Cancelled, "the call was cancelled by the caller", Contracts.KernelContracts.SimilarityTopK, BackendKind.Managed);
+            throw new TandemException(TandemStatusCode.Cancelled, "the call was cancelled by the caller", KernelContracts.SimilarityTopK, BackendKind.Managed);
         }
 
         var hits = new List<(float Key, long Id)>(k * chunkCount);
+        var ids = idMemory.Span;
+        var scores = scoreMemory.Span;
         for (var q = 0; q < batch; q++)
         {
             hits.Clear();
@@ -114,7 +118,7 @@ internal sealed class ManagedSimilarityBackend : ISimilarityBackend
 }
 
 /// <summary>A collection held in managed memory.</summary>
-internal sealed class ManagedCollection : ISimilarityCollection
+internal sealed class ManagedCollection : IKernelState
 {
     public ManagedCollection(ReadOnlySpan<float> vectors, int count, int dimension, ReadOnlySpan<long> ids)
     {
@@ -145,6 +149,8 @@ internal sealed class ManagedCollection : ISimilarityCollection
     public long[]? Ids { get; }
 
     public long SizeBytes => (Values.LongLength * 4) + (NormsSq.LongLength * 8) + ((Ids?.LongLength ?? 0) * 8);
+
+    public BackendKind Backend => BackendKind.Managed;
 
     public long Id(int row) => Ids is null ? row : Ids[row];
 

@@ -1,0 +1,158 @@
+using System.Globalization;
+using Tandem.Contracts.V1;
+using Tandem.Internal.Contracts;
+
+namespace Tandem.Internal.Kernels;
+
+/// <summary>
+/// Checks a call against its descriptor before any backend sees it — the same
+/// rules, in the same order and with the same messages, as the Rust
+/// registry's validation: counts, dtypes, ranks, fixed and symbolic
+/// dimensions, byte lengths, non-finite values and parameter ranges.
+/// </summary>
+internal static class ContractValidator
+{
+    public static void Validate(KernelCall call)
+    {
+        var descriptor = call.Descriptor;
+        var name = descriptor.Name;
+        if (call.InputCount != descriptor.Inputs.Count)
+        {
+            throw TandemException.Invalid(name, $"kernel '{name}' takes {descriptor.Inputs.Count} input tensor(s), got {call.InputCount}");
+        }
+
+        Span<long> bound = stackalloc long[8];
+        Span<bool> isBound = stackalloc bool[8];
+        var symbols = new List<string>(4);
+        for (var i = 0; i < descriptor.Inputs.Count; i++)
+        {
+            var spec = descriptor.Inputs[i];
+            ref var tensor = ref call.Args.Inputs[i];
+            if (tensor.DType != (uint)spec.Dtype)
+            {
+                throw TandemException.Invalid(name, $"tensor '{spec.Name}' must be {DTypeName((uint)spec.Dtype)}, got {DTypeName(tensor.DType)}");
+            }
+
+            if (tensor.Rank != spec.Shape.Count)
+            {
+                throw TandemException.Invalid(name, $"tensor '{spec.Name}' must have rank {spec.Shape.Count}, got rank {tensor.Rank}");
+            }
+
+            for (var axis = 0; axis < spec.Shape.Count; axis++)
+            {
+                var size = tensor.Shape[axis];
+                var dim = spec.Shape[axis];
+                if (dim.KindCase == Dim.KindOneofCase.Fixed && dim.Fixed != size)
+                {
+                    throw TandemException.Invalid(name, $"tensor '{spec.Name}' axis {axis} must have size {dim.Fixed}, got {size}");
+                }
+
+                if (dim.KindCase == Dim.KindOneofCase.Symbol)
+                {
+                    var index = symbols.IndexOf(dim.Symbol);
+                    if (index < 0)
+                    {
+                        symbols.Add(dim.Symbol);
+                        index = symbols.Count - 1;
+                    }
+
+                    if (isBound[index] && bound[index] != size)
+                    {
+                        throw TandemException.Invalid(name, $"tensor '{spec.Name}' axis {axis} ('{dim.Symbol}') has size {size}, but another tensor set '{dim.Symbol}' = {bound[index]}");
+                    }
+
+                    (bound[index], isBound[index]) = (size, true);
+                }
+            }
+
+            var elements = 1L;
+            for (var axis = 0; axis < tensor.Rank; axis++)
+            {
+                elements *= tensor.Shape[axis];
+            }
+
+            var needed = elements * ElementSize(tensor.DType);
+            if ((long)tensor.ByteLength != needed)
+            {
+                throw TandemException.Invalid(name, $"tensor '{spec.Name}' has {tensor.ByteLength} bytes but its shape of {DTypeName(tensor.DType)} needs {needed}");
+            }
+
+            if (spec.FiniteOnly && FirstNonFiniteRow(call, i) is var row and >= 0)
+            {
+                throw TandemException.Invalid(name, $"tensor '{spec.Name}' row {row} contains NaN or infinity");
+            }
+        }
+
+        if (call.ParamCount != descriptor.Params.Count)
+        {
+            throw TandemException.Invalid(name, $"kernel '{name}' takes {descriptor.Params.Count} parameter(s), got {call.ParamCount}");
+        }
+
+        for (var i = 0; i < descriptor.Params.Count; i++)
+        {
+            CheckParam(name, descriptor.Params[i], call.Args.Params[i]);
+        }
+    }
+
+    private static void CheckParam(string kernel, ParamSpec spec, Native.NativeParam value)
+    {
+        var numeric = value.Kind == Native.NativeParam.KindFloat ? value.FloatValue : value.IntValue;
+        if (numeric >= spec.Min && numeric <= spec.Max)
+        {
+            return;
+        }
+
+        var shown = numeric.ToString(CultureInfo.InvariantCulture);
+        throw TandemException.Invalid(kernel, spec.Type == ParamType.Enum
+            ? $"parameter '{spec.Name}' must be one of {string.Join(", ", spec.Choices)} (0..{spec.Choices.Count}), got {shown}"
+            : $"parameter '{spec.Name}' must be in [{spec.Min.ToString(CultureInfo.InvariantCulture)}, {spec.Max.ToString(CultureInfo.InvariantCulture)}], got {shown}");
+    }
+
+    private static int FirstNonFiniteRow(KernelCall call, int input)
+    {
+        ref var tensor = ref call.Args.Inputs[input];
+        var rowLength = 1L;
+        for (var axis = 1; axis < tensor.Rank; axis++)
+        {
+            rowLength *= tensor.Shape[axis];
+        }
+
+        var row = (int)Math.Max(rowLength, 1);
+        return tensor.DType switch
+        {
+            Native.NativeDType.F32 => Validation.FirstNonFiniteRow(call.InputSpan<float>(input), row),
+            Native.NativeDType.F64 => FirstNonFinite(call.InputSpan<double>(input), row),
+            _ => -1,
+        };
+    }
+
+    private static int FirstNonFinite(ReadOnlySpan<double> values, int rowLength)
+    {
+        for (var i = 0; i < values.Length; i++)
+        {
+            if (!double.IsFinite(values[i]))
+            {
+                return i / rowLength;
+            }
+        }
+
+        return -1;
+    }
+
+    private static long ElementSize(uint dtype) => dtype switch
+    {
+        1 => 1,
+        2 or 4 => 4,
+        _ => 8,
+    };
+
+    private static string DTypeName(uint dtype) => dtype switch
+    {
+        1 => "u8",
+        2 => "i32",
+        3 => "i64",
+        4 => "f32",
+        5 => "f64",
+        _ => $"dtype {dtype}",
+    };
+}

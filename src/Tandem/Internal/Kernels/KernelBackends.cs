@@ -1,0 +1,86 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Tandem.Internal.Contracts;
+using Tandem.Internal.Managed;
+using Tandem.Internal.Native;
+
+namespace Tandem.Internal.Kernels;
+
+/// <summary>
+/// Chooses the backend for each kernel from the current options — the native
+/// library when it is loaded and its descriptor matches, otherwise managed
+/// (when fallback is allowed, the reason logged once) — and runs calls on it
+/// after validating them against the contract.
+/// </summary>
+internal sealed class KernelBackends
+{
+    private readonly IOptionsMonitor<TandemOptions> _options;
+    private readonly ILogger _logger;
+    private readonly Lazy<NativeRuntime> _runtime;
+    private readonly Lazy<NativeKernelBackend> _native;
+    private readonly HashSet<string> _loggedFallbacks = new(StringComparer.Ordinal);
+
+    public KernelBackends(IOptionsMonitor<TandemOptions> options, ILoggerFactory loggerFactory, NativeRuntime? native = null)
+    {
+        _options = options;
+        _logger = loggerFactory.CreateLogger("Tandem");
+        _runtime = native is null
+            ? new Lazy<NativeRuntime>(() => NativeRuntime.Load(_options.CurrentValue.NativeLibraryPath, KernelContracts.All, _logger))
+            : new Lazy<NativeRuntime>(native);
+        Managed = new ManagedKernelBackend(() => _options.CurrentValue);
+        _native = new Lazy<NativeKernelBackend>(() => new NativeKernelBackend(_runtime.Value, () => _options.CurrentValue));
+    }
+
+    public NativeRuntime Native => _runtime.Value;
+
+    public IKernelBackend Managed { get; }
+
+    /// <summary>The backend for <paramref name="kernel"/> with an input of <paramref name="inputBytes"/>.</summary>
+    public IKernelBackend For(string kernel, long inputBytes = long.MaxValue)
+    {
+        var options = _options.CurrentValue;
+        if (options.Backend == BackendKind.Managed
+            || (kernel == KernelContracts.HashBlake3 && inputBytes < options.HashManagedBelowBytes))
+        {
+            return Managed;
+        }
+
+        if (Native.Kernel(kernel, out var refusal) is not null)
+        {
+            return _native.Value;
+        }
+
+        if (!options.FallbackToManaged)
+        {
+            throw refusal!;
+        }
+
+        LogFallbackOnce(kernel, refusal!.Message);
+        return Managed;
+    }
+
+    /// <summary>Validates and runs a short call on this thread.</summary>
+    public void Invoke(IKernelBackend backend, KernelCall call)
+    {
+        ContractValidator.Validate(call);
+        backend.Invoke(call);
+    }
+
+    /// <summary>Validates and runs a call; long work never blocks the caller's thread.</summary>
+    public ValueTask InvokeAsync(IKernelBackend backend, KernelCall call, CancellationToken cancellationToken)
+    {
+        ContractValidator.Validate(call);
+        return backend.InvokeAsync(call, cancellationToken);
+    }
+
+    private void LogFallbackOnce(string kernel, string reason)
+    {
+        lock (_loggedFallbacks)
+        {
+            if (_loggedFallbacks.Add(kernel + "\n" + reason))
+            {
+                TandemLog.FallingBack(_logger, kernel, BackendKind.Native, BackendKind.Managed, reason);
+            }
+        }
+    }
+}

@@ -1,0 +1,147 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using Tandem.Contracts.V1;
+using Tandem.Internal.Native;
+
+namespace Tandem.Internal.Kernels;
+
+/// <summary>
+/// One kernel call's arguments in the C ABI's layout: tensors are pinned when
+/// added and stay pinned until the call is disposed, so every backend reads
+/// them in place — Native by pointer, Managed as spans over the same memory.
+/// </summary>
+internal sealed class KernelCall(KernelDescriptor descriptor) : IDisposable
+{
+    private const int MaxPins = 8;
+    private readonly MemoryHandle[] _pins = new MemoryHandle[MaxPins];
+    private int _pinCount;
+    private NativeCallArgs _args;
+
+    public KernelDescriptor Descriptor { get; } = descriptor;
+
+    public string Kernel => Descriptor.Name;
+
+    /// <summary>The state the kernel reads (a collection), or null.</summary>
+    public IKernelState? State { get; set; }
+
+    /// <summary>Rough multiply-adds, to choose between running inline and on a worker thread.</summary>
+    public long Work { get; set; }
+
+    internal ref NativeCallArgs Args => ref _args;
+
+    public int InputCount => _args.InputCount;
+
+    public int OutputCount => _args.OutputCount;
+
+    public int ParamCount => _args.ParamCount;
+
+    public unsafe KernelCall Input<T>(ReadOnlyMemory<T> data, params ReadOnlySpan<long> shape)
+        where T : unmanaged
+    {
+        _args.AddInput(Tensor(Pin(data), data.Length, shape));
+        return this;
+    }
+
+    /// <summary>An input the caller keeps pinned (a span under <c>fixed</c>) for the whole call.</summary>
+    public unsafe KernelCall Input<T>(T* data, int length, params ReadOnlySpan<long> shape)
+        where T : unmanaged
+    {
+        _args.AddInput(Tensor(data, length, shape));
+        return this;
+    }
+
+    public unsafe KernelCall Output<T>(Memory<T> data, params ReadOnlySpan<long> shape)
+        where T : unmanaged
+    {
+        _args.AddOutput(Tensor(Pin((ReadOnlyMemory<T>)data), data.Length, shape));
+        return this;
+    }
+
+    /// <summary>An output the caller keeps pinned for the whole call.</summary>
+    public unsafe KernelCall Output<T>(T* data, int length, params ReadOnlySpan<long> shape)
+        where T : unmanaged
+    {
+        _args.AddOutput(Tensor(data, length, shape));
+        return this;
+    }
+
+    /// <summary>Marks an omitted optional tensor (state creation only).</summary>
+    public KernelCall Absent()
+    {
+        _args.AddInput(default);
+        return this;
+    }
+
+    public KernelCall Param(long value)
+    {
+        _args.AddParam(NativeParam.Int(value));
+        return this;
+    }
+
+    public KernelCall Param(double value)
+    {
+        _args.AddParam(new NativeParam { Kind = NativeParam.KindFloat, FloatValue = value });
+        return this;
+    }
+
+    public unsafe ReadOnlySpan<T> InputSpan<T>(int index)
+        where T : unmanaged => new(_args.Inputs[index].Data, (int)(_args.Inputs[index].ByteLength / (ulong)sizeof(T)));
+
+    public unsafe Span<T> OutputSpan<T>(int index)
+        where T : unmanaged => new(_args.Outputs[index].Data, (int)(_args.Outputs[index].ByteLength / (ulong)sizeof(T)));
+
+    public unsafe ReadOnlyMemory<T> InputMemory<T>(int index)
+        where T : unmanaged => new PointerMemory<T>((T*)_args.Inputs[index].Data, InputSpan<T>(index).Length).Memory;
+
+    public unsafe Memory<T> OutputMemory<T>(int index)
+        where T : unmanaged => new PointerMemory<T>((T*)_args.Outputs[index].Data, OutputSpan<T>(index).Length).Memory;
+
+    public long OutputDim(int index, int axis) => _args.Outputs[index].Shape[axis];
+
+    public bool HasInput(int index) => _args.Inputs[index].DType != 0;
+
+    public long InputDim(int index, int axis) => _args.Inputs[index].Shape[axis];
+
+    public long IntParam(int index) => _args.Params[index].IntValue;
+
+    public void Dispose()
+    {
+        for (var i = 0; i < _pinCount; i++)
+        {
+            _pins[i].Dispose();
+        }
+
+        _pinCount = 0;
+    }
+
+    internal static uint DTypeOf<T>()
+        where T : unmanaged
+    {
+        if (typeof(T) == typeof(float)) return NativeDType.F32;
+        if (typeof(T) == typeof(double)) return NativeDType.F64;
+        if (typeof(T) == typeof(long)) return NativeDType.I64;
+        if (typeof(T) == typeof(int)) return NativeDType.I32;
+        if (typeof(T) == typeof(byte)) return NativeDType.U8;
+        throw new NotSupportedException($"tensors of {typeof(T).Name} cannot cross the boundary");
+    }
+
+    private unsafe T* Pin<T>(ReadOnlyMemory<T> data)
+        where T : unmanaged
+    {
+        var pin = data.Pin();
+        _pins[_pinCount++] = pin;
+        return (T*)pin.Pointer;
+    }
+
+    private static unsafe NativeTensor Tensor<T>(T* data, int length, ReadOnlySpan<long> shape)
+        where T : unmanaged
+    {
+        var tensor = new NativeTensor { Data = data, ByteLength = (ulong)length * (ulong)sizeof(T), Rank = (uint)shape.Length, DType = DTypeOf<T>() };
+        for (var axis = 0; axis < shape.Length; axis++)
+        {
+            tensor.Shape[axis] = shape[axis];
+        }
+
+        return tensor;
+    }
+}
