@@ -153,25 +153,28 @@ fn block_generic(p: &Prepared, key: [u32; 2], row: u64, first: u64, count: usize
         *b = open_unit(x[2], x[3]);
     }
 
-    // Simple loops over contiguous arrays, one transform each, so every one
-    // vectorises: u1 becomes the radius, u2 the cosine normal, z1 the sine.
+    // Simple loops over whole fixed-size arrays, one transform each, so the
+    // compiler vectorises every one (lanes past `pairs` are computed and
+    // ignored): u1 becomes the radius, u2 the cosine normal, z1 the sine.
     let mut z1 = [0.0f64; PAIRS];
-    let (u1, u2, z1) = (&mut u1[..pairs], &mut u2[..pairs], &mut z1[..pairs]);
     for r in u1.iter_mut() {
         *r = (-2.0 * ln(*r)).sqrt();
     }
-    for ((z0, z1), &r) in u2.iter_mut().zip(z1.iter_mut()).zip(u1.iter()) {
-        let (cos, sin) = sincos_2pi(*z0);
-        *z0 = r * cos;
-        *z1 = r * sin;
+    for j in 0..PAIRS {
+        let (cos, sin) = sincos_2pi(u2[j]);
+        z1[j] = u1[j] * sin;
+        u2[j] = u1[j] * cos;
     }
-    for z in u2.iter_mut().chain(z1.iter_mut()) {
+    for z in u2.iter_mut() {
+        *z = sample(p, *z);
+    }
+    for z in z1.iter_mut() {
         *z = sample(p, *z);
     }
 
     // Path 2j drew the cosine normal, path 2j+1 the sine one; with an odd
     // count the last sine path is not part of the block.
-    let cosine_paths = &u2[..];
+    let cosine_paths = &u2[..pairs];
     let sine_paths = &z1[..count / 2];
     let mean = (lane_sum(cosine_paths, |y| y) + lane_sum(sine_paths, |y| y)) / count as f64;
     let m2 = lane_sum(cosine_paths, |y| (y - mean) * (y - mean)) + lane_sum(sine_paths, |y| (y - mean) * (y - mean));
