@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
 
 namespace Tandem;
 
@@ -41,6 +42,10 @@ public sealed class TandemOptions
     /// <value>The default is 0 (every input goes to the configured backend).</value>
     [Range(0, int.MaxValue)]
     public int HashManagedBelowBytes { get; set; }
+
+    /// <summary>Admission limits and dynamic batching.</summary>
+    [ValidateObjectMembers]
+    public BatchingOptions Batching { get; set; } = new();
 
     /// <summary>Deadline of each kernel call; null means none.</summary>
     /// <value>The default is <see langword="null"/>.</value>

@@ -13,6 +13,11 @@ internal sealed class TandemOptionsValidator : IValidateOptions<TandemOptions>
             failures.Add($"Tandem:CallTimeout must be positive or null, got {timeout}.");
         }
 
+        if (options.Batching.MaxQueueDelay < TimeSpan.Zero)
+        {
+            failures.Add($"Tandem:Batching:MaxQueueDelay must not be negative, got {options.Batching.MaxQueueDelay}.");
+        }
+
         if (options.NativeLibraryPath is { } path && !File.Exists(path))
         {
             failures.Add($"Tandem:NativeLibraryPath '{path}' does not exist.");

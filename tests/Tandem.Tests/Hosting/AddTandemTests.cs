@@ -34,6 +34,24 @@ public sealed class AddTandemTests
         Assert.Contains("NativeLibraryPath", error.Message);
     }
 
+    [Theory]
+    [InlineData(0, 1, 1)]
+    [InlineData(64, 0, 1)]
+    [InlineData(64, 1, 0)]
+    public void AddTandem_BatchingLimitBelowOne_FailsAtStartupNamingTheOption(int maxBatchRows, int queueLimit, int maxInFlight)
+    {
+        using var services = new ServiceCollection().AddTandem(o =>
+        {
+            o.Batching.MaxBatchRows = maxBatchRows;
+            o.Batching.QueueLimit = queueLimit;
+            o.Batching.MaxInFlight = maxInFlight;
+        }).BuildServiceProvider();
+
+        var error = Assert.Throws<OptionsValidationException>(() => services.GetRequiredService<IStartupValidator>().Validate());
+
+        Assert.Matches("MaxBatchRows|QueueLimit|MaxInFlight", error.Message);
+    }
+
     [Fact]
     public void AddTandem_UndefinedBackend_FailsAtStartup()
     {

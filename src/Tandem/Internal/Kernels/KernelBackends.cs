@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Tandem.Internal.Contracts;
+using Tandem.Internal.Dispatch;
 using Tandem.Internal.Managed;
 using Tandem.Internal.Native;
 
@@ -20,9 +21,12 @@ internal sealed class KernelBackends
     private readonly Lazy<NativeKernelBackend> _native;
     private readonly HashSet<string> _loggedFallbacks = new(StringComparer.Ordinal);
 
-    public KernelBackends(IOptionsMonitor<TandemOptions> options, ILoggerFactory loggerFactory, NativeRuntime? native = null)
+    private readonly KernelDispatcher _dispatcher;
+
+    public KernelBackends(IOptionsMonitor<TandemOptions> options, ILoggerFactory loggerFactory, NativeRuntime? native = null, TimeProvider? time = null)
     {
         _options = options;
+        _dispatcher = new KernelDispatcher(time ?? TimeProvider.System, () => _options.CurrentValue);
         _logger = loggerFactory.CreateLogger("Tandem");
         _runtime = native is null
             ? new Lazy<NativeRuntime>(() => NativeRuntime.Load(_options.CurrentValue.NativeLibraryPath, KernelContracts.All, _logger))
@@ -66,12 +70,18 @@ internal sealed class KernelBackends
         backend.Invoke(call);
     }
 
-    /// <summary>Validates and runs a call; long work never blocks the caller's thread.</summary>
+    /// <summary>
+    /// Validates a call and dispatches it: admission, batching, bounded
+    /// in-flight work; long work never blocks the caller's thread.
+    /// </summary>
     public ValueTask InvokeAsync(IKernelBackend backend, KernelCall call, CancellationToken cancellationToken)
     {
         ContractValidator.Validate(call);
-        return backend.InvokeAsync(call, cancellationToken);
+        return _dispatcher.DispatchAsync(backend, call, cancellationToken);
     }
+
+    /// <summary>Calls of <paramref name="kernel"/> admitted and not yet completed.</summary>
+    public int Pending(string kernel, BackendKind backend) => _dispatcher.Pending(kernel, backend);
 
     private void LogFallbackOnce(string kernel, string reason)
     {

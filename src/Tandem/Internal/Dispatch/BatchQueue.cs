@@ -1,0 +1,209 @@
+using Tandem.Internal.Kernels;
+
+namespace Tandem.Internal.Dispatch;
+
+/// <summary>
+/// The waiting calls of one kernel that can share a batch (same backend,
+/// state and parameters), and the loop that forms batches from them: a batch
+/// runs when it reaches <see cref="BatchingOptions.MaxBatchRows"/> or its
+/// oldest call has waited <see cref="BatchingOptions.MaxQueueDelay"/>, and
+/// only when the kernel's in-flight gate has room — so while the backend is
+/// busy, queued calls keep joining the next batch instead of being capped.
+/// </summary>
+internal sealed class BatchQueue(IKernelBackend backend, InFlightGate gate, TimeProvider time, Func<BatchingOptions> options)
+{
+    private readonly Queue<PendingCall> _items = new();
+    private readonly Lock _lock = new();
+    private TaskCompletionSource _full = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _rows;
+    private bool _looping;
+
+    public void Enqueue(PendingCall call)
+    {
+        var start = false;
+        lock (_lock)
+        {
+            _items.Enqueue(call);
+            _rows += call.Rows;
+            if (_rows >= options().MaxBatchRows)
+            {
+                _full.TrySetResult();
+            }
+
+            if (!_looping)
+            {
+                _looping = start = true;
+            }
+        }
+
+        if (start)
+        {
+            _ = Task.Run(LoopAsync);
+        }
+    }
+
+    private async Task LoopAsync()
+    {
+        while (true)
+        {
+            PendingCall oldest;
+            Task full;
+            int rows;
+            lock (_lock)
+            {
+                if (_items.Count == 0)
+                {
+                    _looping = false;
+                    return;
+                }
+
+                oldest = _items.Peek();
+                rows = _rows;
+                if (_full.Task.IsCompleted)
+                {
+                    _full = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                }
+
+                full = _full.Task;
+            }
+
+            var settings = options();
+            var wait = settings.MaxQueueDelay - time.GetElapsedTime(oldest.EnqueuedAt);
+            if (rows < settings.MaxBatchRows && wait > TimeSpan.Zero)
+            {
+                await Task.WhenAny(Task.Delay(wait, time), full).ConfigureAwait(false);
+            }
+
+            await gate.AcquireAsync(settings.MaxInFlight, CancellationToken.None).ConfigureAwait(false);
+            var members = Take(settings.MaxBatchRows);
+            if (members.Count == 0)
+            {
+                gate.Release();
+                continue;
+            }
+
+            _ = RunAsync(members);
+        }
+    }
+
+    /// <summary>Takes calls in order up to <paramref name="maxRows"/>, completing expired ones with DEADLINE_EXCEEDED.</summary>
+    private List<PendingCall> Take(int maxRows)
+    {
+        var members = new List<PendingCall>();
+        var rows = 0;
+        var now = time.GetTimestamp();
+        lock (_lock)
+        {
+            while (_items.TryPeek(out var next) && (members.Count == 0 || rows + next.Rows <= maxRows))
+            {
+                _items.Dequeue();
+                _rows -= next.Rows;
+                if (next.Deadline is { } deadline && now >= deadline)
+                {
+                    if (next.TryMove(PendingCall.Queued, PendingCall.Done))
+                    {
+                        next.Fail(new TandemException(TandemStatusCode.DeadlineExceeded, "the call's deadline passed while it waited in the queue; it was not run", next.Call.Kernel));
+                    }
+
+                    continue;
+                }
+
+                if (next.TryMove(PendingCall.Queued, PendingCall.Copying))
+                {
+                    members.Add(next);
+                    rows += next.Rows;
+                }
+            }
+        }
+
+        return members;
+    }
+
+    private async Task RunAsync(List<PendingCall> members)
+    {
+        try
+        {
+            if (members.Count == 1)
+            {
+                await RunAloneAsync(members[0]).ConfigureAwait(false);
+            }
+            else
+            {
+                await RunMergedAsync(members).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    private async Task RunAloneAsync(PendingCall member)
+    {
+        // No copies: the kernel works on the caller's own buffers and sees
+        // the caller's own cancellation.
+        member.TryMove(PendingCall.Copying, PendingCall.RunningAlone);
+        try
+        {
+            await backend.InvokeAsync(member.Call, member.Token).ConfigureAwait(false);
+            member.Succeed();
+        }
+        catch (Exception exception)
+        {
+            member.Fail(exception);
+        }
+    }
+
+    private async Task RunMergedAsync(List<PendingCall> members)
+    {
+        RowMerge? merge = null;
+        try
+        {
+            merge = new RowMerge(members);
+        }
+        catch (Exception exception)
+        {
+            foreach (var member in members)
+            {
+                member.Fail(exception);
+            }
+
+            return;
+        }
+
+        using (merge)
+        {
+            foreach (var member in members)
+            {
+                member.TryMove(PendingCall.Copying, PendingCall.Running);
+            }
+
+            try
+            {
+                // One caller's cancellation never cancels its batch mates.
+                await backend.InvokeAsync(merge.Merged, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception exception)
+            {
+                foreach (var member in members)
+                {
+                    if (member.TryMove(PendingCall.Running, PendingCall.Done))
+                    {
+                        member.Fail(exception);
+                    }
+                }
+
+                return;
+            }
+
+            for (var i = 0; i < members.Count; i++)
+            {
+                if (members[i].TryMove(PendingCall.Running, PendingCall.Copying))
+                {
+                    merge.CopyOut(i);
+                    members[i].Succeed();
+                }
+            }
+        }
+    }
+}
