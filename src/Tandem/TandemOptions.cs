@@ -15,9 +15,12 @@ public sealed class TandemOptions
     public BackendKind Backend { get; set; } = BackendKind.Native;
 
     /// <summary>
-    /// Whether a kernel the native library cannot serve (library missing, ABI
-    /// or descriptor mismatch) runs on the managed backend instead of failing
-    /// with FAILED_PRECONDITION.
+    /// Whether a kernel the native library cannot serve runs on the managed
+    /// backend instead of failing: at load (library missing, ABI or descriptor
+    /// mismatch: otherwise FAILED_PRECONDITION) and per call, after retries,
+    /// when a stateless kernel fails with INTERNAL, UNAVAILABLE or
+    /// RESOURCE_EXHAUSTED or its circuit is open. Every fallback is counted
+    /// in <c>tandem.fallbacks</c> with its reason.
     /// </summary>
     /// <value>The default is <see langword="true"/>.</value>
     public bool FallbackToManaged { get; set; } = true;
@@ -46,6 +49,10 @@ public sealed class TandemOptions
     /// <summary>Admission limits and dynamic batching.</summary>
     [ValidateObjectMembers]
     public BatchingOptions Batching { get; set; } = new();
+
+    /// <summary>Retries, circuit breaking and timeouts around backend calls.</summary>
+    [ValidateObjectMembers]
+    public ResilienceOptions Resilience { get; set; } = new();
 
     /// <summary>Deadline of each kernel call; null means none.</summary>
     /// <value>The default is <see langword="null"/>.</value>

@@ -46,7 +46,8 @@ public static class TandemServiceCollectionExtensions
         services.TryAddSingleton(sp => new KernelBackends(
             sp.GetRequiredService<IOptionsMonitor<TandemOptions>>(),
             sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance,
-            time: sp.GetService<TimeProvider>()));
+            time: sp.GetService<TimeProvider>(),
+            meterFactory: sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
         services.TryAddSingleton<ISimilaritySearch>(sp => new SimilaritySearch(sp.GetRequiredService<KernelBackends>()));
         services.TryAddSingleton<IOptionPricing>(sp => new OptionPricing(sp.GetRequiredService<KernelBackends>()));
         services.TryAddSingleton<IBlake3Hashing>(sp => new Blake3Hashing(sp.GetRequiredService<KernelBackends>()));

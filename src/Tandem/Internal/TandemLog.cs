@@ -16,4 +16,7 @@ internal static partial class TandemLog
 
     [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "Kernel {Kernel} falls back from {From} to {To}: {Reason}")]
     public static partial void FallingBack(ILogger logger, string kernel, BackendKind from, BackendKind to, string reason);
+
+    [LoggerMessage(EventId = 5, Level = LogLevel.Debug, Message = "Call of {Kernel} fell back from {From} to {To} after {Code} (correlation id {CorrelationId})")]
+    public static partial void FellBack(ILogger logger, string kernel, BackendKind from, BackendKind to, TandemStatusCode code, string? correlationId);
 }

@@ -18,6 +18,22 @@ internal sealed class TandemOptionsValidator : IValidateOptions<TandemOptions>
             failures.Add($"Tandem:Batching:MaxQueueDelay must not be negative, got {options.Batching.MaxQueueDelay}.");
         }
 
+        var resilience = options.Resilience;
+        if (resilience.RetryBaseDelay < TimeSpan.Zero)
+        {
+            failures.Add($"Tandem:Resilience:RetryBaseDelay must not be negative, got {resilience.RetryBaseDelay}.");
+        }
+
+        if (resilience.BreakerSamplingDuration < TimeSpan.FromMilliseconds(500) || resilience.BreakerBreakDuration < TimeSpan.FromMilliseconds(500))
+        {
+            failures.Add("Tandem:Resilience:BreakerSamplingDuration and BreakerBreakDuration must be at least 500 ms.");
+        }
+
+        if (resilience.Timeout is { } total && total <= TimeSpan.Zero)
+        {
+            failures.Add($"Tandem:Resilience:Timeout must be positive or null, got {total}.");
+        }
+
         if (options.NativeLibraryPath is { } path && !File.Exists(path))
         {
             failures.Add($"Tandem:NativeLibraryPath '{path}' does not exist.");

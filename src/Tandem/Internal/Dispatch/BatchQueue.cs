@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using Tandem.Internal.Kernels;
+using Tandem.Internal.Telemetry;
 
 namespace Tandem.Internal.Dispatch;
 
@@ -10,7 +12,7 @@ namespace Tandem.Internal.Dispatch;
 /// only when the kernel's in-flight gate has room — so while the backend is
 /// busy, queued calls keep joining the next batch instead of being capped.
 /// </summary>
-internal sealed class BatchQueue(IKernelBackend backend, InFlightGate gate, TimeProvider time, Func<BatchingOptions> options)
+internal sealed class BatchQueue(IKernelBackend backend, InFlightGate gate, TimeProvider time, Func<BatchingOptions> options, TandemTelemetry telemetry, KernelDispatcher.Executor execute)
 {
     private readonly Queue<PendingCall> _items = new();
     private readonly Lock _lock = new();
@@ -121,6 +123,21 @@ internal sealed class BatchQueue(IKernelBackend backend, InFlightGate gate, Time
 
     private async Task RunAsync(List<PendingCall> members)
     {
+        var kernel = members[0].Call.Kernel;
+        var links = new ActivityLink[members.Count];
+        var rows = 0L;
+        var started = time.GetTimestamp();
+        for (var i = 0; i < members.Count; i++)
+        {
+            links[i] = new ActivityLink(members[i].Span);
+            rows += members[i].Rows;
+            telemetry.QueueDuration.Record(time.GetElapsedTime(members[i].EnqueuedAt, started).TotalSeconds, new KeyValuePair<string, object?>("kernel", kernel));
+        }
+
+        using var span = TandemTelemetry.Source.StartActivity("tandem.batch", ActivityKind.Internal, parentContext: default, links: links);
+        span?.SetTag("tandem.kernel", kernel);
+        span?.SetTag("tandem.batch.rows", rows);
+        telemetry.BatchSize.Record(rows, new KeyValuePair<string, object?>("kernel", kernel));
         try
         {
             if (members.Count == 1)
@@ -135,6 +152,7 @@ internal sealed class BatchQueue(IKernelBackend backend, InFlightGate gate, Time
         finally
         {
             gate.Release();
+            telemetry.ComputeDuration.Record(time.GetElapsedTime(started).TotalSeconds, new KeyValuePair<string, object?>("kernel", kernel));
         }
     }
 
@@ -145,7 +163,7 @@ internal sealed class BatchQueue(IKernelBackend backend, InFlightGate gate, Time
         member.TryMove(PendingCall.Copying, PendingCall.RunningAlone);
         try
         {
-            await backend.InvokeAsync(member.Call, member.Token).ConfigureAwait(false);
+            await execute(backend, member.Call, member.Token).ConfigureAwait(false);
             member.Succeed();
         }
         catch (Exception exception)
@@ -181,7 +199,7 @@ internal sealed class BatchQueue(IKernelBackend backend, InFlightGate gate, Time
             try
             {
                 // One caller's cancellation never cancels its batch mates.
-                await backend.InvokeAsync(merge.Merged, CancellationToken.None).ConfigureAwait(false);
+                await execute(backend, merge.Merged, CancellationToken.None).ConfigureAwait(false);
             }
             catch (Exception exception)
             {

@@ -1,6 +1,9 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Text;
 using Tandem.Internal.Kernels;
+using Tandem.Internal.Telemetry;
 
 namespace Tandem.Internal.Dispatch;
 
@@ -9,14 +12,64 @@ namespace Tandem.Internal.Dispatch;
 /// bounded queue (full → RESOURCE_EXHAUSTED at once), dynamic batching for
 /// batchable kernels, and a bound on the batches in flight per kernel.
 /// </summary>
-internal sealed class KernelDispatcher(TimeProvider time, Func<TandemOptions> options)
+internal sealed class KernelDispatcher
 {
     private readonly ConcurrentDictionary<(string Kernel, BackendKind Backend), Admission> _admissions = new();
     private readonly ConcurrentDictionary<BatchKey, BatchQueue> _queues = new();
+    private readonly TimeProvider _time;
+    private readonly Func<TandemOptions> _options;
+    private readonly TandemTelemetry _telemetry;
+    private readonly Executor _execute;
+
+    /// <param name="execute">Runs one call or batch on a backend (resilience and fallback live there).</param>
+    public KernelDispatcher(TimeProvider time, Func<TandemOptions> options, TandemTelemetry? telemetry = null, Executor? execute = null)
+    {
+        _time = time;
+        _options = options;
+        _telemetry = telemetry ?? new TandemTelemetry(null);
+        _execute = execute ?? (static (backend, call, token) => backend.InvokeAsync(call, token));
+        _telemetry.ObserveDepth(() => Gauge(a => a.Count), () => Gauge(a => a.Gate.Running));
+    }
+
+    /// <summary>Runs a call or a merged batch on a backend.</summary>
+    public delegate ValueTask Executor(IKernelBackend backend, KernelCall call, CancellationToken cancellationToken);
 
     public async ValueTask DispatchAsync(IKernelBackend backend, KernelCall call, CancellationToken cancellationToken)
     {
-        var current = options();
+        var started = _time.GetTimestamp();
+        using var span = TandemTelemetry.Source.StartActivity("tandem.call");
+        span?.SetTag("tandem.kernel", call.Kernel);
+        span?.SetTag("tandem.backend", TandemTelemetry.BackendName(backend.Kind));
+        var code = TandemStatusCode.Ok;
+        try
+        {
+            await AdmitAsync(backend, call, span?.Context ?? default, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TandemException e)
+        {
+            code = e.Code;
+            throw;
+        }
+        catch (Exception)
+        {
+            code = TandemStatusCode.Internal;
+            throw;
+        }
+        finally
+        {
+            var tags = new TagList { { "kernel", call.Kernel }, { "backend", TandemTelemetry.BackendName(backend.Kind) }, { "code", TandemTelemetry.CodeName(code) } };
+            _telemetry.Calls.Add(1, tags);
+            _telemetry.CallDuration.Record(_time.GetElapsedTime(started).TotalSeconds, tags);
+            if (code != TandemStatusCode.Ok)
+            {
+                span?.SetStatus(ActivityStatusCode.Error, TandemTelemetry.CodeName(code));
+            }
+        }
+    }
+
+    private async ValueTask AdmitAsync(IKernelBackend backend, KernelCall call, ActivityContext span, CancellationToken cancellationToken)
+    {
+        var current = _options();
         var settings = current.Batching;
         var admission = _admissions.GetOrAdd((call.Kernel, backend.Kind), static _ => new Admission());
         if (!admission.TryEnter(settings.QueueLimit))
@@ -32,10 +85,11 @@ internal sealed class KernelDispatcher(TimeProvider time, Func<TandemOptions> op
                 return;
             }
 
-            long? deadline = current.CallTimeout is { } timeout ? time.GetTimestamp() + (long)(timeout.TotalSeconds * time.TimestampFrequency) : null;
-            var pending = new PendingCall(call, (int)call.InputDim(0, 0), time.GetTimestamp(), deadline);
+            var now = _time.GetTimestamp();
+            long? deadline = current.CallTimeout is { } timeout ? now + (long)(timeout.TotalSeconds * _time.TimestampFrequency) : null;
+            var pending = new PendingCall(call, (int)call.InputDim(0, 0), now, deadline, span);
             pending.WatchCancellation(cancellationToken);
-            var queue = _queues.GetOrAdd(BatchKey.Of(backend, call), _ => new BatchQueue(backend, admission.Gate, time, () => options().Batching));
+            var queue = _queues.GetOrAdd(BatchKey.Of(backend, call), _ => new BatchQueue(backend, admission.Gate, _time, () => _options().Batching, _telemetry, _execute));
             queue.Enqueue(pending);
             await pending.Completion.ConfigureAwait(false);
         }
@@ -48,7 +102,15 @@ internal sealed class KernelDispatcher(TimeProvider time, Func<TandemOptions> op
     /// <summary>Calls of this kernel admitted and not yet completed (for tests and gauges).</summary>
     public int Pending(string kernel, BackendKind backend) => _admissions.TryGetValue((kernel, backend), out var a) ? a.Count : 0;
 
-    private static async Task RunUnbatchedAsync(InFlightGate gate, IKernelBackend backend, KernelCall call, BatchingOptions settings, CancellationToken cancellationToken)
+    private IEnumerable<Measurement<int>> Gauge(Func<Admission, int> value)
+    {
+        foreach (var ((kernel, backend), admission) in _admissions)
+        {
+            yield return new Measurement<int>(value(admission), new KeyValuePair<string, object?>("kernel", kernel), new KeyValuePair<string, object?>("backend", TandemTelemetry.BackendName(backend)));
+        }
+    }
+
+    private async Task RunUnbatchedAsync(InFlightGate gate, IKernelBackend backend, KernelCall call, BatchingOptions settings, CancellationToken cancellationToken)
     {
         try
         {
@@ -59,13 +121,15 @@ internal sealed class KernelDispatcher(TimeProvider time, Func<TandemOptions> op
             throw new TandemException(TandemStatusCode.Cancelled, "the call was cancelled by the caller while it waited to run", call.Kernel, backend.Kind);
         }
 
+        var started = _time.GetTimestamp();
         try
         {
-            await backend.InvokeAsync(call, cancellationToken).ConfigureAwait(false);
+            await _execute(backend, call, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
             gate.Release();
+            _telemetry.ComputeDuration.Record(_time.GetElapsedTime(started).TotalSeconds, new KeyValuePair<string, object?>("kernel", call.Kernel));
         }
     }
 

@@ -23,15 +23,19 @@ internal sealed class PendingCall
     private CancellationTokenRegistration _registration;
     private int _state;
 
-    public PendingCall(KernelCall call, int rows, long enqueuedAt, long? deadline)
+    public PendingCall(KernelCall call, int rows, long enqueuedAt, long? deadline, System.Diagnostics.ActivityContext span)
     {
         Call = call;
+        Span = span;
         Rows = rows;
         EnqueuedAt = enqueuedAt;
         Deadline = deadline;
     }
 
     public KernelCall Call { get; }
+
+    /// <summary>The caller's <c>tandem.call</c> span, linked from its batch's span.</summary>
+    public System.Diagnostics.ActivityContext Span { get; }
 
     public int Rows { get; }
 

@@ -1,7 +1,10 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Tandem.Internal.Contracts;
+using System.Diagnostics.Metrics;
 using Tandem.Internal.Dispatch;
+using Tandem.Internal.Resilience;
+using Tandem.Internal.Telemetry;
 using Tandem.Internal.Managed;
 using Tandem.Internal.Native;
 
@@ -22,11 +25,16 @@ internal sealed class KernelBackends
     private readonly HashSet<string> _loggedFallbacks = new(StringComparer.Ordinal);
 
     private readonly KernelDispatcher _dispatcher;
+    private readonly BackendResilience _resilience;
+    private readonly TandemTelemetry _telemetry;
 
-    public KernelBackends(IOptionsMonitor<TandemOptions> options, ILoggerFactory loggerFactory, NativeRuntime? native = null, TimeProvider? time = null)
+    public KernelBackends(IOptionsMonitor<TandemOptions> options, ILoggerFactory loggerFactory, NativeRuntime? native = null, TimeProvider? time = null, IMeterFactory? meterFactory = null)
     {
         _options = options;
-        _dispatcher = new KernelDispatcher(time ?? TimeProvider.System, () => _options.CurrentValue);
+        time ??= TimeProvider.System;
+        _telemetry = new TandemTelemetry(meterFactory);
+        _resilience = new BackendResilience(time, () => _options.CurrentValue);
+        _dispatcher = new KernelDispatcher(time, () => _options.CurrentValue, _telemetry, ExecuteAsync);
         _logger = loggerFactory.CreateLogger("Tandem");
         _runtime = native is null
             ? new Lazy<NativeRuntime>(() => NativeRuntime.Load(_options.CurrentValue.NativeLibraryPath, KernelContracts.All, _logger))
@@ -82,6 +90,44 @@ internal sealed class KernelBackends
 
     /// <summary>Calls of <paramref name="kernel"/> admitted and not yet completed.</summary>
     public int Pending(string kernel, BackendKind backend) => _dispatcher.Pending(kernel, backend);
+
+    /// <summary>
+    /// Runs one call or batch with the backend's resilience pipeline; when a
+    /// stateless kernel still fails on Native with a backend failure (or the
+    /// circuit is open), runs it on Managed and counts the fallback.
+    /// </summary>
+    internal async ValueTask ExecuteAsync(IKernelBackend backend, KernelCall call, CancellationToken cancellationToken)
+    {
+        using (var span = TandemTelemetry.Source.StartActivity("tandem.invoke"))
+        {
+            span?.SetTag("tandem.kernel", call.Kernel);
+            span?.SetTag("tandem.backend", TandemTelemetry.BackendName(backend.Kind));
+            try
+            {
+                await _resilience.ExecuteAsync(backend, call, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            catch (TandemException e) when (CanFallBack(backend, call, e))
+            {
+                span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, TandemTelemetry.CodeName(e.Code));
+                _telemetry.Fallbacks.Add(
+                    1,
+                    new KeyValuePair<string, object?>("kernel", call.Kernel),
+                    new KeyValuePair<string, object?>("from", TandemTelemetry.BackendName(backend.Kind)),
+                    new KeyValuePair<string, object?>("to", TandemTelemetry.BackendName(BackendKind.Managed)),
+                    new KeyValuePair<string, object?>("reason", TandemTelemetry.CodeName(e.Code)));
+                TandemLog.FellBack(_logger, call.Kernel, backend.Kind, BackendKind.Managed, e.Code, e.CorrelationId);
+            }
+        }
+
+        await Managed.InvokeAsync(call, cancellationToken).ConfigureAwait(false);
+    }
+
+    private bool CanFallBack(IKernelBackend backend, KernelCall call, TandemException e) =>
+        backend.Kind == BackendKind.Native
+        && call.State is null
+        && _options.CurrentValue.FallbackToManaged
+        && e.Code is TandemStatusCode.Internal or TandemStatusCode.Unavailable or TandemStatusCode.ResourceExhausted;
 
     private void LogFallbackOnce(string kernel, string reason)
     {

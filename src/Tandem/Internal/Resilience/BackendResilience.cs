@@ -1,0 +1,140 @@
+using Polly;
+using Polly.CircuitBreaker;
+using Polly.Retry;
+using Polly.Timeout;
+using Tandem.Internal.Kernels;
+
+namespace Tandem.Internal.Resilience;
+
+/// <summary>
+/// Polly v8 pipelines around each backend call, one per backend (so a
+/// failing Native backend opens its own circuit): timeout → retry with
+/// exponential backoff and jitter (idempotent kernels, retryable codes,
+/// within a token-bucket budget) → circuit breaker. Pipelines are rebuilt
+/// when the options change.
+/// </summary>
+internal sealed class BackendResilience(TimeProvider time, Func<TandemOptions> options)
+{
+    private static readonly ResiliencePropertyKey<bool> Idempotent = new("tandem.idempotent");
+    private readonly Lock _lock = new();
+    private readonly Dictionary<BackendKind, ResiliencePipeline> _pipelines = [];
+    private readonly RetryBudget _budget = new();
+    private ResilienceOptions? _builtFrom;
+
+    public async ValueTask ExecuteAsync(IKernelBackend backend, KernelCall call, CancellationToken cancellationToken)
+    {
+        var settings = options().Resilience;
+        _budget.Deposit(settings.RetryBudget);
+        var context = ResilienceContextPool.Shared.Get(cancellationToken);
+        context.Properties.Set(Idempotent, call.Descriptor.Flags.Idempotent);
+        try
+        {
+            await Pipeline(backend.Kind, settings).ExecuteAsync(
+                static (ctx, state) => state.backend.InvokeAsync(state.call, ctx.CancellationToken),
+                context,
+                (backend, call)).ConfigureAwait(false);
+        }
+        catch (BrokenCircuitException e)
+        {
+            throw new TandemException(TandemStatusCode.Unavailable, $"the {backend.Kind} backend's circuit is open after repeated failures; calls resume after {settings.BreakerBreakDuration.TotalSeconds:0.#} s", call.Kernel, backend.Kind, innerException: e);
+        }
+        catch (OperationCanceledException e) when (cancellationToken.IsCancellationRequested)
+        {
+            throw new TandemException(TandemStatusCode.Cancelled, "the call was cancelled by the caller", call.Kernel, backend.Kind, innerException: e);
+        }
+        catch (TimeoutRejectedException e)
+        {
+            throw new TandemException(TandemStatusCode.DeadlineExceeded, $"the call did not complete within Tandem:Resilience:Timeout ({settings.Timeout})", call.Kernel, backend.Kind, innerException: e);
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
+    }
+
+    private ResiliencePipeline Pipeline(BackendKind backend, ResilienceOptions settings)
+    {
+        lock (_lock)
+        {
+            if (!ReferenceEquals(_builtFrom, settings))
+            {
+                _pipelines.Clear();
+                _builtFrom = settings;
+            }
+
+            if (!_pipelines.TryGetValue(backend, out var pipeline))
+            {
+                pipeline = Build(settings);
+                _pipelines[backend] = pipeline;
+            }
+
+            return pipeline;
+        }
+    }
+
+    private ResiliencePipeline Build(ResilienceOptions settings)
+    {
+        var builder = new ResiliencePipelineBuilder { TimeProvider = time };
+        if (settings.Timeout is { } timeout)
+        {
+            builder.AddTimeout(timeout);
+        }
+
+        if (settings.MaxRetries > 0)
+        {
+            builder.AddRetry(new RetryStrategyOptions
+            {
+                MaxRetryAttempts = settings.MaxRetries,
+                Delay = settings.RetryBaseDelay,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                ShouldHandle = args => ValueTask.FromResult(
+                    args.Outcome.Exception is TandemException { IsRetryable: true }
+                    && args.Context.Properties.GetValue(Idempotent, false)
+                    && !args.Context.CancellationToken.IsCancellationRequested
+                    && _budget.TryWithdraw()),
+            });
+        }
+
+        builder.AddCircuitBreaker(new CircuitBreakerStrategyOptions
+        {
+            FailureRatio = settings.BreakerFailureRatio,
+            MinimumThroughput = settings.BreakerMinimumThroughput,
+            SamplingDuration = settings.BreakerSamplingDuration,
+            BreakDuration = settings.BreakerBreakDuration,
+            // Only failures of the backend itself count, not bad input.
+            ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is TandemException { Code: TandemStatusCode.Internal or TandemStatusCode.Unavailable }),
+        });
+        return builder.Build();
+    }
+
+    /// <summary>A token bucket: each call adds a fraction of a retry, each retry takes one.</summary>
+    private sealed class RetryBudget
+    {
+        private const double Reserve = 10;
+        private readonly Lock _lock = new();
+        private double _tokens = Reserve;
+
+        public void Deposit(double fraction)
+        {
+            lock (_lock)
+            {
+                _tokens = Math.Min(Reserve, _tokens + fraction);
+            }
+        }
+
+        public bool TryWithdraw()
+        {
+            lock (_lock)
+            {
+                if (_tokens < 1)
+                {
+                    return false;
+                }
+
+                _tokens--;
+                return true;
+            }
+        }
+    }
+}

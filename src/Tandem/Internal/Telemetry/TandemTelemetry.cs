@@ -1,0 +1,67 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
+namespace Tandem.Internal.Telemetry;
+
+/// <summary>
+/// Tandem's metrics and spans (names in DESIGN.md §7): Meter and
+/// ActivitySource "Tandem". One instance per service provider, created from
+/// its <see cref="IMeterFactory"/> when there is one.
+/// </summary>
+internal sealed class TandemTelemetry : IDisposable
+{
+    public const string Name = "Tandem";
+
+    public static readonly ActivitySource Source = new(Name);
+
+    private readonly Meter _meter;
+
+    public TandemTelemetry(IMeterFactory? meterFactory)
+    {
+        _meter = meterFactory?.Create(Name) ?? new Meter(Name);
+        Calls = _meter.CreateCounter<long>("tandem.calls", description: "Kernel calls completed, by kernel, backend and status code.");
+        Fallbacks = _meter.CreateCounter<long>("tandem.fallbacks", description: "Calls that moved to another backend, by kernel, from, to and reason.");
+        CallDuration = _meter.CreateHistogram<double>("tandem.call.duration", "s", "From admission to completion.");
+        QueueDuration = _meter.CreateHistogram<double>("tandem.queue.duration", "s", "From admission to the start of the call's batch.");
+        ComputeDuration = _meter.CreateHistogram<double>("tandem.compute.duration", "s", "Time the backend spent on a batch.");
+        BatchSize = _meter.CreateHistogram<long>("tandem.batch.size", "{row}", "Rows per executed batch.");
+    }
+
+    public Counter<long> Calls { get; }
+
+    public Counter<long> Fallbacks { get; }
+
+    public Histogram<double> CallDuration { get; }
+
+    public Histogram<double> QueueDuration { get; }
+
+    public Histogram<double> ComputeDuration { get; }
+
+    public Histogram<long> BatchSize { get; }
+
+    /// <summary>Registers the queue-depth and in-flight gauges over the dispatcher's live counts.</summary>
+    public void ObserveDepth(Func<IEnumerable<Measurement<int>>> queueDepth, Func<IEnumerable<Measurement<int>>> inFlight)
+    {
+        _meter.CreateObservableGauge("tandem.queue.depth", queueDepth, "{call}", "Calls admitted and not yet completed, by kernel and backend.");
+        _meter.CreateObservableGauge("tandem.inflight", inFlight, "{batch}", "Batches or calls running on a backend, by kernel and backend.");
+    }
+
+    public static string CodeName(TandemStatusCode code) => code switch
+    {
+        TandemStatusCode.Ok => "OK",
+        TandemStatusCode.Cancelled => "CANCELLED",
+        TandemStatusCode.InvalidArgument => "INVALID_ARGUMENT",
+        TandemStatusCode.DeadlineExceeded => "DEADLINE_EXCEEDED",
+        TandemStatusCode.NotFound => "NOT_FOUND",
+        TandemStatusCode.ResourceExhausted => "RESOURCE_EXHAUSTED",
+        TandemStatusCode.FailedPrecondition => "FAILED_PRECONDITION",
+        TandemStatusCode.Unimplemented => "UNIMPLEMENTED",
+        TandemStatusCode.Internal => "INTERNAL",
+        TandemStatusCode.Unavailable => "UNAVAILABLE",
+        _ => code.ToString().ToUpperInvariant(),
+    };
+
+    public static string BackendName(BackendKind backend) => backend == BackendKind.Native ? "native" : "managed";
+
+    public void Dispose() => _meter.Dispose();
+}
