@@ -12,58 +12,74 @@ namespace Tandem.Internal.Dispatch;
 /// </summary>
 internal sealed class RowMerge : IDisposable
 {
+    private static int _live;
     private readonly List<byte[]> _rented = [];
+    private int _disposed;
 
     public RowMerge(IReadOnlyList<PendingCall> members)
     {
+        Interlocked.Increment(ref _live);
         Members = members;
-        var first = members[0].Call;
-        var rows = 0L;
-        var work = 0L;
-        foreach (var member in members)
+        try
         {
-            rows += member.Rows;
-            work += member.Call.Work;
-        }
-
-        Merged = new KernelCall(first.Descriptor) { State = first.State, Work = work };
-        for (var i = 0; i < first.InputCount; i++)
-        {
-            var buffer = Rent(members, i, output: false);
-            var offset = 0;
+            var first = members[0].Call;
+            var rows = 0L;
+            var work = 0L;
             foreach (var member in members)
             {
-                var source = member.Call.InputSpan<byte>(i);
-                source.CopyTo(buffer.AsSpan(offset));
-                offset += source.Length;
+                rows += member.Rows;
+                work += member.Call.Work;
             }
 
-            Merged.Input<byte>(buffer.AsMemory(0, offset), Shape(first.Args.Inputs[i], rows));
-            Merged.Args.Inputs[Merged.InputCount - 1].DType = first.Args.Inputs[i].DType;
-        }
-
-        for (var i = 0; i < first.OutputCount; i++)
-        {
-            var buffer = Rent(members, i, output: true);
-            var total = 0;
-            foreach (var member in members)
+            Merged = new KernelCall(first.Descriptor) { State = first.State, Work = work };
+            for (var i = 0; i < first.InputCount; i++)
             {
-                total += member.Call.OutputSpan<byte>(i).Length;
+                var buffer = Rent(members, i, output: false);
+                var offset = 0;
+                foreach (var member in members)
+                {
+                    var source = member.Call.InputSpan<byte>(i);
+                    source.CopyTo(buffer.AsSpan(offset));
+                    offset += source.Length;
+                }
+
+                Merged.Input<byte>(buffer.AsMemory(0, offset), Shape(first.Args.Inputs[i], rows));
+                Merged.Args.Inputs[Merged.InputCount - 1].DType = first.Args.Inputs[i].DType;
             }
 
-            Merged.Output<byte>(buffer.AsMemory(0, total), Shape(first.Args.Outputs[i], rows));
-            Merged.Args.Outputs[Merged.OutputCount - 1].DType = first.Args.Outputs[i].DType;
-        }
+            for (var i = 0; i < first.OutputCount; i++)
+            {
+                var buffer = Rent(members, i, output: true);
+                var total = 0;
+                foreach (var member in members)
+                {
+                    total += member.Call.OutputSpan<byte>(i).Length;
+                }
 
-        for (var p = 0; p < first.ParamCount; p++)
+                Merged.Output<byte>(buffer.AsMemory(0, total), Shape(first.Args.Outputs[i], rows));
+                Merged.Args.Outputs[Merged.OutputCount - 1].DType = first.Args.Outputs[i].DType;
+            }
+
+            for (var p = 0; p < first.ParamCount; p++)
+            {
+                Merged.Args.AddParam(first.Args.Params[p]);
+            }
+    
+        }
+        catch
         {
-            Merged.Args.AddParam(first.Args.Params[p]);
+            // Return what was rented before the failure.
+            Dispose();
+            throw;
         }
     }
 
+    /// <summary>Merges whose pooled buffers are not yet returned (for leak checks).</summary>
+    public static int Live => Volatile.Read(ref _live);
+
     public IReadOnlyList<PendingCall> Members { get; }
 
-    public KernelCall Merged { get; }
+    public KernelCall Merged { get; } = null!;
 
     /// <summary>Copies member <paramref name="index"/>'s rows of every output into its own buffers.</summary>
     public void CopyOut(int index)
@@ -84,7 +100,13 @@ internal sealed class RowMerge : IDisposable
 
     public void Dispose()
     {
-        Merged.Dispose();
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
+        Interlocked.Decrement(ref _live);
+        Merged?.Dispose();
         foreach (var buffer in _rented)
         {
             ArrayPool<byte>.Shared.Return(buffer);
