@@ -73,6 +73,9 @@ unsafe fn bytes_arg<'a>(ptr: *const u8, len: usize, name: &str) -> Result<&'a [u
     if len == 0 {
         return Ok(&[]);
     }
+    if len > isize::MAX as usize {
+        return Err(invalid(format!("argument '{name}' is {len} bytes long, beyond any valid allocation")));
+    }
     if ptr.is_null() {
         return Err(invalid(format!("argument '{name}' is null but its length is {len}")));
     }
@@ -159,6 +162,28 @@ struct CallArgs<'a> {
     params: StackVec<Param, TANDEM_MAX_PARAMS>,
 }
 
+/// Refuses outputs that overlap each other or an input: the kernel would
+/// otherwise hold aliased `&mut` and `&` views of the same bytes.
+fn check_overlaps(inputs: &[tandem_tensor_t], outputs: &[tandem_tensor_mut_t]) -> Result<(), KernelError> {
+    let range = |data: usize, len: u64| (data, data.saturating_add(len as usize));
+    // Empty ranges overlap nothing.
+    let overlaps = |a: (usize, usize), b: (usize, usize)| a.0 < a.1 && b.0 < b.1 && a.0 < b.1 && b.0 < a.1;
+    for (i, out) in outputs.iter().enumerate() {
+        let o = range(out.data as usize, out.byte_len);
+        for (j, other) in outputs.iter().enumerate().skip(i + 1) {
+            if overlaps(o, range(other.data as usize, other.byte_len)) {
+                return Err(invalid(format!("output {i} overlaps output {j}; outputs need distinct buffers")));
+            }
+        }
+        for (j, input) in inputs.iter().enumerate() {
+            if overlaps(o, range(input.data as usize, input.byte_len)) {
+                return Err(invalid(format!("output {i} overlaps input {j}; outputs need their own buffers")));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Checks a raw header and views its shape as `usize`s in place.
 fn shape_of<'a>(
     dtype: u32,
@@ -198,6 +223,8 @@ unsafe fn fill_call_args<'a>(
         let len = t.byte_len as usize;
         let bytes: &mut [u8] = if len == 0 {
             &mut []
+        } else if len > isize::MAX as usize {
+            return Err(invalid(format!("output {i} is {len} bytes long, beyond any valid allocation")));
         } else if t.data.is_null() {
             return Err(invalid(format!("output {i} data is null but its length is {len}")));
         } else {
@@ -206,6 +233,7 @@ unsafe fn fill_call_args<'a>(
         };
         args.outputs.push(TensorMut { dtype, shape, bytes });
     }
+    check_overlaps(inputs, outputs)?;
     for (i, p) in params.iter().enumerate() {
         args.params.push(match p.kind {
             TANDEM_PARAM_INT => Param::Int(p.int_value),

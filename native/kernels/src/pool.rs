@@ -18,6 +18,9 @@ pub fn pool() -> &'static ThreadPool {
             .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
         ThreadPoolBuilder::new()
             .num_threads(threads)
+            // A worker waiting inside a parallel loop may run other queued
+            // calls on its stack (work stealing), so give nesting room.
+            .stack_size(16 << 20)
             .thread_name(|i| format!("tandem-compute-{i}"))
             .build()
             .expect("the compute pool's threads could not be started")

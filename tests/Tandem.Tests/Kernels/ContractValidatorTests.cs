@@ -64,5 +64,22 @@ public sealed class ContractValidatorTests
     }
 
     private static KernelCall European(double[] rows, long batch, long width, long[] keys, long keyCount) =>
-        new KernelCall(KernelContracts.European).Input<double>(rows, batch, width).Input<long>(keys, keyCount);
+        new KernelCall(KernelContracts.European)
+            .Input<double>(rows, batch, width)
+            .Input<long>(keys, keyCount)
+            .Output(new double[batch].AsMemory(), batch)
+            .Output(new double[batch].AsMemory(), batch);
+
+    [Fact]
+    public void Validate_OutputShapeDisagreesWithLength_InvalidArgument()
+    {
+        using var call = new KernelCall(KernelContracts.European)
+            .Input<double>(new double[6], 1, 6)
+            .Input<long>(new long[1], 1)
+            .Output(new double[1].AsMemory(), 3)
+            .Output(new double[1].AsMemory(), 1)
+            .Param(10L).Param(0L).Param(0L);
+        var error = Assert.Throws<TandemException>(() => ContractValidator.Validate(call));
+        Assert.Contains("'price' has 8 bytes", error.Message);
+    }
 }

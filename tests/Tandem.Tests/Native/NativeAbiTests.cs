@@ -89,6 +89,32 @@ public sealed unsafe class NativeAbiTests
     }
 
     [Fact]
+    public void KernelInvoke_OutputsOverlapping_InvalidArgument()
+    {
+        using var collection = SmallCollection(out var state);
+        var query = new float[8];
+        query[0] = 1;
+        var shared = new long[4];
+        var topK = NativeRuntime.Find(KernelContracts.SimilarityTopK);
+        var parameters = stackalloc NativeParam[2];
+        parameters[0] = NativeParam.Int(2);
+        parameters[1] = NativeParam.Int(0);
+        fixed (float* q = query)
+        fixed (long* ids = shared)
+        {
+            var inputs = stackalloc NativeTensor[1];
+            inputs[0] = NativeTensor.Create(q, 8, NativeDType.F32, 1, 8);
+            var outputs = stackalloc NativeTensor[2];
+            outputs[0] = NativeTensor.Create(ids, 2, NativeDType.I64, 1, 2);
+            // Scores written over the ids: refused before the kernel runs.
+            outputs[1] = NativeTensor.Create((float*)(ids + 1), 2, NativeDType.F32, 1, 2);
+            var error = NativeErrors.Take(NativeMethods.tandem_kernel_invoke(topK, state, inputs, 1, parameters, 2, outputs, 2, null), null)!;
+            Assert.Equal(TandemStatusCode.InvalidArgument, error.Code);
+            Assert.Contains("overlaps", error.Message);
+        }
+    }
+
+    [Fact]
     public void KernelInvoke_WithoutState_InvalidArgument()
     {
         var query = new float[8];

@@ -36,7 +36,13 @@ impl Isa {
         }
         #[cfg(target_arch = "x86_64")]
         {
-            if cap != "avx2" && is_x86_feature_detected!("avx512f") {
+            // The Monte Carlo kernels also use avx512dq and avx512vl, so the
+            // AVX-512 path requires all three (AVX-512F-only CPUs take AVX2).
+            if cap != "avx2"
+                && is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512dq")
+                && is_x86_feature_detected!("avx512vl")
+            {
                 return Isa::Avx512;
             }
             if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {

@@ -7,7 +7,7 @@
 
 use super::collection::{try_vec, Collection};
 use super::dot::{self, Isa};
-use super::select::{best_first, Hit, TopK};
+use super::select::{self, best_first, Hit, TopK};
 use super::Metric;
 use crate::context::CallContext;
 use crate::error::KernelError;
@@ -63,7 +63,7 @@ pub fn search(
     let norms: Vec<f32> = norms_sq.iter().map(|n| n.sqrt()).collect();
     let q = Queries { padded: &padded, batch, norms_sq: &norms_sq, norms: &norms };
 
-    let chunk_rows = chunk_rows(n);
+    let chunk_rows = chunk_rows(n, batch * k);
     let starts: Vec<usize> = (0..n).step_by(chunk_rows).collect();
     let partials: Result<Vec<Vec<TopK>>, KernelError> = pool().install(|| {
         starts
@@ -88,10 +88,17 @@ pub fn search(
     Ok(())
 }
 
+/// Bytes the per-chunk heaps of one call may hold at once.
+const HEAP_BUDGET: usize = 256 << 20;
+
 /// Enough chunks for load balance across the pool, few enough that merging
-/// the per-chunk heaps stays cheap.
-fn chunk_rows(n: usize) -> usize {
-    let target = n.div_ceil(pool::threads() * 4).max(1024);
+/// the per-chunk heaps stays cheap and that all chunks' heaps (`hits` each)
+/// fit [`HEAP_BUDGET`] however large the batch and k.
+fn chunk_rows(n: usize, hits: usize) -> usize {
+    let hit_bytes = std::mem::size_of::<select::Hit>();
+    let max_chunks = (HEAP_BUDGET / hits.saturating_mul(hit_bytes).max(1)).max(1);
+    let chunks = (pool::threads() * 4).min(max_chunks);
+    let target = n.div_ceil(chunks).max(1024);
     target.div_ceil(ROW_BLOCK) * ROW_BLOCK
 }
 

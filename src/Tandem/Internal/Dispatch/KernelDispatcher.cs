@@ -86,7 +86,7 @@ internal sealed class KernelDispatcher
             }
 
             var now = _time.GetTimestamp();
-            long? deadline = current.CallTimeout is { } timeout ? now + (long)(timeout.TotalSeconds * _time.TimestampFrequency) : null;
+            long? deadline = current.CallTimeout is { } timeout ? Deadline(now, timeout) : null;
             var pending = new PendingCall(call, (int)call.InputDim(0, 0), now, deadline, span);
             pending.WatchCancellation(cancellationToken);
             var queue = _queues.GetOrAdd(BatchKey.Of(backend, call), _ => new BatchQueue(backend, admission.Gate, _time, () => _options().Batching, _telemetry, _execute));
@@ -97,6 +97,13 @@ internal sealed class KernelDispatcher
         {
             admission.Leave();
         }
+    }
+
+    /// <summary>now + timeout in TimeProvider ticks, saturating instead of wrapping.</summary>
+    private long Deadline(long now, TimeSpan timeout)
+    {
+        var ticks = timeout.TotalSeconds * _time.TimestampFrequency;
+        return ticks >= long.MaxValue - (double)now ? long.MaxValue : now + (long)ticks;
     }
 
     /// <summary>Calls of this kernel admitted and not yet completed (for tests and gauges).</summary>

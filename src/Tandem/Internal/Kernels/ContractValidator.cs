@@ -41,6 +41,11 @@ internal static class ContractValidator
             for (var axis = 0; axis < spec.Shape.Count; axis++)
             {
                 var size = tensor.Shape[axis];
+                if (size < 0)
+                {
+                    throw TandemException.Invalid(name, $"input {i} axis {axis} has negative size {size}");
+                }
+
                 var dim = spec.Shape[axis];
                 if (dim.KindCase == Dim.KindOneofCase.Fixed && dim.Fixed != size)
                 {
@@ -65,22 +70,29 @@ internal static class ContractValidator
                 }
             }
 
-            var elements = 1L;
-            for (var axis = 0; axis < tensor.Rank; axis++)
-            {
-                elements *= tensor.Shape[axis];
-            }
-
-            var needed = elements * ElementSize(tensor.DType);
-            if ((long)tensor.ByteLength != needed)
-            {
-                throw TandemException.Invalid(name, $"tensor '{spec.Name}' has {tensor.ByteLength} bytes but its shape of {DTypeName(tensor.DType)} needs {needed}");
-            }
+            CheckLength(name, spec.Name, ref tensor);
 
             if (spec.FiniteOnly && FirstNonFiniteRow(call, i) is var row and >= 0)
             {
                 throw TandemException.Invalid(name, $"tensor '{spec.Name}' row {row} contains NaN or infinity");
             }
+        }
+
+        if (call.OutputCount != descriptor.Outputs.Count)
+        {
+            throw TandemException.Invalid(name, $"kernel '{name}' writes {descriptor.Outputs.Count} output tensor(s), got {call.OutputCount}");
+        }
+
+        for (var o = 0; o < descriptor.Outputs.Count; o++)
+        {
+            var spec = descriptor.Outputs[o];
+            ref var tensor = ref call.Args.Outputs[o];
+            if (tensor.DType != (uint)spec.Dtype || tensor.Rank != spec.Shape.Count)
+            {
+                throw TandemException.Invalid(name, $"output '{spec.Name}' must be {DTypeName((uint)spec.Dtype)} of rank {spec.Shape.Count}, got {DTypeName(tensor.DType)} of rank {tensor.Rank}");
+            }
+
+            CheckLength(name, spec.Name, ref tensor);
         }
 
         if (call.ParamCount != descriptor.Params.Count)
@@ -91,6 +103,36 @@ internal static class ContractValidator
         for (var i = 0; i < descriptor.Params.Count; i++)
         {
             CheckParam(name, descriptor.Params[i], call.Args.Params[i]);
+        }
+    }
+
+    /// <summary>Byte length must equal the shape's element count times the element size (checked arithmetic, no negative sizes).</summary>
+    private static void CheckLength(string kernel, string tensorName, ref Native.NativeTensor tensor)
+    {
+        long needed;
+        try
+        {
+            var elements = 1L;
+            for (var axis = 0; axis < tensor.Rank; axis++)
+            {
+                if (tensor.Shape[axis] < 0)
+                {
+                    throw TandemException.Invalid(kernel, $"tensor '{tensorName}' axis {axis} has negative size {tensor.Shape[axis]}");
+                }
+
+                elements = checked(elements * tensor.Shape[axis]);
+            }
+
+            needed = checked(elements * ElementSize(tensor.DType));
+        }
+        catch (OverflowException)
+        {
+            throw TandemException.Invalid(kernel, $"tensor '{tensorName}' shape overflows");
+        }
+
+        if ((long)tensor.ByteLength != needed)
+        {
+            throw TandemException.Invalid(kernel, $"tensor '{tensorName}' has {tensor.ByteLength} bytes but its shape of {DTypeName(tensor.DType)} needs {needed}");
         }
     }
 

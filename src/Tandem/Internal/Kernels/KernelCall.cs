@@ -12,7 +12,7 @@ namespace Tandem.Internal.Kernels;
 /// </summary>
 internal sealed class KernelCall(KernelDescriptor descriptor) : IDisposable
 {
-    private const int MaxPins = 8;
+    private const int MaxPins = 2 * NativeCallArgs.Capacity;
     private readonly MemoryHandle[] _pins = new MemoryHandle[MaxPins];
     private int _pinCount;
     private NativeCallArgs _args;
@@ -38,6 +38,9 @@ internal sealed class KernelCall(KernelDescriptor descriptor) : IDisposable
     public unsafe KernelCall Input<T>(ReadOnlyMemory<T> data, params ReadOnlySpan<long> shape)
         where T : unmanaged
     {
+        // Check capacity and type before pinning, so a refused tensor leaves no pin behind.
+        NativeCallArgs.EnsureRoom(_args.InputCount, "inputs");
+        _ = DTypeOf<T>();
         _args.AddInput(Tensor(Pin(data), data.Length, shape));
         return this;
     }
@@ -53,6 +56,8 @@ internal sealed class KernelCall(KernelDescriptor descriptor) : IDisposable
     public unsafe KernelCall Output<T>(Memory<T> data, params ReadOnlySpan<long> shape)
         where T : unmanaged
     {
+        NativeCallArgs.EnsureRoom(_args.OutputCount, "outputs");
+        _ = DTypeOf<T>();
         _args.AddOutput(Tensor(Pin((ReadOnlyMemory<T>)data), data.Length, shape));
         return this;
     }
@@ -136,6 +141,11 @@ internal sealed class KernelCall(KernelDescriptor descriptor) : IDisposable
     private static unsafe NativeTensor Tensor<T>(T* data, int length, ReadOnlySpan<long> shape)
         where T : unmanaged
     {
+        if (shape.Length > 4)
+        {
+            throw new InvalidOperationException($"a tensor has at most 4 dimensions, got {shape.Length}");
+        }
+
         var tensor = new NativeTensor { Data = data, ByteLength = (ulong)length * (ulong)sizeof(T), Rank = (uint)shape.Length, DType = DTypeOf<T>() };
         for (var axis = 0; axis < shape.Length; axis++)
         {

@@ -33,38 +33,48 @@ internal sealed class ManagedMonteCarlo : IManagedKernel
     internal static void Price(ReadOnlyMemory<double> rows, ReadOnlyMemory<long> rowKeys, long paths, ulong seed, bool antithetic, Span<double> prices, Span<double> standardErrors, CancellationToken cancellationToken)
     {
         var batch = rowKeys.Length;
-        var blocks = (int)((paths + Block - 1) / Block);
-        var stats = new Stats[batch * (long)blocks];
-        try
+        var blocks = (paths + Block - 1) / Block;
+        // Block statistics for as many rows at a time as fit a bounded array
+        // (all rows at once for typical calls), merged per row in block order.
+        var rowsPerPass = (int)Math.Clamp((1 << 20) / blocks, 1, batch);
+        var stats = new Stats[rowsPerPass * blocks];
+        for (var firstRow = 0; firstRow < batch; firstRow += rowsPerPass)
         {
-            Parallel.For(0L, stats.LongLength, new ParallelOptions { CancellationToken = cancellationToken }, index =>
+            var passRows = Math.Min(rowsPerPass, batch - firstRow);
+            try
             {
-                var row = (int)(index / blocks);
-                var block = index % blocks;
-                var first = block * Block;
-                var count = (int)Math.Min(Block, paths - first);
-                var contract = Prepare(rows.Span.Slice(row * 6, 6), antithetic);
-                stats[index] = BlockStats(contract, seed, (ulong)rowKeys.Span[row], (ulong)first, count);
-            });
-        }
-        catch (OperationCanceledException)
-        {
-            throw new TandemException(TandemStatusCode.Cancelled, "the call was cancelled by the caller", KernelContracts.MonteCarloEuropean, BackendKind.Managed);
-        }
-
-        for (var row = 0; row < batch; row++)
-        {
-            var total = default(Stats);
-            for (var block = 0; block < blocks; block++)
+                Parallel.For(0L, passRows * blocks, new ParallelOptions { CancellationToken = cancellationToken }, index =>
+                {
+                    var row = firstRow + (int)(index / blocks);
+                    var first = (index % blocks) * Block;
+                    var count = (int)Math.Min(Block, paths - first);
+                    var contract = Prepare(rows.Span.Slice(row * 6, 6), antithetic);
+                    stats[index] = BlockStats(contract, seed, (ulong)rowKeys.Span[row], (ulong)first, count);
+                });
+            }
+            catch (OperationCanceledException)
             {
-                total = total.Merge(stats[(row * (long)blocks) + block]);
+                throw new TandemException(TandemStatusCode.Cancelled, "the call was cancelled by the caller", KernelContracts.MonteCarloEuropean, BackendKind.Managed);
             }
 
-            var values = rows.Span.Slice(row * 6, 6);
-            var discount = Math.Exp(-values[2] * values[4]);
-            prices[row] = discount * total.Mean;
-            standardErrors[row] = total.N > 1 ? discount * Math.Sqrt(total.M2 / (total.N - 1) / total.N) : 0;
+            for (var row = firstRow; row < firstRow + passRows; row++)
+            {
+                var total = default(Stats);
+                for (var block = 0L; block < blocks; block++)
+                {
+                    total = total.Merge(stats[((row - firstRow) * blocks) + block]);
+                }
+
+                Finish(rows.Span.Slice(row * 6, 6), total, out prices[row], out standardErrors[row]);
+            }
         }
+    }
+
+    private static void Finish(ReadOnlySpan<double> values, Stats total, out double price, out double standardError)
+    {
+        var discount = Math.Exp(-values[2] * values[4]);
+        price = discount * total.Mean;
+        standardError = total.N > 1 ? discount * Math.Sqrt(total.M2 / (total.N - 1) / total.N) : 0;
     }
 
     private static Prepared Prepare(ReadOnlySpan<double> v, bool antithetic) => new(
@@ -137,7 +147,8 @@ internal sealed class ManagedMonteCarlo : IManagedKernel
         TensorPrimitives.Multiply(exponent, p.Spot, exponent);
         TensorPrimitives.Subtract(exponent, p.Strike, exponent);
         TensorPrimitives.Multiply(exponent, p.Sign, exponent);
-        TensorPrimitives.Max(exponent, 0.0, payoff);
+        // MaxNumber, like Rust's f64::max, drops a NaN (0 × ∞ for a zero spot) in favour of 0.
+        TensorPrimitives.MaxNumber(exponent, 0.0, payoff);
     }
 
     /// <summary>Sum over 8 interleaved lanes, then the lanes in the Rust kernel's order.</summary>

@@ -28,9 +28,31 @@ internal struct NativeCallArgs
     public NativeParamArray Params;
     public int ParamCount;
 
-    public void AddInput(NativeTensor tensor) => Inputs[InputCount++] = tensor;
+    public const int Capacity = 4;
 
-    public void AddOutput(NativeTensor tensor) => Outputs[OutputCount++] = tensor;
+    public void AddInput(NativeTensor tensor)
+    {
+        EnsureRoom(InputCount, "inputs");
+        Inputs[InputCount++] = tensor;
+    }
 
-    public void AddParam(NativeParam param) => Params[ParamCount++] = param;
+    public void AddOutput(NativeTensor tensor)
+    {
+        EnsureRoom(OutputCount, "outputs");
+        Outputs[OutputCount++] = tensor;
+    }
+
+    public void AddParam(NativeParam param)
+    {
+        EnsureRoom(ParamCount, "parameters");
+        Params[ParamCount++] = param;
+    }
+
+    public static void EnsureRoom(int count, string what)
+    {
+        if (count >= Capacity)
+        {
+            throw new InvalidOperationException($"a kernel call takes at most {Capacity} {what}");
+        }
+    }
 }

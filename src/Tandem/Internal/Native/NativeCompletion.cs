@@ -22,6 +22,11 @@ internal sealed unsafe class NativeCompletion : IValueTaskSource
     private ManualResetValueTaskSourceCore<bool> _core;
     private string? _kernel;
 
+    // The callback and the awaiter each hold one reference; the instance goes
+    // back to the pool only when both are done with it, so a reused instance
+    // can never see the previous call's completion still running.
+    private int _references;
+
     private NativeCompletion()
     {
         _core.RunContinuationsAsynchronously = true;
@@ -46,23 +51,27 @@ internal sealed unsafe class NativeCompletion : IValueTaskSource
         }
 
         completion._kernel = kernel;
+        completion._references = 2;
         return completion;
     }
 
     public ValueTask Task => new(this, _core.Version);
 
-    /// <summary>Returns an instance whose submission was refused (no callback will come).</summary>
-    public void ReturnUnused() => Return();
+    /// <summary>Returns an instance whose submission was refused (no callback will come, nobody awaits).</summary>
+    public void ReturnUnused()
+    {
+        Release();
+        Release();
+    }
 
     [UnmanagedCallersOnly]
     private static void OnComplete(nint userData, nint error)
     {
         // Exceptions must not unwind into Rust; there are none to expect here,
         // but a failure must still complete the caller rather than vanish.
-        NativeCompletion? completion = null;
+        var completion = (NativeCompletion)GCHandle.FromIntPtr(userData).Target!;
         try
         {
-            completion = (NativeCompletion)GCHandle.FromIntPtr(userData).Target!;
             if (NativeErrors.Take(error, completion._kernel) is { } exception)
             {
                 completion._core.SetException(exception);
@@ -74,7 +83,18 @@ internal sealed unsafe class NativeCompletion : IValueTaskSource
         }
         catch (Exception exception)
         {
-            completion?._core.SetException(new TandemException(TandemStatusCode.Internal, $"completing a native call failed: {exception.Message}", completion._kernel, BackendKind.Native));
+            try
+            {
+                completion._core.SetException(new TandemException(TandemStatusCode.Internal, $"completing a native call failed: {exception.Message}", completion._kernel, BackendKind.Native));
+            }
+            catch (InvalidOperationException)
+            {
+                // Already completed: nothing more to report.
+            }
+        }
+        finally
+        {
+            completion.Release();
         }
     }
 
@@ -86,7 +106,7 @@ internal sealed unsafe class NativeCompletion : IValueTaskSource
         }
         finally
         {
-            Return();
+            Release();
         }
     }
 
@@ -94,6 +114,14 @@ internal sealed unsafe class NativeCompletion : IValueTaskSource
 
     public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
         _core.OnCompleted(continuation, state, token, flags);
+
+    private void Release()
+    {
+        if (Interlocked.Decrement(ref _references) == 0)
+        {
+            Return();
+        }
+    }
 
     private void Return()
     {

@@ -89,12 +89,21 @@ internal sealed class NativeKernel(string name, nint handle)
         }
     }
 
+    /// <summary>A timeout in whole nanoseconds, at least 1; 0 (none) when null; saturated, so a huge timeout never wraps into a tiny one.</summary>
+    internal static ulong Nanoseconds(TimeSpan? timeout) => timeout switch
+    {
+        null => 0,
+        { Ticks: <= 0 } => 1,
+        { Ticks: >= long.MaxValue / 100 } => ulong.MaxValue,
+        { } t => (ulong)t.Ticks * 100,
+    };
+
     /// <summary>Deadline, cancellation token and the caller's trace id for one call.</summary>
     internal static NativeCallContext CallContext(TimeSpan? timeout, nint cancel)
     {
         var context = new NativeCallContext
         {
-            TimeoutNs = timeout is { } t ? (ulong)Math.Max(1, t.Ticks * 100) : 0,
+            TimeoutNs = Nanoseconds(timeout),
             Cancel = cancel,
         };
         if (Activity.Current is { } activity)

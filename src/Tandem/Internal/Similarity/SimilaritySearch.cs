@@ -82,6 +82,11 @@ internal sealed class SimilaritySearch(KernelBackends backends) : ISimilaritySea
         // k itself is checked against the contract with the call; clamping
         // here only keeps a bad k from sizing the result arrays.
         var kEffective = Math.Clamp(k, 1, entry.Info.Count);
+        if ((long)batch * kEffective > Array.MaxLength)
+        {
+            throw TandemException.Invalid(Kernel, $"the result would hold {(long)batch * kEffective} hits ({batch} queries × k {kEffective}); split the batch");
+        }
+
         var ids = new long[batch * kEffective];
         var scores = new float[batch * kEffective];
         using var call = new KernelCall(KernelContracts.TopK)
