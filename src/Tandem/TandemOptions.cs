@@ -50,6 +50,13 @@ public sealed class TandemOptions
     [ValidateObjectMembers]
     public BatchingOptions Batching { get; set; } = new();
 
+    /// <summary>Per-kernel switches by kernel name (backend, batching, caching).</summary>
+    public Dictionary<string, KernelOptions> Kernels { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Bounds of the result cache.</summary>
+    [ValidateObjectMembers]
+    public CacheOptions Cache { get; set; } = new();
+
     /// <summary>Retries, circuit breaking and timeouts around backend calls.</summary>
     [ValidateObjectMembers]
     public ResilienceOptions Resilience { get; set; } = new();
@@ -57,4 +64,11 @@ public sealed class TandemOptions
     /// <summary>Deadline of each kernel call; null means none.</summary>
     /// <value>The default is <see langword="null"/>.</value>
     public TimeSpan? CallTimeout { get; set; }
+}
+
+/// <summary>Lookups of per-kernel options.</summary>
+internal static class TandemOptionsExtensions
+{
+    public static KernelOptions? For(this TandemOptions options, string kernel) =>
+        options.Kernels.TryGetValue(kernel, out var kernelOptions) ? kernelOptions : null;
 }

@@ -79,7 +79,7 @@ internal sealed class KernelDispatcher
 
         try
         {
-            if (!settings.Enabled || !call.Descriptor.Flags.Batchable)
+            if (!(current.For(call.Kernel)?.Batching ?? settings.Enabled) || !call.Descriptor.Flags.Batchable)
             {
                 await RunUnbatchedAsync(admission.Gate, backend, call, settings, cancellationToken).ConfigureAwait(false);
                 return;

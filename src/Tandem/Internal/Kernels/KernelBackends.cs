@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Tandem.Internal.Contracts;
 using System.Diagnostics.Metrics;
+using Tandem.Internal.Caching;
 using Tandem.Internal.Dispatch;
 using Tandem.Internal.Resilience;
 using Tandem.Internal.Telemetry;
@@ -33,6 +34,7 @@ internal sealed class KernelBackends
         _options = options;
         time ??= TimeProvider.System;
         _telemetry = new TandemTelemetry(meterFactory);
+        Cache = new ResultCache(() => _options.CurrentValue.Cache);
         _resilience = new BackendResilience(time, () => _options.CurrentValue);
         _dispatcher = new KernelDispatcher(time, () => _options.CurrentValue, _telemetry, ExecuteAsync);
         _logger = loggerFactory.CreateLogger("Tandem");
@@ -51,7 +53,7 @@ internal sealed class KernelBackends
     public IKernelBackend For(string kernel, long inputBytes = long.MaxValue)
     {
         var options = _options.CurrentValue;
-        if (options.Backend == BackendKind.Managed
+        if ((options.For(kernel)?.Backend ?? options.Backend) == BackendKind.Managed
             || (kernel == KernelContracts.HashBlake3 && inputBytes < options.HashManagedBelowBytes))
         {
             return Managed;
@@ -82,11 +84,27 @@ internal sealed class KernelBackends
     /// Validates a call and dispatches it: admission, batching, bounded
     /// in-flight work; long work never blocks the caller's thread.
     /// </summary>
-    public ValueTask InvokeAsync(IKernelBackend backend, KernelCall call, CancellationToken cancellationToken)
+    public async ValueTask InvokeAsync(IKernelBackend backend, KernelCall call, CancellationToken cancellationToken)
     {
         ContractValidator.Validate(call);
-        return _dispatcher.DispatchAsync(backend, call, cancellationToken);
+        var flags = call.Descriptor.Flags;
+        if (!(_options.CurrentValue.For(call.Kernel)?.Cache ?? false) || !flags.Idempotent || !flags.Deterministic)
+        {
+            await _dispatcher.DispatchAsync(backend, call, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        if (Cache.TryRead(call, out var key))
+        {
+            return;
+        }
+
+        await _dispatcher.DispatchAsync(backend, call, cancellationToken).ConfigureAwait(false);
+        Cache.Write(key, call);
     }
+
+    /// <summary>Results of kernels that opted in with <see cref="KernelOptions.Cache"/>.</summary>
+    public ResultCache Cache { get; }
 
     /// <summary>Calls of <paramref name="kernel"/> admitted and not yet completed.</summary>
     public int Pending(string kernel, BackendKind backend) => _dispatcher.Pending(kernel, backend);

@@ -61,6 +61,7 @@ internal sealed class SimilaritySearch(KernelBackends backends) : ISimilaritySea
             return false;
         }
 
+        backends.Cache.Invalidate(entry.Collection);
         entry.Collection.Dispose();
         return true;
     }
