@@ -16,6 +16,8 @@ use rayon::prelude::*;
 
 /// Rows scored per block: 16 rows of 384 floats stay in a 48 KiB L1.
 const ROW_BLOCK: usize = 16;
+/// Multiply-adds below which a call runs on the caller's thread.
+const INLINE_WORK: usize = 1 << 20;
 /// Blocks between cancellation / deadline checks.
 const BLOCKS_PER_CHECK: usize = 64;
 
@@ -65,12 +67,14 @@ pub fn search(
 
     let chunk_rows = chunk_rows(n, batch * k);
     let starts: Vec<usize> = (0..n).step_by(chunk_rows).collect();
-    let partials: Result<Vec<Vec<TopK>>, KernelError> = pool().install(|| {
-        starts
-            .par_iter()
-            .map(|&start| scan(coll, &q, metric, k, start, (start + chunk_rows).min(n), isa, ctx))
-            .collect()
-    });
+    let scan_chunk = |&start: &usize| scan(coll, &q, metric, k, start, (start + chunk_rows).min(n), isa, ctx);
+    // Small calls stay on the caller's thread: handing them to the pool costs
+    // a thread wake-up, more than the work itself.
+    let partials: Result<Vec<Vec<TopK>>, KernelError> = if batch * n * pd < INLINE_WORK {
+        starts.iter().map(scan_chunk).collect()
+    } else {
+        pool().install(|| starts.par_iter().map(scan_chunk).collect())
+    };
     let mut partials = partials?;
 
     for query in 0..batch {
