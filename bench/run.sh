@@ -54,6 +54,10 @@ dotnet run -c Release --no-build --project bench/Tandem.Benchmarks -- \
   --filter '*' --artifacts "$results/dotnet" "${dotnet_job_args[@]}" \
   | tee "$results/dotnet.log"
 
+if [ "$mode" = full ]; then
+  dotnet run -c Release --no-build --project bench/Tandem.Benchmarks -- load | tee "$results/load.txt"
+fi
+
 # The OpenBLAS variables pin an old, slower kernel on some processors; they are
 # unset for this command only (see the header of openblas_topk.py).
 env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$python" bench/baseline/openblas_topk.py \
@@ -73,6 +77,14 @@ env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$python" bench/baseline/openblas_t
     echo
     cat "$report"
   done
+  if [ -f "$results/load.txt" ]; then
+    echo
+    echo "## load generator (dotnet run ... -- load)"
+    echo
+    echo '```'
+    cat "$results/load.txt"
+    echo '```'
+  fi
   echo
   echo "## numpy baseline (bench/baseline/openblas_topk.py)"
   echo
