@@ -61,6 +61,14 @@ public sealed class TandemOptions
     [ValidateObjectMembers]
     public ResilienceOptions Resilience { get; set; } = new();
 
+    /// <summary>
+    /// Whether the native library writes one JSON line per kernel call to
+    /// stderr (kernel, the caller's trace id, status code, microseconds) in
+    /// addition to its internal-error lines.
+    /// </summary>
+    /// <value>The default is <see langword="false"/>.</value>
+    public bool NativeCallLog { get; set; }
+
     /// <summary>Deadline of each kernel call; null means none.</summary>
     /// <value>The default is <see langword="null"/>.</value>
     public TimeSpan? CallTimeout { get; set; }

@@ -255,6 +255,12 @@ struct tandem_error_t *tandem_runtime_info(struct tandem_runtime_info_t *out);
 const char *tandem_layout_table(void);
 
 /**
+ * Sets what the library logs: 0 = internal errors only, 1 = every kernel
+ * call too (kernel, trace id, code, microseconds). Returns the previous level.
+ */
+uint32_t tandem_log_set_level(uint32_t level);
+
+/**
  * Builds a state of kind `kind` (UTF-8, `kind_len` bytes) from `tensors`;
  * a tensor with dtype 0 is an omitted optional tensor. The tensors are
  * copied; on success `*out` owns the new state.

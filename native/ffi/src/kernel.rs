@@ -359,7 +359,9 @@ pub unsafe extern "C" fn tandem_kernel_invoke(
         None => return tandem_error_t::boxed(invalid("argument 'kernel' is null")),
     };
     let kernel = handle.kernel;
-    guard(&kernel.descriptor().name, &trace_of(ctx), || {
+    let started = crate::log::calls_enabled().then(Instant::now);
+    let trace = trace_of(ctx);
+    let error = guard(&kernel.descriptor().name, &trace, || {
         // SAFETY: forwarded caller guarantees.
         let (inputs, params, outputs) =
             unsafe { raw_arrays(inputs, input_count, params, param_count, outputs, output_count) }?;
@@ -371,7 +373,28 @@ pub unsafe extern "C" fn tandem_kernel_invoke(
         // SAFETY: `state` is null or live for the call.
         let state = unsafe { state.as_ref() }.map(|s| &*s.state);
         run(kernel, state, &mut args, &ctx)
-    })
+    });
+    if let Some(started) = started {
+        // SAFETY: a non-null error is the live one this call just created.
+        let code = if error.is_null() { Code::Ok } else { code_of(unsafe { crate::error::tandem_error_code(error) }) };
+        crate::log::call(&kernel.descriptor().name, &trace, code, started.elapsed().as_micros());
+    }
+    error
+}
+
+fn code_of(raw: i32) -> Code {
+    match raw {
+        1 => Code::Cancelled,
+        3 => Code::InvalidArgument,
+        4 => Code::DeadlineExceeded,
+        5 => Code::NotFound,
+        8 => Code::ResourceExhausted,
+        9 => Code::FailedPrecondition,
+        12 => Code::Unimplemented,
+        13 => Code::Internal,
+        14 => Code::Unavailable,
+        _ => Code::Unknown,
+    }
 }
 
 type RawArrays<'a> = (&'a [tandem_tensor_t], &'a [tandem_param_t], &'a [tandem_tensor_mut_t]);
@@ -418,6 +441,8 @@ struct Job {
     ctx: CallContext,
     callback: unsafe extern "C" fn(*mut c_void, *mut tandem_error_t),
     user_data: *mut c_void,
+    /// Set when per-call logging is on.
+    started: Option<Instant>,
 }
 
 // SAFETY: the raw pointers in a Job are the caller's buffers, which the
@@ -472,6 +497,7 @@ pub unsafe extern "C" fn tandem_kernel_submit(
             ctx: unsafe { call_context(ctx) },
             callback,
             user_data,
+            started: crate::log::calls_enabled().then(Instant::now),
         };
         job.inputs[..input_count].copy_from_slice(inputs);
         job.params[..param_count].copy_from_slice(params);
@@ -512,6 +538,14 @@ fn complete(job: Box<Job>) {
         }?;
         run(job.kernel, job.state.as_deref(), &mut args, &job.ctx)
     }));
+    if let Some(started) = job.started {
+        let code = match &outcome {
+            Ok(Ok(())) => Code::Ok,
+            Ok(Err(err)) => err.code,
+            Err(_) => Code::Internal,
+        };
+        crate::log::call(&job.kernel.descriptor().name, &job.ctx.trace_id, code, started.elapsed().as_micros());
+    }
     let error = match outcome {
         Ok(Ok(())) => std::ptr::null_mut(),
         Ok(Err(err)) => tandem_error_t::boxed(err),

@@ -1,7 +1,43 @@
 //! Structured JSON log lines on stderr, carrying the caller's trace id.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicU32, Ordering};
 use tandem_kernels::Code;
+
+/// 0 = errors only (default), 1 = also one line per kernel call.
+static LEVEL: AtomicU32 = AtomicU32::new(0);
+
+/// Sets what the library logs: 0 = internal errors only, 1 = every kernel
+/// call too (kernel, trace id, code, microseconds). Returns the previous level.
+#[no_mangle]
+pub extern "C" fn tandem_log_set_level(level: u32) -> u32 {
+    LEVEL.swap(level.min(1), Ordering::Relaxed)
+}
+
+pub(crate) fn calls_enabled() -> bool {
+    LEVEL.load(Ordering::Relaxed) >= 1
+}
+
+/// One line per completed call, when enabled.
+pub fn call(kernel: &str, trace_id: &[u8; 16], code: Code, micros: u128) {
+    let line = call_line(kernel, trace_id, code, micros);
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
+fn call_line(kernel: &str, trace_id: &[u8; 16], code: Code, micros: u128) -> String {
+    let trace: String = trace_id.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{{\"ts\":{:.6},\"level\":\"info\",\"target\":\"tandem\",\"kernel\":\"{}\",\"trace_id\":\"{}\",\"code\":\"{}\",\"duration_us\":{micros}}}\n",
+        now(),
+        escape(kernel),
+        trace,
+        code.name()
+    )
+}
+
+fn now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
 
 fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -29,4 +65,29 @@ pub fn error(operation: &str, trace_id: Option<&str>, code: Code, correlation_id
         escape(detail)
     );
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn call_lines_are_json_with_the_callers_trace_id() {
+        let mut trace = [0u8; 16];
+        trace[0] = 0xab;
+        trace[15] = 0x01;
+        let line = call_line("similarity.topk", &trace, Code::Ok, 42);
+        assert!(line.contains("\"trace_id\":\"ab000000000000000000000000000001\""), "{line}");
+        assert!(line.contains("\"kernel\":\"similarity.topk\""));
+        assert!(line.contains("\"code\":\"OK\""));
+        assert!(line.contains("\"duration_us\":42"));
+        assert!(line.ends_with("}\n"));
+    }
+
+    #[test]
+    fn the_level_switch_reports_the_previous_level() {
+        let before = tandem_log_set_level(1);
+        assert!(calls_enabled());
+        assert_eq!(tandem_log_set_level(before), 1);
+    }
 }

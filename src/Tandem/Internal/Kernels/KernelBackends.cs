@@ -39,8 +39,15 @@ internal sealed class KernelBackends
         _dispatcher = new KernelDispatcher(time, () => _options.CurrentValue, _telemetry, ExecuteAsync);
         _logger = loggerFactory.CreateLogger("Tandem");
         _runtime = native is null
-            ? new Lazy<NativeRuntime>(() => NativeRuntime.Load(_options.CurrentValue.NativeLibraryPath, KernelContracts.All, _logger))
+            ? new Lazy<NativeRuntime>(() => ApplyLogLevel(NativeRuntime.Load(_options.CurrentValue.NativeLibraryPath, KernelContracts.All, _logger)))
             : new Lazy<NativeRuntime>(native);
+        _options.OnChange(_ =>
+        {
+            if (_runtime.IsValueCreated)
+            {
+                ApplyLogLevel(_runtime.Value);
+            }
+        });
         Managed = new ManagedKernelBackend(() => _options.CurrentValue);
         _native = new Lazy<NativeKernelBackend>(() => new NativeKernelBackend(_runtime.Value, () => _options.CurrentValue));
     }
@@ -48,6 +55,16 @@ internal sealed class KernelBackends
     public NativeRuntime Native => _runtime.Value;
 
     public IKernelBackend Managed { get; }
+
+    private NativeRuntime ApplyLogLevel(NativeRuntime runtime)
+    {
+        if (runtime.LoadError is null)
+        {
+            NativeMethods.tandem_log_set_level(_options.CurrentValue.NativeCallLog ? 1u : 0u);
+        }
+
+        return runtime;
+    }
 
     /// <summary>The backend for <paramref name="kernel"/> with an input of <paramref name="inputBytes"/>.</summary>
     public IKernelBackend For(string kernel, long inputBytes = long.MaxValue)

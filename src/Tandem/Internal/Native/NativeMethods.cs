@@ -70,6 +70,9 @@ internal static unsafe partial class NativeMethods
     public static partial nint tandem_runtime_info(NativeRuntimeInfo* output);
 
     [LibraryImport(Library)]
+    public static partial uint tandem_log_set_level(uint level);
+
+    [LibraryImport(Library)]
     public static partial nint tandem_stream_open(nint kernel, ulong* output);
 
     [LibraryImport(Library)]
