@@ -20,6 +20,14 @@ public sealed class BatchingOptions
     [Range(1, 1_000_000)]
     public int MaxBatchRows { get; set; } = 64;
 
+    /// <summary>
+    /// Batch sizes (rows) the backend runs best at, as in Triton's dynamic
+    /// batcher: as soon as the queue holds at least one of them, a batch of the
+    /// largest such size runs without waiting for <see cref="MaxQueueDelay"/>.
+    /// </summary>
+    /// <value>The default is empty (wait for <see cref="MaxBatchRows"/> or the delay).</value>
+    public int[] PreferredBatchRows { get; set; } = [];
+
     /// <summary>How long the first call of a batch may wait for others before the batch runs.</summary>
     /// <value>The default is 200 µs.</value>
     public TimeSpan MaxQueueDelay { get; set; } = TimeSpan.FromMicroseconds(200);

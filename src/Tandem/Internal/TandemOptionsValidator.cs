@@ -18,6 +18,14 @@ internal sealed class TandemOptionsValidator : IValidateOptions<TandemOptions>
             failures.Add($"Tandem:Batching:MaxQueueDelay must not be negative, got {options.Batching.MaxQueueDelay}.");
         }
 
+        foreach (var preferred in options.Batching.PreferredBatchRows)
+        {
+            if (preferred < 1 || preferred > options.Batching.MaxBatchRows)
+            {
+                failures.Add($"Tandem:Batching:PreferredBatchRows entries must be in [1, MaxBatchRows = {options.Batching.MaxBatchRows}], got {preferred}.");
+            }
+        }
+
         var resilience = options.Resilience;
         if (resilience.RetryBaseDelay < TimeSpan.Zero)
         {

@@ -51,6 +51,21 @@ public sealed class KernelDispatcherTests
     }
 
     [Fact]
+    public async Task DispatchAsync_PreferredSizeReached_RunsThatSizeWithoutWaiting()
+    {
+        _options.Batching.PreferredBatchRows = [2];
+        var sut = CreateSut(maxRows: 64, delay: TimeSpan.FromSeconds(1));
+        _backend.Open();
+
+        var calls = Enumerable.Range(0, 4).Select(i => Call(sut, firstKey: i, rows: 1)).ToArray();
+        await Task.WhenAll(calls.Select(c => c.Task)).WaitAsync(Patience);
+
+        // Time never advanced: each pair of rows ran as soon as it was there.
+        Assert.Equal([2, 2], _backend.BatchRows);
+        Assert.Equal(Expected(3), calls[3].Prices[0]);
+    }
+
+    [Fact]
     public async Task DispatchAsync_DeadlinePassesWhileQueued_DeadlineExceededAndNeverRun()
     {
         _options.CallTimeout = TimeSpan.FromMilliseconds(1);

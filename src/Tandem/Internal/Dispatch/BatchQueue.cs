@@ -27,7 +27,7 @@ internal sealed class BatchQueue(IKernelBackend backend, InFlightGate gate, Time
         {
             _items.Enqueue(call);
             _rows += call.Rows;
-            if (_rows >= options().MaxBatchRows)
+            if (Ready(_rows, options()) > 0)
             {
                 _full.TrySetResult();
             }
@@ -71,13 +71,20 @@ internal sealed class BatchQueue(IKernelBackend backend, InFlightGate gate, Time
 
             var settings = options();
             var wait = settings.MaxQueueDelay - time.GetElapsedTime(oldest.EnqueuedAt);
-            if (rows < settings.MaxBatchRows && wait > TimeSpan.Zero)
+            if (Ready(rows, settings) == 0 && wait > TimeSpan.Zero)
             {
                 await Task.WhenAny(Task.Delay(wait, time), full).ConfigureAwait(false);
             }
 
             await gate.AcquireAsync(settings.MaxInFlight, CancellationToken.None).ConfigureAwait(false);
-            var members = Take(settings.MaxBatchRows);
+            int limit;
+            lock (_lock)
+            {
+                // A preferred size that is ready caps the batch at that size.
+                limit = Ready(_rows, settings) is var ready and > 0 ? ready : settings.MaxBatchRows;
+            }
+
+            var members = Take(limit);
             if (members.Count == 0)
             {
                 gate.Release();
@@ -86,6 +93,26 @@ internal sealed class BatchQueue(IKernelBackend backend, InFlightGate gate, Time
 
             _ = RunAsync(members);
         }
+    }
+
+    /// <summary>The batch size that may run now without waiting: MaxBatchRows when reached, else the largest preferred size reached, else 0.</summary>
+    private static int Ready(int rows, BatchingOptions settings)
+    {
+        if (rows >= settings.MaxBatchRows)
+        {
+            return settings.MaxBatchRows;
+        }
+
+        var best = 0;
+        foreach (var preferred in settings.PreferredBatchRows)
+        {
+            if (preferred <= rows && preferred > best)
+            {
+                best = preferred;
+            }
+        }
+
+        return best;
     }
 
     /// <summary>Takes calls in order up to <paramref name="maxRows"/>, completing expired ones with DEADLINE_EXCEEDED.</summary>

@@ -67,6 +67,48 @@ internal sealed class KernelDispatcher
         }
     }
 
+    /// <summary>
+    /// A short synchronous call (a span hashed in place): admission and
+    /// telemetry as for every call; no queue or batch, since the caller's
+    /// thread is the one that runs it.
+    /// </summary>
+    public void Dispatch(IKernelBackend backend, KernelCall call, Action<IKernelBackend, KernelCall> execute)
+    {
+        var started = _time.GetTimestamp();
+        using var span = TandemTelemetry.Source.StartActivity("tandem.call");
+        span?.SetTag("tandem.kernel", call.Kernel);
+        var code = TandemStatusCode.Ok;
+        var admission = _admissions.GetOrAdd((call.Kernel, backend.Kind), static _ => new Admission());
+        var limit = _options().Batching.QueueLimit;
+        try
+        {
+            if (!admission.TryEnter(limit))
+            {
+                throw new TandemException(TandemStatusCode.ResourceExhausted, $"kernel '{call.Kernel}' already has {limit} calls waiting or running; retry later or raise Tandem:Batching:QueueLimit", call.Kernel, backend.Kind);
+            }
+
+            try
+            {
+                execute(backend, call);
+            }
+            finally
+            {
+                admission.Leave();
+            }
+        }
+        catch (TandemException e)
+        {
+            code = e.Code;
+            throw;
+        }
+        finally
+        {
+            var tags = new TagList { { "kernel", call.Kernel }, { "backend", TandemTelemetry.BackendName(backend.Kind) }, { "code", TandemTelemetry.CodeName(code) } };
+            _telemetry.Calls.Add(1, tags);
+            _telemetry.CallDuration.Record(_time.GetElapsedTime(started).TotalSeconds, tags);
+        }
+    }
+
     private async ValueTask AdmitAsync(IKernelBackend backend, KernelCall call, ActivityContext span, CancellationToken cancellationToken)
     {
         var current = _options();

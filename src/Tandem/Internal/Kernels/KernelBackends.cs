@@ -90,11 +90,37 @@ internal sealed class KernelBackends
         return Managed;
     }
 
-    /// <summary>Validates and runs a short call on this thread.</summary>
+    /// <summary>Validates and runs a short call on this thread, with admission, resilience, fallback and telemetry.</summary>
     public void Invoke(IKernelBackend backend, KernelCall call)
     {
         ContractValidator.Validate(call);
-        backend.Invoke(call);
+        _dispatcher.Dispatch(backend, call, Execute);
+    }
+
+    private void Execute(IKernelBackend backend, KernelCall call)
+    {
+        try
+        {
+            _resilience.Execute(backend, call);
+            return;
+        }
+        catch (TandemException e) when (CanFallBack(backend, call, e))
+        {
+            CountFallback(backend, call, e);
+        }
+
+        Managed.Invoke(call);
+    }
+
+    private void CountFallback(IKernelBackend backend, KernelCall call, TandemException e)
+    {
+        _telemetry.Fallbacks.Add(
+            1,
+            new KeyValuePair<string, object?>("kernel", call.Kernel),
+            new KeyValuePair<string, object?>("from", TandemTelemetry.BackendName(backend.Kind)),
+            new KeyValuePair<string, object?>("to", TandemTelemetry.BackendName(BackendKind.Managed)),
+            new KeyValuePair<string, object?>("reason", TandemTelemetry.CodeName(e.Code)));
+        TandemLog.FellBack(_logger, call.Kernel, backend.Kind, BackendKind.Managed, e.Code, e.CorrelationId);
     }
 
     /// <summary>
@@ -145,13 +171,7 @@ internal sealed class KernelBackends
             catch (TandemException e) when (CanFallBack(backend, call, e))
             {
                 span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, TandemTelemetry.CodeName(e.Code));
-                _telemetry.Fallbacks.Add(
-                    1,
-                    new KeyValuePair<string, object?>("kernel", call.Kernel),
-                    new KeyValuePair<string, object?>("from", TandemTelemetry.BackendName(backend.Kind)),
-                    new KeyValuePair<string, object?>("to", TandemTelemetry.BackendName(BackendKind.Managed)),
-                    new KeyValuePair<string, object?>("reason", TandemTelemetry.CodeName(e.Code)));
-                TandemLog.FellBack(_logger, call.Kernel, backend.Kind, BackendKind.Managed, e.Code, e.CorrelationId);
+                CountFallback(backend, call, e);
             }
         }
 

@@ -52,6 +52,31 @@ internal sealed class BackendResilience(TimeProvider time, Func<TandemOptions> o
         }
     }
 
+    /// <summary>The same pipeline for a short synchronous call (retry delays block the caller).</summary>
+    public void Execute(IKernelBackend backend, KernelCall call)
+    {
+        var settings = options().Resilience;
+        _budget.Deposit(settings.RetryBudget);
+        var context = ResilienceContextPool.Shared.Get(CancellationToken.None);
+        context.Properties.Set(Idempotent, call.Descriptor.Flags.Idempotent);
+        try
+        {
+            Pipeline(backend.Kind, settings).Execute(static (_, state) => state.backend.Invoke(state.call), context, (backend, call));
+        }
+        catch (BrokenCircuitException e)
+        {
+            throw new TandemException(TandemStatusCode.Unavailable, $"the {backend.Kind} backend's circuit is open after repeated failures; calls resume after {settings.BreakerBreakDuration.TotalSeconds:0.#} s", call.Kernel, backend.Kind, innerException: e);
+        }
+        catch (TimeoutRejectedException e)
+        {
+            throw new TandemException(TandemStatusCode.DeadlineExceeded, $"the call did not complete within Tandem:Resilience:Timeout ({settings.Timeout})", call.Kernel, backend.Kind, innerException: e);
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
+    }
+
     private ResiliencePipeline Pipeline(BackendKind backend, ResilienceOptions settings)
     {
         lock (_lock)
