@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using Tandem.Contracts.V1;
 using Tandem.Internal.Contracts;
 
@@ -12,7 +13,21 @@ namespace Tandem.Internal.Kernels;
 /// </summary>
 internal static class ContractValidator
 {
+    private static readonly ConditionalWeakTable<KernelDescriptor, Compiled> CompiledContracts = new();
+
     public static void Validate(KernelCall call)
+    {
+        if (CompiledContracts.GetValue(call.Descriptor, static d => new Compiled(d)).Accepts(call))
+        {
+            return;
+        }
+
+        Explain(call);
+        throw new TandemException(TandemStatusCode.Internal, "contract validation paths disagree about this call", call.Kernel);
+    }
+
+    /// <summary>Finds and names the first problem of a call the fast check refused.</summary>
+    private static void Explain(KernelCall call)
     {
         var descriptor = call.Descriptor;
         var name = descriptor.Name;
@@ -103,6 +118,141 @@ internal static class ContractValidator
         for (var i = 0; i < descriptor.Params.Count; i++)
         {
             CheckParam(name, descriptor.Params[i], call.Args.Params[i]);
+        }
+    }
+
+    /// <summary>
+    /// A descriptor reduced to integers (symbols become indices), so accepting
+    /// a valid call compares numbers and allocates nothing; any refusal is
+    /// explained by the descriptive checks.
+    /// </summary>
+    private sealed class Compiled
+    {
+        private readonly Spec[] _inputs;
+        private readonly Spec[] _outputs;
+        private readonly (double Min, double Max)[] _params;
+
+        public Compiled(KernelDescriptor descriptor)
+        {
+            var symbols = new List<string>();
+            _inputs = descriptor.Inputs.Select(spec => new Spec(spec, symbols)).ToArray();
+            _outputs = descriptor.Outputs.Select(spec => new Spec(spec, symbols: null)).ToArray();
+            _params = descriptor.Params.Select(p => (p.Min, p.Max)).ToArray();
+            SymbolCount = symbols.Count;
+        }
+
+        private int SymbolCount { get; }
+
+        public bool Accepts(KernelCall call)
+        {
+            if (call.InputCount != _inputs.Length || call.OutputCount != _outputs.Length || call.ParamCount != _params.Length || SymbolCount > 8)
+            {
+                return false;
+            }
+
+            Span<long> bound = stackalloc long[8];
+            bound.Fill(-1);
+            for (var i = 0; i < _inputs.Length; i++)
+            {
+                ref var tensor = ref call.Args.Inputs[i];
+                if (!_inputs[i].Matches(ref tensor, bound) || (_inputs[i].FiniteOnly && FirstNonFiniteRow(call, i) >= 0))
+                {
+                    return false;
+                }
+            }
+
+            for (var o = 0; o < _outputs.Length; o++)
+            {
+                if (!_outputs[o].Matches(ref call.Args.Outputs[o], bound: default))
+                {
+                    return false;
+                }
+            }
+
+            for (var p = 0; p < _params.Length; p++)
+            {
+                var value = call.Args.Params[p];
+                var numeric = value.Kind == Native.NativeParam.KindFloat ? value.FloatValue : value.IntValue;
+                if (!(numeric >= _params[p].Min && numeric <= _params[p].Max))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+
+        private readonly struct Spec
+        {
+            private readonly uint _dtype;
+            private readonly long[] _fixed;
+            private readonly int[] _symbols;
+
+            public Spec(TensorSpec spec, List<string>? symbols)
+            {
+                _dtype = (uint)spec.Dtype;
+                FiniteOnly = spec.FiniteOnly;
+                _fixed = new long[spec.Shape.Count];
+                _symbols = new int[spec.Shape.Count];
+                for (var axis = 0; axis < spec.Shape.Count; axis++)
+                {
+                    var dim = spec.Shape[axis];
+                    _fixed[axis] = dim.KindCase == Dim.KindOneofCase.Fixed ? dim.Fixed : -1;
+                    _symbols[axis] = -1;
+                    if (symbols is not null && dim.KindCase == Dim.KindOneofCase.Symbol)
+                    {
+                        var index = symbols.IndexOf(dim.Symbol);
+                        if (index < 0)
+                        {
+                            symbols.Add(dim.Symbol);
+                            index = symbols.Count - 1;
+                        }
+
+                        _symbols[axis] = index;
+                    }
+                }
+            }
+
+            public bool FiniteOnly { get; }
+
+            public bool Matches(ref Native.NativeTensor tensor, Span<long> bound)
+            {
+                if (tensor.DType != _dtype || tensor.Rank != _fixed.Length)
+                {
+                    return false;
+                }
+
+                var elements = 1L;
+                for (var axis = 0; axis < _fixed.Length; axis++)
+                {
+                    var size = tensor.Shape[axis];
+                    if (size < 0 || (_fixed[axis] >= 0 && _fixed[axis] != size))
+                    {
+                        return false;
+                    }
+
+                    if (_symbols[axis] >= 0)
+                    {
+                        ref var slot = ref bound[_symbols[axis]];
+                        if (slot >= 0 && slot != size)
+                        {
+                            return false;
+                        }
+
+                        slot = size;
+                    }
+
+                    if (size != 0 && elements > long.MaxValue / size)
+                    {
+                        return false;
+                    }
+
+                    elements *= size;
+                }
+
+                var elementSize = ElementSize(tensor.DType);
+                return elements <= long.MaxValue / elementSize && (long)tensor.ByteLength == elements * elementSize;
+            }
         }
     }
 

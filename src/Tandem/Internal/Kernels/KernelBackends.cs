@@ -17,8 +17,9 @@ namespace Tandem.Internal.Kernels;
 /// (when fallback is allowed, the reason logged once) — and runs calls on it
 /// after validating them against the contract.
 /// </summary>
-internal sealed class KernelBackends
+internal sealed class KernelBackends : IDisposable
 {
+    private volatile bool _disposed;
     private readonly IOptionsMonitor<TandemOptions> _options;
     private readonly ILogger _logger;
     private readonly Lazy<NativeRuntime> _runtime;
@@ -93,6 +94,7 @@ internal sealed class KernelBackends
     /// <summary>Validates and runs a short call on this thread, with admission, resilience, fallback and telemetry.</summary>
     public void Invoke(IKernelBackend backend, KernelCall call)
     {
+        ThrowIfDisposed(call);
         ContractValidator.Validate(call);
         _dispatcher.Dispatch(backend, call, Execute);
     }
@@ -129,6 +131,7 @@ internal sealed class KernelBackends
     /// </summary>
     public async ValueTask InvokeAsync(IKernelBackend backend, KernelCall call, CancellationToken cancellationToken)
     {
+        ThrowIfDisposed(call);
         ContractValidator.Validate(call);
         var flags = call.Descriptor.Flags;
         if (!(_options.CurrentValue.For(call.Kernel)?.Cache ?? false) || !flags.Idempotent || !flags.Deterministic)
@@ -183,6 +186,21 @@ internal sealed class KernelBackends
         && call.State is null
         && _options.CurrentValue.FallbackToManaged
         && e.Code is TandemStatusCode.Internal or TandemStatusCode.Unavailable or TandemStatusCode.ResourceExhausted;
+
+    /// <summary>Refuses further calls (they fail at once, never hang) and releases the meter.</summary>
+    public void Dispose()
+    {
+        _disposed = true;
+        _telemetry.Dispose();
+    }
+
+    private void ThrowIfDisposed(KernelCall call)
+    {
+        if (_disposed)
+        {
+            throw new TandemException(TandemStatusCode.FailedPrecondition, "the Tandem services were disposed; resolve them from a live service provider", call.Kernel);
+        }
+    }
 
     private void LogFallbackOnce(string kernel, string reason)
     {
