@@ -5,29 +5,8 @@ using Tandem.Hashing;
 namespace Tandem.Tests.Hashing;
 
 /// <summary>The <c>hash.blake3</c> contract, run against every backend.</summary>
-public abstract class Blake3ContractTests : IDisposable
+public abstract class Blake3ContractTests : BackendContractTests<IBlake3Hashing>
 {
-    private readonly ServiceProvider _services;
-
-    protected Blake3ContractTests()
-    {
-        _services = new ServiceCollection().AddTandem(o =>
-        {
-            o.Backend = Backend;
-            o.FallbackToManaged = false;
-        }).BuildServiceProvider();
-        Sut = _services.GetRequiredService<IBlake3Hashing>();
-    }
-
-    protected abstract BackendKind Backend { get; }
-
-    protected IBlake3Hashing Sut { get; }
-
-    public void Dispose()
-    {
-        _services.Dispose();
-        GC.SuppressFinalize(this);
-    }
 
     public static TheoryData<int, string> Vectors()
     {

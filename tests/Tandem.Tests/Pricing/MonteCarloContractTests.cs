@@ -4,29 +4,8 @@ using Tandem.Pricing;
 namespace Tandem.Tests.Pricing;
 
 /// <summary>The <c>montecarlo.european</c> contract, run against every backend.</summary>
-public abstract class MonteCarloContractTests : IDisposable
+public abstract class MonteCarloContractTests : BackendContractTests<IOptionPricing>
 {
-    private readonly ServiceProvider _services;
-
-    protected MonteCarloContractTests()
-    {
-        _services = new ServiceCollection().AddTandem(o =>
-        {
-            o.Backend = Backend;
-            o.FallbackToManaged = false;
-        }).BuildServiceProvider();
-        Sut = _services.GetRequiredService<IOptionPricing>();
-    }
-
-    protected abstract BackendKind Backend { get; }
-
-    protected IOptionPricing Sut { get; }
-
-    public void Dispose()
-    {
-        _services.Dispose();
-        GC.SuppressFinalize(this);
-    }
 
     public static TheoryData<bool> Antithetic() => new() { false, true };
 

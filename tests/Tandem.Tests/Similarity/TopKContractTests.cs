@@ -7,30 +7,12 @@ namespace Tandem.Tests.Similarity;
 /// The <c>similarity.topk</c> contract, written once and run against every
 /// backend (see the subclasses at the end of this file).
 /// </summary>
-public abstract class TopKContractTests : IDisposable
+public abstract class TopKContractTests : BackendContractTests<ISimilaritySearch>
 {
-    private readonly ServiceProvider _services;
-
+    // Small enough that batch-64 cases take the asynchronous path too.
     protected TopKContractTests()
+        : base(o => o.SyncWorkThreshold = 1_000_000)
     {
-        _services = new ServiceCollection().AddTandem(o =>
-        {
-            o.Backend = Backend;
-            o.FallbackToManaged = false;
-            // Small enough that batch-64 cases take the asynchronous path too.
-            o.SyncWorkThreshold = 1_000_000;
-        }).BuildServiceProvider();
-        Sut = _services.GetRequiredService<ISimilaritySearch>();
-    }
-
-    protected abstract BackendKind Backend { get; }
-
-    protected ISimilaritySearch Sut { get; }
-
-    public void Dispose()
-    {
-        _services.Dispose();
-        GC.SuppressFinalize(this);
     }
 
     public static TheoryData<SimilarityMetric, int, int> Cases()

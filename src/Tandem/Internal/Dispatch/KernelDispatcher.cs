@@ -57,9 +57,7 @@ internal sealed class KernelDispatcher
         }
         finally
         {
-            var tags = new TagList { { "kernel", call.Kernel }, { "backend", TandemTelemetry.BackendName(backend.Kind) }, { "code", TandemTelemetry.CodeName(code) } };
-            _telemetry.Calls.Add(1, tags);
-            _telemetry.CallDuration.Record(_time.GetElapsedTime(started).TotalSeconds, tags);
+            RecordCall(started, call.Kernel, backend.Kind, code);
             if (code != TandemStatusCode.Ok)
             {
                 span?.SetStatus(ActivityStatusCode.Error, TandemTelemetry.CodeName(code));
@@ -103,10 +101,15 @@ internal sealed class KernelDispatcher
         }
         finally
         {
-            var tags = new TagList { { "kernel", call.Kernel }, { "backend", TandemTelemetry.BackendName(backend.Kind) }, { "code", TandemTelemetry.CodeName(code) } };
-            _telemetry.Calls.Add(1, tags);
-            _telemetry.CallDuration.Record(_time.GetElapsedTime(started).TotalSeconds, tags);
+            RecordCall(started, call.Kernel, backend.Kind, code);
         }
+    }
+
+    private void RecordCall(long started, string kernel, BackendKind backend, TandemStatusCode code)
+    {
+        var tags = new TagList { { "kernel", kernel }, { "backend", TandemTelemetry.BackendName(backend) }, { "code", TandemTelemetry.CodeName(code) } };
+        _telemetry.Calls.Add(1, tags);
+        _telemetry.CallDuration.Record(_time.GetElapsedTime(started).TotalSeconds, tags);
     }
 
     private async ValueTask AdmitAsync(IKernelBackend backend, KernelCall call, ActivityContext span, CancellationToken cancellationToken)

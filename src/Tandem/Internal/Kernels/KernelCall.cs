@@ -13,7 +13,8 @@ namespace Tandem.Internal.Kernels;
 internal sealed class KernelCall(KernelDescriptor descriptor) : IDisposable
 {
     private const int MaxPins = 2 * NativeCallArgs.Capacity;
-    private readonly MemoryHandle[] _pins = new MemoryHandle[MaxPins];
+    // Allocated on the first pin: calls over caller-pinned pointers need none.
+    private MemoryHandle[]? _pins;
     private int _pinCount;
     private NativeCallArgs _args;
 
@@ -113,7 +114,7 @@ internal sealed class KernelCall(KernelDescriptor descriptor) : IDisposable
     {
         for (var i = 0; i < _pinCount; i++)
         {
-            _pins[i].Dispose();
+            _pins![i].Dispose();
         }
 
         _pinCount = 0;
@@ -133,6 +134,7 @@ internal sealed class KernelCall(KernelDescriptor descriptor) : IDisposable
     private unsafe T* Pin<T>(ReadOnlyMemory<T> data)
         where T : unmanaged
     {
+        _pins ??= new MemoryHandle[MaxPins];
         var pin = data.Pin();
         _pins[_pinCount++] = pin;
         return (T*)pin.Pointer;

@@ -1,0 +1,35 @@
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Tandem.Tests;
+
+/// <summary>
+/// Base of every kernel's contract suite: the tests are written once against
+/// <typeparamref name="TService"/> and each subclass picks the backend
+/// (no fallback, so a test always runs where it says).
+/// </summary>
+public abstract class BackendContractTests<TService> : IDisposable
+    where TService : notnull
+{
+    private readonly ServiceProvider _services;
+
+    protected BackendContractTests(Action<TandemOptions>? configure = null)
+    {
+        _services = new ServiceCollection().AddTandem(o =>
+        {
+            o.Backend = Backend;
+            o.FallbackToManaged = false;
+            configure?.Invoke(o);
+        }).BuildServiceProvider();
+        Sut = _services.GetRequiredService<TService>();
+    }
+
+    protected abstract BackendKind Backend { get; }
+
+    protected TService Sut { get; }
+
+    public void Dispose()
+    {
+        _services.Dispose();
+        GC.SuppressFinalize(this);
+    }
+}
