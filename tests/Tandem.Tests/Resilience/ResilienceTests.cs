@@ -94,6 +94,27 @@ public sealed class ResilienceTests : IDisposable
     }
 
     [Fact]
+    public async Task Invoke_SynchronousFailures_NotRetriedButOpenTheSameCircuit()
+    {
+        _options.FallbackToManaged = false;
+        _options.Resilience.BreakerMinimumThroughput = 4;
+        var sut = CreateSut();
+        var backend = new FaultyBackend(Enumerable.Repeat(TandemStatusCode.Unavailable, 4).ToArray());
+
+        for (var i = 0; i < 4; i++)
+        {
+            using var failing = PricingCall(KernelContracts.European);
+            Assert.Throws<TandemException>(() => sut.Invoke(backend, failing));
+        }
+
+        Assert.Equal(4, backend.Attempts);
+        using var rejected = PricingCall(KernelContracts.European);
+        var open = await Assert.ThrowsAsync<TandemException>(() => sut.ExecuteAsync(backend, rejected, CancellationToken.None).AsTask());
+        Assert.Contains("circuit is open", open.Message);
+        Assert.Equal(4, backend.Attempts);
+    }
+
+    [Fact]
     public async Task ExecuteAsync_NativeFailsOnStatelessKernel_FallsBackToManagedAndCountsReason()
     {
         using var fallbacks = new MetricCollector<long>(_metrics.GetRequiredService<IMeterFactory>(), "Tandem", "tandem.fallbacks");
@@ -173,7 +194,14 @@ public sealed class ResilienceTests : IDisposable
 
         public int Attempts => _attempts;
 
-        public void Invoke(KernelCall call) => throw new NotSupportedException();
+        public void Invoke(KernelCall call)
+        {
+            var attempt = Interlocked.Increment(ref _attempts) - 1;
+            if (attempt < failures.Length)
+            {
+                throw new TandemException(failures[attempt], $"injected {failures[attempt]}", call.Kernel, Kind);
+            }
+        }
 
         public ValueTask InvokeAsync(KernelCall call, CancellationToken cancellationToken)
         {

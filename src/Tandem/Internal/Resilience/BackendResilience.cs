@@ -7,17 +7,18 @@ using Tandem.Internal.Kernels;
 namespace Tandem.Internal.Resilience;
 
 /// <summary>
-/// Polly v8 pipelines around each backend call, one per backend (so a
+/// Polly v8 pipelines around each backend call, one set per backend (so a
 /// failing Native backend opens its own circuit): timeout → retry with
 /// exponential backoff and jitter (idempotent kernels, retryable codes,
-/// within a token-bucket budget) → circuit breaker. Pipelines are rebuilt
-/// when the options change.
+/// within a token-bucket budget) → circuit breaker. Synchronous calls (short
+/// by design, their caller blocked) go through the same circuit breaker but
+/// are not retried. Pipelines are rebuilt when the options change.
 /// </summary>
 internal sealed class BackendResilience(TimeProvider time, Func<TandemOptions> options)
 {
     private static readonly ResiliencePropertyKey<bool> Idempotent = new("tandem.idempotent");
     private readonly Lock _lock = new();
-    private readonly Dictionary<BackendKind, ResiliencePipeline> _pipelines = [];
+    private readonly Dictionary<BackendKind, (ResiliencePipeline Outer, ResiliencePipeline Breaker)> _pipelines = [];
     private readonly RetryBudget _budget = new();
     private ResilienceOptions? _builtFrom;
 
@@ -29,10 +30,14 @@ internal sealed class BackendResilience(TimeProvider time, Func<TandemOptions> o
         context.Properties.Set(Idempotent, call.Descriptor.Flags.Idempotent);
         try
         {
-            await Pipeline(backend.Kind, settings).ExecuteAsync(
-                static (ctx, state) => state.backend.InvokeAsync(state.call, ctx.CancellationToken),
+            var (outer, breaker) = Pipelines(backend.Kind, settings);
+            await outer.ExecuteAsync(
+                static (ctx, state) => state.breaker.ExecuteAsync(
+                    static (inner, s) => s.backend.InvokeAsync(s.call, inner.CancellationToken),
+                    ctx,
+                    (state.backend, state.call)),
                 context,
-                (backend, call)).ConfigureAwait(false);
+                (backend, call, breaker)).ConfigureAwait(false);
         }
         catch (BrokenCircuitException e)
         {
@@ -52,16 +57,14 @@ internal sealed class BackendResilience(TimeProvider time, Func<TandemOptions> o
         }
     }
 
-    /// <summary>The same pipeline for a short synchronous call (retry delays block the caller).</summary>
+    /// <summary>A short synchronous call: the backend's circuit breaker, no retries.</summary>
     public void Execute(IKernelBackend backend, KernelCall call)
     {
         var settings = options().Resilience;
-        _budget.Deposit(settings.RetryBudget);
         var context = ResilienceContextPool.Shared.Get(CancellationToken.None);
-        context.Properties.Set(Idempotent, call.Descriptor.Flags.Idempotent);
         try
         {
-            Pipeline(backend.Kind, settings).Execute(static (_, state) => state.backend.Invoke(state.call), context, (backend, call));
+            Pipelines(backend.Kind, settings).Breaker.Execute(static (_, state) => state.backend.Invoke(state.call), context, (backend, call));
         }
         catch (BrokenCircuitException e)
         {
@@ -77,7 +80,7 @@ internal sealed class BackendResilience(TimeProvider time, Func<TandemOptions> o
         }
     }
 
-    private ResiliencePipeline Pipeline(BackendKind backend, ResilienceOptions settings)
+    private (ResiliencePipeline Outer, ResiliencePipeline Breaker) Pipelines(BackendKind backend, ResilienceOptions settings)
     {
         lock (_lock)
         {
@@ -87,17 +90,17 @@ internal sealed class BackendResilience(TimeProvider time, Func<TandemOptions> o
                 _builtFrom = settings;
             }
 
-            if (!_pipelines.TryGetValue(backend, out var pipeline))
+            if (!_pipelines.TryGetValue(backend, out var pipelines))
             {
-                pipeline = Build(settings);
-                _pipelines[backend] = pipeline;
+                pipelines = (BuildOuter(settings), BuildBreaker(settings));
+                _pipelines[backend] = pipelines;
             }
 
-            return pipeline;
+            return pipelines;
         }
     }
 
-    private ResiliencePipeline Build(ResilienceOptions settings)
+    private ResiliencePipeline BuildOuter(ResilienceOptions settings)
     {
         var builder = new ResiliencePipelineBuilder { TimeProvider = time };
         if (settings.Timeout is { } timeout)
@@ -121,6 +124,12 @@ internal sealed class BackendResilience(TimeProvider time, Func<TandemOptions> o
             });
         }
 
+        return builder.Build();
+    }
+
+    private ResiliencePipeline BuildBreaker(ResilienceOptions settings)
+    {
+        var builder = new ResiliencePipelineBuilder { TimeProvider = time };
         builder.AddCircuitBreaker(new CircuitBreakerStrategyOptions
         {
             FailureRatio = settings.BreakerFailureRatio,
