@@ -72,11 +72,20 @@ impl Collection {
         }
         let padded_dim = dot::padded(dim);
         let blocks_per_row = padded_dim / LANES;
-        let mut data = try_vec(rows * blocks_per_row, Block([0.0; LANES]), "the collection's vectors")?;
-        for (row, src) in values.chunks_exact(dim).enumerate() {
-            let dst = &mut as_floats_mut(&mut data)[row * padded_dim..row * padded_dim + dim];
-            dst.copy_from_slice(src);
-        }
+        let total = rows * blocks_per_row;
+        let mut data: Vec<Block> = Vec::new();
+        data.try_reserve_exact(total)
+            .map_err(|_| exhausted("the collection's vectors", total.saturating_mul(std::mem::size_of::<Block>())))?;
+        // One pass: each row's lanes, the last block zero-padded (no separate
+        // zero fill of the whole buffer first).
+        data.extend(values.chunks_exact(dim).flat_map(|row| {
+            row.chunks(LANES).map(|lanes| {
+                let mut block = [0.0f32; LANES];
+                block[..lanes.len()].copy_from_slice(lanes);
+                Block(block)
+            })
+        }));
+        debug_assert_eq!(data.len(), total);
         let mut norms_sq = try_vec(rows, 0.0f32, "the collection's norms")?;
         let isa = Isa::detect();
         let floats = as_floats(&data);
@@ -158,7 +167,3 @@ fn as_floats(blocks: &[Block]) -> &[f32] {
     unsafe { std::slice::from_raw_parts(blocks.as_ptr().cast::<f32>(), blocks.len() * LANES) }
 }
 
-fn as_floats_mut(blocks: &mut [Block]) -> &mut [f32] {
-    // SAFETY: as in `as_floats`; the borrow is unique.
-    unsafe { std::slice::from_raw_parts_mut(blocks.as_mut_ptr().cast::<f32>(), blocks.len() * LANES) }
-}
