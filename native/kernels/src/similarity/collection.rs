@@ -166,4 +166,3 @@ fn as_floats(blocks: &[Block]) -> &[f32] {
     // of f32s, 64-byte aligned), so the blocks are a contiguous f32 array.
     unsafe { std::slice::from_raw_parts(blocks.as_ptr().cast::<f32>(), blocks.len() * LANES) }
 }
-
