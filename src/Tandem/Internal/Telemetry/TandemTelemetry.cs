@@ -46,19 +46,27 @@ internal sealed class TandemTelemetry : IDisposable
         _meter.CreateObservableGauge("tandem.inflight", inFlight, "{batch}", "Batches or calls running on a backend, by kernel and backend.");
     }
 
+    /// <summary>The gRPC name of a code (INVALID_ARGUMENT, ...), as the Rust side logs it.</summary>
     public static string CodeName(TandemStatusCode code) => code switch
     {
         TandemStatusCode.Ok => "OK",
         TandemStatusCode.Cancelled => "CANCELLED",
+        TandemStatusCode.Unknown => "UNKNOWN",
         TandemStatusCode.InvalidArgument => "INVALID_ARGUMENT",
         TandemStatusCode.DeadlineExceeded => "DEADLINE_EXCEEDED",
         TandemStatusCode.NotFound => "NOT_FOUND",
+        TandemStatusCode.AlreadyExists => "ALREADY_EXISTS",
+        TandemStatusCode.PermissionDenied => "PERMISSION_DENIED",
         TandemStatusCode.ResourceExhausted => "RESOURCE_EXHAUSTED",
         TandemStatusCode.FailedPrecondition => "FAILED_PRECONDITION",
+        TandemStatusCode.Aborted => "ABORTED",
+        TandemStatusCode.OutOfRange => "OUT_OF_RANGE",
         TandemStatusCode.Unimplemented => "UNIMPLEMENTED",
         TandemStatusCode.Internal => "INTERNAL",
         TandemStatusCode.Unavailable => "UNAVAILABLE",
-        _ => code.ToString().ToUpperInvariant(),
+        TandemStatusCode.DataLoss => "DATA_LOSS",
+        TandemStatusCode.Unauthenticated => "UNAUTHENTICATED",
+        _ => "UNKNOWN",
     };
 
     public static string BackendName(BackendKind backend) => backend == BackendKind.Native ? "native" : "managed";
