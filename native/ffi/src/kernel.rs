@@ -376,25 +376,11 @@ pub unsafe extern "C" fn tandem_kernel_invoke(
     });
     if let Some(started) = started {
         // SAFETY: a non-null error is the live one this call just created.
-        let code = if error.is_null() { Code::Ok } else { code_of(unsafe { crate::error::tandem_error_code(error) }) };
+        let code =
+            if error.is_null() { Code::Ok } else { Code::from_raw(unsafe { crate::error::tandem_error_code(error) }) };
         crate::log::call(&kernel.descriptor().name, &trace, code, started.elapsed().as_micros());
     }
     error
-}
-
-fn code_of(raw: i32) -> Code {
-    match raw {
-        1 => Code::Cancelled,
-        3 => Code::InvalidArgument,
-        4 => Code::DeadlineExceeded,
-        5 => Code::NotFound,
-        8 => Code::ResourceExhausted,
-        9 => Code::FailedPrecondition,
-        12 => Code::Unimplemented,
-        13 => Code::Internal,
-        14 => Code::Unavailable,
-        _ => Code::Unknown,
-    }
 }
 
 type RawArrays<'a> = (&'a [tandem_tensor_t], &'a [tandem_param_t], &'a [tandem_tensor_mut_t]);

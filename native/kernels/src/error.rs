@@ -26,6 +26,30 @@ pub enum Code {
 }
 
 impl Code {
+    /// The code with this gRPC number; UNKNOWN for a number outside 0..=16.
+    pub fn from_raw(raw: i32) -> Code {
+        const ALL: [Code; 17] = [
+            Code::Ok,
+            Code::Cancelled,
+            Code::Unknown,
+            Code::InvalidArgument,
+            Code::DeadlineExceeded,
+            Code::NotFound,
+            Code::AlreadyExists,
+            Code::PermissionDenied,
+            Code::ResourceExhausted,
+            Code::FailedPrecondition,
+            Code::Aborted,
+            Code::OutOfRange,
+            Code::Unimplemented,
+            Code::Internal,
+            Code::Unavailable,
+            Code::DataLoss,
+            Code::Unauthenticated,
+        ];
+        usize::try_from(raw).ok().and_then(|i| ALL.get(i).copied()).unwrap_or(Code::Unknown)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Code::Ok => "OK",
@@ -78,3 +102,17 @@ impl fmt::Display for KernelError {
 }
 
 impl std::error::Error for KernelError {}
+
+#[cfg(test)]
+mod tests {
+    use super::Code;
+
+    #[test]
+    fn from_raw_inverts_the_numbers() {
+        for raw in 0..=16 {
+            assert_eq!(Code::from_raw(raw) as i32, raw);
+        }
+        assert_eq!(Code::from_raw(-1), Code::Unknown);
+        assert_eq!(Code::from_raw(17), Code::Unknown);
+    }
+}

@@ -76,15 +76,9 @@ internal sealed class KernelDispatcher
         using var span = TandemTelemetry.Source.StartActivity("tandem.call");
         span?.SetTag("tandem.kernel", call.Kernel);
         var code = TandemStatusCode.Ok;
-        var admission = _admissions.GetOrAdd((call.Kernel, backend.Kind), static _ => new Admission());
-        var limit = _options().Batching.QueueLimit;
         try
         {
-            if (!admission.TryEnter(limit))
-            {
-                throw new TandemException(TandemStatusCode.ResourceExhausted, $"kernel '{call.Kernel}' already has {limit} calls waiting or running; retry later or raise Tandem:Batching:QueueLimit", call.Kernel, backend.Kind);
-            }
-
+            var admission = Admit(backend, call, _options().Batching.QueueLimit);
             try
             {
                 execute(backend, call);
@@ -105,6 +99,18 @@ internal sealed class KernelDispatcher
         }
     }
 
+    /// <summary>Admits a call into its kernel's bound, or refuses it at once with RESOURCE_EXHAUSTED; the caller leaves when done.</summary>
+    private Admission Admit(IKernelBackend backend, KernelCall call, int limit)
+    {
+        var admission = _admissions.GetOrAdd((call.Kernel, backend.Kind), static _ => new Admission());
+        if (!admission.TryEnter(limit))
+        {
+            throw new TandemException(TandemStatusCode.ResourceExhausted, $"kernel '{call.Kernel}' already has {limit} calls waiting or running; retry later or raise Tandem:Batching:QueueLimit", call.Kernel, backend.Kind);
+        }
+
+        return admission;
+    }
+
     private void RecordCall(long started, string kernel, BackendKind backend, TandemStatusCode code)
     {
         var tags = new TagList { { "kernel", kernel }, { "backend", TandemTelemetry.BackendName(backend) }, { "code", TandemTelemetry.CodeName(code) } };
@@ -116,12 +122,7 @@ internal sealed class KernelDispatcher
     {
         var current = _options();
         var settings = current.Batching;
-        var admission = _admissions.GetOrAdd((call.Kernel, backend.Kind), static _ => new Admission());
-        if (!admission.TryEnter(settings.QueueLimit))
-        {
-            throw new TandemException(TandemStatusCode.ResourceExhausted, $"kernel '{call.Kernel}' already has {settings.QueueLimit} calls waiting or running; retry later or raise Tandem:Batching:QueueLimit", call.Kernel, backend.Kind);
-        }
-
+        var admission = Admit(backend, call, settings.QueueLimit);
         try
         {
             if (!(current.For(call.Kernel)?.Batching ?? settings.Enabled) || !call.Descriptor.Flags.Batchable)

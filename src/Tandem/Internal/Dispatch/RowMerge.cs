@@ -39,24 +39,17 @@ internal sealed class RowMerge : IDisposable
                 foreach (var member in members)
                 {
                     var source = member.Call.InputSpan<byte>(i);
-                    source.CopyTo(buffer.AsSpan(offset));
+                    source.CopyTo(buffer.Span[offset..]);
                     offset += source.Length;
                 }
 
-                Merged.Input<byte>(buffer.AsMemory(0, offset), Shape(first.Args.Inputs[i], rows));
+                Merged.Input<byte>(buffer, Shape(first.Args.Inputs[i], rows));
                 Merged.Args.Inputs[Merged.InputCount - 1].DType = first.Args.Inputs[i].DType;
             }
 
             for (var i = 0; i < first.OutputCount; i++)
             {
-                var buffer = Rent(members, i, output: true);
-                var total = 0;
-                foreach (var member in members)
-                {
-                    total += member.Call.OutputSpan<byte>(i).Length;
-                }
-
-                Merged.Output<byte>(buffer.AsMemory(0, total), Shape(first.Args.Outputs[i], rows));
+                Merged.Output(Rent(members, i, output: true), Shape(first.Args.Outputs[i], rows));
                 Merged.Args.Outputs[Merged.OutputCount - 1].DType = first.Args.Outputs[i].DType;
             }
 
@@ -64,7 +57,6 @@ internal sealed class RowMerge : IDisposable
             {
                 Merged.Args.AddParam(first.Args.Params[p]);
             }
-    
         }
         catch
         {
@@ -113,7 +105,8 @@ internal sealed class RowMerge : IDisposable
         }
     }
 
-    private byte[] Rent(IReadOnlyList<PendingCall> members, int tensor, bool output)
+    /// <summary>A pooled buffer exactly as long as the members' tensor <paramref name="tensor"/> together.</summary>
+    private Memory<byte> Rent(IReadOnlyList<PendingCall> members, int tensor, bool output)
     {
         var bytes = 0;
         foreach (var member in members)
@@ -123,7 +116,7 @@ internal sealed class RowMerge : IDisposable
 
         var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(bytes, 1));
         _rented.Add(buffer);
-        return buffer;
+        return buffer.AsMemory(0, bytes);
     }
 
     private static long[] Shape(in NativeTensor tensor, long rows)

@@ -65,7 +65,7 @@ internal sealed class NativeKernel(string name, nint handle)
         if (synchronous)
         {
             var context = CallContext(timeout, 0);
-            InvokeArgs(state, ref args, ref context);
+            Invoke(state, ref args, ref context);
             return;
         }
 
@@ -80,7 +80,7 @@ internal sealed class NativeKernel(string name, nint handle)
             }
 
             var context = CallContext(timeout, cancel?.DangerousGetHandle() ?? 0);
-            await SubmitArgs(state, ref args, ref context).ConfigureAwait(false);
+            await Submit(state, ref args, ref context).ConfigureAwait(false);
         }
         finally
         {
@@ -115,9 +115,10 @@ internal sealed class NativeKernel(string name, nint handle)
         return context;
     }
 
-    private void InvokeArgs(nint state, ref NativeCallArgs args, ref NativeCallContext context) =>
+    /// <summary>Runs a call described by <paramref name="args"/> on this thread.</summary>
+    public void Invoke(nint state, ref NativeCallArgs args, ref NativeCallContext context) =>
         Invoke(state, ((Span<NativeTensor>)args.Inputs)[..args.InputCount], ((Span<NativeParam>)args.Params)[..args.ParamCount], ((Span<NativeTensor>)args.Outputs)[..args.OutputCount], ref context);
 
-    private ValueTask SubmitArgs(nint state, ref NativeCallArgs args, ref NativeCallContext context) =>
+    private ValueTask Submit(nint state, ref NativeCallArgs args, ref NativeCallContext context) =>
         Submit(state, ((Span<NativeTensor>)args.Inputs)[..args.InputCount], ((Span<NativeParam>)args.Params)[..args.ParamCount], ((Span<NativeTensor>)args.Outputs)[..args.OutputCount], ref context);
 }

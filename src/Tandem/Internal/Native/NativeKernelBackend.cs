@@ -21,8 +21,7 @@ internal sealed class NativeKernelBackend(NativeRuntime runtime, Func<TandemOpti
         var kernel = Kernel(call.Kernel);
         using var lease = new StateLease(call.State);
         var context = NativeKernel.CallContext(options().CallTimeout, 0);
-        ref var args = ref call.Args;
-        kernel.Invoke(lease.Handle, ((Span<NativeTensor>)args.Inputs)[..args.InputCount], ((Span<NativeParam>)args.Params)[..args.ParamCount], ((Span<NativeTensor>)args.Outputs)[..args.OutputCount], ref context);
+        kernel.Invoke(lease.Handle, ref call.Args, ref context);
     }
 
     public async ValueTask InvokeAsync(KernelCall call, CancellationToken cancellationToken)

@@ -41,7 +41,7 @@ internal sealed class BackendResilience(TimeProvider time, Func<TandemOptions> o
         }
         catch (BrokenCircuitException e)
         {
-            throw new TandemException(TandemStatusCode.Unavailable, $"the {backend.Kind} backend's circuit is open after repeated failures; calls resume after {settings.BreakerBreakDuration.TotalSeconds:0.#} s", call.Kernel, backend.Kind, innerException: e);
+            throw CircuitOpen(backend, call, settings, e);
         }
         catch (OperationCanceledException e) when (cancellationToken.IsCancellationRequested)
         {
@@ -68,17 +68,16 @@ internal sealed class BackendResilience(TimeProvider time, Func<TandemOptions> o
         }
         catch (BrokenCircuitException e)
         {
-            throw new TandemException(TandemStatusCode.Unavailable, $"the {backend.Kind} backend's circuit is open after repeated failures; calls resume after {settings.BreakerBreakDuration.TotalSeconds:0.#} s", call.Kernel, backend.Kind, innerException: e);
-        }
-        catch (TimeoutRejectedException e)
-        {
-            throw new TandemException(TandemStatusCode.DeadlineExceeded, $"the call did not complete within Tandem:Resilience:Timeout ({settings.Timeout})", call.Kernel, backend.Kind, innerException: e);
+            throw CircuitOpen(backend, call, settings, e);
         }
         finally
         {
             ResilienceContextPool.Shared.Return(context);
         }
     }
+
+    private static TandemException CircuitOpen(IKernelBackend backend, KernelCall call, ResilienceOptions settings, BrokenCircuitException e) =>
+        new(TandemStatusCode.Unavailable, $"the {backend.Kind} backend's circuit is open after repeated failures; calls resume after {settings.BreakerBreakDuration.TotalSeconds:0.#} s", call.Kernel, backend.Kind, innerException: e);
 
     private (ResiliencePipeline Outer, ResiliencePipeline Breaker) Pipelines(BackendKind backend, ResilienceOptions settings)
     {
