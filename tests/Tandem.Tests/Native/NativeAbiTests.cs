@@ -115,6 +115,29 @@ public sealed unsafe class NativeAbiTests
     }
 
     [Fact]
+    public void Streams_BadArgumentsThroughTheAbi_SpecificErrors()
+    {
+        var blake3 = NativeRuntime.Find(KernelContracts.HashBlake3);
+        ulong handle;
+        Assert.Null(NativeErrors.Take(NativeMethods.tandem_stream_open(blake3, &handle), null));
+        Assert.Contains("'data' is null", NativeErrors.Take(NativeMethods.tandem_stream_update(handle, null, 5), null)!.Message);
+        Assert.Null(NativeErrors.Take(NativeMethods.tandem_stream_update(handle, null, 0), null));
+        Assert.Contains("'out' is null", NativeErrors.Take(NativeMethods.tandem_stream_finalize(handle, null, 32), null)!.Message);
+        var digest = new byte[32];
+        fixed (byte* d = digest)
+        {
+            Assert.Equal(TandemStatusCode.InvalidArgument, NativeErrors.Take(NativeMethods.tandem_stream_finalize(handle, d, 0), null)!.Code);
+        }
+
+        Assert.Null(NativeErrors.Take(NativeMethods.tandem_stream_free(handle), null));
+        Assert.Equal(TandemStatusCode.NotFound, NativeErrors.Take(NativeMethods.tandem_stream_free(handle), null)!.Code);
+        Assert.Equal(TandemStatusCode.NotFound, NativeErrors.Take(NativeMethods.tandem_stream_update(0, null, 0), null)!.Code);
+        var noop = NativeRuntime.Find(KernelContracts.DiagnosticsNoop);
+        Assert.Equal(TandemStatusCode.Unimplemented, NativeErrors.Take(NativeMethods.tandem_stream_open(noop, &handle), null)!.Code);
+        Assert.Equal(TandemStatusCode.InvalidArgument, NativeErrors.Take(NativeMethods.tandem_stream_open(0, &handle), null)!.Code);
+    }
+
+    [Fact]
     public void KernelInvoke_WithoutState_InvalidArgument()
     {
         var query = new float[8];
