@@ -23,6 +23,26 @@ APT_PACKAGES := \
 	librust-prost-build-dev \
 	librust-proptest-dev \
 	'librust-proptest+default-dev' \
+	librust-tokio-dev \
+	'librust-tokio+full-dev' \
+	librust-hyper-dev \
+	'librust-hyper+full-dev' \
+	librust-h2-dev \
+	librust-http-dev \
+	librust-http-body-dev \
+	librust-bytes-dev \
+	librust-futures-util-dev \
+	librust-memmap2-dev \
+	librust-libc-dev \
+	'librust-prometheus-dev' \
+	librust-tracing-dev \
+	librust-tracing-subscriber-dev \
+	'librust-tracing-subscriber+json-dev' \
+	'librust-tracing-subscriber+env-filter-dev' \
+	librust-serde-json-dev \
+	librust-tempfile-dev \
+	nodejs \
+	npm \
 	protobuf-compiler \
 	cbindgen \
 	b3sum \
@@ -33,14 +53,7 @@ APT_PACKAGES := \
 
 ## setup: install what a fresh Debian 12 machine lacks (idempotent, fast when done)
 setup:
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q "install ok installed" || echo "$$p"; done); \
-	if [ -n "$$missing" ]; then \
-		echo "setup: installing $$missing"; \
-		SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
-		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
-	fi
-	@command -v dotnet >/dev/null || { echo "setup: the .NET 10 SDK (dotnet) is required"; exit 1; }
-	@$(CARGO) --version >/dev/null
+	@bash build/setup.sh $(APT_PACKAGES)
 
 ## build: the native library and every .NET project
 build: setup
