@@ -49,7 +49,7 @@ APT_PACKAGES := \
 	python3-numpy \
 	libopenblas0-pthread
 
-.PHONY: setup build native test test-native test-dotnet lint header check-header demo bench clean
+.PHONY: setup build native test test-native test-dotnet test-interop lint header check-header demo bench clean
 
 ## setup: install what a fresh Debian 12 machine lacks (idempotent, fast when done)
 setup:
@@ -61,13 +61,17 @@ build: setup
 	dotnet build Tandem.slnx -c $(CONFIG)
 
 ## test: every Rust and .NET test, lints, and the header drift check
-test: build check-header lint test-native test-dotnet
+test: build check-header lint test-native test-dotnet test-interop
 
 test-native:
 	cd native && $(CARGO) test --release --workspace
 
 test-dotnet:
 	dotnet test tests/Tandem.Tests/Tandem.Tests.csproj -c $(CONFIG) --no-build
+
+## test-interop: drive tandem-worker with an independent gRPC client (@grpc/grpc-js)
+test-interop:
+	cd tests/interop && npm ci --no-audit --no-fund --loglevel=error && npm test
 
 lint:
 	cd native && $(CARGO) fmt --all --check
