@@ -110,7 +110,7 @@ test('Describe lists every reference kernel with the worker and ABI versions', a
   assert.match(reply.worker_version, /^\d+\.\d+\.\d+/);
   assert.ok(reply.instance_id.length > 0);
   const topk = reply.kernel_set.kernels.find((k) => k.name === 'similarity.topk');
-  assert.equal(topk.state_kind, 'collection');
+  assert.equal(topk.state_kind, 'vector_collection');
   assert.equal(topk.flags.batchable, true);
 });
 
@@ -118,7 +118,7 @@ test('Invoke runs top-k over a state created over the wire', async () => {
   // Four 2-d vectors; the query (1, 0) scores 4, 3, 2, 1 by dot product.
   const created = await unary(accelerator, 'CreateState', {
     state_id: 'interop-collection',
-    kind: 'collection',
+    kind: 'vector_collection',
     tensors: [
       { dtype: 'DTYPE_F32', shape: [4, 2], inline_data: f32([1, 0, 4, 0, 2, 0, 3, 0]) },
       { dtype: 'DTYPE_I64', shape: [4], inline_data: i64([10, 20, 30, 40]) },
