@@ -9,9 +9,9 @@ namespace Tandem.Benchmarks;
 /// <summary>
 /// What one crossing into libtandem.so costs, measured with
 /// <c>diagnostics.noop</c> and two 64-byte u8 tensors pinned once: the raw
-/// P/Invoke, the <see cref="NativeKernel"/> wrapper, and submission to the
-/// native compute pool awaited to completion. An empty managed call is the
-/// floor for reference.
+/// call through the library's function pointer, the <see cref="NativeKernel"/>
+/// wrapper, and submission to the native compute pool awaited to completion.
+/// An empty managed call is the floor for reference.
 /// </summary>
 [MemoryDiagnoser]
 [MedianColumn]
@@ -20,6 +20,7 @@ public unsafe class BoundaryBenchmarks
     private const int TensorBytes = 64;
 
     private NativeKernel _noop = null!;
+    private NativeLibraryBinding _library = null!;
     private nint _noopHandle;
     private byte[] _a = [];
     private byte[] _b = [];
@@ -35,7 +36,8 @@ public unsafe class BoundaryBenchmarks
         }
 
         _noop = runtime.Kernel(KernelContracts.DiagnosticsNoop, out var refusal) ?? throw refusal!;
-        _noopHandle = NativeRuntime.Find(KernelContracts.DiagnosticsNoop);
+        _library = runtime.Binding;
+        _noopHandle = runtime.Find(KernelContracts.DiagnosticsNoop);
         Console.WriteLine($"// libtandem: {runtime.Info.ComputeThreads} compute threads, {NativeRuntime.IsaName(runtime.Info.Isa)} kernels");
 
         // The pinned object heap keeps the tensors and their headers at fixed
@@ -55,7 +57,7 @@ public unsafe class BoundaryBenchmarks
     {
         var context = default(NativeCallContext);
         var inputs = (NativeTensor*)Unsafe.AsPointer(ref _inputs[0]);
-        NativeErrors.ThrowIfError(NativeMethods.tandem_kernel_invoke(_noopHandle, 0, inputs, 2, null, 0, null, 0, &context), KernelContracts.DiagnosticsNoop);
+        NativeErrors.ThrowIfError(_library, _library.tandem_kernel_invoke(_noopHandle, 0, inputs, 2, null, 0, null, 0, &context), KernelContracts.DiagnosticsNoop);
     }
 
     [Benchmark]

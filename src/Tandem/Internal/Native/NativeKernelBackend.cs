@@ -1,6 +1,5 @@
 using System.Runtime.InteropServices;
 using System.Text;
-using Tandem.Internal.Contracts;
 using Tandem.Internal.Kernels;
 
 namespace Tandem.Internal.Native;
@@ -8,81 +7,112 @@ namespace Tandem.Internal.Native;
 /// <summary>
 /// The in-process Rust backend: calls cross by pointer into libtandem.so
 /// (nothing is copied); short calls run on the caller's thread, long ones are
-/// submitted to Rust's compute pool and awaited. States and streams are
-/// owned by <see cref="SafeHandle"/>s, so a call in flight keeps what it
-/// uses alive even if its owner drops it meanwhile.
+/// submitted to Rust's compute pool and awaited. Each call leases the library
+/// generation current when it starts and runs entirely on it, so a hot swap
+/// never fails a call. States and streams are owned by
+/// <see cref="SafeHandle"/>s, so a call in flight keeps what it uses alive
+/// even if its owner drops it meanwhile.
 /// </summary>
-internal sealed class NativeKernelBackend(NativeRuntime runtime, Func<TandemOptions> options) : IKernelBackend
+internal sealed class NativeKernelBackend(NativeLibraryHost host, Func<TandemOptions> options) : IKernelBackend
 {
     public BackendKind Kind => BackendKind.Native;
 
     public void Invoke(KernelCall call)
     {
-        var kernel = Kernel(call.Kernel);
-        using var lease = new StateLease(call.State);
+        using var generation = host.Acquire();
+        var kernel = Kernel(generation.Runtime, call.Kernel);
+        using var lease = new StateLease(call.State, generation.Generation);
         var context = NativeKernel.CallContext(options().CallTimeout, 0);
         kernel.Invoke(lease.Handle, ref call.Args, ref context);
     }
 
     public async ValueTask InvokeAsync(KernelCall call, CancellationToken cancellationToken)
     {
-        var kernel = Kernel(call.Kernel);
-        var current = options();
-        var lease = new StateLease(call.State);
+        var generation = host.Acquire();
         try
         {
-            await kernel.RunAsync(lease.Handle, call.Args, call.Work < current.SyncWorkThreshold, current.CallTimeout, cancellationToken).ConfigureAwait(false);
+            var kernel = Kernel(generation.Runtime, call.Kernel);
+            var current = options();
+            var lease = new StateLease(call.State, generation.Generation);
+            try
+            {
+                await kernel.RunAsync(lease.Handle, call.Args, call.Work < current.SyncWorkThreshold, current.CallTimeout, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                lease.Dispose();
+            }
         }
         finally
         {
-            lease.Dispose();
+            generation.Dispose();
         }
     }
 
     public unsafe IKernelState CreateState(string kind, KernelCall tensors)
     {
         var kindBytes = Encoding.UTF8.GetBytes(kind);
-        nint state;
-        nint error;
         ref var args = ref tensors.Args;
-        fixed (byte* k = kindBytes)
+        // Only a copy of the creation tensors lets the state move to a new library.
+        var recipe = options().NativeHotSwap ? NativeStateRecipe.Capture(kind, ref args) : null;
+        using var creating = host.EnterStateCreation();
+        using var generation = host.Acquire();
+        NativeStateHandle handle;
         fixed (NativeTensor* t = &args.Inputs[0])
         {
-            error = NativeMethods.tandem_state_create(k, (nuint)kindBytes.Length, t, (nuint)args.InputCount, &state);
+            handle = NativeStateRecipe.CreateHandle(generation.Runtime.Binding, kindBytes, t, args.InputCount, tensors.Kernel);
         }
 
-        NativeErrors.ThrowIfError(error, tensors.Kernel);
-        return new NativeState(new NativeStateHandle(state), (long)NativeMethods.tandem_state_size_bytes(state));
+        var state = new NativeState(host, recipe, (long)generation.Runtime.Binding.tandem_state_size_bytes(handle.DangerousGetHandle()));
+        state.Attach(generation.Generation, handle);
+        host.Track(state);
+        return state;
     }
 
     public unsafe IKernelStream OpenStream(string kernel)
     {
-        ulong id;
-        NativeErrors.ThrowIfError(NativeMethods.tandem_stream_open(Kernel(kernel).Handle, &id), kernel);
-        return new NativeStream(new NativeStreamHandle(id), kernel);
+        // The stream keeps this lease until it is freed: it finishes on the library that started it.
+        var generation = host.Acquire();
+        try
+        {
+            var library = generation.Runtime.Binding;
+            ulong id;
+            NativeErrors.ThrowIfError(library, library.tandem_stream_open(Kernel(generation.Runtime, kernel).Handle, &id), kernel);
+            return new NativeStream(new NativeStreamHandle(generation.Generation, id), kernel);
+        }
+        catch
+        {
+            generation.Dispose();
+            throw;
+        }
     }
 
-    private NativeKernel Kernel(string name) => runtime.Kernel(name, out var refusal) ?? throw refusal!;
+    private static NativeKernel Kernel(NativeRuntime runtime, string name) => runtime.Kernel(name, out var refusal) ?? throw refusal!;
 
-    /// <summary>A reference on a native state for the length of one call.</summary>
+    /// <summary>A reference on a native state's handle in one generation for the length of one call.</summary>
     private readonly struct StateLease : IDisposable
     {
         private readonly NativeStateHandle? _handle;
         private readonly bool _added;
 
-        public StateLease(IKernelState? state)
+        public StateLease(IKernelState? state, NativeGeneration generation)
         {
             if (state is null)
             {
                 return;
             }
 
-            _handle = ((NativeState)state).Handle;
+            _handle = ((NativeState)state).HandleFor(generation);
             try
             {
-                _handle.DangerousAddRef(ref _added);
+                _handle?.DangerousAddRef(ref _added);
             }
             catch (ObjectDisposedException)
+            {
+                // Dropped meanwhile: reported below.
+            }
+
+            if (!_added)
             {
                 throw new TandemException(TandemStatusCode.NotFound, "the state (collection) was dropped before the call started", backend: BackendKind.Native);
             }
@@ -99,17 +129,6 @@ internal sealed class NativeKernelBackend(NativeRuntime runtime, Func<TandemOpti
         }
     }
 
-    private sealed class NativeState(NativeStateHandle handle, long sizeBytes) : IKernelState
-    {
-        public NativeStateHandle Handle { get; } = handle;
-
-        public BackendKind Backend => BackendKind.Native;
-
-        public long SizeBytes { get; } = sizeBytes;
-
-        public void Dispose() => Handle.Dispose();
-    }
-
     private sealed class NativeStream(NativeStreamHandle handle, string kernel) : IKernelStream
     {
         public unsafe void Append(ReadOnlySpan<byte> data)
@@ -117,7 +136,7 @@ internal sealed class NativeKernelBackend(NativeRuntime runtime, Func<TandemOpti
             using var lease = new HandleLease(handle);
             fixed (byte* d = data)
             {
-                NativeErrors.ThrowIfError(NativeMethods.tandem_stream_update(handle.Id, d, (nuint)data.Length), kernel);
+                NativeErrors.ThrowIfError(handle.Library, handle.Library.tandem_stream_update(handle.Id, d, (nuint)data.Length), kernel);
             }
         }
 
@@ -126,7 +145,7 @@ internal sealed class NativeKernelBackend(NativeRuntime runtime, Func<TandemOpti
             using var lease = new HandleLease(handle);
             fixed (byte* o = output)
             {
-                NativeErrors.ThrowIfError(NativeMethods.tandem_stream_finalize(handle.Id, o, (nuint)output.Length), kernel);
+                NativeErrors.ThrowIfError(handle.Library, handle.Library.tandem_stream_finalize(handle.Id, o, (nuint)output.Length), kernel);
             }
         }
 
@@ -154,4 +173,3 @@ internal sealed class NativeKernelBackend(NativeRuntime runtime, Func<TandemOpti
         }
     }
 }
-
