@@ -22,9 +22,6 @@ internal sealed class NativeGeneration(NativeRuntime runtime, string? sourcePath
 
     public DateTimeOffset LoadedAt { get; } = loadedAt;
 
-    /// <summary>Whether every lease has been released and the generation's states freed.</summary>
-    public bool IsRetired => Volatile.Read(ref _leases) == 0;
-
     /// <summary>Takes a lease unless the generation has already retired.</summary>
     public bool TryAcquire()
     {

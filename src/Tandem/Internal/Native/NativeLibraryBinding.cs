@@ -86,9 +86,6 @@ internal sealed unsafe class NativeLibraryBinding
     /// </remarks>
     public static NativeLibraryBinding Load(string path) => new(path, NativeLibrary.Load(path));
 
-    /// <summary>Binds an already loaded library (found by the default probing).</summary>
-    public static NativeLibraryBinding FromHandle(string path, nint library) => new(path, library);
-
     /// <summary>
     /// Unloads a library that has only been asked its ABI version: no Rust
     /// thread was started and no thread-local registered, so unmapping it is safe.

@@ -52,7 +52,6 @@ internal sealed class NativeLibraryHost : INativeLibraryAdmin, IDisposable
         _time = time;
         _contracts = contracts ?? KernelContracts.All;
         _abiMajor = abiMajor;
-        _configuredPath = options.CurrentValue.NativeLibraryPath;
         _subscription = options.OnChange(OnOptionsChanged);
     }
 
@@ -63,6 +62,12 @@ internal sealed class NativeLibraryHost : INativeLibraryAdmin, IDisposable
 
     /// <summary>Generations switched away from whose calls, streams or states have not all finished.</summary>
     public int Draining => Volatile.Read(ref _draining);
+
+    /// <summary>The last swap started by a change of <see cref="TandemOptions.NativeLibraryPath"/>, or null.</summary>
+    internal Task? ConfigurationSwap { get; private set; }
+
+    /// <summary>The private directory versioned copies are written to (each is deleted once loaded), or null before the first swap.</summary>
+    internal string? CopyDirectory => _copies?.FullName;
 
     /// <summary>Leases the current generation for one call or stream.</summary>
     public NativeGenerationLease Acquire()
@@ -288,6 +293,7 @@ internal sealed class NativeLibraryHost : INativeLibraryAdmin, IDisposable
                 return loaded;
             }
 
+            _configuredPath = _options.CurrentValue.NativeLibraryPath;
             var runtime = _initial();
             if (runtime.LoadError is null)
             {
@@ -305,7 +311,6 @@ internal sealed class NativeLibraryHost : INativeLibraryAdmin, IDisposable
         if (Volatile.Read(ref _current) is not { } current)
         {
             // Not loaded yet: the first use reads the new options.
-            _configuredPath = options.NativeLibraryPath;
             return;
         }
 
@@ -321,7 +326,7 @@ internal sealed class NativeLibraryHost : INativeLibraryAdmin, IDisposable
 
         if (NativeRuntime.ResolvePath(options.NativeLibraryPath) is { } path)
         {
-            _ = SwapForConfigurationAsync(path);
+            ConfigurationSwap = SwapForConfigurationAsync(path);
         }
     }
 
