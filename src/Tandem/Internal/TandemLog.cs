@@ -26,6 +26,6 @@ internal static partial class TandemLog
     [LoggerMessage(EventId = 7, Level = LogLevel.Warning, Message = "Hot swap of the native library from {Path} refused; the current library keeps serving: {Reason}")]
     public static partial void NativeLibrarySwapRefused(ILogger logger, string path, string reason);
 
-    [LoggerMessage(EventId = 8, Level = LogLevel.Information, Message = "Native library generation {Generation} drained: its states are freed (its code stays mapped)")]
-    public static partial void NativeGenerationRetired(ILogger logger, long generation);
+    [LoggerMessage(EventId = 8, Level = LogLevel.Information, Message = "Native library generation {Generation} drained: its states and streams are freed (its code stays mapped)")]
+    public static partial void NativeGenerationDrained(ILogger logger, long generation);
 }

@@ -1,16 +1,17 @@
 namespace Tandem.Internal.Native;
 
 /// <summary>
-/// One library in service (current) or draining after a hot swap. Every
-/// native call and open stream holds a lease on the generation it started
-/// on; being current counts as one more. When the count reaches zero the
-/// generation retires: the native states built in it are freed. Its code
-/// stays mapped (see <see cref="NativeLibraryBinding.Load"/>).
+/// One library in service (current) or draining after a hot swap. What was
+/// built in it and outlives a call (native state handles, open streams) holds
+/// it; being current counts as one more hold. When the last hold is returned
+/// the generation has drained: nothing of it is in use. Its code stays mapped
+/// (see <see cref="NativeLibraryBinding.Load"/>), so a call that read it just
+/// before a swap still completes on it.
 /// </summary>
-internal sealed class NativeGeneration(NativeRuntime runtime, string? sourcePath, long number, DateTimeOffset loadedAt, Action<NativeGeneration> retire)
+internal sealed class NativeGeneration(NativeRuntime runtime, string? sourcePath, long number, DateTimeOffset loadedAt, Action<NativeGeneration> drained)
 {
-    // Starts at 1: the reference held by being current.
-    private int _leases = 1;
+    // Starts at 1: the hold of being current.
+    private int _holds = 1;
 
     public NativeRuntime Runtime { get; } = runtime;
 
@@ -22,40 +23,30 @@ internal sealed class NativeGeneration(NativeRuntime runtime, string? sourcePath
 
     public DateTimeOffset LoadedAt { get; } = loadedAt;
 
-    /// <summary>Takes a lease unless the generation has already retired.</summary>
-    public bool TryAcquire()
+    /// <summary>Takes a hold unless the generation has already drained.</summary>
+    public bool TryHold()
     {
-        var leases = Volatile.Read(ref _leases);
-        while (leases > 0)
+        var holds = Volatile.Read(ref _holds);
+        while (holds > 0)
         {
-            var seen = Interlocked.CompareExchange(ref _leases, leases + 1, leases);
-            if (seen == leases)
+            var seen = Interlocked.CompareExchange(ref _holds, holds + 1, holds);
+            if (seen == holds)
             {
                 return true;
             }
 
-            leases = seen;
+            holds = seen;
         }
 
         return false;
     }
 
-    /// <summary>Returns a lease (or the current reference); the last one retires the generation.</summary>
+    /// <summary>Returns a hold (or the one of being current); the last one drains the generation.</summary>
     public void Release()
     {
-        if (Interlocked.Decrement(ref _leases) == 0)
+        if (Interlocked.Decrement(ref _holds) == 0)
         {
-            retire(this);
+            drained(this);
         }
     }
-}
-
-/// <summary>A call's lease on the generation it runs on; disposing returns it.</summary>
-internal readonly struct NativeGenerationLease(NativeGeneration generation) : IDisposable
-{
-    public NativeGeneration Generation { get; } = generation;
-
-    public NativeRuntime Runtime => Generation.Runtime;
-
-    public void Dispose() => Generation.Release();
 }

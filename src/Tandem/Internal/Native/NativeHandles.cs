@@ -2,15 +2,20 @@ using System.Runtime.InteropServices;
 
 namespace Tandem.Internal.Native;
 
-/// <summary>Owns one reference to a native state (tandem_state_free of its library on release).</summary>
+/// <summary>
+/// Owns one reference to a native state (tandem_state_free of its library on
+/// release) and, when given, a hold on the library generation it was built in.
+/// </summary>
 internal sealed class NativeStateHandle : SafeHandle
 {
     private readonly NativeLibraryBinding _library;
+    private readonly NativeGeneration? _generation;
 
-    public NativeStateHandle(NativeLibraryBinding library, nint handle)
+    public NativeStateHandle(NativeLibraryBinding library, nint handle, NativeGeneration? generation = null)
         : base(0, ownsHandle: true)
     {
         _library = library;
+        _generation = generation;
         SetHandle(handle);
     }
 
@@ -19,6 +24,7 @@ internal sealed class NativeStateHandle : SafeHandle
     protected override unsafe bool ReleaseHandle()
     {
         _library.tandem_state_free(handle);
+        _generation?.Release();
         return true;
     }
 }
@@ -66,9 +72,9 @@ internal sealed class NativeCancelHandle : SafeHandle
 }
 
 /// <summary>
-/// Owns one native stream handle (tandem_stream_free on release) and the
-/// lease on the library generation it was opened in: a stream finishes on
-/// the library that started it, even after a hot swap.
+/// Owns one native stream handle (tandem_stream_free on release) and a hold
+/// on the library generation it was opened in: a stream finishes on the
+/// library that started it, even after a hot swap.
 /// </summary>
 internal sealed class NativeStreamHandle : SafeHandle
 {

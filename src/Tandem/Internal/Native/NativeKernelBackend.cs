@@ -7,9 +7,9 @@ namespace Tandem.Internal.Native;
 /// <summary>
 /// The in-process Rust backend: calls cross by pointer into libtandem.so
 /// (nothing is copied); short calls run on the caller's thread, long ones are
-/// submitted to Rust's compute pool and awaited. Each call leases the library
-/// generation current when it starts and runs entirely on it, so a hot swap
-/// never fails a call. States and streams are owned by
+/// submitted to Rust's compute pool and awaited. Each call runs entirely on
+/// the library generation current when it starts, so a hot swap never fails
+/// a call. States and streams are owned by
 /// <see cref="SafeHandle"/>s, so a call in flight keeps what it uses alive
 /// even if its owner drops it meanwhile.
 /// </summary>
@@ -19,33 +19,22 @@ internal sealed class NativeKernelBackend(NativeLibraryHost host, Func<TandemOpt
 
     public void Invoke(KernelCall call)
     {
-        using var generation = host.Acquire();
-        var kernel = Kernel(generation.Runtime, call.Kernel);
-        using var lease = new StateLease(call.State, generation.Generation);
+        using var lease = Resolve(call, out var kernel);
         var context = NativeKernel.CallContext(options().CallTimeout, 0);
         kernel.Invoke(lease.Handle, ref call.Args, ref context);
     }
 
     public async ValueTask InvokeAsync(KernelCall call, CancellationToken cancellationToken)
     {
-        var generation = host.Acquire();
+        var lease = Resolve(call, out var kernel);
         try
         {
-            var kernel = Kernel(generation.Runtime, call.Kernel);
             var current = options();
-            var lease = new StateLease(call.State, generation.Generation);
-            try
-            {
-                await kernel.RunAsync(lease.Handle, call.Args, call.Work < current.SyncWorkThreshold, current.CallTimeout, cancellationToken).ConfigureAwait(false);
-            }
-            finally
-            {
-                lease.Dispose();
-            }
+            await kernel.RunAsync(lease.Handle, call.Args, call.Work < current.SyncWorkThreshold, current.CallTimeout, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
-            generation.Dispose();
+            lease.Dispose();
         }
     }
 
@@ -56,77 +45,108 @@ internal sealed class NativeKernelBackend(NativeLibraryHost host, Func<TandemOpt
         // Only a copy of the creation tensors lets the state move to a new library.
         var recipe = options().NativeHotSwap ? NativeStateRecipe.Capture(kind, ref args) : null;
         using var creating = host.EnterStateCreation();
-        using var generation = host.Acquire();
+        // No swap can switch while the state is being created: it is built in the current generation.
+        var generation = host.Generation;
         NativeStateHandle handle;
         fixed (NativeTensor* t = &args.Inputs[0])
         {
-            handle = NativeStateRecipe.CreateHandle(generation.Runtime.Binding, kindBytes, t, args.InputCount, tensors.Kernel);
+            handle = NativeStateRecipe.CreateHandle(generation, kindBytes, t, args.InputCount, tensors.Kernel);
         }
 
         var state = new NativeState(host, recipe, (long)generation.Runtime.Binding.tandem_state_size_bytes(handle.DangerousGetHandle()));
-        state.Attach(generation.Generation, handle);
+        state.Attach(generation, handle);
         host.Track(state);
         return state;
     }
 
     public unsafe IKernelStream OpenStream(string kernel)
     {
-        // The stream keeps this lease until it is freed: it finishes on the library that started it.
-        var generation = host.Acquire();
+        // The stream holds its generation until it is freed: it finishes on the library that started it.
+        var generation = host.Hold();
         try
         {
             var library = generation.Runtime.Binding;
             ulong id;
             NativeErrors.ThrowIfError(library, library.tandem_stream_open(Kernel(generation.Runtime, kernel).Handle, &id), kernel);
-            return new NativeStream(new NativeStreamHandle(generation.Generation, id), kernel);
+            return new NativeStream(new NativeStreamHandle(generation, id), kernel);
         }
         catch
         {
-            generation.Dispose();
+            generation.Release();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// The kernel and state handle of one library for this call. The current
+    /// generation is read once; a state handle that a swap has just retired
+    /// sends the call to the generation that replaced it, so kernel and state
+    /// always come from the same library. Stateless calls need nothing more:
+    /// libraries are never unloaded.
+    /// </summary>
+    private StateLease Resolve(KernelCall call, out NativeKernel kernel)
+    {
+        var generation = host.Generation;
+        if (call.State is null)
+        {
+            kernel = Kernel(generation.Runtime, call.Kernel);
+            return default;
+        }
+
+        var state = (NativeState)call.State;
+        while (true)
+        {
+            if (StateLease.TryTake(state.HandleFor(generation), out var lease))
+            {
+                kernel = Kernel(generation.Runtime, call.Kernel);
+                return lease;
+            }
+
+            var next = host.Generation;
+            if (state.IsDropped || next == generation)
+            {
+                throw new TandemException(TandemStatusCode.NotFound, "the state (collection) was dropped before the call started", backend: BackendKind.Native);
+            }
+
+            generation = next;
         }
     }
 
     private static NativeKernel Kernel(NativeRuntime runtime, string name) => runtime.Kernel(name, out var refusal) ?? throw refusal!;
 
-    /// <summary>A reference on a native state's handle in one generation for the length of one call.</summary>
+    /// <summary>A reference on a native state's handle for the length of one call.</summary>
     private readonly struct StateLease : IDisposable
     {
         private readonly NativeStateHandle? _handle;
-        private readonly bool _added;
 
-        public StateLease(IKernelState? state, NativeGeneration generation)
-        {
-            if (state is null)
-            {
-                return;
-            }
-
-            _handle = ((NativeState)state).HandleFor(generation);
-            try
-            {
-                _handle?.DangerousAddRef(ref _added);
-            }
-            catch (ObjectDisposedException)
-            {
-                // Dropped meanwhile: reported below.
-            }
-
-            if (!_added)
-            {
-                throw new TandemException(TandemStatusCode.NotFound, "the state (collection) was dropped before the call started", backend: BackendKind.Native);
-            }
-        }
+        private StateLease(NativeStateHandle handle) => _handle = handle;
 
         public nint Handle => _handle?.DangerousGetHandle() ?? 0;
 
-        public void Dispose()
+        /// <summary>Takes a reference on <paramref name="handle"/> unless it is null or already disposed.</summary>
+        public static bool TryTake(NativeStateHandle? handle, out StateLease lease)
         {
-            if (_added)
+            lease = default;
+            if (handle is null)
             {
-                _handle!.DangerousRelease();
+                return false;
             }
+
+            var added = false;
+            try
+            {
+                handle.DangerousAddRef(ref added);
+            }
+            catch (ObjectDisposedException)
+            {
+                return false;
+            }
+
+            lease = added ? new StateLease(handle) : default;
+            return added;
         }
+
+        public void Dispose() => _handle?.DangerousRelease();
     }
 
     private sealed class NativeStream(NativeStreamHandle handle, string kernel) : IKernelStream

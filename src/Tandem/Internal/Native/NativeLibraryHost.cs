@@ -12,9 +12,9 @@ namespace Tandem.Internal.Native;
 /// Holds the native library generation new calls run on and replaces it
 /// while the application runs (hot swap): the new build is loaded beside the
 /// old one from a versioned copy, checked (ABI, descriptors), every live
-/// native state is rebuilt in it, then one atomic exchange switches new
-/// calls to it. Calls and streams leased on the old generation finish there;
-/// the last one to finish frees the old generation's states.
+/// native state is rebuilt in it, then one atomic write switches new calls
+/// to it. Calls and streams that started on the old generation finish there;
+/// its states are freed when the last call using them returns.
 /// </summary>
 /// <remarks>
 /// The old library is never unmapped: its Rust compute threads stay parked
@@ -60,7 +60,7 @@ internal sealed class NativeLibraryHost : INativeLibraryAdmin, IDisposable
 
     public NativeLibraryInfo Current => Describe(Generation);
 
-    /// <summary>Generations switched away from whose calls, streams or states have not all finished.</summary>
+    /// <summary>Generations switched away from whose state handles or streams are still in use.</summary>
     public int Draining => Volatile.Read(ref _draining);
 
     /// <summary>The last swap started by a change of <see cref="TandemOptions.NativeLibraryPath"/>, or null.</summary>
@@ -69,16 +69,16 @@ internal sealed class NativeLibraryHost : INativeLibraryAdmin, IDisposable
     /// <summary>The private directory versioned copies are written to (each is deleted once loaded), or null before the first swap.</summary>
     internal string? CopyDirectory => _copies?.FullName;
 
-    /// <summary>Leases the current generation for one call or stream.</summary>
-    public NativeGenerationLease Acquire()
+    /// <summary>Takes a hold on the current generation for something that outlives a call (a stream).</summary>
+    public NativeGeneration Hold()
     {
         while (true)
         {
             var generation = Generation;
-            // Fails only when the generation retired after a swap replaced it: read the new one.
-            if (generation.TryAcquire())
+            // Fails only when a swap replaced the generation and it drained meanwhile: read the new one.
+            if (generation.TryHold())
             {
-                return new NativeGenerationLease(generation);
+                return generation;
             }
         }
     }
@@ -183,7 +183,7 @@ internal sealed class NativeLibraryHost : INativeLibraryAdmin, IDisposable
 
         cancellationToken.ThrowIfCancellationRequested();
         runtime.Binding.SetCallLog(_options.CurrentValue.NativeCallLog);
-        var next = new NativeGeneration(runtime, source, current.Number + 1, _time.GetUtcNow(), Retire);
+        var next = new NativeGeneration(runtime, source, current.Number + 1, _time.GetUtcNow(), Drained);
         int rebuilt;
         _states.EnterWriteLock();
         try
@@ -197,8 +197,14 @@ internal sealed class NativeLibraryHost : INativeLibraryAdmin, IDisposable
             _states.ExitWriteLock();
         }
 
+        // Calls that read the old generation and have not taken its state handles yet move to the new one.
+        foreach (var state in _live.Keys)
+        {
+            state.Detach(current);
+        }
+
         TandemLog.NativeLibrarySwapped(_logger, next.Number, source, sha256, rebuilt, current.Number);
-        // Drop the reference held by being current: the old generation retires once its calls finish.
+        // The hold of being current: the old generation drains once its state handles and streams are released.
         current.Release();
         return Describe(next);
     }
@@ -223,7 +229,7 @@ internal sealed class NativeLibraryHost : INativeLibraryAdmin, IDisposable
         {
             foreach (var state in states)
             {
-                built.Add((state, state.Recipe!.Create(next.Runtime.Binding)));
+                built.Add((state, state.Recipe!.Create(next)));
             }
         }
         catch (TandemException e)
@@ -244,15 +250,10 @@ internal sealed class NativeLibraryHost : INativeLibraryAdmin, IDisposable
         return built.Count;
     }
 
-    private void Retire(NativeGeneration generation)
+    private void Drained(NativeGeneration generation)
     {
-        foreach (var state in _live.Keys)
-        {
-            state.Detach(generation);
-        }
-
         Interlocked.Decrement(ref _draining);
-        TandemLog.NativeGenerationRetired(_logger, generation.Number);
+        TandemLog.NativeGenerationDrained(_logger, generation.Number);
     }
 
     /// <summary>
@@ -300,7 +301,7 @@ internal sealed class NativeLibraryHost : INativeLibraryAdmin, IDisposable
                 runtime.Binding.SetCallLog(_options.CurrentValue.NativeCallLog);
             }
 
-            var generation = new NativeGeneration(runtime, runtime.LibraryPath, 1, _time.GetUtcNow(), Retire);
+            var generation = new NativeGeneration(runtime, runtime.LibraryPath, 1, _time.GetUtcNow(), Drained);
             Volatile.Write(ref _current, generation);
             return generation;
         }

@@ -5,9 +5,11 @@ namespace Tandem.Internal.Native;
 
 /// <summary>
 /// A native state (a vector collection) as one handle per library
-/// generation: after a hot swap a call finds the handle built in the library
-/// it runs on. Handles of a retired generation are freed; an in-flight call
-/// keeps its handle alive through the SafeHandle's reference count.
+/// generation: during a hot swap a call finds the handle built in the
+/// library it runs on. Right after the switch the old generation's handle is
+/// disposed; a call already using it keeps it alive through the SafeHandle's
+/// reference count, and a call that had not taken it yet moves to the new
+/// generation.
 /// </summary>
 internal sealed class NativeState(NativeLibraryHost host, NativeStateRecipe? recipe, long sizeBytes) : IKernelState
 {
@@ -22,7 +24,10 @@ internal sealed class NativeState(NativeLibraryHost host, NativeStateRecipe? rec
     /// <summary>What rebuilds the state in another library; null unless hot swap was enabled when it was created.</summary>
     public NativeStateRecipe? Recipe { get; } = recipe;
 
-    /// <summary>The handle built in <paramref name="generation"/>, or null once the state is dropped.</summary>
+    /// <summary>Whether the owner dropped the state.</summary>
+    public bool IsDropped => Volatile.Read(ref _disposed);
+
+    /// <summary>The handle built in <paramref name="generation"/>, or null once the state is dropped or the generation replaced.</summary>
     public NativeStateHandle? HandleFor(NativeGeneration generation)
     {
         // Copy-on-write array of one or two entries: no lock on the call path.
@@ -52,7 +57,7 @@ internal sealed class NativeState(NativeLibraryHost host, NativeStateRecipe? rec
         handle.Dispose();
     }
 
-    /// <summary>Frees the handle of a retired generation.</summary>
+    /// <summary>Disposes the handle of a generation that was switched away from.</summary>
     public void Detach(NativeGeneration generation)
     {
         NativeStateHandle? detached = null;
@@ -127,8 +132,8 @@ internal sealed unsafe class NativeStateRecipe
         return new NativeStateRecipe(Encoding.UTF8.GetBytes(kind), headers, data);
     }
 
-    /// <summary>Builds the state again in <paramref name="library"/>.</summary>
-    public NativeStateHandle Create(NativeLibraryBinding library)
+    /// <summary>Builds the state again in <paramref name="generation"/>'s library.</summary>
+    public NativeStateHandle Create(NativeGeneration generation)
     {
         var count = _headers.Length;
         var tensors = stackalloc NativeTensor[NativeCallArgs.Capacity];
@@ -142,7 +147,7 @@ internal sealed unsafe class NativeStateRecipe
                 tensors[i].Data = _headers[i].Data is null ? null : pins[i].Pointer;
             }
 
-            return CreateHandle(library, _kind, tensors, count, null);
+            return CreateHandle(generation, _kind, tensors, count, null);
         }
         finally
         {
@@ -153,9 +158,18 @@ internal sealed unsafe class NativeStateRecipe
         }
     }
 
-    /// <summary>tandem_state_create in <paramref name="library"/>, owned by a SafeHandle.</summary>
-    public static NativeStateHandle CreateHandle(NativeLibraryBinding library, byte[] kind, NativeTensor* tensors, int count, string? kernel)
+    /// <summary>
+    /// tandem_state_create in <paramref name="generation"/>'s library, owned by
+    /// a SafeHandle that holds the generation until the state is freed.
+    /// </summary>
+    public static NativeStateHandle CreateHandle(NativeGeneration generation, byte[] kind, NativeTensor* tensors, int count, string? kernel)
     {
+        var library = generation.Runtime.Binding;
+        if (!generation.TryHold())
+        {
+            throw new InvalidOperationException("a state was built in a generation that already drained");
+        }
+
         nint state;
         nint error;
         fixed (byte* k = kind)
@@ -163,7 +177,12 @@ internal sealed unsafe class NativeStateRecipe
             error = library.tandem_state_create(k, (nuint)kind.Length, tensors, (nuint)count, &state);
         }
 
-        NativeErrors.ThrowIfError(library, error, kernel);
-        return new NativeStateHandle(library, state);
+        if (NativeErrors.Take(library, error, kernel) is { } failure)
+        {
+            generation.Release();
+            throw failure;
+        }
+
+        return new NativeStateHandle(library, state, generation);
     }
 }
