@@ -112,11 +112,19 @@ public sealed class HotSwapTests
         var queries = TestData.Integers(2, Dimension, seed: 5);
         var expected = await search.TopKAsync("docs", queries, K);
 
-        var swaps = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => admin.HotSwapAsync(LibraryPath).AsTask()));
+        var swaps = Enumerable.Range(0, 3).Select(_ => admin.HotSwapAsync(LibraryPath).AsTask()).ToArray();
+        // Collections created while swaps run are rebuilt by the swaps that follow, never missed.
+        var created = Enumerable.Range(0, 3).Select(i => search.CreateCollectionAsync($"new-{i}", TestData.Integers(256, Dimension, seed: 3), Dimension).AsTask()).ToArray();
+        var results = await Task.WhenAll(swaps);
+        await Task.WhenAll(created);
 
-        Assert.Equal([2L, 3L, 4L], swaps.Select(s => s.Generation).Order());
+        Assert.Equal([2L, 3L, 4L], results.Select(s => s.Generation).Order());
         Assert.Equal(4, admin.Current.Generation);
         Assert.Equal(expected.Ids, (await search.TopKAsync("docs", queries, K)).Ids);
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal(expected.Ids, (await search.TopKAsync($"new-{i}", queries, K)).Ids);
+        }
     }
 
     [Fact]
@@ -235,6 +243,23 @@ public sealed class HotSwapTests
 
         Assert.Equal(2, admin.Current.Generation);
         Assert.Equal(LibraryPath, admin.Current.Path);
+        await AssertStillServes(services, expected);
+    }
+
+    [Fact]
+    public async Task NativeLibraryPath_ChangedWhileRunningWithoutHotSwap_KeepsTheLoadedLibrary()
+    {
+        var configuration = new ConfigurationManager();
+        configuration["Tandem:FallbackToManaged"] = "false";
+        using var services = new ServiceCollection().AddTandem(configuration.GetSection("Tandem")).BuildServiceProvider();
+        var admin = services.GetRequiredService<INativeLibraryAdmin>();
+        var expected = await SearchOnce(services);
+
+        configuration["Tandem:NativeLibraryPath"] = LibraryPath;
+        ((IConfigurationRoot)configuration).Reload();
+
+        Assert.Null(services.GetRequiredService<KernelBackends>().NativeHost.ConfigurationSwap);
+        Assert.Equal(1, admin.Current.Generation);
         await AssertStillServes(services, expected);
     }
 
