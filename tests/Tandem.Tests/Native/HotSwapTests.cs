@@ -192,6 +192,20 @@ public sealed class HotSwapTests
     }
 
     [Fact]
+    public async Task HotSwapAsync_StartedWithoutALibrary_SwapsToAWorkingOne()
+    {
+        using var host = CreateHost(initialPath: Path.Combine(Path.GetTempPath(), $"missing-{Guid.NewGuid():N}.so"));
+        Assert.NotNull(host.Current.Error);
+
+        var info = await host.HotSwapAsync(LibraryPath);
+
+        Assert.Equal(2, info.Generation);
+        Assert.Null(info.Error);
+        Assert.Equal(KernelContracts.AbiMajor, (uint)info.AbiMajor);
+        Assert.Equal(32, Hash(host).Length);
+    }
+
+    [Fact]
     public async Task HotSwapAsync_KernelDescriptorDiffers_FailedPreconditionNamingTheKernel()
     {
         var changed = KernelContracts.TopK.Clone();
@@ -294,8 +308,8 @@ public sealed class HotSwapTests
             o.FallbackToManaged = false;
         }).BuildServiceProvider();
 
-    private static NativeLibraryHost CreateHost(IReadOnlyList<KernelDescriptor>? contracts = null, uint abiMajor = KernelContracts.AbiMajor) =>
-        new(() => NativeLibraryFixture.Runtime, new FixedOptions(new TandemOptions { NativeHotSwap = true }), NullLogger.Instance, TimeProvider.System, contracts, abiMajor);
+    private static NativeLibraryHost CreateHost(IReadOnlyList<KernelDescriptor>? contracts = null, uint abiMajor = KernelContracts.AbiMajor, string? initialPath = null) =>
+        new(() => initialPath is null ? NativeLibraryFixture.Runtime : NativeRuntime.Load(initialPath, KernelContracts.All, NullLogger.Instance), new FixedOptions(new TandemOptions { NativeHotSwap = true }), NullLogger.Instance, TimeProvider.System, contracts, abiMajor);
 
     private static async Task WaitForCalls(SemaphoreSlim progress, int count)
     {
