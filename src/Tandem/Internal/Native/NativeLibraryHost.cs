@@ -162,6 +162,10 @@ internal sealed class NativeLibraryHost : INativeLibraryAdmin, IDisposable
         {
             runtime = NativeRuntime.Load(copy, _contracts, _logger, _abiMajor);
         }
+        catch (Exception e) when (e is TandemException or Google.Protobuf.InvalidProtocolBufferException)
+        {
+            throw Refused($"it could not report its runtime or kernels: {e.Message}", e);
+        }
         finally
         {
             // Once mapped, the copy is no longer needed on disk.
@@ -281,7 +285,15 @@ internal sealed class NativeLibraryHost : INativeLibraryAdmin, IDisposable
         }
 
         var copy = Path.Combine(_copies.FullName, $"libtandem.{sha256[..12]}.g{generation}.so");
-        File.WriteAllBytes(copy, bytes);
+        try
+        {
+            File.WriteAllBytes(copy, bytes);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw Refused($"the versioned copy could not be written ({e.GetType().Name})", e);
+        }
+
         return (copy, sha256);
     }
 
@@ -340,6 +352,11 @@ internal sealed class NativeLibraryHost : INativeLibraryAdmin, IDisposable
         catch (TandemException)
         {
             // Refusals are logged by HotSwapAsync; the current library keeps serving.
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
+        {
+            // Nobody awaits a swap started by configuration: log rather than leave it unobserved.
+            TandemLog.NativeLibrarySwapRefused(_logger, path, e.GetType().Name);
         }
     }
 
