@@ -49,7 +49,7 @@ internal sealed class NativeState(NativeLibraryHost host, NativeStateRecipe? rec
         {
             if (!_disposed)
             {
-                _handles = [.. _handles, (generation, handle)];
+                Volatile.Write(ref _handles, [.. _handles, (generation, handle)]);
                 return;
             }
         }
@@ -76,7 +76,7 @@ internal sealed class NativeState(NativeLibraryHost host, NativeStateRecipe? rec
                 }
             }
 
-            _handles = [.. kept];
+            Volatile.Write(ref _handles, [.. kept]);
         }
 
         detached?.Dispose();
@@ -87,9 +87,9 @@ internal sealed class NativeState(NativeLibraryHost host, NativeStateRecipe? rec
         (NativeGeneration, NativeStateHandle)[] handles;
         lock (_gate)
         {
-            _disposed = true;
+            Volatile.Write(ref _disposed, true);
             handles = _handles;
-            _handles = [];
+            Volatile.Write(ref _handles, []);
         }
 
         host.Forget(this);
