@@ -25,9 +25,23 @@ public sealed class TandemOptions
     /// <value>The default is <see langword="true"/>.</value>
     public bool FallbackToManaged { get; set; } = true;
 
-    /// <summary>Full path of libtandem.so; null loads the one next to the application.</summary>
+    /// <summary>
+    /// Full path of libtandem.so; null loads the one next to the application.
+    /// Changing it while the application runs hot-swaps the library when
+    /// <see cref="NativeHotSwap"/> is on (otherwise it applies at the next start).
+    /// </summary>
     /// <value>The default is <see langword="null"/>.</value>
     public string? NativeLibraryPath { get; set; }
+
+    /// <summary>
+    /// Whether the native library can be replaced while the application runs
+    /// (<see cref="Native.INativeLibraryAdmin.HotSwapAsync"/> or a change of
+    /// <see cref="NativeLibraryPath"/>). When on, every native state (vector
+    /// collection) created afterwards keeps a managed copy of the tensors it
+    /// was created from, to rebuild it in the new library: its memory doubles.
+    /// </summary>
+    /// <value>The default is <see langword="false"/>.</value>
+    public bool NativeHotSwap { get; set; }
 
     /// <summary>
     /// Calls whose work (multiply-adds) is below this run synchronously on the

@@ -10,6 +10,7 @@ using Tandem.Internal.Hashing;
 using Tandem.Internal.Kernels;
 using Tandem.Internal.Pricing;
 using Tandem.Internal.Similarity;
+using Tandem.Native;
 using Tandem.Pricing;
 using Tandem.Similarity;
 
@@ -51,6 +52,7 @@ public static class TandemServiceCollectionExtensions
         services.TryAddSingleton<ISimilaritySearch>(sp => new SimilaritySearch(sp.GetRequiredService<KernelBackends>()));
         services.TryAddSingleton<IOptionPricing>(sp => new OptionPricing(sp.GetRequiredService<KernelBackends>()));
         services.TryAddSingleton<IBlake3Hashing>(sp => new Blake3Hashing(sp.GetRequiredService<KernelBackends>()));
+        services.TryAddSingleton<INativeLibraryAdmin>(sp => sp.GetRequiredService<KernelBackends>().NativeHost);
         return services;
     }
 }

@@ -19,4 +19,13 @@ internal static partial class TandemLog
 
     [LoggerMessage(EventId = 5, Level = LogLevel.Debug, Message = "Call of {Kernel} fell back from {From} to {To} after {Code} (correlation id {CorrelationId})")]
     public static partial void FellBack(ILogger logger, string kernel, BackendKind from, BackendKind to, TandemStatusCode code, string? correlationId);
+
+    [LoggerMessage(EventId = 6, Level = LogLevel.Information, Message = "Hot-swapped the native library to generation {Generation} from {Path} (sha256 {Sha256}); {States} states rebuilt, generation {Previous} drains")]
+    public static partial void NativeLibrarySwapped(ILogger logger, long generation, string path, string sha256, int states, long previous);
+
+    [LoggerMessage(EventId = 7, Level = LogLevel.Warning, Message = "Hot swap of the native library from {Path} refused; the current library keeps serving: {Reason}")]
+    public static partial void NativeLibrarySwapRefused(ILogger logger, string path, string reason);
+
+    [LoggerMessage(EventId = 8, Level = LogLevel.Information, Message = "Native library generation {Generation} drained: its states and streams are freed (its code stays mapped)")]
+    public static partial void NativeGenerationDrained(ILogger logger, long generation);
 }

@@ -1,6 +1,7 @@
 using System.Text;
 using Tandem.Internal.Contracts;
 using Tandem.Internal.Native;
+using static Tandem.Tests.Native.NativeLibraryFixture;
 
 namespace Tandem.Tests.Native;
 
@@ -12,13 +13,13 @@ public sealed unsafe class NativeAbiTests
     [Fact]
     public void AbiVersion_MajorIsTheOneThisBuildSpeaks()
     {
-        Assert.Equal(KernelContracts.AbiMajor, NativeMethods.tandem_abi_version() >> 16);
+        Assert.Equal(KernelContracts.AbiMajor, Lib.tandem_abi_version() >> 16);
     }
 
     [Fact]
     public void KernelFind_UnknownName_NotFoundListingKnownKernels()
     {
-        var error = Assert.Throws<TandemException>(() => NativeRuntime.Find("similarity.nope"));
+        var error = Assert.Throws<TandemException>(() => Runtime.Find("similarity.nope"));
         Assert.Equal(TandemStatusCode.NotFound, error.Code);
         Assert.Contains("similarity.topk", error.Message);
     }
@@ -26,7 +27,7 @@ public sealed unsafe class NativeAbiTests
     [Fact]
     public void KernelInvoke_NullKernel_InvalidArgument()
     {
-        var error = NativeErrors.Take(NativeMethods.tandem_kernel_invoke(0, 0, null, 0, null, 0, null, 0, null), null)!;
+        var error = NativeErrors.Take(Lib, Lib.tandem_kernel_invoke(0, 0, null, 0, null, 0, null, 0, null), null)!;
         Assert.Equal(TandemStatusCode.InvalidArgument, error.Code);
         Assert.Contains("'kernel' is null", error.Message);
     }
@@ -95,7 +96,7 @@ public sealed unsafe class NativeAbiTests
         var query = new float[8];
         query[0] = 1;
         var shared = new long[4];
-        var topK = NativeRuntime.Find(KernelContracts.SimilarityTopK);
+        var topK = Runtime.Find(KernelContracts.SimilarityTopK);
         var parameters = stackalloc NativeParam[2];
         parameters[0] = NativeParam.Int(2);
         parameters[1] = NativeParam.Int(0);
@@ -108,7 +109,7 @@ public sealed unsafe class NativeAbiTests
             outputs[0] = NativeTensor.Create(ids, 2, NativeDType.I64, 1, 2);
             // Scores written over the ids: refused before the kernel runs.
             outputs[1] = NativeTensor.Create((float*)(ids + 1), 2, NativeDType.F32, 1, 2);
-            var error = NativeErrors.Take(NativeMethods.tandem_kernel_invoke(topK, state, inputs, 1, parameters, 2, outputs, 2, null), null)!;
+            var error = NativeErrors.Take(Lib, Lib.tandem_kernel_invoke(topK, state, inputs, 1, parameters, 2, outputs, 2, null), null)!;
             Assert.Equal(TandemStatusCode.InvalidArgument, error.Code);
             Assert.Contains("overlaps", error.Message);
         }
@@ -117,24 +118,24 @@ public sealed unsafe class NativeAbiTests
     [Fact]
     public void Streams_BadArgumentsThroughTheAbi_SpecificErrors()
     {
-        var blake3 = NativeRuntime.Find(KernelContracts.HashBlake3);
+        var blake3 = Runtime.Find(KernelContracts.HashBlake3);
         ulong handle;
-        Assert.Null(NativeErrors.Take(NativeMethods.tandem_stream_open(blake3, &handle), null));
-        Assert.Contains("'data' is null", NativeErrors.Take(NativeMethods.tandem_stream_update(handle, null, 5), null)!.Message);
-        Assert.Null(NativeErrors.Take(NativeMethods.tandem_stream_update(handle, null, 0), null));
-        Assert.Contains("'out' is null", NativeErrors.Take(NativeMethods.tandem_stream_finalize(handle, null, 32), null)!.Message);
+        Assert.Null(NativeErrors.Take(Lib, Lib.tandem_stream_open(blake3, &handle), null));
+        Assert.Contains("'data' is null", NativeErrors.Take(Lib, Lib.tandem_stream_update(handle, null, 5), null)!.Message);
+        Assert.Null(NativeErrors.Take(Lib, Lib.tandem_stream_update(handle, null, 0), null));
+        Assert.Contains("'out' is null", NativeErrors.Take(Lib, Lib.tandem_stream_finalize(handle, null, 32), null)!.Message);
         var digest = new byte[32];
         fixed (byte* d = digest)
         {
-            Assert.Equal(TandemStatusCode.InvalidArgument, NativeErrors.Take(NativeMethods.tandem_stream_finalize(handle, d, 0), null)!.Code);
+            Assert.Equal(TandemStatusCode.InvalidArgument, NativeErrors.Take(Lib, Lib.tandem_stream_finalize(handle, d, 0), null)!.Code);
         }
 
-        Assert.Null(NativeErrors.Take(NativeMethods.tandem_stream_free(handle), null));
-        Assert.Equal(TandemStatusCode.NotFound, NativeErrors.Take(NativeMethods.tandem_stream_free(handle), null)!.Code);
-        Assert.Equal(TandemStatusCode.NotFound, NativeErrors.Take(NativeMethods.tandem_stream_update(0, null, 0), null)!.Code);
-        var noop = NativeRuntime.Find(KernelContracts.DiagnosticsNoop);
-        Assert.Equal(TandemStatusCode.Unimplemented, NativeErrors.Take(NativeMethods.tandem_stream_open(noop, &handle), null)!.Code);
-        Assert.Equal(TandemStatusCode.InvalidArgument, NativeErrors.Take(NativeMethods.tandem_stream_open(0, &handle), null)!.Code);
+        Assert.Null(NativeErrors.Take(Lib, Lib.tandem_stream_free(handle), null));
+        Assert.Equal(TandemStatusCode.NotFound, NativeErrors.Take(Lib, Lib.tandem_stream_free(handle), null)!.Code);
+        Assert.Equal(TandemStatusCode.NotFound, NativeErrors.Take(Lib, Lib.tandem_stream_update(0, null, 0), null)!.Code);
+        var noop = Runtime.Find(KernelContracts.DiagnosticsNoop);
+        Assert.Equal(TandemStatusCode.Unimplemented, NativeErrors.Take(Lib, Lib.tandem_stream_open(noop, &handle), null)!.Code);
+        Assert.Equal(TandemStatusCode.InvalidArgument, NativeErrors.Take(Lib, Lib.tandem_stream_open(0, &handle), null)!.Code);
     }
 
     [Fact]
@@ -156,14 +157,14 @@ public sealed unsafe class NativeAbiTests
         var kind = Encoding.UTF8.GetBytes("vector_collection");
         fixed (byte* k = kind)
         {
-            Assert.Contains("'out' is null", NativeErrors.Take(NativeMethods.tandem_state_create(k, (nuint)kind.Length, null, 0, null), null)!.Message);
+            Assert.Contains("'out' is null", NativeErrors.Take(Lib, Lib.tandem_state_create(k, (nuint)kind.Length, null, 0, null), null)!.Message);
         }
 
         var unknown = Encoding.UTF8.GetBytes("tree");
         nint state;
         fixed (byte* k = unknown)
         {
-            var error = NativeErrors.Take(NativeMethods.tandem_state_create(k, (nuint)unknown.Length, null, 0, &state), null)!;
+            var error = NativeErrors.Take(Lib, Lib.tandem_state_create(k, (nuint)unknown.Length, null, 0, &state), null)!;
             Assert.Equal(TandemStatusCode.NotFound, error.Code);
             Assert.Equal(0, state);
         }
@@ -172,21 +173,21 @@ public sealed unsafe class NativeAbiTests
     [Fact]
     public void Frees_OfNullOrAlreadyFreed_AreHarmless()
     {
-        NativeMethods.tandem_error_free(0);
-        NativeMethods.tandem_state_free(0);
-        NativeMethods.tandem_cancel_free(0);
-        NativeMethods.tandem_buffer_free(null);
+        Lib.tandem_error_free(0);
+        Lib.tandem_state_free(0);
+        Lib.tandem_cancel_free(0);
+        Lib.tandem_buffer_free(null);
         NativeBuffer buffer;
-        Assert.Equal(0, NativeMethods.tandem_kernels_describe(&buffer));
-        NativeMethods.tandem_buffer_free(&buffer);
-        NativeMethods.tandem_buffer_free(&buffer);
+        Assert.Equal(0, Lib.tandem_kernels_describe(&buffer));
+        Lib.tandem_buffer_free(&buffer);
+        Lib.tandem_buffer_free(&buffer);
         Assert.True(buffer.Data == null);
     }
 
     [Fact]
     public void KernelInvoke_PanicInsideKernel_InternalWithCorrelationIdAndLibraryKeepsServing()
     {
-        var panic = NativeRuntime.Find(KernelContracts.DiagnosticsPanic);
+        var panic = Runtime.Find(KernelContracts.DiagnosticsPanic);
         var bytes = new byte[16];
         fixed (byte* b = bytes)
         {
@@ -194,7 +195,7 @@ public sealed unsafe class NativeAbiTests
             inputs[0] = NativeTensor.Create(b, 16, NativeDType.U8, 16);
             for (var attempt = 0; attempt < 3; attempt++)
             {
-                var error = NativeErrors.Take(NativeMethods.tandem_kernel_invoke(panic, 0, inputs, 1, null, 0, null, 0, null), KernelContracts.DiagnosticsPanic)!;
+                var error = NativeErrors.Take(Lib, Lib.tandem_kernel_invoke(panic, 0, inputs, 1, null, 0, null, 0, null), KernelContracts.DiagnosticsPanic)!;
                 Assert.Equal(TandemStatusCode.Internal, error.Code);
                 Assert.NotNull(error.CorrelationId);
                 Assert.DoesNotContain(".rs", error.Message);
@@ -216,8 +217,8 @@ public sealed unsafe class NativeAbiTests
     [Fact]
     public void KernelSubmit_NullCallback_InvalidArgumentAndNoCallback()
     {
-        var noop = NativeRuntime.Find(KernelContracts.DiagnosticsNoop);
-        var error = NativeErrors.Take(NativeMethods.tandem_kernel_submit(noop, 0, null, 0, null, 0, null, 0, null, null, 0), null)!;
+        var noop = Runtime.Find(KernelContracts.DiagnosticsNoop);
+        var error = NativeErrors.Take(Lib, Lib.tandem_kernel_submit(noop, 0, null, 0, null, 0, null, 0, null, null, 0), null)!;
         Assert.Contains("'callback' is null", error.Message);
     }
 
@@ -263,16 +264,16 @@ public sealed unsafe class NativeAbiTests
         fixed (byte* k = kind)
         {
             tensors[0] = NativeTensor.Create(v, vectors.Length, NativeDType.F32, 4, 8);
-            NativeErrors.ThrowIfError(NativeMethods.tandem_state_create(k, (nuint)kind.Length, tensors, 2, &created), null);
+            NativeErrors.ThrowIfError(Lib, Lib.tandem_state_create(k, (nuint)kind.Length, tensors, 2, &created), null);
         }
 
         state = created;
-        return new NativeStateHandle(created);
+        return new NativeStateHandle(Lib, created);
     }
 
     private static TandemException? InvokeTopK(nint state, NativeTensor* inputs, int inputCount, int k, int outputK, NativeCallContext* context = null)
     {
-        var topK = NativeRuntime.Find(KernelContracts.SimilarityTopK);
+        var topK = Runtime.Find(KernelContracts.SimilarityTopK);
         var ids = new long[outputK];
         var scores = new float[outputK];
         var parameters = stackalloc NativeParam[2];
@@ -284,7 +285,7 @@ public sealed unsafe class NativeAbiTests
         {
             outputs[0] = NativeTensor.Create(i, outputK, NativeDType.I64, 1, outputK);
             outputs[1] = NativeTensor.Create(s, outputK, NativeDType.F32, 1, outputK);
-            return NativeErrors.Take(NativeMethods.tandem_kernel_invoke(topK, state, inputs, (nuint)inputCount, parameters, 2, outputs, 2, context), KernelContracts.SimilarityTopK);
+            return NativeErrors.Take(Lib, Lib.tandem_kernel_invoke(topK, state, inputs, (nuint)inputCount, parameters, 2, outputs, 2, context), KernelContracts.SimilarityTopK);
         }
     }
 }
@@ -297,7 +298,7 @@ public sealed class NativeSubmitTests
     [Fact]
     public async Task KernelSubmit_PanicInsideKernel_CompletesWithInternal()
     {
-        var panic = new NativeKernel(KernelContracts.DiagnosticsPanic, NativeRuntime.Find(KernelContracts.DiagnosticsPanic));
+        var panic = new NativeKernel(Lib, KernelContracts.DiagnosticsPanic, Runtime.Find(KernelContracts.DiagnosticsPanic));
         var bytes = new byte[4];
         using var pin = bytes.AsMemory().Pin();
         var error = await Assert.ThrowsAsync<TandemException>(() => SubmitPanic(panic, pin).AsTask());

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Tandem.Internal.Native;
+using static Tandem.Tests.Native.NativeLibraryFixture;
 
 namespace Tandem.Tests.Native;
 
@@ -21,7 +22,7 @@ public sealed unsafe class NativeLayoutTests
     private static Dictionary<string, Dictionary<string, int>> RustLayouts()
     {
         NativeLibraryFixture.EnsureLoaded();
-        var table = Marshal.PtrToStringUTF8(NativeMethods.tandem_layout_table())!;
+        var table = Marshal.PtrToStringUTF8(Lib.tandem_layout_table())!;
         var layouts = new Dictionary<string, Dictionary<string, int>>();
         foreach (var line in table.Split('\n'))
         {

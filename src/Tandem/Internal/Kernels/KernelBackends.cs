@@ -22,7 +22,7 @@ internal sealed class KernelBackends : IDisposable
     private volatile bool _disposed;
     private readonly IOptionsMonitor<TandemOptions> _options;
     private readonly ILogger _logger;
-    private readonly Lazy<NativeRuntime> _runtime;
+    private readonly NativeLibraryHost _nativeHost;
     private readonly Lazy<NativeKernelBackend> _native;
     private readonly HashSet<string> _loggedFallbacks = new(StringComparer.Ordinal);
 
@@ -39,33 +39,18 @@ internal sealed class KernelBackends : IDisposable
         _resilience = new BackendResilience(time, () => _options.CurrentValue);
         _dispatcher = new KernelDispatcher(time, () => _options.CurrentValue, _telemetry, ExecuteAsync);
         _logger = loggerFactory.CreateLogger("Tandem");
-        _runtime = native is null
-            ? new Lazy<NativeRuntime>(() => ApplyLogLevel(NativeRuntime.Load(_options.CurrentValue.NativeLibraryPath, KernelContracts.All, _logger)))
-            : new Lazy<NativeRuntime>(native);
-        _options.OnChange(_ =>
-        {
-            if (_runtime.IsValueCreated)
-            {
-                ApplyLogLevel(_runtime.Value);
-            }
-        });
+        _nativeHost = new NativeLibraryHost(() => native ?? NativeRuntime.Load(_options.CurrentValue.NativeLibraryPath, KernelContracts.All, _logger), options, _logger, time);
         Managed = new ManagedKernelBackend(() => _options.CurrentValue);
-        _native = new Lazy<NativeKernelBackend>(() => new NativeKernelBackend(_runtime.Value, () => _options.CurrentValue));
+        _native = new Lazy<NativeKernelBackend>(() => new NativeKernelBackend(_nativeHost, () => _options.CurrentValue));
     }
 
-    public NativeRuntime Native => _runtime.Value;
+    /// <summary>The native library new calls run on (it changes with a hot swap).</summary>
+    public NativeRuntime Native => _nativeHost.Generation.Runtime;
+
+    /// <summary>Loads, checks and hot-swaps the native library.</summary>
+    public NativeLibraryHost NativeHost => _nativeHost;
 
     public IKernelBackend Managed { get; }
-
-    private NativeRuntime ApplyLogLevel(NativeRuntime runtime)
-    {
-        if (runtime.LoadError is null)
-        {
-            NativeMethods.tandem_log_set_level(_options.CurrentValue.NativeCallLog ? 1u : 0u);
-        }
-
-        return runtime;
-    }
 
     /// <summary>The backend for <paramref name="kernel"/> with an input of <paramref name="inputBytes"/>.</summary>
     public IKernelBackend For(string kernel, long inputBytes = long.MaxValue)
@@ -192,6 +177,7 @@ internal sealed class KernelBackends : IDisposable
     {
         _disposed = true;
         _telemetry.Dispose();
+        _nativeHost.Dispose();
     }
 
     private void ThrowIfDisposed(KernelCall call)

@@ -21,6 +21,7 @@ internal sealed unsafe class NativeCompletion : IValueTaskSource
     private readonly nint _self;
     private ManualResetValueTaskSourceCore<bool> _core;
     private string? _kernel;
+    private NativeLibraryBinding? _library;
 
     // The callback and the awaiter each hold one reference; the instance goes
     // back to the pool only when both are done with it, so a reused instance
@@ -39,7 +40,7 @@ internal sealed unsafe class NativeCompletion : IValueTaskSource
     /// <summary>The user data to pass with <see cref="Callback"/>.</summary>
     public nint UserData => _self;
 
-    public static NativeCompletion Rent(string kernel)
+    public static NativeCompletion Rent(NativeLibraryBinding library, string kernel)
     {
         if (Pool.TryDequeue(out var completion))
         {
@@ -51,6 +52,7 @@ internal sealed unsafe class NativeCompletion : IValueTaskSource
         }
 
         completion._kernel = kernel;
+        completion._library = library;
         completion._references = 2;
         return completion;
     }
@@ -72,7 +74,7 @@ internal sealed unsafe class NativeCompletion : IValueTaskSource
         var completion = (NativeCompletion)GCHandle.FromIntPtr(userData).Target!;
         try
         {
-            if (NativeErrors.Take(error, completion._kernel) is { } exception)
+            if (NativeErrors.Take(completion._library!, error, completion._kernel) is { } exception)
             {
                 completion._core.SetException(exception);
             }
@@ -127,6 +129,7 @@ internal sealed unsafe class NativeCompletion : IValueTaskSource
     {
         _core.Reset();
         _kernel = null;
+        _library = null;
         if (Interlocked.Increment(ref _pooled) <= MaxPooled)
         {
             Pool.Enqueue(this);

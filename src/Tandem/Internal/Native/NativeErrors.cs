@@ -2,11 +2,11 @@ using System.Runtime.InteropServices;
 
 namespace Tandem.Internal.Native;
 
-/// <summary>Turns owned tandem_error_t values into exceptions, freeing them.</summary>
-internal static class NativeErrors
+/// <summary>Turns owned tandem_error_t values into exceptions, freeing them through the library that made them.</summary>
+internal static unsafe class NativeErrors
 {
     /// <summary>Takes ownership of <paramref name="error"/>; null for success.</summary>
-    public static TandemException? Take(nint error, string? kernel)
+    public static TandemException? Take(NativeLibraryBinding library, nint error, string? kernel)
     {
         if (error == 0)
         {
@@ -15,19 +15,19 @@ internal static class NativeErrors
 
         try
         {
-            var code = (TandemStatusCode)NativeMethods.tandem_error_code(error);
-            var message = Marshal.PtrToStringUTF8(NativeMethods.tandem_error_message(error)) ?? "unknown native error";
+            var code = (TandemStatusCode)library.tandem_error_code(error);
+            var message = Marshal.PtrToStringUTF8(library.tandem_error_message(error)) ?? "unknown native error";
             return new TandemException(code, message, kernel, BackendKind.Native);
         }
         finally
         {
-            NativeMethods.tandem_error_free(error);
+            library.tandem_error_free(error);
         }
     }
 
-    public static void ThrowIfError(nint error, string? kernel)
+    public static void ThrowIfError(NativeLibraryBinding library, nint error, string? kernel)
     {
-        if (Take(error, kernel) is { } exception)
+        if (Take(library, error, kernel) is { } exception)
         {
             throw exception;
         }

@@ -3,15 +3,18 @@ using System.Diagnostics;
 namespace Tandem.Internal.Native;
 
 /// <summary>
-/// A kernel of the loaded library whose descriptor matched this build's
+/// A kernel of one loaded library whose descriptor matched this build's
 /// contract. Callers pin every tensor until the call has completed.
 /// </summary>
-internal sealed class NativeKernel(string name, nint handle)
+internal sealed class NativeKernel(NativeLibraryBinding library, string name, nint handle)
 {
     public string Name { get; } = name;
 
-    /// <summary>The library's tandem_kernel_t*, valid for the life of the process.</summary>
+    /// <summary>The library's tandem_kernel_t*, valid for the life of the process (libraries are never unloaded).</summary>
     public nint Handle => handle;
+
+    /// <summary>The library the kernel belongs to.</summary>
+    public NativeLibraryBinding Library => library;
 
     /// <summary>Runs the kernel on the calling thread and returns when it is done.</summary>
     public unsafe void Invoke(nint state, ReadOnlySpan<NativeTensor> inputs, ReadOnlySpan<NativeParam> parameters, ReadOnlySpan<NativeTensor> outputs, ref NativeCallContext context)
@@ -22,10 +25,10 @@ internal sealed class NativeKernel(string name, nint handle)
         fixed (NativeTensor* o = outputs)
         fixed (NativeCallContext* c = &context)
         {
-            error = NativeMethods.tandem_kernel_invoke(handle, state, i, (nuint)inputs.Length, p, (nuint)parameters.Length, o, (nuint)outputs.Length, c);
+            error = library.tandem_kernel_invoke(handle, state, i, (nuint)inputs.Length, p, (nuint)parameters.Length, o, (nuint)outputs.Length, c);
         }
 
-        NativeErrors.ThrowIfError(error, Name);
+        NativeErrors.ThrowIfError(library, error, Name);
     }
 
     /// <summary>
@@ -35,17 +38,17 @@ internal sealed class NativeKernel(string name, nint handle)
     /// </summary>
     public unsafe ValueTask Submit(nint state, ReadOnlySpan<NativeTensor> inputs, ReadOnlySpan<NativeParam> parameters, ReadOnlySpan<NativeTensor> outputs, ref NativeCallContext context)
     {
-        var completion = NativeCompletion.Rent(Name);
+        var completion = NativeCompletion.Rent(library, Name);
         nint error;
         fixed (NativeTensor* i = inputs)
         fixed (NativeParam* p = parameters)
         fixed (NativeTensor* o = outputs)
         fixed (NativeCallContext* c = &context)
         {
-            error = NativeMethods.tandem_kernel_submit(handle, state, i, (nuint)inputs.Length, p, (nuint)parameters.Length, o, (nuint)outputs.Length, c, NativeCompletion.Callback, completion.UserData);
+            error = library.tandem_kernel_submit(handle, state, i, (nuint)inputs.Length, p, (nuint)parameters.Length, o, (nuint)outputs.Length, c, NativeCompletion.Callback, completion.UserData);
         }
 
-        if (NativeErrors.Take(error, Name) is { } refused)
+        if (NativeErrors.Take(library, error, Name) is { } refused)
         {
             completion.ReturnUnused();
             return ValueTask.FromException(refused);
@@ -75,7 +78,7 @@ internal sealed class NativeKernel(string name, nint handle)
         {
             if (cancellationToken.CanBeCanceled)
             {
-                cancel = new NativeCancelHandle();
+                cancel = new NativeCancelHandle(library);
                 registration = cancellationToken.UnsafeRegister(static c => ((NativeCancelHandle)c!).Cancel(), cancel);
             }
 

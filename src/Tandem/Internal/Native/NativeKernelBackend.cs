@@ -1,6 +1,5 @@
 using System.Runtime.InteropServices;
 using System.Text;
-using Tandem.Internal.Contracts;
 using Tandem.Internal.Kernels;
 
 namespace Tandem.Internal.Native;
@@ -8,29 +7,29 @@ namespace Tandem.Internal.Native;
 /// <summary>
 /// The in-process Rust backend: calls cross by pointer into libtandem.so
 /// (nothing is copied); short calls run on the caller's thread, long ones are
-/// submitted to Rust's compute pool and awaited. States and streams are
-/// owned by <see cref="SafeHandle"/>s, so a call in flight keeps what it
-/// uses alive even if its owner drops it meanwhile.
+/// submitted to Rust's compute pool and awaited. Each call runs entirely on
+/// the library generation current when it starts, so a hot swap never fails
+/// a call. States and streams are owned by
+/// <see cref="SafeHandle"/>s, so a call in flight keeps what it uses alive
+/// even if its owner drops it meanwhile.
 /// </summary>
-internal sealed class NativeKernelBackend(NativeRuntime runtime, Func<TandemOptions> options) : IKernelBackend
+internal sealed class NativeKernelBackend(NativeLibraryHost host, Func<TandemOptions> options) : IKernelBackend
 {
     public BackendKind Kind => BackendKind.Native;
 
     public void Invoke(KernelCall call)
     {
-        var kernel = Kernel(call.Kernel);
-        using var lease = new StateLease(call.State);
+        using var lease = Resolve(call, out var kernel);
         var context = NativeKernel.CallContext(options().CallTimeout, 0);
         kernel.Invoke(lease.Handle, ref call.Args, ref context);
     }
 
     public async ValueTask InvokeAsync(KernelCall call, CancellationToken cancellationToken)
     {
-        var kernel = Kernel(call.Kernel);
-        var current = options();
-        var lease = new StateLease(call.State);
+        var lease = Resolve(call, out var kernel);
         try
         {
+            var current = options();
             await kernel.RunAsync(lease.Handle, call.Args, call.Work < current.SyncWorkThreshold, current.CallTimeout, cancellationToken).ConfigureAwait(false);
         }
         finally
@@ -42,72 +41,112 @@ internal sealed class NativeKernelBackend(NativeRuntime runtime, Func<TandemOpti
     public unsafe IKernelState CreateState(string kind, KernelCall tensors)
     {
         var kindBytes = Encoding.UTF8.GetBytes(kind);
-        nint state;
-        nint error;
         ref var args = ref tensors.Args;
-        fixed (byte* k = kindBytes)
+        // Only a copy of the creation tensors lets the state move to a new library.
+        var recipe = options().NativeHotSwap ? NativeStateRecipe.Capture(kind, ref args) : null;
+        using var creating = host.EnterStateCreation();
+        // No swap can switch while the state is being created: it is built in the current generation.
+        var generation = host.Generation;
+        NativeStateHandle handle;
         fixed (NativeTensor* t = &args.Inputs[0])
         {
-            error = NativeMethods.tandem_state_create(k, (nuint)kindBytes.Length, t, (nuint)args.InputCount, &state);
+            handle = NativeStateRecipe.CreateHandle(generation, kindBytes, t, args.InputCount, tensors.Kernel);
         }
 
-        NativeErrors.ThrowIfError(error, tensors.Kernel);
-        return new NativeState(new NativeStateHandle(state), (long)NativeMethods.tandem_state_size_bytes(state));
+        var state = new NativeState(host, recipe, (long)generation.Runtime.Binding.tandem_state_size_bytes(handle.DangerousGetHandle()));
+        state.Attach(generation, handle);
+        host.Track(state);
+        return state;
     }
 
     public unsafe IKernelStream OpenStream(string kernel)
     {
-        ulong id;
-        NativeErrors.ThrowIfError(NativeMethods.tandem_stream_open(Kernel(kernel).Handle, &id), kernel);
-        return new NativeStream(new NativeStreamHandle(id), kernel);
+        // The stream holds its generation until it is freed: it finishes on the library that started it.
+        var generation = host.Hold();
+        try
+        {
+            var library = generation.Runtime.Binding;
+            ulong id;
+            NativeErrors.ThrowIfError(library, library.tandem_stream_open(Kernel(generation.Runtime, kernel).Handle, &id), kernel);
+            return new NativeStream(new NativeStreamHandle(generation, id), kernel);
+        }
+        catch
+        {
+            generation.Release();
+            throw;
+        }
     }
 
-    private NativeKernel Kernel(string name) => runtime.Kernel(name, out var refusal) ?? throw refusal!;
-
-    /// <summary>A reference on a native state for the length of one call.</summary>
-    private readonly struct StateLease : IDisposable
+    /// <summary>
+    /// The kernel and state handle of one library for this call. The current
+    /// generation is read once; a state handle that a swap has just retired
+    /// sends the call to the generation that replaced it, so kernel and state
+    /// always come from the same library. Stateless calls need nothing more:
+    /// libraries are never unloaded.
+    /// </summary>
+    private StateLease Resolve(KernelCall call, out NativeKernel kernel)
     {
-        private readonly NativeStateHandle? _handle;
-        private readonly bool _added;
-
-        public StateLease(IKernelState? state)
+        var generation = host.Generation;
+        if (call.State is null)
         {
-            if (state is null)
+            kernel = Kernel(generation.Runtime, call.Kernel);
+            return default;
+        }
+
+        var state = (NativeState)call.State;
+        while (true)
+        {
+            if (StateLease.TryTake(state.HandleFor(generation), out var lease))
             {
-                return;
+                kernel = Kernel(generation.Runtime, call.Kernel);
+                return lease;
             }
 
-            _handle = ((NativeState)state).Handle;
-            try
-            {
-                _handle.DangerousAddRef(ref _added);
-            }
-            catch (ObjectDisposedException)
+            var next = host.Generation;
+            if (state.IsDropped || next == generation)
             {
                 throw new TandemException(TandemStatusCode.NotFound, "the state (collection) was dropped before the call started", backend: BackendKind.Native);
             }
-        }
 
-        public nint Handle => _handle?.DangerousGetHandle() ?? 0;
-
-        public void Dispose()
-        {
-            if (_added)
-            {
-                _handle!.DangerousRelease();
-            }
+            generation = next;
         }
     }
 
-    private sealed class NativeState(NativeStateHandle handle, long sizeBytes) : IKernelState
+    private static NativeKernel Kernel(NativeRuntime runtime, string name) => runtime.Kernel(name, out var refusal) ?? throw refusal!;
+
+    /// <summary>A reference on a native state's handle for the length of one call.</summary>
+    private readonly struct StateLease : IDisposable
     {
-        public NativeStateHandle Handle { get; } = handle;
+        private readonly NativeStateHandle? _handle;
 
-        public BackendKind Backend => BackendKind.Native;
+        private StateLease(NativeStateHandle handle) => _handle = handle;
 
-        public long SizeBytes { get; } = sizeBytes;
+        public nint Handle => _handle?.DangerousGetHandle() ?? 0;
 
-        public void Dispose() => Handle.Dispose();
+        /// <summary>Takes a reference on <paramref name="handle"/> unless it is null or already disposed.</summary>
+        public static bool TryTake(NativeStateHandle? handle, out StateLease lease)
+        {
+            lease = default;
+            if (handle is null)
+            {
+                return false;
+            }
+
+            var added = false;
+            try
+            {
+                handle.DangerousAddRef(ref added);
+            }
+            catch (ObjectDisposedException)
+            {
+                return false;
+            }
+
+            lease = added ? new StateLease(handle) : default;
+            return added;
+        }
+
+        public void Dispose() => _handle?.DangerousRelease();
     }
 
     private sealed class NativeStream(NativeStreamHandle handle, string kernel) : IKernelStream
@@ -117,7 +156,7 @@ internal sealed class NativeKernelBackend(NativeRuntime runtime, Func<TandemOpti
             using var lease = new HandleLease(handle);
             fixed (byte* d = data)
             {
-                NativeErrors.ThrowIfError(NativeMethods.tandem_stream_update(handle.Id, d, (nuint)data.Length), kernel);
+                NativeErrors.ThrowIfError(handle.Library, handle.Library.tandem_stream_update(handle.Id, d, (nuint)data.Length), kernel);
             }
         }
 
@@ -126,7 +165,7 @@ internal sealed class NativeKernelBackend(NativeRuntime runtime, Func<TandemOpti
             using var lease = new HandleLease(handle);
             fixed (byte* o = output)
             {
-                NativeErrors.ThrowIfError(NativeMethods.tandem_stream_finalize(handle.Id, o, (nuint)output.Length), kernel);
+                NativeErrors.ThrowIfError(handle.Library, handle.Library.tandem_stream_finalize(handle.Id, o, (nuint)output.Length), kernel);
             }
         }
 
@@ -154,4 +193,3 @@ internal sealed class NativeKernelBackend(NativeRuntime runtime, Func<TandemOpti
         }
     }
 }
-

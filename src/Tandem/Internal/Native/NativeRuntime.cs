@@ -1,5 +1,3 @@
-using System.Reflection;
-using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Tandem.Contracts.V1;
@@ -8,7 +6,7 @@ using Tandem.Internal.Contracts;
 namespace Tandem.Internal.Native;
 
 /// <summary>
-/// The loaded libtandem.so: its ABI version checked, its kernel set read and
+/// One loaded libtandem.so: its ABI version checked, its kernel set read and
 /// compared with the descriptors this build expects. A kernel whose
 /// descriptor differs is refused (FAILED_PRECONDITION) and never called.
 /// </summary>
@@ -17,61 +15,79 @@ internal sealed unsafe class NativeRuntime
     /// <summary>Environment variable naming libtandem.so explicitly.</summary>
     public const string LibraryPathVariable = "TANDEM_NATIVE_LIBRARY";
 
-    private static readonly Lock ResolverLock = new();
-    private static string? _resolverPath;
-    private static bool _resolverSet;
+    /// <summary>The library's file name, also the name probed when no path is known.</summary>
+    public const string LibraryFileName = "libtandem.so";
 
     private readonly Dictionary<string, NativeKernel> _kernels = new(StringComparer.Ordinal);
     private readonly Dictionary<string, TandemException> _refusals = new(StringComparer.Ordinal);
 
-    private NativeRuntime(TandemException? loadError) => LoadError = loadError;
+    private readonly NativeLibraryBinding? _binding;
+
+    private NativeRuntime(NativeLibraryBinding? binding, TandemException? loadError)
+    {
+        _binding = binding;
+        LoadError = loadError;
+    }
 
     /// <summary>Why the whole library is unusable (missing, wrong ABI), or null.</summary>
     public TandemException? LoadError { get; }
+
+    /// <summary>The library's exports; only valid when <see cref="LoadError"/> is null.</summary>
+    public NativeLibraryBinding Binding => _binding ?? throw LoadError!;
+
+    /// <summary>The file the library was loaded from, or null when it was not found.</summary>
+    public string? LibraryPath => _binding?.Path;
 
     public NativeRuntimeInfo Info { get; private set; }
 
     public KernelSet? KernelSet { get; private set; }
 
-    /// <summary>Loads the library and checks it against <paramref name="expected"/>.</summary>
-    public static NativeRuntime Load(string? libraryPath, IReadOnlyList<KernelDescriptor> expected, ILogger logger)
+    /// <summary>
+    /// Loads the library and checks it against <paramref name="expected"/>.
+    /// A null path means <see cref="LibraryPathVariable"/>, then
+    /// libtandem.so next to the application, then the loader's search path.
+    /// </summary>
+    public static NativeRuntime Load(string? libraryPath, IReadOnlyList<KernelDescriptor> expected, ILogger logger, uint abiMajor = KernelContracts.AbiMajor)
     {
-        SetResolver(libraryPath ?? Environment.GetEnvironmentVariable(LibraryPathVariable));
+        NativeLibraryBinding binding;
         uint version;
         try
         {
-            version = NativeMethods.tandem_abi_version();
+            binding = Open(libraryPath);
+            version = binding.tandem_abi_version();
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or BadImageFormatException)
         {
             var error = new TandemException(TandemStatusCode.FailedPrecondition, $"the native library libtandem.so could not be loaded ({e.GetType().Name}); build it with 'make build' or set {LibraryPathVariable}", backend: BackendKind.Native, innerException: e);
             TandemLog.NativeLibraryRefused(logger, error.Message);
-            return new NativeRuntime(error);
+            return new NativeRuntime(null, error);
         }
 
-        if (CheckAbi(version) is { } abiError)
+        if (CheckAbi(version, abiMajor) is { } abiError)
         {
+            // Only the constant-returning version export ran, so unmapping is safe.
+            binding.FreeUnused();
             TandemLog.NativeLibraryRefused(logger, abiError.Message);
-            return new NativeRuntime(abiError);
+            return new NativeRuntime(null, abiError);
         }
 
-        var runtime = new NativeRuntime(null);
+        var runtime = new NativeRuntime(binding, null);
         NativeRuntimeInfo info;
-        NativeErrors.ThrowIfError(NativeMethods.tandem_runtime_info(&info), null);
+        NativeErrors.ThrowIfError(binding, binding.tandem_runtime_info(&info), null);
         runtime.Info = info;
-        runtime.KernelSet = Describe();
+        runtime.KernelSet = runtime.Describe();
         runtime.Bind(expected, logger);
         TandemLog.NativeLibraryLoaded(logger, version >> 16, version & 0xFFFF, info.ComputeThreads, IsaName(info.Isa));
         return runtime;
     }
 
-    /// <summary>Refuses a library whose ABI major differs from <see cref="KernelContracts.AbiMajor"/>.</summary>
-    public static TandemException? CheckAbi(uint version)
+    /// <summary>Refuses a library whose ABI major differs from <paramref name="abiMajor"/>.</summary>
+    public static TandemException? CheckAbi(uint version, uint abiMajor = KernelContracts.AbiMajor)
     {
         var (major, minor) = (version >> 16, version & 0xFFFF);
-        return major == KernelContracts.AbiMajor
+        return major == abiMajor
             ? null
-            : new TandemException(TandemStatusCode.FailedPrecondition, $"libtandem.so speaks ABI {major}.{minor} but this build of Tandem needs ABI {KernelContracts.AbiMajor}.x; rebuild the native library ('make build') or use a matching release", backend: BackendKind.Native);
+            : new TandemException(TandemStatusCode.FailedPrecondition, $"libtandem.so speaks ABI {major}.{minor} but this build of Tandem needs ABI {abiMajor}.x; rebuild the native library ('make build') or use a matching release", backend: BackendKind.Native);
     }
 
     public static string IsaName(uint isa) => isa switch
@@ -80,6 +96,18 @@ internal sealed unsafe class NativeRuntime
         2 => "AVX2+FMA",
         _ => "portable",
     };
+
+    /// <summary>The file a null or configured path resolves to, or null when only the loader's search path is left.</summary>
+    public static string? ResolvePath(string? libraryPath)
+    {
+        if ((libraryPath ?? Environment.GetEnvironmentVariable(LibraryPathVariable)) is { Length: > 0 } explicitPath)
+        {
+            return explicitPath;
+        }
+
+        var besideAssembly = Path.Combine(AppContext.BaseDirectory, LibraryFileName);
+        return File.Exists(besideAssembly) ? besideAssembly : null;
+    }
 
     /// <summary>The kernel, or null with the reason it is refused.</summary>
     public NativeKernel? Kernel(string name, out TandemException? refusal)
@@ -101,6 +129,9 @@ internal sealed unsafe class NativeRuntime
             : new TandemException(TandemStatusCode.Unimplemented, $"this build declares no contract for kernel '{name}'", name, BackendKind.Native);
         return null;
     }
+
+    /// <summary>The kernels this library serves (its descriptor matched).</summary>
+    public IEnumerable<string> Served => _kernels.Keys;
 
     /// <summary>Finds each expected kernel and refuses those whose descriptor differs.</summary>
     internal void Bind(IReadOnlyList<KernelDescriptor> expected, ILogger logger)
@@ -126,64 +157,45 @@ internal sealed unsafe class NativeRuntime
                 continue;
             }
 
-            _kernels[contract.Name] = new NativeKernel(contract.Name, Find(contract.Name));
+            _kernels[contract.Name] = new NativeKernel(Binding, contract.Name, Find(contract.Name));
         }
     }
 
-    internal static nint Find(string name)
+    /// <summary>The library's tandem_kernel_t* for <paramref name="name"/> (NOT_FOUND when it has none).</summary>
+    internal nint Find(string name)
     {
         var bytes = Encoding.UTF8.GetBytes(name);
         nint handle;
         fixed (byte* p = bytes)
         {
-            NativeErrors.ThrowIfError(NativeMethods.tandem_kernel_find(p, (nuint)bytes.Length, &handle), name);
+            NativeErrors.ThrowIfError(Binding, Binding.tandem_kernel_find(p, (nuint)bytes.Length, &handle), name);
         }
 
         return handle;
     }
 
-    private static KernelSet Describe()
+    private KernelSet Describe()
     {
         NativeBuffer buffer;
-        NativeErrors.ThrowIfError(NativeMethods.tandem_kernels_describe(&buffer), null);
+        NativeErrors.ThrowIfError(Binding, Binding.tandem_kernels_describe(&buffer), null);
         try
         {
             return KernelSet.Parser.ParseFrom(new ReadOnlySpan<byte>(buffer.Data, checked((int)buffer.Length)));
         }
         finally
         {
-            NativeMethods.tandem_buffer_free(&buffer);
+            Binding.tandem_buffer_free(&buffer);
         }
     }
 
-    private static void SetResolver(string? path)
+    private static NativeLibraryBinding Open(string? configuredPath)
     {
-        lock (ResolverLock)
+        if (ResolvePath(configuredPath) is { } path)
         {
-            if (_resolverSet)
-            {
-                return;
-            }
-
-            _resolverPath = path;
-            NativeLibrary.SetDllImportResolver(typeof(NativeRuntime).Assembly, Resolve);
-            _resolverSet = true;
-        }
-    }
-
-    private static nint Resolve(string name, Assembly assembly, DllImportSearchPath? searchPath)
-    {
-        if (name != NativeMethods.Library)
-        {
-            return 0;
+            return NativeLibraryBinding.Load(path);
         }
 
-        if (_resolverPath is { Length: > 0 } explicitPath)
-        {
-            return NativeLibrary.Load(explicitPath);
-        }
-
-        var besideAssembly = Path.Combine(AppContext.BaseDirectory, "libtandem.so");
-        return File.Exists(besideAssembly) ? NativeLibrary.Load(besideAssembly) : 0;
+        // Nothing configured or next to the app: the loader's search path (LD_LIBRARY_PATH, ...).
+        return NativeLibraryBinding.Load(LibraryFileName);
     }
 }

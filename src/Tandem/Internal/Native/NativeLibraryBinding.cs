@@ -1,0 +1,99 @@
+using System.Runtime.InteropServices;
+
+namespace Tandem.Internal.Native;
+
+/// <summary>
+/// One loaded copy of libtandem.so and its exports (native/ffi/include/tandem.h)
+/// as unmanaged function pointers. Two bindings of two files are two
+/// independent libraries (own registry, compute pool and stream table), which
+/// is what lets a new build load beside the old one. Everything a binding
+/// hands out (errors, states, streams, cancel tokens) is freed through the
+/// same binding.
+/// </summary>
+/// <remarks>
+/// Calls through these pointers cost what [LibraryImport] costs for blittable
+/// signatures: one indirect call with a GC transition.
+/// </remarks>
+internal sealed unsafe class NativeLibraryBinding
+{
+    // Named after the C exports they call.
+    public readonly delegate* unmanaged<uint> tandem_abi_version;
+    public readonly delegate* unmanaged<nint> tandem_layout_table;
+    public readonly delegate* unmanaged<nint, int> tandem_error_code;
+    public readonly delegate* unmanaged<nint, nint> tandem_error_message;
+    public readonly delegate* unmanaged<nint, void> tandem_error_free;
+    public readonly delegate* unmanaged<NativeBuffer*, nint> tandem_kernels_describe;
+    public readonly delegate* unmanaged<NativeBuffer*, void> tandem_buffer_free;
+    public readonly delegate* unmanaged<byte*, nuint, nint*, nint> tandem_kernel_find;
+    public readonly delegate* unmanaged<nint, nint, NativeTensor*, nuint, NativeParam*, nuint, NativeTensor*, nuint, NativeCallContext*, nint> tandem_kernel_invoke;
+    public readonly delegate* unmanaged<nint, nint, NativeTensor*, nuint, NativeParam*, nuint, NativeTensor*, nuint, NativeCallContext*, delegate* unmanaged<nint, nint, void>, nint, nint> tandem_kernel_submit;
+    public readonly delegate* unmanaged<byte*, nuint, NativeTensor*, nuint, nint*, nint> tandem_state_create;
+    public readonly delegate* unmanaged<nint, void> tandem_state_free;
+    public readonly delegate* unmanaged<nint, ulong> tandem_state_size_bytes;
+    public readonly delegate* unmanaged<nint> tandem_cancel_new;
+    public readonly delegate* unmanaged<nint, void> tandem_cancel_set;
+    public readonly delegate* unmanaged<nint, void> tandem_cancel_free;
+    public readonly delegate* unmanaged<NativeRuntimeInfo*, nint> tandem_runtime_info;
+    public readonly delegate* unmanaged<uint, uint> tandem_log_set_level;
+    public readonly delegate* unmanaged<nint, ulong*, nint> tandem_stream_open;
+    public readonly delegate* unmanaged<ulong, byte*, nuint, nint> tandem_stream_update;
+    public readonly delegate* unmanaged<ulong, byte*, nuint, nint> tandem_stream_finalize;
+    public readonly delegate* unmanaged<ulong, nint> tandem_stream_free;
+
+    private NativeLibraryBinding(string path, nint library)
+    {
+        Path = path;
+        Library = library;
+        tandem_abi_version = (delegate* unmanaged<uint>)Export(nameof(tandem_abi_version));
+        tandem_layout_table = (delegate* unmanaged<nint>)Export(nameof(tandem_layout_table));
+        tandem_error_code = (delegate* unmanaged<nint, int>)Export(nameof(tandem_error_code));
+        tandem_error_message = (delegate* unmanaged<nint, nint>)Export(nameof(tandem_error_message));
+        tandem_error_free = (delegate* unmanaged<nint, void>)Export(nameof(tandem_error_free));
+        tandem_kernels_describe = (delegate* unmanaged<NativeBuffer*, nint>)Export(nameof(tandem_kernels_describe));
+        tandem_buffer_free = (delegate* unmanaged<NativeBuffer*, void>)Export(nameof(tandem_buffer_free));
+        tandem_kernel_find = (delegate* unmanaged<byte*, nuint, nint*, nint>)Export(nameof(tandem_kernel_find));
+        tandem_kernel_invoke = (delegate* unmanaged<nint, nint, NativeTensor*, nuint, NativeParam*, nuint, NativeTensor*, nuint, NativeCallContext*, nint>)Export(nameof(tandem_kernel_invoke));
+        tandem_kernel_submit = (delegate* unmanaged<nint, nint, NativeTensor*, nuint, NativeParam*, nuint, NativeTensor*, nuint, NativeCallContext*, delegate* unmanaged<nint, nint, void>, nint, nint>)Export(nameof(tandem_kernel_submit));
+        tandem_state_create = (delegate* unmanaged<byte*, nuint, NativeTensor*, nuint, nint*, nint>)Export(nameof(tandem_state_create));
+        tandem_state_free = (delegate* unmanaged<nint, void>)Export(nameof(tandem_state_free));
+        tandem_state_size_bytes = (delegate* unmanaged<nint, ulong>)Export(nameof(tandem_state_size_bytes));
+        tandem_cancel_new = (delegate* unmanaged<nint>)Export(nameof(tandem_cancel_new));
+        tandem_cancel_set = (delegate* unmanaged<nint, void>)Export(nameof(tandem_cancel_set));
+        tandem_cancel_free = (delegate* unmanaged<nint, void>)Export(nameof(tandem_cancel_free));
+        tandem_runtime_info = (delegate* unmanaged<NativeRuntimeInfo*, nint>)Export(nameof(tandem_runtime_info));
+        tandem_log_set_level = (delegate* unmanaged<uint, uint>)Export(nameof(tandem_log_set_level));
+        tandem_stream_open = (delegate* unmanaged<nint, ulong*, nint>)Export(nameof(tandem_stream_open));
+        tandem_stream_update = (delegate* unmanaged<ulong, byte*, nuint, nint>)Export(nameof(tandem_stream_update));
+        tandem_stream_finalize = (delegate* unmanaged<ulong, byte*, nuint, nint>)Export(nameof(tandem_stream_finalize));
+        tandem_stream_free = (delegate* unmanaged<ulong, nint>)Export(nameof(tandem_stream_free));
+    }
+
+    /// <summary>The file the library was loaded from.</summary>
+    public string Path { get; }
+
+    /// <summary>The dynamic loader's handle of the library.</summary>
+    public nint Library { get; }
+
+    /// <summary>
+    /// Loads the library at <paramref name="path"/> and resolves every export.
+    /// Throws <see cref="DllNotFoundException"/> (missing file, not a shared
+    /// library) or <see cref="EntryPointNotFoundException"/> (an export missing).
+    /// </summary>
+    /// <remarks>
+    /// The library is never unloaded: a Rust cdylib that has run keeps compute
+    /// threads parked inside its code and registers thread-local destructors,
+    /// so dlclose would either be deferred by glibc or unmap code still in use.
+    /// </remarks>
+    public static NativeLibraryBinding Load(string path) => new(path, NativeLibrary.Load(path));
+
+    /// <summary>
+    /// Unloads a library that has only been asked its ABI version: no Rust
+    /// thread was started and no thread-local registered, so unmapping it is safe.
+    /// </summary>
+    public void FreeUnused() => NativeLibrary.Free(Library);
+
+    /// <summary>Turns the library's per-call JSON log lines on or off.</summary>
+    public void SetCallLog(bool enabled) => tandem_log_set_level(enabled ? 1u : 0u);
+
+    private nint Export(string name) => NativeLibrary.GetExport(Library, name);
+}
