@@ -1,0 +1,305 @@
+//! Request tensors and output buffers: dtype and shape checks (rank, sign,
+//! overflow), inline data copied into aligned storage, shared-memory
+//! references resolved and bounds-checked, outputs allocated from their
+//! specs within the call's byte budget.
+
+use crate::grpc::{status, Code, Status};
+use crate::pb::accelerator::{param_value, tensor, OutputSpec, ParamValue, Tensor};
+use crate::shm::{Regions, Span};
+use bytes::Bytes;
+use tandem_kernels::tensor::MAX_RANK;
+use tandem_kernels::{DType, Param, TensorMut, TensorRef};
+
+/// Most tensors or parameters one request may carry.
+pub const MAX_ITEMS: usize = 16;
+
+/// Bytes kept 8-byte aligned, so every dtype can be viewed in place.
+pub struct AlignedBuf {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl AlignedBuf {
+    pub fn zeroed(len: usize) -> Result<AlignedBuf, Status> {
+        let words_len = len.div_ceil(8);
+        let mut words = Vec::new();
+        words
+            .try_reserve_exact(words_len)
+            .map_err(|_| status(Code::ResourceExhausted, format!("cannot allocate {len} bytes")))?;
+        words.resize(words_len, 0);
+        Ok(AlignedBuf { words, len })
+    }
+
+    pub fn copy_of(bytes: &[u8]) -> Result<AlignedBuf, Status> {
+        let mut buf = AlignedBuf::zeroed(bytes.len())?;
+        buf.bytes_mut().copy_from_slice(bytes);
+        Ok(buf)
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: the words hold at least `len` initialised bytes; u8 has no
+        // alignment or validity requirements.
+        unsafe { std::slice::from_raw_parts(self.words.as_ptr().cast::<u8>(), self.len) }
+    }
+
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `bytes`, and `&mut self` makes the view exclusive.
+        unsafe { std::slice::from_raw_parts_mut(self.words.as_mut_ptr().cast::<u8>(), self.len) }
+    }
+}
+
+enum InputData {
+    Inline(Bytes),
+    Copied(AlignedBuf),
+    Shared(Span),
+}
+
+/// A decoded input tensor that owns (or holds the region of) its bytes.
+pub struct Input {
+    pub dtype: DType,
+    pub shape: Vec<usize>,
+    data: InputData,
+}
+
+impl Input {
+    pub fn bytes(&self) -> &[u8] {
+        match &self.data {
+            InputData::Inline(b) => b,
+            InputData::Copied(b) => b.bytes(),
+            // SAFETY: the span was bounds-checked when resolved, and no output
+            // of the same call overlaps it (`check_overlaps`).
+            InputData::Shared(span) => unsafe { span.region.bytes(span.offset, span.len) },
+        }
+    }
+
+    pub fn view(&self) -> TensorRef<'_> {
+        TensorRef { dtype: self.dtype, shape: &self.shape, bytes: self.bytes() }
+    }
+
+    pub fn span(&self) -> Option<&Span> {
+        match &self.data {
+            InputData::Shared(span) => Some(span),
+            _ => None,
+        }
+    }
+}
+
+enum OutputBuf {
+    Inline(AlignedBuf),
+    Shared(Span),
+}
+
+/// An output buffer the kernel fills.
+pub struct Output {
+    pub dtype: DType,
+    pub shape: Vec<usize>,
+    buf: OutputBuf,
+}
+
+impl Output {
+    pub fn view(&mut self) -> TensorMut<'_> {
+        let bytes: &mut [u8] = match &mut self.buf {
+            OutputBuf::Inline(b) => b.bytes_mut(),
+            // SAFETY: bounds-checked when resolved; `check_overlaps` proved no
+            // input or other output of this call overlaps it, and the client
+            // owns concurrent access from outside the process.
+            OutputBuf::Shared(span) => unsafe { span.region.bytes_mut(span.offset, span.len) },
+        };
+        TensorMut { dtype: self.dtype, shape: &self.shape, bytes }
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        match &self.buf {
+            OutputBuf::Inline(b) => b.bytes(),
+            // SAFETY: as in `view`; the kernel has finished writing.
+            OutputBuf::Shared(span) => unsafe { span.region.bytes(span.offset, span.len) },
+        }
+    }
+
+    /// The reply tensor: inline bytes, or the filled shared range.
+    pub fn into_reply(self) -> Tensor {
+        let data = match self.buf {
+            OutputBuf::Inline(b) => tensor::Data::InlineData(Bytes::copy_from_slice(b.bytes())),
+            OutputBuf::Shared(span) => tensor::Data::Shared(span.to_ref()),
+        };
+        Tensor { dtype: self.dtype as i32, shape: self.shape.iter().map(|d| *d as i64).collect(), data: Some(data) }
+    }
+
+    fn span(&self) -> Option<&Span> {
+        match &self.buf {
+            OutputBuf::Shared(span) => Some(span),
+            OutputBuf::Inline(_) => None,
+        }
+    }
+}
+
+pub fn decode_dtype(raw: i32, what: &str) -> Result<DType, Status> {
+    u32::try_from(raw)
+        .ok()
+        .and_then(DType::from_raw)
+        .ok_or_else(|| status(Code::InvalidArgument, format!("{what} has unknown dtype {raw}")))
+}
+
+/// Checks a shape and returns it with its byte length for `dtype`.
+pub fn decode_shape(dims: &[i64], dtype: DType, what: &str) -> Result<(Vec<usize>, usize), Status> {
+    if dims.len() > MAX_RANK {
+        return Err(status(
+            Code::InvalidArgument,
+            format!("{what} has rank {}; at most {MAX_RANK} is supported", dims.len()),
+        ));
+    }
+    let mut shape = Vec::with_capacity(dims.len());
+    let mut bytes = dtype.size();
+    for (axis, &d) in dims.iter().enumerate() {
+        let d = usize::try_from(d)
+            .map_err(|_| status(Code::InvalidArgument, format!("{what} axis {axis} has negative size {d}")))?;
+        bytes = bytes
+            .checked_mul(d)
+            .filter(|b| *b <= isize::MAX as usize)
+            .ok_or_else(|| status(Code::InvalidArgument, format!("{what} shape {dims:?} is too large")))?;
+        shape.push(d);
+    }
+    Ok((shape, bytes))
+}
+
+pub fn decode_input(t: &Tensor, regions: &Regions, what: &str) -> Result<Input, Status> {
+    let dtype = decode_dtype(t.dtype, what)?;
+    let (shape, len) = decode_shape(&t.shape, dtype, what)?;
+    let data = match &t.data {
+        None => InputData::Inline(Bytes::new()),
+        Some(tensor::Data::InlineData(bytes)) if bytes.as_ptr() as usize % dtype.size() == 0 => {
+            InputData::Inline(bytes.clone())
+        }
+        Some(tensor::Data::InlineData(bytes)) => InputData::Copied(AlignedBuf::copy_of(bytes)?),
+        Some(tensor::Data::Shared(r)) => InputData::Shared(regions.resolve(r, dtype.size(), what)?),
+    };
+    let input = Input { dtype, shape, data };
+    let actual = match &input.data {
+        InputData::Shared(span) => span.len,
+        _ => input.bytes().len(),
+    };
+    if actual != len {
+        return Err(status(
+            Code::InvalidArgument,
+            format!("{what} has {actual} data bytes; shape {:?} of {} needs {len}", t.shape, dtype.name()),
+        ));
+    }
+    Ok(input)
+}
+
+pub fn decode_inputs(tensors: &[Tensor], regions: &Regions, what: &str) -> Result<Vec<Input>, Status> {
+    if tensors.len() > MAX_ITEMS {
+        return Err(status(Code::InvalidArgument, format!("{} {what}s given; at most {MAX_ITEMS}", tensors.len())));
+    }
+    tensors.iter().enumerate().map(|(i, t)| decode_input(t, regions, &format!("{what} {i}"))).collect()
+}
+
+pub fn decode_params(params: &[ParamValue]) -> Result<Vec<Param>, Status> {
+    if params.len() > MAX_ITEMS {
+        return Err(status(Code::InvalidArgument, format!("{} parameters given; at most {MAX_ITEMS}", params.len())));
+    }
+    params
+        .iter()
+        .enumerate()
+        .map(|(i, p)| match p.value {
+            Some(param_value::Value::IntValue(v)) => Ok(Param::Int(v)),
+            Some(param_value::Value::FloatValue(v)) => Ok(Param::Float(v)),
+            None => Err(status(Code::InvalidArgument, format!("parameter {i} has no value"))),
+        })
+        .collect()
+}
+
+/// Checks output specs and their byte budget before anything is allocated.
+pub fn plan_outputs(
+    specs: &[OutputSpec],
+    regions: &Regions,
+    inline_budget: usize,
+) -> Result<Vec<(DType, Vec<usize>, usize, Option<Span>)>, Status> {
+    if specs.len() > MAX_ITEMS {
+        return Err(status(Code::InvalidArgument, format!("{} outputs given; at most {MAX_ITEMS}", specs.len())));
+    }
+    let mut inline_total = 0usize;
+    let mut plan = Vec::with_capacity(specs.len());
+    for (i, spec) in specs.iter().enumerate() {
+        let what = format!("output {i}");
+        let dtype = decode_dtype(spec.dtype, &what)?;
+        let (shape, len) = decode_shape(&spec.shape, dtype, &what)?;
+        let span = match &spec.shared {
+            Some(r) => {
+                let span = regions.resolve(r, dtype.size(), &what)?;
+                if span.len != len {
+                    return Err(status(
+                        Code::InvalidArgument,
+                        format!("{what}: shared range is {} bytes, the output needs exactly {len}", span.len),
+                    ));
+                }
+                Some(span)
+            }
+            None => {
+                inline_total = inline_total.saturating_add(len);
+                if inline_total > inline_budget {
+                    return Err(status(
+                        Code::ResourceExhausted,
+                        format!("inline outputs need {inline_total}+ bytes, beyond the message limit of {inline_budget}"),
+                    ));
+                }
+                None
+            }
+        };
+        plan.push((dtype, shape, len, span));
+    }
+    Ok(plan)
+}
+
+/// Allocates planned outputs (zeroed inline buffers, or the shared ranges).
+pub fn allocate_outputs(plan: Vec<(DType, Vec<usize>, usize, Option<Span>)>) -> Result<Vec<Output>, Status> {
+    plan.into_iter()
+        .map(|(dtype, shape, len, span)| {
+            let buf = match span {
+                Some(span) => OutputBuf::Shared(span),
+                None => OutputBuf::Inline(AlignedBuf::zeroed(len)?),
+            };
+            Ok(Output { dtype, shape, buf })
+        })
+        .collect()
+}
+
+/// Refuses shared outputs that overlap an input or another output.
+pub fn check_overlaps(inputs: &[Input], outputs: &[Output]) -> Result<(), Status> {
+    for (i, out) in outputs.iter().enumerate() {
+        let Some(o) = out.span() else { continue };
+        for (j, other) in outputs.iter().enumerate().skip(i + 1) {
+            if other.span().is_some_and(|s| s.overlaps(o)) {
+                return Err(status(Code::InvalidArgument, format!("output {i} overlaps output {j} in shared memory")));
+            }
+        }
+        for (j, input) in inputs.iter().enumerate() {
+            if input.span().is_some_and(|s| s.overlaps(o)) {
+                return Err(status(Code::InvalidArgument, format!("output {i} overlaps input {j} in shared memory")));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_refuse_negative_deep_and_overflowing_dims() {
+        assert_eq!(decode_shape(&[2, 3], DType::F32, "t").unwrap(), (vec![2, 3], 24));
+        assert!(decode_shape(&[-1], DType::F32, "t").is_err());
+        assert!(decode_shape(&[1, 1, 1, 1, 1], DType::U8, "t").is_err());
+        assert!(decode_shape(&[i64::MAX, i64::MAX], DType::F64, "t").is_err());
+        assert_eq!(decode_dtype(0, "t").unwrap_err().code, Code::InvalidArgument);
+        assert_eq!(decode_dtype(-3, "t").unwrap_err().code, Code::InvalidArgument);
+    }
+
+    #[test]
+    fn aligned_buffers_are_aligned() {
+        let buf = AlignedBuf::copy_of(&[1, 2, 3]).unwrap();
+        assert_eq!(buf.bytes(), &[1, 2, 3]);
+        assert_eq!(buf.bytes().as_ptr() as usize % 8, 0);
+    }
+}
