@@ -162,7 +162,11 @@ pub async fn read_reply(response: hyper::Response<hyper::Body>) -> Reply {
     let (parts, mut body) = response.into_parts();
     let mut decoder = FrameDecoder::new(usize::MAX >> 1);
     let mut messages = Vec::new();
+    let is_grpc = parts.headers.get("content-type").is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
     while let Some(chunk) = body.data().await {
+        if !is_grpc {
+            continue;
+        }
         decoder.push(&chunk.expect("body chunk"));
         while let Some(m) = decoder.next_message().expect("valid framing") {
             messages.push(m);
