@@ -134,6 +134,9 @@ impl Regions {
                 "region file must lie inside the worker's shared-memory directory",
             ));
         }
+        if !std::fs::metadata(&canonical).is_ok_and(|m| m.is_file()) {
+            return Err(status(Code::InvalidArgument, "region path is not a regular file"));
+        }
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)

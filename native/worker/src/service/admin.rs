@@ -35,6 +35,13 @@ pub async fn create_state(app: &Arc<App>, req: CreateStateRequest) -> Result<Cre
     for (i, t) in req.tensors.iter().enumerate() {
         tensors.push(if t.dtype == 0 { None } else { Some(decode_input(t, &app.regions, &format!("tensor {i}"))?) });
     }
+    // Trailing optional tensors may be left out entirely.
+    let expected = registry().kernel_set().state_kinds.iter().find(|k| k.name == req.kind).map(|k| k.tensors.len());
+    if let Some(expected) = expected {
+        while tensors.len() < expected {
+            tensors.push(None);
+        }
+    }
     let size_bytes: u64 = tensors.iter().flatten().map(|t| t.bytes().len() as u64).sum();
     let kind = req.kind.clone();
     let (state, _) = on_pool(None, "CreateState", move || {
