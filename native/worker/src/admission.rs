@@ -51,6 +51,11 @@ impl Admission {
         })
     }
 
+    /// Places left for new calls (running or waiting).
+    pub fn available(&self) -> usize {
+        self.admitted.available_permits()
+    }
+
     /// Waits for a compute slot; returns it with the time waited.
     pub async fn slot(&self, ticket: Ticket) -> Result<(Slot, Duration), Status> {
         let started = Instant::now();
