@@ -303,3 +303,89 @@ mod tests {
         assert_eq!(buf.bytes().as_ptr() as usize % 8, 0);
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use crate::pb::accelerator::{InvokeRequest, SharedMemoryRef};
+    use proptest::prelude::*;
+    use prost::Message;
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    use std::sync::OnceLock;
+
+    /// A registry with one 4 KiB region "r" (or none when /dev/shm is missing).
+    fn regions() -> &'static Regions {
+        static REGIONS: OnceLock<(Regions, Option<tempfile::TempDir>)> = OnceLock::new();
+        &REGIONS
+            .get_or_init(|| {
+                let regions = Regions::new(std::path::Path::new("/dev/shm"));
+                let dir = tempfile::Builder::new().prefix("tandem-prop-").tempdir_in("/dev/shm").ok();
+                if let Some(dir) = &dir {
+                    let path = dir.path().join("r");
+                    let mut file = std::fs::File::create(&path).unwrap();
+                    file.set_permissions(std::fs::Permissions::from_mode(0o600)).unwrap();
+                    file.write_all(&[0u8; 4096]).unwrap();
+                    regions.register("r", path.to_str().unwrap(), 4096).unwrap();
+                }
+                (regions, dir)
+            })
+            .0
+    }
+
+    fn arb_ref() -> impl Strategy<Value = SharedMemoryRef> {
+        (prop_oneof![Just("r".to_owned()), "[a-z]{0,3}"], any::<u64>(), any::<u64>(), 0u64..5000, 0u64..5000)
+            .prop_map(|(region, big_offset, big_len, offset, len)| {
+                let (offset, length) = if big_offset % 4 == 0 { (big_offset, big_len) } else { (offset, len) };
+                SharedMemoryRef { region, offset, length }
+            })
+    }
+
+    fn arb_tensor() -> impl Strategy<Value = Tensor> {
+        let data = prop_oneof![
+            Just(None),
+            proptest::collection::vec(any::<u8>(), 0..64).prop_map(|b| Some(tensor::Data::InlineData(Bytes::from(b)))),
+            arb_ref().prop_map(|r| Some(tensor::Data::Shared(r))),
+        ];
+        (-2i32..8, proptest::collection::vec(prop_oneof![-3i64..20, any::<i64>()], 0..6), data)
+            .prop_map(|(dtype, shape, data)| Tensor { dtype, shape, data })
+    }
+
+    fn arb_output() -> impl Strategy<Value = OutputSpec> {
+        (-2i32..8, proptest::collection::vec(prop_oneof![-3i64..20, any::<i64>()], 0..6), proptest::option::of(arb_ref()))
+            .prop_map(|(dtype, shape, shared)| OutputSpec { dtype, shape, shared })
+    }
+
+    /// Runs a request through every check the worker makes before a kernel.
+    fn validate(req: &InvokeRequest) -> Result<(), Status> {
+        let inputs = decode_inputs(&req.inputs, regions(), "input")?;
+        decode_params(&req.params)?;
+        let plan = plan_outputs(&req.outputs, regions(), 1 << 20)?;
+        let outputs = allocate_outputs(plan)?;
+        check_overlaps(&inputs, &outputs)?;
+        for input in &inputs {
+            assert_eq!(input.bytes().len(), input.dtype.size() * input.shape.iter().product::<usize>());
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn structured_requests_map_to_a_status(
+            inputs in proptest::collection::vec(arb_tensor(), 0..4),
+            outputs in proptest::collection::vec(arb_output(), 0..4),
+        ) {
+            let req = InvokeRequest { kernel: "hash.blake3".into(), inputs, outputs, ..Default::default() };
+            if let Err(err) = validate(&req) {
+                prop_assert!(err.code != Code::Ok && !err.message.is_empty());
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_decode_or_fail_cleanly(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            if let Ok(req) = InvokeRequest::decode(Bytes::from(bytes)) {
+                let _ = validate(&req);
+            }
+        }
+    }
+}
