@@ -10,9 +10,17 @@ fn main() {
         println!("cargo:rerun-if-changed={file}");
     }
     let mut config = prost_build::Config::new();
-    for name in
-        ["KernelSet", "KernelDescriptor", "StateKindDescriptor", "TensorSpec", "ParamSpec", "KernelFlags", "Dim", "DType", "ParamType"]
-    {
+    for name in [
+        "KernelSet",
+        "KernelDescriptor",
+        "StateKindDescriptor",
+        "TensorSpec",
+        "ParamSpec",
+        "KernelFlags",
+        "Dim",
+        "DType",
+        "ParamType",
+    ] {
         config.extern_path(format!(".tandem.v1.{name}"), format!("::tandem_kernels::descriptor::pb::{name}"));
     }
     config

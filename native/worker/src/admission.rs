@@ -104,7 +104,10 @@ pub async fn on_pool<T: Send + 'static>(
         Ok((Ok(result), elapsed)) => result.map(|value| (value, elapsed)),
         Ok((Err(panic), _)) => {
             let id = correlation_id();
-            crate::log::error("panic in a compute job", serde_json::json!({ "what": what, "correlation_id": id, "panic": panic }));
+            crate::log::error(
+                "panic in a compute job",
+                serde_json::json!({ "what": what, "correlation_id": id, "panic": panic }),
+            );
             Err(status(Code::Internal, format!("the worker failed while running '{what}' (correlation id {id})")))
         }
         Err(_) => Err(status(Code::Internal, "a compute job ended without a result")),

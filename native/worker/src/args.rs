@@ -96,8 +96,16 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<(Command, Config)
         match flag.as_str() {
             "--version" => return Ok((Command::Version, config)),
             "--help" | "-h" => return Ok((Command::Help, config)),
-            "--socket" | "--listen" | "--metrics-listen" | "--shm-dir" | "--max-concurrency" | "--max-queue"
-            | "--max-message-bytes" | "--grace" | "--build-id" | "--log-level" => {}
+            "--socket"
+            | "--listen"
+            | "--metrics-listen"
+            | "--shm-dir"
+            | "--max-concurrency"
+            | "--max-queue"
+            | "--max-message-bytes"
+            | "--grace"
+            | "--build-id"
+            | "--log-level" => {}
             _ => return Err(format!("unknown argument '{arg}'")),
         }
         let value = match inline.or_else(|| args.next()) {

@@ -84,7 +84,10 @@ fn bind_unix(path: &Path) -> std::io::Result<UnixListener> {
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         use std::os::unix::fs::FileTypeExt;
         if !meta.file_type().is_socket() {
-            return Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "the socket path exists and is not a socket"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "the socket path exists and is not a socket",
+            ));
         }
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
             return Err(std::io::Error::new(std::io::ErrorKind::AddrInUse, "another process is serving on the socket"));

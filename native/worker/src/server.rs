@@ -164,20 +164,17 @@ pub async fn handle(app: Arc<App>, req: Request<hyper::Body>) -> Response<GrpcBo
     let deadline = record.call.ctx.deadline;
     let work = dispatch(&app, method, &mut messages, &mut record.call);
     let outcome = match deadline {
-        Some(deadline) => {
-            tokio::time::timeout_at(deadline.into(), work).await.unwrap_or_else(|_| Err(expired.clone()))
-        }
+        Some(deadline) => tokio::time::timeout_at(deadline.into(), work).await.unwrap_or_else(|_| Err(expired.clone())),
         None => work.await,
     };
     if tracked {
         app.metrics.in_flight.dec();
     }
-    let outcome = outcome.map_err(|err| {
+    let outcome = outcome.inspect_err(|err| {
         // A deadline or cancellation seen inside the kernel keeps its code.
         if err.code == Code::Internal {
             crate::log::warn("internal error", serde_json::json!({ "method": method, "message": err.message }));
         }
-        err
     });
     record.finish(outcome.as_ref().map_or_else(|e| e.code, |_| Code::Ok));
     match outcome {

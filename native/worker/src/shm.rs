@@ -118,9 +118,10 @@ impl Regions {
             .ok()
             .filter(|s| *s > 0 && *s <= isize::MAX as usize)
             .ok_or_else(|| status(Code::InvalidArgument, format!("region size must be positive, got {size}")))?;
-        let dir = self.dir.as_ref().ok_or_else(|| {
-            status(Code::FailedPrecondition, "the worker's shared-memory directory does not exist")
-        })?;
+        let dir = self
+            .dir
+            .as_ref()
+            .ok_or_else(|| status(Code::FailedPrecondition, "the worker's shared-memory directory does not exist"))?;
         let path_buf = Path::new(path);
         if !path_buf.is_absolute() {
             return Err(status(Code::InvalidArgument, "region path must be absolute"));
@@ -154,7 +155,10 @@ impl Regions {
         if meta.mode() & 0o077 != 0 {
             return Err(status(
                 Code::PermissionDenied,
-                format!("region file mode is {:o}; it must have no group or other permissions (0600)", meta.mode() & 0o777),
+                format!(
+                    "region file mode is {:o}; it must have no group or other permissions (0600)",
+                    meta.mode() & 0o777
+                ),
             ));
         }
         if meta.len() < size as u64 {
@@ -207,7 +211,7 @@ impl Regions {
                 ),
             ));
         }
-        if align > 1 && r.offset % align as u64 != 0 {
+        if align > 1 && !r.offset.is_multiple_of(align as u64) {
             return Err(status(
                 Code::InvalidArgument,
                 format!("{what}: offset {} is not aligned to the element size {align}", r.offset),

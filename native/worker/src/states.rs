@@ -36,9 +36,10 @@ pub fn check_id(id: &str) -> Result<(), Status> {
 impl States {
     pub fn get(&self, id: &str) -> Result<Arc<State>, Status> {
         let states = self.states.lock().map_err(|_| poisoned())?;
-        states.get(id).map(|e| Arc::clone(&e.state)).ok_or_else(|| {
-            status(Code::NotFound, format!("no state has id '{id}'; create it first (CreateState)"))
-        })
+        states
+            .get(id)
+            .map(|e| Arc::clone(&e.state))
+            .ok_or_else(|| status(Code::NotFound, format!("no state has id '{id}'; create it first (CreateState)")))
     }
 
     pub fn contains(&self, id: &str) -> Result<bool, Status> {

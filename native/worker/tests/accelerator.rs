@@ -60,7 +60,8 @@ async fn topk_over_a_created_state_finds_the_nearest_rows() {
     let listed: ListStatesReply = client.unary("ListStates", &ListStatesRequest {}).await.unwrap();
     assert_eq!(listed.states.len(), 1);
     assert_eq!(listed.states[0].kind, "vector_collection");
-    let dropped: DropStateReply = client.unary("DropState", &DropStateRequest { state_id: "docs".into() }).await.unwrap();
+    let dropped: DropStateReply =
+        client.unary("DropState", &DropStateRequest { state_id: "docs".into() }).await.unwrap();
     assert!(dropped.dropped);
     let err = client.invoke(&req).await.unwrap_err();
     assert_eq!(err.0, Code::NotFound, "{}", err.1);
@@ -93,7 +94,8 @@ async fn blake3_matches_the_reference_including_xof_lengths() {
 }
 
 fn stream_frames(header: StreamHeader, chunks: &[&[u8]]) -> Vec<Bytes> {
-    let mut frames = vec![frame_bytes(&StreamRequest { part: Some(stream_request::Part::Header(header)) }.encode_to_vec())];
+    let mut frames =
+        vec![frame_bytes(&StreamRequest { part: Some(stream_request::Part::Header(header)) }.encode_to_vec())];
     for chunk in chunks {
         let part = stream_request::Part::Data(Bytes::copy_from_slice(chunk));
         frames.push(frame_bytes(&StreamRequest { part: Some(part) }.encode_to_vec()));
@@ -208,6 +210,7 @@ async fn create_state_validates_ids_and_kinds() {
     req.state_id = "ok".into();
     req.kind = "nope".into();
     assert_eq!(client.unary::<_, CreateStateReply>("CreateState", &req).await.unwrap_err().0, Code::NotFound);
-    let dropped: DropStateReply = client.unary("DropState", &DropStateRequest { state_id: "none".into() }).await.unwrap();
+    let dropped: DropStateReply =
+        client.unary("DropState", &DropStateRequest { state_id: "none".into() }).await.unwrap();
     assert!(!dropped.dropped);
 }

@@ -99,7 +99,10 @@ async fn fan_in_refuses_calls_beyond_running_plus_queued() {
     assert!(reply.queue_micros > 0);
     let metrics = app.metrics.render();
     assert!(metrics.contains("tandem_worker_rejections_total{reason=\"capacity\"} 1"), "{metrics}");
-    assert!(metrics.contains("tandem_worker_invocations_total{code=\"RESOURCE_EXHAUSTED\",kernel=\"hash.blake3\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("tandem_worker_invocations_total{code=\"RESOURCE_EXHAUSTED\",kernel=\"hash.blake3\"} 1"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

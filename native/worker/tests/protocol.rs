@@ -26,11 +26,13 @@ async fn replies_carry_headers_message_and_trailers() {
 async fn wrong_content_type_is_http_415() {
     let w = start().await;
     let mut client = Client::connect(&w.socket).await;
-    let reply = client.raw("/tandem.v1.Accelerator/Describe", &[("content-type", "application/json")], frame_bytes(&[])).await;
+    let reply =
+        client.raw("/tandem.v1.Accelerator/Describe", &[("content-type", "application/json")], frame_bytes(&[])).await;
     assert_eq!(reply.http, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     // A content-type with a subtype is gRPC too.
-    let reply =
-        client.raw("/tandem.v1.Accelerator/Describe", &[("content-type", "application/grpc+proto")], frame_bytes(&[])).await;
+    let reply = client
+        .raw("/tandem.v1.Accelerator/Describe", &[("content-type", "application/grpc+proto")], frame_bytes(&[]))
+        .await;
     assert_eq!(reply.code(), Code::Ok);
 }
 

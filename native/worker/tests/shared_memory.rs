@@ -27,7 +27,12 @@ fn region_file(fill: &[u8]) -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
-async fn register(client: &mut Client, name: &str, path: &std::path::Path, size: u64) -> CallResult<RegisterSharedMemoryReply> {
+async fn register(
+    client: &mut Client,
+    name: &str,
+    path: &std::path::Path,
+    size: u64,
+) -> CallResult<RegisterSharedMemoryReply> {
     let req = RegisterSharedMemoryRequest { name: name.into(), path: path.to_string_lossy().into_owned(), size };
     client.unary("RegisterSharedMemory", &req).await
 }
@@ -75,11 +80,17 @@ async fn blake3_reads_and_writes_shared_memory() {
     assert_eq!(inline_bytes(&reply.outputs[0]).as_ref(), blake3::hash(&data[100..300]).as_bytes());
 
     // A stream chunk by reference.
-    let header = StreamHeader { kernel: "hash.blake3".into(), outputs: vec![output(DType::U8, &[32])], ..Default::default() };
+    let header =
+        StreamHeader { kernel: "hash.blake3".into(), outputs: vec![output(DType::U8, &[32])], ..Default::default() };
     let frames = vec![
         frame_bytes(&StreamRequest { part: Some(stream_request::Part::Header(header)) }.encode_to_vec()),
-        frame_bytes(&StreamRequest { part: Some(stream_request::Part::Data(Bytes::copy_from_slice(&data[..10]))) }.encode_to_vec()),
-        frame_bytes(&StreamRequest { part: Some(stream_request::Part::Shared(shared("r1", 10, 4990))) }.encode_to_vec()),
+        frame_bytes(
+            &StreamRequest { part: Some(stream_request::Part::Data(Bytes::copy_from_slice(&data[..10]))) }
+                .encode_to_vec(),
+        ),
+        frame_bytes(
+            &StreamRequest { part: Some(stream_request::Part::Shared(shared("r1", 10, 4990))) }.encode_to_vec(),
+        ),
     ];
     let stream = futures_util::stream::iter(frames.into_iter().map(Ok::<_, std::convert::Infallible>));
     let reply = client.raw("/tandem.v1.Accelerator/InvokeStream", &[], hyper::Body::wrap_stream(stream)).await;

@@ -128,11 +128,8 @@ mod tests {
             let mut decoder = FrameDecoder::new(32);
             for chunk in &chunks {
                 decoder.push(chunk);
-                loop {
-                    match decoder.next_message() {
-                        Ok(Some(m)) => proptest::prop_assert!(m.len() <= 32),
-                        Ok(None) | Err(_) => break,
-                    }
+                while let Ok(Some(m)) = decoder.next_message() {
+                    proptest::prop_assert!(m.len() <= 32);
                 }
             }
             let _ = decoder.finish();

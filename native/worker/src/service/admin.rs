@@ -46,7 +46,7 @@ pub async fn create_state(app: &Arc<App>, req: CreateStateRequest) -> Result<Cre
     let kind = req.kind.clone();
     let (state, _) = on_pool(None, "CreateState", move || {
         let views: Vec<_> = tensors.iter().map(|t| t.as_ref().map(|t| t.view())).collect();
-        Ok(registry().create_state(&kind, &views)?)
+        registry().create_state(&kind, &views)
     })
     .await?;
     app.states.insert(&req.state_id, size_bytes, state)?;

@@ -66,9 +66,11 @@ fn int(v: i64) -> ParamValue {
     ParamValue { value: Some(param_value::Value::IntValue(v)) }
 }
 
+type WarmUpCall = (InvokeRequest, Option<Arc<State>>);
+
 /// A tiny call of `kernel`, with the state it needs; `None` for kernels that
 /// are not warmed up (fault injection).
-fn warm_up_call(kernel: &str) -> Result<Option<(InvokeRequest, Option<Arc<State>>)>, Status> {
+fn warm_up_call(kernel: &str) -> Result<Option<WarmUpCall>, Status> {
     let f32s = |v: f32| v.to_le_bytes().to_vec();
     let mut req = InvokeRequest { kernel: kernel.to_owned(), ..Default::default() };
     let mut state = None;
@@ -79,7 +81,9 @@ fn warm_up_call(kernel: &str) -> Result<Option<(InvokeRequest, Option<Arc<State>
             let view = TensorRef { dtype: DType::F32, shape: &[4, 2], bytes: &bytes };
             let aligned = super::tensors::AlignedBuf::copy_of(view.bytes)?;
             let view = TensorRef { bytes: aligned.bytes(), ..view };
-            state = Some(Arc::new(registry().create_state(tandem_kernels::similarity::COLLECTION_KIND, &[Some(view), None])?));
+            state = Some(Arc::new(
+                registry().create_state(tandem_kernels::similarity::COLLECTION_KIND, &[Some(view), None])?,
+            ));
             req.inputs = vec![inline(DType::F32, &[1, 2], &[1.0f32, 0.25], f32s)];
             req.params = vec![int(2), int(0)];
             req.outputs = vec![out(DType::I64, &[1, 2]), out(DType::F32, &[1, 2])];
@@ -98,7 +102,8 @@ fn warm_up_call(kernel: &str) -> Result<Option<(InvokeRequest, Option<Arc<State>
             req.outputs = vec![out(DType::U8, &[32])];
         }
         tandem_kernels::diagnostics::Noop::NAME => {
-            req.inputs = vec![inline(DType::U8, &[1], &[0u8], |v: u8| vec![v]), inline(DType::U8, &[0], &[], |v: u8| vec![v])];
+            req.inputs =
+                vec![inline(DType::U8, &[1], &[0u8], |v: u8| vec![v]), inline(DType::U8, &[0], &[], |v: u8| vec![v])];
         }
         _ => return Ok(None),
     }

@@ -2,7 +2,7 @@
 //!
 //! - [`tensors`]: decoding tensors and allocating outputs.
 //! - [`invoke`]: `Invoke` and the start-up warm-up.
-//! - [`stream`]: `InvokeStream`.
+//! - [`stream`]: the `InvokeStream` RPC.
 //! - [`admin`]: `Describe`, states, shared memory and `Drain`.
 
 pub mod admin;

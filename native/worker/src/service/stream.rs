@@ -21,10 +21,8 @@ pub async fn invoke_stream(
     call: &mut Call,
 ) -> Result<InvokeReply, Status> {
     app.refuse_if_draining()?;
-    let first = messages
-        .next()
-        .await?
-        .ok_or_else(|| status(Code::InvalidArgument, "the stream carried no header message"))?;
+    let first =
+        messages.next().await?.ok_or_else(|| status(Code::InvalidArgument, "the stream carried no header message"))?;
     let header = match decode::<StreamRequest>(first)?.part {
         Some(Part::Header(header)) => header,
         _ => return Err(status(Code::InvalidArgument, "the first message of a stream must be its header")),
@@ -40,18 +38,26 @@ pub async fn invoke_stream(
     if header.params.len() != kernel.descriptor().params.len() {
         return Err(status(
             Code::InvalidArgument,
-            format!("kernel '{}' takes {} parameter(s), got {}", header.kernel, kernel.descriptor().params.len(), header.params.len()),
+            format!(
+                "kernel '{}' takes {} parameter(s), got {}",
+                header.kernel,
+                kernel.descriptor().params.len(),
+                header.params.len()
+            ),
         ));
     }
     if header.outputs.len() != 1 {
-        return Err(status(Code::InvalidArgument, format!("a stream writes 1 output (digest), got {}", header.outputs.len())));
+        return Err(status(
+            Code::InvalidArgument,
+            format!("a stream writes 1 output (digest), got {}", header.outputs.len()),
+        ));
     }
     let plan = plan_outputs(&header.outputs, &app.regions, app.config.max_message_bytes)?;
-    let (dtype, shape, len, _) = &plan[0];
-    if *dtype != DType::U8 || shape.len() != 1 {
+    let digest = &plan[0];
+    if digest.dtype != DType::U8 || digest.shape.len() != 1 {
         return Err(status(Code::InvalidArgument, "output 'digest' must be a u8 vector"));
     }
-    check_output_len(*len)?;
+    check_output_len(digest.len)?;
 
     let ticket = app.admission.admit().inspect_err(|_| app.metrics.reject("capacity"))?;
     let (slot, queued) = app.admission.slot(ticket).await?;

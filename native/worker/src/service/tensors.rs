@@ -167,7 +167,7 @@ pub fn decode_input(t: &Tensor, regions: &Regions, what: &str) -> Result<Input, 
     let (shape, len) = decode_shape(&t.shape, dtype, what)?;
     let data = match &t.data {
         None => InputData::Inline(Bytes::new()),
-        Some(tensor::Data::InlineData(bytes)) if bytes.as_ptr() as usize % dtype.size() == 0 => {
+        Some(tensor::Data::InlineData(bytes)) if (bytes.as_ptr() as usize).is_multiple_of(dtype.size()) => {
             InputData::Inline(bytes.clone())
         }
         Some(tensor::Data::InlineData(bytes)) => InputData::Copied(AlignedBuf::copy_of(bytes)?),
@@ -209,12 +209,20 @@ pub fn decode_params(params: &[ParamValue]) -> Result<Vec<Param>, Status> {
         .collect()
 }
 
+/// An output checked against its spec, not allocated yet.
+pub struct PlannedOutput {
+    pub dtype: DType,
+    pub shape: Vec<usize>,
+    pub len: usize,
+    pub span: Option<Span>,
+}
+
 /// Checks output specs and their byte budget before anything is allocated.
 pub fn plan_outputs(
     specs: &[OutputSpec],
     regions: &Regions,
     inline_budget: usize,
-) -> Result<Vec<(DType, Vec<usize>, usize, Option<Span>)>, Status> {
+) -> Result<Vec<PlannedOutput>, Status> {
     if specs.len() > MAX_ITEMS {
         return Err(status(Code::InvalidArgument, format!("{} outputs given; at most {MAX_ITEMS}", specs.len())));
     }
@@ -240,21 +248,23 @@ pub fn plan_outputs(
                 if inline_total > inline_budget {
                     return Err(status(
                         Code::ResourceExhausted,
-                        format!("inline outputs need {inline_total}+ bytes, beyond the message limit of {inline_budget}"),
+                        format!(
+                            "inline outputs need {inline_total}+ bytes, beyond the message limit of {inline_budget}"
+                        ),
                     ));
                 }
                 None
             }
         };
-        plan.push((dtype, shape, len, span));
+        plan.push(PlannedOutput { dtype, shape, len, span });
     }
     Ok(plan)
 }
 
 /// Allocates planned outputs (zeroed inline buffers, or the shared ranges).
-pub fn allocate_outputs(plan: Vec<(DType, Vec<usize>, usize, Option<Span>)>) -> Result<Vec<Output>, Status> {
+pub fn allocate_outputs(plan: Vec<PlannedOutput>) -> Result<Vec<Output>, Status> {
     plan.into_iter()
-        .map(|(dtype, shape, len, span)| {
+        .map(|PlannedOutput { dtype, shape, len, span }| {
             let buf = match span {
                 Some(span) => OutputBuf::Shared(span),
                 None => OutputBuf::Inline(AlignedBuf::zeroed(len)?),
@@ -334,11 +344,12 @@ mod proptests {
     }
 
     fn arb_ref() -> impl Strategy<Value = SharedMemoryRef> {
-        (prop_oneof![Just("r".to_owned()), "[a-z]{0,3}"], any::<u64>(), any::<u64>(), 0u64..5000, 0u64..5000)
-            .prop_map(|(region, big_offset, big_len, offset, len)| {
+        (prop_oneof![Just("r".to_owned()), "[a-z]{0,3}"], any::<u64>(), any::<u64>(), 0u64..5000, 0u64..5000).prop_map(
+            |(region, big_offset, big_len, offset, len)| {
                 let (offset, length) = if big_offset % 4 == 0 { (big_offset, big_len) } else { (offset, len) };
                 SharedMemoryRef { region, offset, length }
-            })
+            },
+        )
     }
 
     fn arb_tensor() -> impl Strategy<Value = Tensor> {
@@ -352,7 +363,11 @@ mod proptests {
     }
 
     fn arb_output() -> impl Strategy<Value = OutputSpec> {
-        (-2i32..8, proptest::collection::vec(prop_oneof![-3i64..20, any::<i64>()], 0..6), proptest::option::of(arb_ref()))
+        (
+            -2i32..8,
+            proptest::collection::vec(prop_oneof![-3i64..20, any::<i64>()], 0..6),
+            proptest::option::of(arb_ref()),
+        )
             .prop_map(|(dtype, shape, shared)| OutputSpec { dtype, shape, shared })
     }
 

@@ -101,7 +101,12 @@ impl Client {
         Client { send }
     }
 
-    pub async fn request(&mut self, path: &str, headers: &[(&str, &str)], body: hyper::Body) -> hyper::Response<hyper::Body> {
+    pub async fn request(
+        &mut self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: hyper::Body,
+    ) -> hyper::Response<hyper::Body> {
         let mut builder = Request::post(format!("http://worker{path}")).header("te", "trailers");
         let mut has_content_type = false;
         for (name, value) in headers {
