@@ -75,6 +75,22 @@ impl Drop for Record<'_> {
     }
 }
 
+/// Counts a call in a gauge until dropped, even when the client leaves.
+struct GaugeGuard(prometheus::IntGauge);
+
+impl GaugeGuard {
+    fn inc(gauge: &prometheus::IntGauge) -> GaugeGuard {
+        gauge.inc();
+        GaugeGuard(gauge.clone())
+    }
+}
+
+impl Drop for GaugeGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 fn method_name(path: &str) -> Option<&'static str> {
     const METHODS: [&str; 12] = [
         "Describe",
@@ -157,19 +173,13 @@ pub async fn handle(app: Arc<App>, req: Request<hyper::Body>) -> Response<GrpcBo
     }
 
     let tracked = matches!(method, "Invoke" | "InvokeStream" | "CreateState");
-    let _in_flight = tracked.then(|| app.lifecycle.track(call_flag));
-    if tracked {
-        app.metrics.in_flight.inc();
-    }
+    let _in_flight = tracked.then(|| (app.lifecycle.track(call_flag), GaugeGuard::inc(&app.metrics.in_flight)));
     let deadline = record.call.ctx.deadline;
     let work = dispatch(&app, method, &mut messages, &mut record.call);
     let outcome = match deadline {
         Some(deadline) => tokio::time::timeout_at(deadline.into(), work).await.unwrap_or_else(|_| Err(expired.clone())),
         None => work.await,
     };
-    if tracked {
-        app.metrics.in_flight.dec();
-    }
     let outcome = outcome.inspect_err(|err| {
         // A deadline or cancellation seen inside the kernel keeps its code.
         if err.code == Code::Internal {

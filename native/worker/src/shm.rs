@@ -13,7 +13,7 @@ use crate::grpc::{status, Code, Status};
 use crate::pb::accelerator::{SharedMemoryRef, SharedMemoryRegion};
 use memmap2::{MmapOptions, MmapRaw};
 use std::collections::HashMap;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -138,9 +138,11 @@ impl Regions {
         if !std::fs::metadata(&canonical).is_ok_and(|m| m.is_file()) {
             return Err(status(Code::InvalidArgument, "region path is not a regular file"));
         }
+        // O_NOFOLLOW: a symlink swapped in after canonicalisation is refused.
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&canonical)
             .map_err(|_| status(Code::PermissionDenied, format!("region file for '{name}' cannot be opened")))?;
         let meta = file.metadata().map_err(|_| status(Code::Internal, "cannot read the region file's metadata"))?;

@@ -160,6 +160,7 @@ async fn a_client_leaving_mid_stream_releases_everything() {
     eventually(|| app.lifecycle.in_flight() == 1 && app.admission.available() == 3, "the stream to start").await;
     sender.abort();
     eventually(|| app.lifecycle.in_flight() == 0 && app.admission.available() == 4, "the stream to be released").await;
+    eventually(|| app.metrics.render().contains("tandem_worker_in_flight 0"), "the in-flight gauge to drop").await;
     drop(response);
     // The worker still serves.
     let mut client = Client::connect(&w.socket).await;
