@@ -14,6 +14,8 @@
 //! - [`lifecycle`]: readiness, drain and calls in flight.
 //! - [`log`], [`metrics`]: JSON logs on stderr, Prometheus metrics.
 //!
+//! See README.md for the command line and behaviour.
+//!
 //! [`start`] binds, warms up and serves; [`Worker::wait`] returns after a
 //! drain (SIGTERM in the binary, or the Drain RPC) has finished.
 
@@ -47,6 +49,8 @@ use tokio::task::JoinHandle;
 
 /// How long open connections get to close after the drain.
 const CONNECTION_CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Pause after a failed accept.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// How long cancelled calls get to notice their flag after the grace period.
 const CANCEL_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -199,7 +203,11 @@ async fn accept_loop(listener: Listener, app: Arc<App>) {
             Ok(Connection::Tcp(stream)) => {
                 tokio::spawn(serve_connection(stream, Arc::clone(&app), open_tx.clone()));
             }
-            Err(err) => log::warn("accept failed", json!({ "error": err.to_string() })),
+            Err(err) => {
+                log::warn("accept failed", json!({ "error": err.to_string() }));
+                // Out of descriptors, typically: back off instead of spinning.
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+            }
         }
     }
     drop(listener);
