@@ -156,7 +156,8 @@ pub async fn handle(app: Arc<App>, req: Request<hyper::Body>) -> Response<GrpcBo
     let call_flag = Arc::clone(&cancel);
     let _cancel_on_drop = CancelOnDrop(cancel);
     let mut record = Record { app: &app, call: Call::new(method, ctx), done: false };
-    let mut messages = RequestMessages::new(req.into_body(), app.config.max_message_bytes);
+    let mut messages = RequestMessages::new(req.into_body(), app.config.max_message_bytes)
+        .with_budget(Arc::clone(&app.receive_budget));
 
     let expired = status(Code::DeadlineExceeded, "the call's deadline passed before it completed");
     if timeout.is_some_and(|t| t.is_zero()) {

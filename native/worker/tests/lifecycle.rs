@@ -166,3 +166,35 @@ async fn a_client_leaving_mid_stream_releases_everything() {
     let mut client = Client::connect(&w.socket).await;
     client.invoke(&blake3_request(b"after", 32)).await.unwrap();
 }
+
+#[tokio::test]
+async fn large_requests_share_a_bounded_receive_budget() {
+    let w = start_with(|c| c.max_message_bytes = 256 * 1024).await;
+    let app = std::sync::Arc::clone(w.worker.app());
+    let total = app.receive_budget.available_permits();
+    let mut senders = Vec::new();
+    let mut pending = Vec::new();
+    for _ in 0..tandem_worker::service::RECEIVE_BUDGET_MESSAGES {
+        let mut client = Client::connect(&w.socket).await;
+        let (mut sender, body) = hyper::Body::channel();
+        pending.push(tokio::spawn(async move { client.request("/tandem.v1.Accelerator/Invoke", &[], body).await }));
+        let mut prefix = vec![0u8];
+        prefix.extend_from_slice(&(256u32 * 1024).to_be_bytes());
+        prefix.extend_from_slice(&[0x0a, 0x01]);
+        sender.send_data(Bytes::from(prefix)).await.unwrap();
+        senders.push(sender);
+    }
+    eventually(|| app.receive_budget.available_permits() == 0, "the large requests to take the budget").await;
+
+    let mut client = Client::connect(&w.socket).await;
+    let err = client.invoke(&blake3_request(&vec![1u8; 100_000], 32)).await.unwrap_err();
+    assert_eq!(err.0, Code::ResourceExhausted, "{}", err.1);
+    client.invoke(&blake3_request(b"small requests still pass", 32)).await.unwrap();
+
+    for sender in senders {
+        sender.abort();
+    }
+    eventually(|| app.receive_budget.available_permits() == total, "the budget to be returned").await;
+    client.invoke(&blake3_request(&vec![1u8; 100_000], 32)).await.unwrap();
+    drop(pending);
+}

@@ -56,6 +56,14 @@ impl FrameDecoder {
         Ok(Some(self.buffer.split_to(len).freeze()))
     }
 
+    /// The length the next, still incomplete, message announced.
+    pub fn announced_len(&self) -> Option<usize> {
+        if self.buffer.len() < PREFIX_LEN || self.buffer[0] != 0 {
+            return None;
+        }
+        Some(u32::from_be_bytes([self.buffer[1], self.buffer[2], self.buffer[3], self.buffer[4]]) as usize)
+    }
+
     /// Checks that the stream ended on a message boundary.
     pub fn finish(&self) -> Result<(), Status> {
         if self.buffer.is_empty() {

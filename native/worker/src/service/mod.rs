@@ -21,6 +21,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tandem_kernels::{registry, CallContext, RegisteredKernel};
 
+/// Largest messages the worker buffers at once, across all calls.
+pub const RECEIVE_BUDGET_MESSAGES: usize = 4;
+
 /// Everything the handlers share.
 pub struct App {
     pub config: Config,
@@ -31,6 +34,8 @@ pub struct App {
     pub admission: Admission,
     pub lifecycle: Arc<Lifecycle>,
     pub metrics: Arc<Metrics>,
+    /// Bytes of large request messages buffered at once, across all calls.
+    pub receive_budget: Arc<tokio::sync::Semaphore>,
 }
 
 impl App {
@@ -48,6 +53,9 @@ impl App {
             admission: Admission::new(config.max_concurrency, config.max_queue),
             lifecycle: Arc::new(Lifecycle::new()),
             metrics: Arc::new(Metrics::new()),
+            receive_budget: crate::grpc::request::receive_budget(
+                config.max_message_bytes.saturating_mul(RECEIVE_BUDGET_MESSAGES),
+            ),
             config,
         }
     }
