@@ -1,0 +1,251 @@
+//! tandem-worker: Tandem's kernels served over gRPC (HTTP/2, h2c) as
+//! `tandem.v1.Accelerator`, next to the standard `grpc.health.v1.Health`.
+//!
+//! Layout:
+//! - [`args`]: command-line options.
+//! - [`pb`]: wire types generated from `proto/`.
+//! - [`grpc`]: framing, metadata, request reading and response bodies.
+//! - [`server`]: HTTP/2 request handling, routing, per-call logs and metrics.
+//! - [`service`]: the Accelerator RPCs (invoke, streams, states, regions).
+//! - [`health`]: readiness and liveness, Check and Watch.
+//! - [`shm`]: registered shared-memory regions.
+//! - [`states`]: named kernel states.
+//! - [`admission`]: fixed fan-in and the compute-pool hand-off.
+//! - [`lifecycle`]: readiness, drain and calls in flight.
+//! - [`log`], [`metrics`]: JSON logs on stderr, Prometheus metrics.
+//!
+//! See README.md for the command line and behaviour.
+//!
+//! [`start`] binds, warms up and serves; [`Worker::wait`] returns after a
+//! drain (SIGTERM in the binary, or the Drain RPC) has finished.
+
+pub mod admission;
+pub mod args;
+pub mod grpc;
+pub mod health;
+pub mod lifecycle;
+pub mod log;
+pub mod metrics;
+pub mod pb;
+pub mod server;
+pub mod service;
+pub mod shm;
+pub mod states;
+
+use args::{Config, Endpoint};
+use hyper::server::conn::Http;
+use hyper::service::service_fn;
+use serde_json::json;
+use service::App;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// How long open connections get to close after the drain.
+const CONNECTION_CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Pause after a failed accept.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+/// How long cancelled calls get to notice their flag after the grace period.
+const CANCEL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A running worker.
+pub struct Worker {
+    /// `unix:PATH` or `HOST:PORT`.
+    pub address: String,
+    pub metrics_address: Option<SocketAddr>,
+    app: Arc<App>,
+    done: JoinHandle<()>,
+}
+
+impl Worker {
+    /// Starts a drain, as SIGTERM does.
+    pub fn drain(&self) {
+        self.app.lifecycle.request_drain();
+    }
+
+    pub fn app(&self) -> &Arc<App> {
+        &self.app
+    }
+
+    /// Waits until the worker has drained and stopped serving.
+    pub async fn wait(self) {
+        let _ = self.done.await;
+    }
+}
+
+enum Listener {
+    Unix(UnixListener, PathBuf),
+    Tcp(TcpListener),
+}
+
+fn bind_unix(path: &Path) -> std::io::Result<UnixListener> {
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        use std::os::unix::fs::FileTypeExt;
+        if !meta.file_type().is_socket() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "the socket path exists and is not a socket",
+            ));
+        }
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(std::io::Error::new(std::io::ErrorKind::AddrInUse, "another process is serving on the socket"));
+        }
+        std::fs::remove_file(path)?;
+    }
+    // SAFETY: umask only changes this process's file-creation mask; the
+    // mask is restored right after the socket file is created, so the
+    // socket never exists with group or other permissions.
+    let previous = unsafe { libc::umask(0o177) };
+    let listener = UnixListener::bind(path);
+    // SAFETY: as above.
+    unsafe { libc::umask(previous) };
+    listener
+}
+
+/// Binds, starts serving (liveness SERVING at once), warms every kernel up
+/// in the background and then turns readiness SERVING.
+pub async fn start(config: Config) -> std::io::Result<Worker> {
+    log::set_level(config.log_level);
+    let listener = match &config.endpoint {
+        Endpoint::Unix(path) => Listener::Unix(bind_unix(path)?, path.clone()),
+        Endpoint::Tcp(addr) => Listener::Tcp(TcpListener::bind(addr).await?),
+    };
+    let address = match &listener {
+        Listener::Unix(_, path) => format!("unix:{}", path.display()),
+        Listener::Tcp(l) => l.local_addr()?.to_string(),
+    };
+    let metrics_config = config.metrics;
+    let app = Arc::new(App::new(config));
+    let metrics_address = match metrics_config {
+        Some(addr) => {
+            let std_listener = std::net::TcpListener::bind(addr)?;
+            std_listener.set_nonblocking(true)?;
+            Some(metrics::serve(std_listener, Arc::clone(&app.metrics)).await.map_err(std::io::Error::other)?)
+        }
+        None => None,
+    };
+    log::info(
+        "listening",
+        json!({ "address": address, "metrics": metrics_address.map(|a| a.to_string()), "instance": app.instance_id,
+                "version": app.worker_version }),
+    );
+    let accept = tokio::spawn(accept_loop(listener, Arc::clone(&app)));
+    let warm = tokio::spawn(warm_up(Arc::clone(&app)));
+    let done = tokio::spawn(run_lifecycle(Arc::clone(&app), accept, warm));
+    Ok(Worker { address, metrics_address, app, done })
+}
+
+async fn warm_up(app: Arc<App>) {
+    let started = std::time::Instant::now();
+    match service::invoke::warm_up(&app).await {
+        Ok(()) => log::info("warm-up done", json!({ "duration_us": started.elapsed().as_micros() as u64 })),
+        Err(err) => log::warn("warm-up failed", json!({ "code": err.code.name(), "message": err.message })),
+    }
+    if app.lifecycle.set_serving() {
+        app.metrics.ready.set(1);
+        log::info("serving", json!({ "instance": app.instance_id }));
+    }
+}
+
+async fn run_lifecycle(app: Arc<App>, accept: JoinHandle<()>, warm: JoinHandle<()>) {
+    app.lifecycle.drain_requested().await;
+    app.metrics.ready.set(0);
+    let in_flight = app.lifecycle.in_flight();
+    log::info("draining", json!({ "in_flight": in_flight, "grace_ms": app.config.grace.as_millis() as u64 }));
+    if !app.lifecycle.wait_idle(app.config.grace).await {
+        let cancelled = app.lifecycle.cancel_all();
+        log::warn("grace period over; cancelling calls", json!({ "cancelled": cancelled }));
+        app.lifecycle.wait_idle(CANCEL_TIMEOUT).await;
+    }
+    warm.abort();
+    app.lifecycle.shut_down();
+    let _ = accept.await;
+    if let Endpoint::Unix(path) = &app.config.endpoint {
+        let _ = std::fs::remove_file(path);
+    }
+    log::info("exit", json!({ "instance": app.instance_id }));
+}
+
+fn http2() -> Http {
+    let mut http = Http::new();
+    http.http2_only(true)
+        .http2_initial_stream_window_size(1 << 20)
+        .http2_initial_connection_window_size(4 << 20)
+        .http2_max_frame_size(1 << 20)
+        .http2_max_concurrent_streams(1024);
+    http
+}
+
+async fn accept_loop(listener: Listener, app: Arc<App>) {
+    let mut shutdown = app.lifecycle.watch_shutdown();
+    // Each connection holds a sender; when all are gone, `recv` yields None.
+    let (open_tx, mut open_rx) = mpsc::channel::<()>(1);
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.changed() => break,
+            accepted = async {
+                match &listener {
+                    Listener::Unix(l, _) => l.accept().await.map(|(s, _)| Connection::Unix(s)),
+                    Listener::Tcp(l) => l.accept().await.map(|(s, _)| { let _ = s.set_nodelay(true); Connection::Tcp(s) }),
+                }
+            } => accepted,
+        };
+        match accepted {
+            Ok(Connection::Unix(stream)) => {
+                tokio::spawn(serve_connection(stream, Arc::clone(&app), open_tx.clone()));
+            }
+            Ok(Connection::Tcp(stream)) => {
+                tokio::spawn(serve_connection(stream, Arc::clone(&app), open_tx.clone()));
+            }
+            Err(err) => {
+                log::warn("accept failed", json!({ "error": err.to_string() }));
+                // Out of descriptors, typically: back off instead of spinning.
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+            }
+        }
+    }
+    drop(listener);
+    drop(open_tx);
+    if tokio::time::timeout(CONNECTION_CLOSE_TIMEOUT, open_rx.recv()).await.is_err() {
+        log::warn("connections still open at exit", json!({}));
+    }
+}
+
+enum Connection {
+    Unix(tokio::net::UnixStream),
+    Tcp(tokio::net::TcpStream),
+}
+
+async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    stream: S,
+    app: Arc<App>,
+    _open: mpsc::Sender<()>,
+) {
+    let mut shutdown = app.lifecycle.watch_shutdown();
+    let service = service_fn(move |req| {
+        let app = Arc::clone(&app);
+        async move { Ok::<_, Infallible>(server::handle(app, req).await) }
+    });
+    let connection = http2().serve_connection(stream, service);
+    tokio::pin!(connection);
+    let finished = tokio::select! {
+        result = connection.as_mut() => Some(result),
+        _ = async { while !*shutdown.borrow_and_update() { if shutdown.changed().await.is_err() { break } } } => None,
+    };
+    let result = match finished {
+        Some(result) => result,
+        None => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(err) = result {
+        log::event(log::Level::Debug, "connection ended", json!({ "error": err.to_string() }));
+    }
+}

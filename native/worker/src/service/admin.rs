@@ -1,0 +1,88 @@
+//! `Describe`, the state and shared-memory RPCs, and `Drain`.
+
+use super::tensors::decode_input;
+use super::App;
+use crate::admission::on_pool;
+use crate::grpc::{status, Code, Status};
+use crate::pb::accelerator::*;
+use crate::states::{already_exists, check_id};
+use std::sync::Arc;
+use tandem_kernels::{registry, ABI_VERSION};
+
+pub fn describe(app: &App) -> DescribeReply {
+    DescribeReply {
+        kernel_set: Some(registry().kernel_set()),
+        worker_version: app.worker_version.clone(),
+        abi_version: ABI_VERSION,
+        compute_threads: tandem_kernels::pool::threads() as u32,
+        max_concurrency: app.admission.max_concurrency as u32,
+        max_queue: app.admission.max_queue as u32,
+        max_message_bytes: app.config.max_message_bytes as u64,
+        instance_id: app.instance_id.clone(),
+    }
+}
+
+pub async fn create_state(app: &Arc<App>, req: CreateStateRequest) -> Result<CreateStateReply, Status> {
+    app.refuse_if_draining()?;
+    check_id(&req.state_id)?;
+    if app.states.contains(&req.state_id)? {
+        return Err(already_exists(&req.state_id));
+    }
+    if req.tensors.len() > super::tensors::MAX_ITEMS {
+        return Err(status(Code::InvalidArgument, "too many tensors"));
+    }
+    let mut tensors = Vec::with_capacity(req.tensors.len());
+    for (i, t) in req.tensors.iter().enumerate() {
+        tensors.push(if t.dtype == 0 { None } else { Some(decode_input(t, &app.regions, &format!("tensor {i}"))?) });
+    }
+    // Trailing optional tensors may be left out entirely.
+    let expected = registry().kernel_set().state_kinds.iter().find(|k| k.name == req.kind).map(|k| k.tensors.len());
+    if let Some(expected) = expected {
+        while tensors.len() < expected {
+            tensors.push(None);
+        }
+    }
+    let size_bytes: u64 = tensors.iter().flatten().map(|t| t.bytes().len() as u64).sum();
+    let kind = req.kind.clone();
+    let (state, _) = on_pool(None, "CreateState", move || {
+        let views: Vec<_> = tensors.iter().map(|t| t.as_ref().map(|t| t.view())).collect();
+        registry().create_state(&kind, &views)
+    })
+    .await?;
+    app.states.insert(&req.state_id, size_bytes, state)?;
+    Ok(CreateStateReply { state_id: req.state_id, size_bytes })
+}
+
+pub fn drop_state(app: &App, req: DropStateRequest) -> Result<DropStateReply, Status> {
+    Ok(DropStateReply { dropped: app.states.remove(&req.state_id)? })
+}
+
+pub fn list_states(app: &App) -> Result<ListStatesReply, Status> {
+    Ok(ListStatesReply { states: app.states.list()? })
+}
+
+pub fn register_shared_memory(
+    app: &App,
+    req: RegisterSharedMemoryRequest,
+) -> Result<RegisterSharedMemoryReply, Status> {
+    app.regions.register(&req.name, &req.path, req.size)?;
+    crate::log::info("region registered", serde_json::json!({ "region": req.name, "size": req.size }));
+    Ok(RegisterSharedMemoryReply {})
+}
+
+pub fn unregister_shared_memory(
+    app: &App,
+    req: UnregisterSharedMemoryRequest,
+) -> Result<UnregisterSharedMemoryReply, Status> {
+    Ok(UnregisterSharedMemoryReply { unregistered: app.regions.unregister(&req.name)? })
+}
+
+pub fn list_shared_memory(app: &App) -> Result<ListSharedMemoryReply, Status> {
+    Ok(ListSharedMemoryReply { regions: app.regions.list()? })
+}
+
+pub fn drain(app: &App) -> DrainReply {
+    let in_flight = app.lifecycle.in_flight() as u32;
+    app.lifecycle.request_drain();
+    DrainReply { in_flight }
+}

@@ -1,0 +1,110 @@
+//! The Accelerator service: what each RPC does, independent of transport.
+//!
+//! - [`tensors`]: decoding tensors and allocating outputs.
+//! - [`invoke`]: `Invoke` and the start-up warm-up.
+//! - [`stream`]: the `InvokeStream` RPC.
+//! - [`admin`]: `Describe`, states, shared memory and `Drain`.
+
+pub mod admin;
+pub mod invoke;
+pub mod stream;
+pub mod tensors;
+
+use crate::admission::Admission;
+use crate::args::Config;
+use crate::grpc::{status, Code, Status};
+use crate::lifecycle::Lifecycle;
+use crate::metrics::Metrics;
+use crate::shm::Regions;
+use crate::states::States;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tandem_kernels::{registry, CallContext, RegisteredKernel};
+
+/// Largest messages the worker buffers at once, across all calls.
+pub const RECEIVE_BUDGET_MESSAGES: usize = 4;
+
+/// Everything the handlers share.
+pub struct App {
+    pub config: Config,
+    pub instance_id: String,
+    pub worker_version: String,
+    pub states: States,
+    pub regions: Regions,
+    pub admission: Admission,
+    pub lifecycle: Arc<Lifecycle>,
+    pub metrics: Arc<Metrics>,
+    /// Bytes of large request messages buffered at once, across all calls.
+    pub receive_budget: Arc<tokio::sync::Semaphore>,
+}
+
+impl App {
+    pub fn new(config: Config) -> App {
+        let started = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
+        let version = env!("CARGO_PKG_VERSION");
+        App {
+            instance_id: format!("{}-{started:x}", std::process::id()),
+            worker_version: match &config.build_id {
+                Some(id) => format!("{version}+{id}"),
+                None => version.to_owned(),
+            },
+            states: States::default(),
+            regions: Regions::new(&config.shm_dir),
+            admission: Admission::new(config.max_concurrency, config.max_queue),
+            lifecycle: Arc::new(Lifecycle::new()),
+            metrics: Arc::new(Metrics::new()),
+            receive_budget: crate::grpc::request::receive_budget(
+                config.max_message_bytes.saturating_mul(RECEIVE_BUDGET_MESSAGES),
+            ),
+            config,
+        }
+    }
+
+    /// New work is refused while draining.
+    pub fn refuse_if_draining(&self) -> Result<(), Status> {
+        if self.lifecycle.is_draining() {
+            self.metrics.reject("draining");
+            return Err(status(Code::Unavailable, "worker is draining; send the call to another worker"));
+        }
+        Ok(())
+    }
+}
+
+/// One call as the transport saw it, plus what the handler reports back.
+pub struct Call {
+    pub method: &'static str,
+    pub ctx: CallContext,
+    pub kernel: String,
+    pub queue: Duration,
+    pub compute: Duration,
+    pub started: Instant,
+}
+
+impl Call {
+    pub fn new(method: &'static str, ctx: CallContext) -> Call {
+        Call {
+            method,
+            ctx,
+            kernel: String::new(),
+            queue: Duration::ZERO,
+            compute: Duration::ZERO,
+            started: Instant::now(),
+        }
+    }
+}
+
+/// Finds a kernel and checks the caller's descriptor version.
+pub fn find_kernel(name: &str, version: u32) -> Result<&'static RegisteredKernel, Status> {
+    let kernel = registry().find(name).ok_or_else(|| {
+        let known: Vec<&str> = registry().kernels().map(|k| k.descriptor().name.as_str()).collect();
+        status(Code::NotFound, format!("unknown kernel '{name}'; this worker has: {}", known.join(", ")))
+    })?;
+    let served = kernel.descriptor().version;
+    if version != 0 && version != served {
+        return Err(status(
+            Code::FailedPrecondition,
+            format!("kernel '{name}' is version {served} here; the caller was written against version {version}"),
+        ));
+    }
+    Ok(kernel)
+}
