@@ -76,6 +76,13 @@ pub fn watch(lifecycle: &Arc<Lifecycle>, name: &str) -> Response<GrpcBody> {
                 _ = tx.closed() => return,
             }
         }
+        // A drain flips readiness and, with nothing in flight, shuts down at
+        // once: `select!` may see the shutdown first, so flush the final
+        // status before ending the stream.
+        let current = readiness.as_mut().map_or(fixed, |r| *r.borrow_and_update());
+        if last != Some(current) && tx.send(Chunk::Message(encode_message(&reply(current)))).await.is_err() {
+            return;
+        }
         let _ = tx.send(Chunk::End(status(Code::Unavailable, "the worker is shutting down"))).await;
     });
     streaming_response(rx)
