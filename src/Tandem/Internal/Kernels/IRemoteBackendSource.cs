@@ -1,0 +1,20 @@
+namespace Tandem.Internal.Kernels;
+
+/// <summary>
+/// The out-of-process backend, registered by Tandem.Remote's
+/// <c>AddTandemRemote</c>; the core only knows it as an <see cref="IKernelBackend"/>.
+/// </summary>
+internal interface IRemoteBackendSource
+{
+    IKernelBackend Backend { get; }
+}
+
+/// <summary>
+/// A state that can be rebuilt on another backend from the tensors it keeps
+/// (a remote collection), so a stateful call can fall back.
+/// </summary>
+internal interface IFallbackState
+{
+    /// <summary>The same state on <paramref name="backend"/>, created on first use and owned by this state.</summary>
+    IKernelState StateFor(IKernelBackend backend);
+}
