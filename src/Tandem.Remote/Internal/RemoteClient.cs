@@ -41,6 +41,9 @@ internal sealed class RemoteClient : IRemoteBackendSource, IWorkerPoolAdmin, IDi
 
     public IKernelBackend Backend { get; }
 
+    /// <summary>Directory of the supervised workers' sockets (null for external workers or before start).</summary>
+    internal string? SocketDirectory => _supervisor?.SocketDirectory;
+
     public IReadOnlyList<WorkerInfo> Workers => [.. Pool.Workers.Select(w => w.Info)];
 
     public Task StartAsync(CancellationToken cancellationToken = default) => EnsureStartedAsync(null, cancellationToken).AsTask();

@@ -8,6 +8,17 @@ internal static class RemoteErrors
     public static TandemException From(RpcException e, string? kernel, string worker) =>
         new((TandemStatusCode)(int)e.StatusCode, Message(e, worker), kernel, BackendKind.Remote, innerException: e);
 
+    /// <summary>
+    /// A call the caller did not cancel that still ended CANCELLED lost its
+    /// connection (the worker's channel closed under it): UNAVAILABLE, so it may go elsewhere.
+    /// </summary>
+    public static TandemException FromCall(RpcException e, string kernel, string worker, CancellationToken cancellationToken) =>
+        cancellationToken.IsCancellationRequested
+            ? new TandemException(TandemStatusCode.Cancelled, "the call was cancelled by the caller", kernel, BackendKind.Remote, innerException: e)
+            : e.StatusCode == StatusCode.Cancelled
+                ? new TandemException(TandemStatusCode.Unavailable, $"worker {worker} closed the connection during the call", kernel, BackendKind.Remote, innerException: e)
+                : From(e, kernel, worker);
+
     public static TandemException Unavailable(string? kernel, string message) =>
         new(TandemStatusCode.Unavailable, message, kernel, BackendKind.Remote);
 

@@ -53,9 +53,7 @@ internal sealed class RemoteKernelBackend(RemoteClient client, Func<TandemOption
                 }
                 catch (RpcException e)
                 {
-                    var error = cancellationToken.IsCancellationRequested
-                        ? new TandemException(TandemStatusCode.Cancelled, "the call was cancelled by the caller", call.Kernel, BackendKind.Remote, innerException: e)
-                        : RemoteErrors.From(e, call.Kernel, worker.Name);
+                    var error = RemoteErrors.FromCall(e, call.Kernel, worker.Name, cancellationToken);
                     worker.Failed(error.Code);
                     if (attempt >= attempts || !RemoteErrors.TryElsewhere(error.Code) || cancellationToken.IsCancellationRequested)
                     {

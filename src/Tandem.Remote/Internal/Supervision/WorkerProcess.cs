@@ -20,7 +20,7 @@ internal sealed class WorkerProcess : IDisposable
         _socketPath = socketPath;
     }
 
-    public int Id => _process.Id;
+    public int Id { get; private set; }
 
     public bool HasExited => _process.HasExited;
 
@@ -77,6 +77,7 @@ internal sealed class WorkerProcess : IDisposable
         // The worker's JSON logs: drained so it never blocks on a full pipe.
         process.ErrorDataReceived += static (_, _) => { };
         process.Start();
+        worker.Id = process.Id;
         worker.Exited = process.WaitForExitAsync();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();

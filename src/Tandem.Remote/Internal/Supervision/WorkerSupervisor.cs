@@ -151,8 +151,10 @@ internal sealed class WorkerSupervisor : IAsyncDisposable
         }
 
         _pool.Remove(worker);
-        worker.Dispose();
         ScheduleRestart(slot, worker.Process!);
+        // Calls still on the dead worker's channel fail as UNAVAILABLE (and go
+        // elsewhere) rather than CANCELLED by a disposed channel.
+        _ = worker.WaitIdleAsync(_options.DrainGrace).ContinueWith(_ => worker.Dispose(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
     private void ScheduleRestart(Slot slot, WorkerProcess? crashed = null)
