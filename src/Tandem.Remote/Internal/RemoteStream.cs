@@ -1,6 +1,7 @@
 using Google.Protobuf;
 using Grpc.Core;
 using Tandem.Contracts.V1;
+using Tandem.Internal.Contracts;
 using Tandem.Internal.Kernels;
 using Tandem.Remote.Internal.Pool;
 
@@ -83,7 +84,7 @@ internal sealed class RemoteStream(WorkerPool pool, string kernel, DateTime? dea
         _worker = worker;
         _outputBytes = outputBytes;
         _call = worker.Client.InvokeStream(RemoteKernelBackend.Headers(), deadline);
-        var header = new StreamHeader { Kernel = kernel, KernelVersion = 1 };
+        var header = new StreamHeader { Kernel = kernel, KernelVersion = KernelContracts.Blake3.Version };
         var spec = new OutputSpec { Dtype = DType.U8 };
         spec.Shape.Add(outputBytes);
         header.Outputs.Add(spec);

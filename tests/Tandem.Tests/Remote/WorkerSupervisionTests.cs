@@ -197,6 +197,54 @@ public sealed class WorkerSupervisionTests
         Assert.Empty(Directory.GetFiles("/dev/shm", prefix + "*"));
     }
 
+    [Fact]
+    public async Task TopKAsync_NoWorkerLeft_FallsBackToNativeWithTheSameCollection()
+    {
+        await using var host = new RemoteTestHost(
+            o =>
+            {
+                o.WorkerCount = 1;
+                o.RestartBackoff = TimeSpan.FromMinutes(5);
+            },
+            fallback: true);
+        var worker = (await host.StartAsync()).Single();
+        await host.Search.CreateCollectionAsync("c", Vectors, Dim);
+        var query = TestData.Integers(3, Dim, seed: 8);
+        var remote = await host.Search.TopKAsync("c", query, 4);
+
+        RemoteTestHost.Signal(worker.ProcessId!.Value, Signals.Kill);
+        await RemoteTestHost.Eventually(() => host.Admin.Workers.Count == 0, "the dead worker leaves the pool");
+        var fallback = await host.Search.TopKAsync("c", query, 4);
+
+        Assert.Equal(remote.Ids, fallback.Ids);
+        Assert.Equal(remote.Scores, fallback.Scores);
+    }
+
+    [Fact]
+    public async Task TopKAsync_OverTcp_MatchesUnixSocket()
+    {
+        var query = TestData.Integers(2, Dim, seed: 10);
+        TopKResult overTcp;
+        await using (var tcp = new RemoteTestHost(o =>
+        {
+            o.WorkerCount = 1;
+            o.Transport = RemoteTransport.Tcp;
+        }))
+        {
+            var worker = (await tcp.StartAsync()).Single();
+            Assert.StartsWith("http://127.0.0.1:", worker.Address);
+            await tcp.Search.CreateCollectionAsync("c", Vectors, Dim);
+            overTcp = await tcp.Search.TopKAsync("c", query, 5);
+        }
+
+        await using var unix = new RemoteTestHost(o => o.WorkerCount = 1);
+        Assert.StartsWith("unix:/", (await unix.StartAsync()).Single().Address);
+        await unix.Search.CreateCollectionAsync("c", Vectors, Dim);
+        var overUnix = await unix.Search.TopKAsync("c", query, 5);
+
+        Assert.Equal(overUnix.Ids, overTcp.Ids);
+    }
+
     private static WorkerInfo Info(RemoteTestHost host, string name) => host.Admin.Workers.Single(w => w.Name == name);
 
     private static WorkerStatus Status(RemoteTestHost host, string name) => Info(host, name).Status;
