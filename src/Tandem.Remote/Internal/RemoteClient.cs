@@ -92,11 +92,19 @@ internal sealed class RemoteClient : IRemoteBackendSource, IWorkerPoolAdmin, IDi
             return;
         }
 
-        if (_supervisor is null)
+        var supervisor = new WorkerSupervisor(Pool, _options, RemoteOptionsValidator.ResolveWorkerPath(_options)!, _logger, _time);
+        try
         {
-            _supervisor = new WorkerSupervisor(Pool, _options, RemoteOptionsValidator.ResolveWorkerPath(_options)!, _logger, _time);
-            await _supervisor.StartAsync(CancellationToken.None).ConfigureAwait(false);
+            await supervisor.StartAsync(CancellationToken.None).ConfigureAwait(false);
         }
+        catch
+        {
+            // No worker started: the next call starts afresh.
+            await supervisor.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        _supervisor = supervisor;
     }
 
     private async Task ConnectEndpointsAsync()

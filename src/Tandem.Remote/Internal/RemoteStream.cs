@@ -19,7 +19,7 @@ namespace Tandem.Remote.Internal;
 internal sealed class RemoteStream(WorkerPool pool, string kernel, DateTime? deadline) : IKernelStream
 {
     internal const int BufferLimit = 1 << 20;
-    internal const int OpenedOutputBytes = 64;
+    internal const int OpenedOutputBytes = 1024;
     private const int MaxMessageData = 1 << 20;
 
     private byte[]? _buffer;

@@ -13,6 +13,7 @@ internal sealed class WorkerProcess : IDisposable
     private readonly Process _process;
     private readonly TaskCompletionSource<string> _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly string? _socketPath;
+    private bool _disposed;
 
     private WorkerProcess(Process process, string? socketPath)
     {
@@ -22,9 +23,9 @@ internal sealed class WorkerProcess : IDisposable
 
     public int Id { get; private set; }
 
-    public bool HasExited => _process.HasExited;
+    public bool HasExited => _disposed || _process.HasExited;
 
-    public int ExitCode => _process.ExitCode;
+    public int ExitCode => _disposed ? -1 : _process.ExitCode;
 
     public Task Exited { get; private set; } = Task.CompletedTask;
 
@@ -137,9 +138,9 @@ internal sealed class WorkerProcess : IDisposable
     /// <summary>SIGTERM (the worker drains), then SIGKILL after <paramref name="grace"/>.</summary>
     public async Task StopAsync(TimeSpan grace)
     {
-        if (!_process.HasExited)
+        if (!HasExited)
         {
-            Signals.Send(_process.Id, Signals.Term);
+            Signals.Send(Id, Signals.Term);
             await WaitOrKillAsync(grace).ConfigureAwait(false);
         }
 
@@ -164,6 +165,11 @@ internal sealed class WorkerProcess : IDisposable
 
     public void Kill()
     {
+        if (_disposed)
+        {
+            return;
+        }
+
         try
         {
             _process.Kill();
@@ -176,12 +182,18 @@ internal sealed class WorkerProcess : IDisposable
 
     public void Dispose()
     {
+        if (_disposed)
+        {
+            return;
+        }
+
         if (!_process.HasExited)
         {
             Kill();
             _process.WaitForExit(5000);
         }
 
+        _disposed = true;
         DeleteSocket();
         _process.Dispose();
     }

@@ -151,13 +151,13 @@ internal sealed class WorkerSupervisor : IAsyncDisposable
         }
 
         _pool.Remove(worker);
-        ScheduleRestart(slot, worker.Process!);
+        ScheduleRestart(slot, worker.Process!, worker);
         // Calls still on the dead worker's channel fail as UNAVAILABLE (and go
         // elsewhere) rather than CANCELLED by a disposed channel.
         _ = worker.WaitIdleAsync(_options.DrainGrace).ContinueWith(_ => worker.Dispose(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
-    private void ScheduleRestart(Slot slot, WorkerProcess? crashed = null)
+    private void ScheduleRestart(Slot slot, WorkerProcess? crashed = null, WorkerConnection? replaced = null)
     {
         var crashes = Interlocked.Increment(ref slot.Crashes);
         var delay = TimeSpan.FromTicks(Math.Min(_options.MaxRestartBackoff.Ticks, _options.RestartBackoff.Ticks * (1L << Math.Min(crashes - 1, 20))));
@@ -175,6 +175,12 @@ internal sealed class WorkerSupervisor : IAsyncDisposable
                 await _replacing.WaitAsync(_stop.Token).ConfigureAwait(false);
                 try
                 {
+                    // Replaced meanwhile (restart or upgrade): nothing to do.
+                    if (slot.Current is { Retiring: false } current && current != replaced)
+                    {
+                        return;
+                    }
+
                     await LaunchAsync(slot, _binary, _buildId, _stop.Token).ConfigureAwait(false);
                     Volatile.Write(ref slot.Crashes, 0);
                 }
@@ -190,7 +196,7 @@ internal sealed class WorkerSupervisor : IAsyncDisposable
             {
                 if (!_stop.IsCancellationRequested)
                 {
-                    ScheduleRestart(slot);
+                    ScheduleRestart(slot, replaced: replaced);
                 }
             }
         });
