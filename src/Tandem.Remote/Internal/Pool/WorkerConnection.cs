@@ -27,6 +27,7 @@ internal sealed class WorkerConnection : IDisposable
     private int _consecutiveFailures;
     private int _ejected;
     private volatile HealthCheckResponse.Types.ServingStatus _health = HealthCheckResponse.Types.ServingStatus.Unknown;
+    private readonly SemaphoreSlim _identity = new(1, 1);
 
     public WorkerConnection(string name, string address, WorkerProcess? process, TimeProvider time, Func<RemoteOptions> options)
     {
@@ -53,6 +54,13 @@ internal sealed class WorkerConnection : IDisposable
     public string? Version { get; private set; }
 
     public string? InstanceId { get; private set; }
+
+    /// <summary>
+    /// Restores what the worker must hold (states) when the process behind
+    /// this address turned out to be a new one — an external worker restarted
+    /// in place. It leaves routing until this completes.
+    /// </summary>
+    public Func<WorkerConnection, CancellationToken, Task>? Restarted { get; set; }
 
     /// <summary>In routing: set once it serves and holds every state.</summary>
     public volatile bool Joined;
@@ -187,6 +195,7 @@ internal sealed class WorkerConnection : IDisposable
                     var reply = await Health.CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow.Add(interval), cancellationToken: token).ConfigureAwait(false);
                     if (reply.Status == HealthCheckResponse.Types.ServingStatus.Serving)
                     {
+                        await CheckIdentityAsync(token).ConfigureAwait(false);
                         _health = reply.Status;
                         Volatile.Write(ref _consecutiveFailures, 0);
                         Volatile.Write(ref _ejected, 0);
@@ -208,6 +217,7 @@ internal sealed class WorkerConnection : IDisposable
     {
         var token = _stop.Token;
         var backoff = TimeSpan.FromMilliseconds(100);
+        var reconnected = false;
         while (!token.IsCancellationRequested)
         {
             try
@@ -215,13 +225,22 @@ internal sealed class WorkerConnection : IDisposable
                 using var call = Health.Watch(new HealthCheckRequest(), cancellationToken: token);
                 while (await call.ResponseStream.MoveNext(token).ConfigureAwait(false))
                 {
-                    _health = call.ResponseStream.Current.Status;
+                    var status = call.ResponseStream.Current.Status;
+                    if (reconnected && status == HealthCheckResponse.Types.ServingStatus.Serving)
+                    {
+                        // The stream broke: the process may be a new one that holds nothing.
+                        await CheckIdentityAsync(token).ConfigureAwait(false);
+                        reconnected = false;
+                    }
+
+                    _health = status;
                     backoff = TimeSpan.FromMilliseconds(100);
                 }
             }
             catch (RpcException) when (!token.IsCancellationRequested)
             {
                 _health = HealthCheckResponse.Types.ServingStatus.Unknown;
+                reconnected = true;
             }
             catch (OperationCanceledException)
             {
@@ -242,6 +261,37 @@ internal sealed class WorkerConnection : IDisposable
             }
 
             backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(2).Ticks));
+        }
+    }
+
+    /// <summary>Reads the worker's instance id; when it changed, forgets what the old process held and restores it.</summary>
+    private async Task CheckIdentityAsync(CancellationToken cancellationToken)
+    {
+        await _identity.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var describe = await Client.DescribeAsync(new DescribeRequest(), deadline: DateTime.UtcNow.AddSeconds(5), cancellationToken: cancellationToken).ConfigureAwait(false);
+            if (describe.InstanceId == InstanceId)
+            {
+                return;
+            }
+
+            var joined = Joined;
+            Joined = false;
+            States.Clear();
+            Regions.Clear();
+            Version = describe.WorkerVersion;
+            InstanceId = describe.InstanceId;
+            if (Restarted is { } restore)
+            {
+                await restore(this, cancellationToken).ConfigureAwait(false);
+            }
+
+            Joined = joined;
+        }
+        finally
+        {
+            _identity.Release();
         }
     }
 

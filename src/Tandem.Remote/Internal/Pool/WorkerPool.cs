@@ -102,13 +102,19 @@ internal sealed class WorkerPool : IDisposable
 
         // States created from now on reach this worker through CreateEverywhere;
         // earlier ones are replayed here (ALREADY_EXISTS counts as held).
+        await ReplayAsync(worker, cancellationToken).ConfigureAwait(false);
+        worker.Restarted = ReplayAsync;
+        worker.Joined = true;
+        RemoteLog.WorkerJoined(_logger, worker.Name, worker.Address, worker.Version, worker.InstanceId, _states.Count);
+    }
+
+    /// <summary>Creates every live state on <paramref name="worker"/>.</summary>
+    public async Task ReplayAsync(WorkerConnection worker, CancellationToken cancellationToken)
+    {
         foreach (var state in _states.Values)
         {
             await CreateStateOnAsync(worker, state, cancellationToken).ConfigureAwait(false);
         }
-
-        worker.Joined = true;
-        RemoteLog.WorkerJoined(_logger, worker.Name, worker.Address, worker.Version, worker.InstanceId, _states.Count);
     }
 
     public void Remove(WorkerConnection worker)

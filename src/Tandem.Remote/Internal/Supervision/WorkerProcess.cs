@@ -30,7 +30,7 @@ internal sealed class WorkerProcess : IDisposable
     public Task Exited { get; private set; } = Task.CompletedTask;
 
     /// <summary>Starts the binary; its address is known once <see cref="WaitListeningAsync"/> completes.</summary>
-    public static WorkerProcess Start(string binary, RemoteOptions options, string socketDirectory, string slot, string? buildId)
+    public static WorkerProcess Start(string binary, RemoteOptions options, string socketDirectory, string slot, string? buildId, string? socketPath = null)
     {
         var info = new ProcessStartInfo(binary)
         {
@@ -47,7 +47,7 @@ internal sealed class WorkerProcess : IDisposable
         }
         else
         {
-            socket = Path.Combine(socketDirectory, $"{slot}-{Guid.NewGuid().ToString("N")[..8]}.sock");
+            socket = socketPath ?? Path.Combine(socketDirectory, $"{slot}-{Guid.NewGuid().ToString("N")[..8]}.sock");
             info.ArgumentList.Add("--socket");
             info.ArgumentList.Add(socket);
         }
