@@ -15,9 +15,11 @@ namespace Tandem.Remote.Internal;
 /// fails with UNAVAILABLE, RESOURCE_EXHAUSTED or DEADLINE_EXCEEDED is sent
 /// to another worker.
 /// </summary>
-internal sealed class RemoteKernelBackend(RemoteClient client, Func<TandemOptions> tandemOptions) : IKernelBackend
+internal sealed class RemoteKernelBackend(RemoteClient client, Func<TandemOptions> tandemOptions) : IKernelBackend, IKernelRefusals
 {
     public BackendKind Kind => BackendKind.Remote;
+
+    public TandemException? Refusal(string kernel) => Pool.Refusal(kernel);
 
     private WorkerPool Pool => client.Pool;
 
@@ -27,6 +29,7 @@ internal sealed class RemoteKernelBackend(RemoteClient client, Func<TandemOption
     public async ValueTask InvokeAsync(KernelCall call, CancellationToken cancellationToken)
     {
         await client.EnsureStartedAsync(call.Kernel, cancellationToken).ConfigureAwait(false);
+        ThrowIfRefused(call.Kernel);
         var options = Pool.Options();
         var stateId = StateId(call);
         var region = Lease(call, options.SharedMemoryThresholdBytes);
@@ -83,6 +86,7 @@ internal sealed class RemoteKernelBackend(RemoteClient client, Func<TandemOption
     public IKernelState CreateState(string kind, KernelCall tensors)
     {
         client.EnsureStartedAsync(tensors.Kernel, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+        ThrowIfRefused(tensors.Kernel);
         var state = RemoteState.Copy(Pool, kind, tensors, Pool.Options().SharedMemoryThresholdBytes);
         try
         {
@@ -99,7 +103,16 @@ internal sealed class RemoteKernelBackend(RemoteClient client, Func<TandemOption
     public IKernelStream OpenStream(string kernel)
     {
         client.EnsureStartedAsync(kernel, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+        ThrowIfRefused(kernel);
         return new RemoteStream(Pool, kernel, Deadline(Pool.Options()));
+    }
+
+    private void ThrowIfRefused(string kernel)
+    {
+        if (Pool.Refusal(kernel) is { } refusal)
+        {
+            throw refusal;
+        }
     }
 
     internal static Metadata? Headers()

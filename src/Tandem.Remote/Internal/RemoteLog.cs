@@ -17,6 +17,9 @@ internal static partial class RemoteLog
     [LoggerMessage(EventId = 104, Level = LogLevel.Information, Message = "Worker {Name} (instance {InstanceId}) retired")]
     public static partial void WorkerRetired(ILogger logger, string name, string? instanceId);
 
+    [LoggerMessage(EventId = 106, Level = LogLevel.Warning, Message = "Kernel {Kernel} is refused on the remote workers: {Difference}")]
+    public static partial void KernelRefused(ILogger logger, string kernel, string difference);
+
     [LoggerMessage(EventId = 105, Level = LogLevel.Information, Message = "Rolling upgrade to {Binary} (build {BuildId}) finished")]
     public static partial void UpgradeFinished(ILogger logger, string binary, string buildId);
 }

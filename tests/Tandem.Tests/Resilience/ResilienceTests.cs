@@ -185,6 +185,21 @@ public sealed class ResilienceTests : IDisposable
     }
 
     [Fact]
+    public void For_RemoteRefusesKernel_FallsBackToNativeOrSurfacesTheRefusal()
+    {
+        _options.Backend = BackendKind.Remote;
+        var remote = new RefusingBackend();
+        var sut = new KernelBackends(new Monitor(_options), NullLoggerFactory.Instance, NativeLibraryFixture.EnsureLoaded(), _time, remote: remote);
+
+        Assert.Equal(BackendKind.Native, sut.For(KernelContracts.MonteCarloEuropean).Kind);
+        Assert.Same(remote, sut.For(KernelContracts.SimilarityTopK));
+
+        _options.FallbackToManaged = false;
+        var error = Assert.Throws<TandemException>(() => sut.For(KernelContracts.MonteCarloEuropean));
+        Assert.Equal(TandemStatusCode.FailedPrecondition, error.Code);
+    }
+
+    [Fact]
     public async Task ExecuteAsync_FallbackDisabled_ErrorSurfaces()
     {
         _options.FallbackToManaged = false;
@@ -235,6 +250,24 @@ public sealed class ResilienceTests : IDisposable
         public TandemOptions Get(string? name) => value;
 
         public IDisposable? OnChange(Action<TandemOptions, string?> listener) => null;
+    }
+
+    /// <summary>A remote backend whose workers declare a different montecarlo.european.</summary>
+    private sealed class RefusingBackend : IKernelBackend, IKernelRefusals
+    {
+        public BackendKind Kind => BackendKind.Remote;
+
+        public TandemException? Refusal(string kernel) => kernel == KernelContracts.MonteCarloEuropean
+            ? new TandemException(TandemStatusCode.FailedPrecondition, "version 2 on the workers", kernel, BackendKind.Remote)
+            : null;
+
+        public void Invoke(KernelCall call) => throw new NotSupportedException();
+
+        public ValueTask InvokeAsync(KernelCall call, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+        public IKernelState CreateState(string kind, KernelCall tensors) => throw new NotSupportedException();
+
+        public IKernelStream OpenStream(string kernel) => throw new NotSupportedException();
     }
 
     /// <summary>Fails with the given codes in turn, then succeeds.</summary>

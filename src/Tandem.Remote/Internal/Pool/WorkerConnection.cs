@@ -55,6 +55,9 @@ internal sealed class WorkerConnection : IDisposable
 
     public string? InstanceId { get; private set; }
 
+    /// <summary>What the worker said it serves when it started.</summary>
+    public DescribeReply? Description { get; private set; }
+
     /// <summary>
     /// Restores what the worker must hold (states) when the process behind
     /// this address turned out to be a new one — an external worker restarted
@@ -129,6 +132,7 @@ internal sealed class WorkerConnection : IDisposable
         }
 
         var describe = await Client.DescribeAsync(new DescribeRequest(), deadline: DateTime.UtcNow.AddSeconds(5), cancellationToken: cancellationToken).ConfigureAwait(false);
+        Description = describe;
         Version = describe.WorkerVersion;
         InstanceId = describe.InstanceId;
         _health = HealthCheckResponse.Types.ServingStatus.Serving;

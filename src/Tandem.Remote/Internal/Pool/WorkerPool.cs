@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using Grpc.Core;
 using Microsoft.Extensions.Logging;
 using Tandem.Contracts.V1;
+using Tandem.Internal.Contracts;
 using Tandem.Remote.Internal.SharedMemory;
 
 namespace Tandem.Remote.Internal.Pool;
@@ -18,6 +19,7 @@ internal sealed class WorkerPool : IDisposable
     private readonly ConcurrentDictionary<string, RemoteState> _states = new(StringComparer.Ordinal);
     private readonly ILogger _logger;
     private WorkerConnection[] _workers = [];
+    private volatile Dictionary<string, TandemException>? _refusals;
 
     public WorkerPool(Func<RemoteOptions> options, ILogger logger)
     {
@@ -102,6 +104,7 @@ internal sealed class WorkerPool : IDisposable
 
         // States created from now on reach this worker through CreateEverywhere;
         // earlier ones are replayed here (ALREADY_EXISTS counts as held).
+        CheckContracts(worker);
         await ReplayAsync(worker, cancellationToken).ConfigureAwait(false);
         worker.Restarted = ReplayAsync;
         worker.Joined = true;
@@ -115,6 +118,35 @@ internal sealed class WorkerPool : IDisposable
         {
             await CreateStateOnAsync(worker, state, cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>Why the workers cannot serve <paramref name="kernel"/> for this build, or null (also before the first worker joined).</summary>
+    public TandemException? Refusal(string kernel) =>
+        _refusals is { } refusals && refusals.TryGetValue(kernel, out var refusal) ? refusal : null;
+
+    /// <summary>Compares the first worker's ABI and descriptors with this build's, once.</summary>
+    private void CheckContracts(WorkerConnection worker)
+    {
+        if (_refusals is not null || worker.Description is not { } description)
+        {
+            return;
+        }
+
+        var refusals = new Dictionary<string, TandemException>(StringComparer.Ordinal);
+        var major = description.AbiVersion >> 16;
+        foreach (var expected in KernelContracts.All)
+        {
+            var difference = major != KernelContracts.AbiMajor
+                ? $"the workers speak ABI {major}.{description.AbiVersion & 0xFFFF} but this build needs major {KernelContracts.AbiMajor}"
+                : KernelContracts.Difference(expected, description.KernelSet?.Kernels.FirstOrDefault(k => k.Name == expected.Name));
+            if (difference is not null)
+            {
+                refusals[expected.Name] = new TandemException(TandemStatusCode.FailedPrecondition, $"the remote workers cannot serve '{expected.Name}': {difference}", expected.Name, BackendKind.Remote);
+                RemoteLog.KernelRefused(_logger, expected.Name, difference);
+            }
+        }
+
+        _refusals = refusals;
     }
 
     public void Remove(WorkerConnection worker)

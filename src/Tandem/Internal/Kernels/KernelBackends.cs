@@ -84,17 +84,20 @@ internal sealed class KernelBackends : IDisposable
 
         if (configured == BackendKind.Remote)
         {
-            if (_remote is not null)
+            var remoteRefusal = _remote is null
+                ? new TandemException(TandemStatusCode.FailedPrecondition, "the Remote backend is configured but not registered; call AddTandemRemote", kernel, BackendKind.Remote)
+                : (_remote as IKernelRefusals)?.Refusal(kernel);
+            if (remoteRefusal is null)
             {
-                return _remote;
+                return _remote!;
             }
 
             if (!options.FallbackToManaged)
             {
-                throw new TandemException(TandemStatusCode.FailedPrecondition, "the Remote backend is configured but not registered; call AddTandemRemote", kernel, BackendKind.Remote);
+                throw remoteRefusal;
             }
 
-            LogFallbackOnce(kernel, BackendKind.Remote, BackendKind.Native, "the Remote backend is not registered (AddTandemRemote was not called)");
+            LogFallbackOnce(kernel, BackendKind.Remote, BackendKind.Native, remoteRefusal.Message);
         }
 
         if (Native.Kernel(kernel, out var refusal) is not null)
