@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -27,6 +28,19 @@ public static class RemoteServiceCollectionExtensions
             builder.Configure(configure);
         }
 
+        return AddCore(services, builder);
+    }
+
+    /// <summary>Adds the Remote backend with options bound to <paramref name="configuration"/> (for example the "Tandem:Remote" section), read once at start.</summary>
+    public static IServiceCollection AddTandemRemote(this IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(configuration);
+        return AddCore(services, services.AddOptions<RemoteOptions>().Bind(configuration));
+    }
+
+    private static IServiceCollection AddCore(IServiceCollection services, OptionsBuilder<RemoteOptions> builder)
+    {
         builder.ValidateDataAnnotations().ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<RemoteOptions>, RemoteOptionsValidator>());
         services.TryAddSingleton(sp => new RemoteClient(

@@ -20,6 +20,12 @@ internal static partial class RemoteLog
     [LoggerMessage(EventId = 106, Level = LogLevel.Warning, Message = "Kernel {Kernel} is refused on the remote workers: {Difference}")]
     public static partial void KernelRefused(ILogger logger, string kernel, string difference);
 
+    [LoggerMessage(EventId = 107, Level = LogLevel.Debug, Message = "Worker {Name}: {Line}")]
+    public static partial void WorkerLine(ILogger logger, string name, string line);
+
+    [LoggerMessage(EventId = 108, Level = LogLevel.Warning, Message = "Worker {Name}: {Line}")]
+    public static partial void WorkerProblem(ILogger logger, string name, string line);
+
     [LoggerMessage(EventId = 105, Level = LogLevel.Information, Message = "Rolling upgrade to {Binary} (build {BuildId}) finished")]
     public static partial void UpgradeFinished(ILogger logger, string binary, string buildId);
 }

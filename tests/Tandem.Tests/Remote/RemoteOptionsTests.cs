@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Tandem.Remote;
@@ -29,6 +30,24 @@ public sealed class RemoteOptionsTests
 
         Assert.Contains("Tandem:Remote:Endpoints", error.Message);
         Assert.Contains("Tandem:Remote:CallDeadline", error.Message);
+    }
+
+    [Fact]
+    public void AddTandemRemote_FromConfiguration_BindsTheSection()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Tandem:Remote:Endpoints:0"] = "unix:/run/tandem/w0.sock",
+            ["Tandem:Remote:SharedMemoryThresholdBytes"] = "1024",
+            ["Tandem:Remote:CallDeadline"] = "00:00:02",
+        }).Build();
+        using var services = new ServiceCollection().AddTandemRemote(configuration.GetSection(RemoteOptions.SectionName)).BuildServiceProvider();
+
+        var options = services.GetRequiredService<IOptions<RemoteOptions>>().Value;
+
+        Assert.Equal("unix:/run/tandem/w0.sock", Assert.Single(options.Endpoints));
+        Assert.Equal(1024, options.SharedMemoryThresholdBytes);
+        Assert.Equal(TimeSpan.FromSeconds(2), options.CallDeadline);
     }
 
     [Fact]

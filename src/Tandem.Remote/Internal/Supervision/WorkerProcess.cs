@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Tandem.Remote.Internal.Supervision;
 
@@ -30,7 +32,7 @@ internal sealed class WorkerProcess : IDisposable
     public Task Exited { get; private set; } = Task.CompletedTask;
 
     /// <summary>Starts the binary; its address is known once <see cref="WaitListeningAsync"/> completes.</summary>
-    public static WorkerProcess Start(string binary, RemoteOptions options, string socketDirectory, string slot, string? buildId, string? socketPath = null)
+    public static WorkerProcess Start(string binary, RemoteOptions options, string socketDirectory, string slot, string? buildId, string? socketPath = null, ILogger? logger = null)
     {
         var info = new ProcessStartInfo(binary)
         {
@@ -75,8 +77,23 @@ internal sealed class WorkerProcess : IDisposable
         var process = new Process { StartInfo = info, EnableRaisingEvents = true };
         var worker = new WorkerProcess(process, socket);
         process.OutputDataReceived += (_, e) => worker.OnStdout(e.Data);
-        // The worker's JSON logs: drained so it never blocks on a full pipe.
-        process.ErrorDataReceived += static (_, _) => { };
+        // The worker's JSON logs: always drained so it never blocks on a full
+        // pipe; warnings and errors (with their correlation ids) reach the log.
+        logger ??= NullLogger.Instance;
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is { Length: > 0 } line)
+            {
+                if (line.Contains("\"level\":\"error\"", StringComparison.Ordinal) || line.Contains("\"level\":\"warn\"", StringComparison.Ordinal))
+                {
+                    RemoteLog.WorkerProblem(logger, slot, line);
+                }
+                else
+                {
+                    RemoteLog.WorkerLine(logger, slot, line);
+                }
+            }
+        };
         process.Start();
         worker.Id = process.Id;
         worker.Exited = process.WaitForExitAsync();

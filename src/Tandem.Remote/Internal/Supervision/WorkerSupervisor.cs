@@ -116,7 +116,7 @@ internal sealed class WorkerSupervisor : IAsyncDisposable
     private async Task LaunchAsync(Slot slot, string binary, string? buildId, CancellationToken cancellationToken)
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stop.Token);
-        var process = WorkerProcess.Start(binary, _options, SocketDirectory, slot.Name, buildId);
+        var process = WorkerProcess.Start(binary, _options, SocketDirectory, slot.Name, buildId, logger: _logger);
         WorkerConnection? worker = null;
         try
         {
