@@ -33,6 +33,7 @@ internal sealed class RemoteKernelBackend(RemoteClient client, Func<TandemOption
         var options = Pool.Options();
         var stateId = StateId(call);
         var region = Lease(call, options.SharedMemoryThresholdBytes);
+        var succeeded = false;
         try
         {
             var request = BuildRequest(call, stateId, region, options.SharedMemoryThresholdBytes);
@@ -64,6 +65,15 @@ internal sealed class RemoteKernelBackend(RemoteClient client, Func<TandemOption
                     }
 
                     (tried ??= []).Add(worker);
+                    if (region is not null)
+                    {
+                        // The failed worker may still write its outputs there
+                        // (a stopped process resumes): the next attempt gets a fresh region.
+                        Discard(region);
+                        region = null;
+                        region = Lease(call, options.SharedMemoryThresholdBytes);
+                        request = BuildRequest(call, stateId, region, options.SharedMemoryThresholdBytes);
+                    }
                 }
                 catch
                 {
@@ -73,12 +83,20 @@ internal sealed class RemoteKernelBackend(RemoteClient client, Func<TandemOption
             }
 
             CopyOutputs(call, reply, region);
+            succeeded = true;
         }
         finally
         {
             if (region is not null)
             {
-                Pool.SharedMemory.Return(region);
+                if (succeeded)
+                {
+                    Pool.SharedMemory.Return(region);
+                }
+                else
+                {
+                    Discard(region);
+                }
             }
         }
     }
@@ -106,6 +124,9 @@ internal sealed class RemoteKernelBackend(RemoteClient client, Func<TandemOption
         ThrowIfRefused(kernel);
         return new RemoteStream(Pool, kernel, Deadline(Pool.Options()));
     }
+
+    /// <summary>Never reuses a region a failed call may still write to.</summary>
+    private void Discard(MappedRegion region) => Pool.SharedMemory.Discard(region);
 
     private void ThrowIfRefused(string kernel)
     {

@@ -20,6 +20,7 @@ internal sealed class WorkerPool : IDisposable
     private readonly ILogger _logger;
     private WorkerConnection[] _workers = [];
     private volatile Dictionary<string, TandemException>? _refusals;
+    private readonly ConcurrentDictionary<Task, byte> _unregisters = new();
 
     public WorkerPool(Func<RemoteOptions> options, ILogger logger)
     {
@@ -287,16 +288,18 @@ internal sealed class WorkerPool : IDisposable
             holders = [.. region.RegisteredWith.OfType<WorkerConnection>()];
         }
 
-        var tasks = new List<Task>();
         foreach (var worker in holders)
         {
             if (worker.Regions.TryRemove(region.Name, out _) && !worker.Retiring)
             {
-                tasks.Add(UnregisterAsync(worker, region.Name));
+                // Not awaited: a stopped worker must not hold up the caller. A
+                // worker still mapping the file keeps its memory after the unlink.
+                var unregister = UnregisterAsync(worker, region.Name);
+                _unregisters[unregister] = 0;
+                _ = unregister.ContinueWith(t => _unregisters.TryRemove(t, out _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             }
         }
 
-        Task.WaitAll(tasks);
         region.Dispose();
     }
 
@@ -315,6 +318,7 @@ internal sealed class WorkerPool : IDisposable
     {
         // Regions first, while external workers can still be told to unmap them.
         SharedMemory.Dispose();
+        Task.WaitAll([.. _unregisters.Keys], TimeSpan.FromSeconds(2));
         WorkerConnection[] workers;
         lock (_lock)
         {
