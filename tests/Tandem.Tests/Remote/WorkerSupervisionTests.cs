@@ -84,6 +84,9 @@ public sealed class WorkerSupervisionTests
             }
 
             Assert.Equal(servedBefore, Info(host, stopped.Name).Completed);
+
+            // Created while the worker is out: it gets the collection on re-admission.
+            await host.Search.CreateCollectionAsync("later", Vectors, Dim);
         }
         finally
         {
@@ -92,6 +95,7 @@ public sealed class WorkerSupervisionTests
 
         await RemoteTestHost.Eventually(() => Status(host, stopped.Name) == WorkerStatus.Serving, "the continued worker is re-admitted");
         Assert.Equal(stopped.InstanceId, Info(host, stopped.Name).InstanceId);
+        Assert.Equal(2, host.Client.Pool.Workers.Single(w => w.Name == stopped.Name).States.Count);
     }
 
     [Fact]

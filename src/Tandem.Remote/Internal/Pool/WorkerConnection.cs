@@ -200,6 +200,12 @@ internal sealed class WorkerConnection : IDisposable
                     if (reply.Status == HealthCheckResponse.Types.ServingStatus.Serving)
                     {
                         await CheckIdentityAsync(token).ConfigureAwait(false);
+                        if (Restarted is { } replay)
+                        {
+                            // States created while it was out of reach.
+                            await replay(this, token).ConfigureAwait(false);
+                        }
+
                         _health = reply.Status;
                         Volatile.Write(ref _consecutiveFailures, 0);
                         Volatile.Write(ref _ejected, 0);

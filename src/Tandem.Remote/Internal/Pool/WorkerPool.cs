@@ -112,12 +112,15 @@ internal sealed class WorkerPool : IDisposable
         RemoteLog.WorkerJoined(_logger, worker.Name, worker.Address, worker.Version, worker.InstanceId, _states.Count);
     }
 
-    /// <summary>Creates every live state on <paramref name="worker"/>.</summary>
+    /// <summary>Creates on <paramref name="worker"/> every live state it does not hold.</summary>
     public async Task ReplayAsync(WorkerConnection worker, CancellationToken cancellationToken)
     {
         foreach (var state in _states.Values)
         {
-            await CreateStateOnAsync(worker, state, cancellationToken).ConfigureAwait(false);
+            if (!worker.States.ContainsKey(state.Id))
+            {
+                await CreateStateOnAsync(worker, state, cancellationToken).ConfigureAwait(false);
+            }
         }
     }
 
@@ -202,7 +205,8 @@ internal sealed class WorkerPool : IDisposable
         var tasks = new List<Task>(workers.Length);
         foreach (var worker in workers)
         {
-            if (!worker.Retiring)
+            // An ejected worker gets it when its probe re-admits it.
+            if (!worker.Retiring && !worker.Ejected)
             {
                 tasks.Add(CreateStateOnAsync(worker, state, cancellationToken));
             }
@@ -232,7 +236,9 @@ internal sealed class WorkerPool : IDisposable
 
         try
         {
-            await worker.Client.CreateStateAsync(state.Request, deadline: DateTime.UtcNow.AddMinutes(2), cancellationToken: cancellationToken).ConfigureAwait(false);
+            // Bounded, so a stopped worker cannot hold up creating a collection;
+            // it gets the state when it is re-admitted.
+            await worker.Client.CreateStateAsync(state.Request, deadline: DateTime.UtcNow.AddSeconds(30), cancellationToken: cancellationToken).ConfigureAwait(false);
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.AlreadyExists)
         {
