@@ -36,8 +36,6 @@ internal sealed class WorkerPool : IDisposable
 
     public IReadOnlyList<WorkerConnection> Workers => Volatile.Read(ref _workers);
 
-    public IEnumerable<RemoteState> States => _states.Values;
-
     /// <summary>
     /// A routable worker that holds <paramref name="stateId"/> (when not empty)
     /// and is not in <paramref name="exclude"/>, its call already counted; null when none.
