@@ -1,3 +1,4 @@
+using Grpc.Core;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Tandem.Internal.Kernels;
@@ -18,6 +19,7 @@ internal sealed class RemoteClient : IRemoteBackendSource, IWorkerPoolAdmin, IDi
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly Lock _lock = new();
+    private readonly CancellationTokenSource _stopping = new();
     private Task? _start;
     private WorkerSupervisor? _supervisor;
     private int _disposed;
@@ -128,7 +130,30 @@ internal sealed class RemoteClient : IRemoteBackendSource, IWorkerPoolAdmin, IDi
                     RemoteLog.WorkerStartFailed(_logger, connection.Name, join.Exception?.InnerException?.Message ?? "not serving");
                     Pool.Remove(connection);
                     connection.Dispose();
+                    _ = Task.Run(() => KeepJoiningAsync(connection.Address));
                 }
+            }
+        }
+    }
+
+    /// <summary>Retries an endpoint that was not serving at start until it joins or the client is disposed.</summary>
+    private async Task KeepJoiningAsync(string endpoint)
+    {
+        var token = _stopping.Token;
+        while (!token.IsCancellationRequested)
+        {
+            var connection = new WorkerConnection(endpoint, endpoint, null, _time, () => _options);
+            try
+            {
+                await Task.Delay(_options.EjectionProbeInterval, _time, token).ConfigureAwait(false);
+                await connection.WaitServingAsync(_options.StartTimeout, token).ConfigureAwait(false);
+                await Pool.JoinAsync(connection, token).ConfigureAwait(false);
+                return;
+            }
+            catch (Exception e) when (e is RpcException or TimeoutException or InvalidOperationException or OperationCanceledException)
+            {
+                Pool.Remove(connection);
+                connection.Dispose();
             }
         }
     }
@@ -162,6 +187,7 @@ internal sealed class RemoteClient : IRemoteBackendSource, IWorkerPoolAdmin, IDi
             start = _start;
         }
 
+        _stopping.Cancel();
         if (start is not null)
         {
             await start.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);

@@ -11,6 +11,40 @@ public sealed class PooledTopologyTests
     private const int Dim = 8;
 
     [Fact]
+    public async Task StartAsync_EndpointNotServingYet_JoinsWhenItComesUp()
+    {
+        var sockets = Directory.CreateTempSubdirectory("tandem-test-pooled-");
+        var options = new RemoteOptions();
+        var late = Path.Combine(sockets.FullName, "late.sock");
+        WorkerProcess? first = null;
+        WorkerProcess? second = null;
+        try
+        {
+            first = WorkerProcess.Start(WorkerBinary.Path, options, sockets.FullName, "early", null);
+            var address = await first.WaitListeningAsync(TimeSpan.FromSeconds(30), CancellationToken.None);
+            await using var host = new RemoteTestHost(o =>
+            {
+                o.Endpoints.Add(address);
+                o.Endpoints.Add("unix:" + late);
+                o.StartTimeout = TimeSpan.FromSeconds(1);
+                o.EjectionProbeInterval = TimeSpan.FromMilliseconds(100);
+            });
+            Assert.Single(await host.StartAsync());
+
+            second = WorkerProcess.Start(WorkerBinary.Path, options, sockets.FullName, "late", null, late);
+            await second.WaitListeningAsync(TimeSpan.FromSeconds(30), CancellationToken.None);
+
+            await RemoteTestHost.Eventually(() => host.Admin.Workers.Count(w => w.Status == WorkerStatus.Serving) == 2, "the late endpoint joins");
+        }
+        finally
+        {
+            first?.Dispose();
+            second?.Dispose();
+            sockets.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task TopKAsync_ExternalWorkerRestartedInPlace_StateReplayedAndCallsSucceed()
     {
         var sockets = Directory.CreateTempSubdirectory("tandem-test-pooled-");
