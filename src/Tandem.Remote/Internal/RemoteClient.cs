@@ -97,7 +97,7 @@ internal sealed class RemoteClient : IRemoteBackendSource, IWorkerPoolAdmin, IDi
         var supervisor = new WorkerSupervisor(Pool, _options, RemoteOptionsValidator.ResolveWorkerPath(_options)!, _logger, _time);
         try
         {
-            await supervisor.StartAsync(CancellationToken.None).ConfigureAwait(false);
+            await supervisor.StartAsync(_stopping.Token).ConfigureAwait(false);
         }
         catch
         {
@@ -114,8 +114,8 @@ internal sealed class RemoteClient : IRemoteBackendSource, IWorkerPoolAdmin, IDi
         var connections = _options.Endpoints.Select(e => new WorkerConnection(e, e, null, _time, () => _options)).ToArray();
         var joins = connections.Select(async c =>
         {
-            await c.WaitServingAsync(_options.StartTimeout, CancellationToken.None).ConfigureAwait(false);
-            await Pool.JoinAsync(c, CancellationToken.None).ConfigureAwait(false);
+            await c.WaitServingAsync(_options.StartTimeout, _stopping.Token).ConfigureAwait(false);
+            await Pool.JoinAsync(c, _stopping.Token).ConfigureAwait(false);
         }).ToArray();
         try
         {
