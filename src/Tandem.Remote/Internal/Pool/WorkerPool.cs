@@ -83,6 +83,12 @@ internal sealed class WorkerPool : IDisposable
                 return null;
             }
 
+            // Random order first, so ties (an idle pool) spread instead of all going to one worker.
+            if (second is not null && Random.Shared.Next(2) == 0)
+            {
+                (first, second) = (second, first);
+            }
+
             var chosen = second is null || first.InFlight <= second.InFlight ? first : second;
             if (chosen.TryEnter())
             {
