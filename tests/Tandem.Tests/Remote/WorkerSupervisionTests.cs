@@ -141,6 +141,22 @@ public sealed class WorkerSupervisionTests
     }
 
     [Fact]
+    public async Task RestartAsync_OneWorker_ReplacedWithItsStatesAndTheOtherUntouched()
+    {
+        await using var host = new RemoteTestHost();
+        var before = await host.StartAsync();
+        await host.Search.CreateCollectionAsync("c", Vectors, Dim);
+
+        await host.Admin.RestartAsync("w0");
+
+        var after = host.Admin.Workers;
+        Assert.NotEqual(before.Single(w => w.Name == "w0").InstanceId, after.Single(w => w.Name == "w0").InstanceId);
+        Assert.Equal(before.Single(w => w.Name == "w1").InstanceId, after.Single(w => w.Name == "w1").InstanceId);
+        Assert.All(host.Client.Pool.Workers, w => Assert.Single(w.States));
+        await Assert.ThrowsAsync<InvalidOperationException>(() => host.Admin.RestartAsync("nope"));
+    }
+
+    [Fact]
     public async Task TopKAsync_AboveSharedMemoryThreshold_UsesRegionAndMatchesInline()
     {
         const int BigDim = 512;
