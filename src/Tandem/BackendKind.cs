@@ -8,4 +8,10 @@ public enum BackendKind
 
     /// <summary>The Rust library (libtandem.so) in process, through P/Invoke.</summary>
     Native = 1,
+
+    /// <summary>
+    /// Rust worker processes over gRPC (the Tandem.Remote package's
+    /// <c>AddTandemRemote</c>); falls back to Native, then Managed.
+    /// </summary>
+    Remote = 2,
 }

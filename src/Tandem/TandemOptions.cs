@@ -19,8 +19,10 @@ public sealed class TandemOptions
     /// backend instead of failing: at load (library missing, ABI or descriptor
     /// mismatch: otherwise FAILED_PRECONDITION) and per call, after retries,
     /// when a stateless kernel fails with INTERNAL, UNAVAILABLE or
-    /// RESOURCE_EXHAUSTED or its circuit is open. Every fallback is counted
-    /// in <c>tandem.fallbacks</c> with its reason.
+    /// RESOURCE_EXHAUSTED or its circuit is open. Remote calls fall back the
+    /// same way (also after DEADLINE_EXCEEDED while the caller still waits)
+    /// to Native when it serves the kernel, else Managed. Every fallback is
+    /// counted in <c>tandem.fallbacks</c> with its reason.
     /// </summary>
     /// <value>The default is <see langword="true"/>.</value>
     public bool FallbackToManaged { get; set; } = true;

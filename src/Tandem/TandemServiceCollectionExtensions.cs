@@ -48,7 +48,8 @@ public static class TandemServiceCollectionExtensions
             sp.GetRequiredService<IOptionsMonitor<TandemOptions>>(),
             sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance,
             time: sp.GetService<TimeProvider>(),
-            meterFactory: sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
+            meterFactory: sp.GetService<System.Diagnostics.Metrics.IMeterFactory>(),
+            remote: sp.GetService<IRemoteBackendSource>()?.Backend));
         services.TryAddSingleton<ISimilaritySearch>(sp => new SimilaritySearch(sp.GetRequiredService<KernelBackends>()));
         services.TryAddSingleton<IOptionPricing>(sp => new OptionPricing(sp.GetRequiredService<KernelBackends>()));
         services.TryAddSingleton<IBlake3Hashing>(sp => new Blake3Hashing(sp.GetRequiredService<KernelBackends>()));

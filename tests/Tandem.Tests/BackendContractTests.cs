@@ -14,16 +14,23 @@ public abstract class BackendContractTests<TService> : IDisposable
 
     protected BackendContractTests(Action<TandemOptions>? configure = null)
     {
-        _services = new ServiceCollection().AddTandem(o =>
+        var services = new ServiceCollection().AddTandem(o =>
         {
             o.Backend = Backend;
             o.FallbackToManaged = false;
             configure?.Invoke(o);
-        }).BuildServiceProvider();
+        });
+        AddBackend(services);
+        _services = services.BuildServiceProvider();
         Sut = _services.GetRequiredService<TService>();
     }
 
     protected abstract BackendKind Backend { get; }
+
+    /// <summary>Registers what the backend needs beyond <c>AddTandem</c> (Remote: <c>AddTandemRemote</c>); called from the constructor.</summary>
+    protected virtual void AddBackend(IServiceCollection services)
+    {
+    }
 
     protected TService Sut { get; }
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Tandem.Hashing;
+using Tandem.Tests.Remote;
 
 namespace Tandem.Tests.Hashing;
 
@@ -190,4 +191,12 @@ public sealed class ManagedBlake3ContractTests : Blake3ContractTests
 public sealed class NativeBlake3ContractTests : Blake3ContractTests
 {
     protected override BackendKind Backend => BackendKind.Native;
+}
+
+[Collection(RemoteWorkersCollection.Name)]
+public sealed class RemoteBlake3ContractTests : Blake3ContractTests
+{
+    protected override BackendKind Backend => BackendKind.Remote;
+
+    protected override void AddBackend(IServiceCollection services) => RemoteWorkersFixture.Current!.AddRemote(services);
 }

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Tandem.Pricing;
+using Tandem.Tests.Remote;
 
 namespace Tandem.Tests.Pricing;
 
@@ -192,4 +193,12 @@ internal static class BlackScholes
         var erfc = t * Math.Exp(poly);
         return x >= 0 ? 1 - (0.5 * erfc) : 0.5 * erfc;
     }
+}
+
+[Collection(RemoteWorkersCollection.Name)]
+public sealed class RemoteMonteCarloContractTests : MonteCarloContractTests
+{
+    protected override BackendKind Backend => BackendKind.Remote;
+
+    protected override void AddBackend(IServiceCollection services) => RemoteWorkersFixture.Current!.AddRemote(services);
 }

@@ -132,6 +132,73 @@ public sealed class ResilienceTests : IDisposable
         Assert.Equal("montecarlo.european", measurement.Tags["kernel"]);
     }
 
+    [Theory]
+    [InlineData(TandemStatusCode.Unavailable, "UNAVAILABLE")]
+    [InlineData(TandemStatusCode.DeadlineExceeded, "DEADLINE_EXCEEDED")]
+    [InlineData(TandemStatusCode.Internal, "INTERNAL")]
+    public async Task ExecuteAsync_RemoteFails_FallsBackToNativeAndCountsReason(TandemStatusCode code, string reason)
+    {
+        using var fallbacks = new MetricCollector<long>(_metrics.GetRequiredService<IMeterFactory>(), "Tandem", "tandem.fallbacks");
+        var backend = new FaultyBackend(Enumerable.Repeat(code, 3).ToArray()) { Kind = BackendKind.Remote };
+        var prices = new double[1];
+        using var call = PricingCall(KernelContracts.European, prices);
+
+        await CreateSut().ExecuteAsync(backend, call, CancellationToken.None);
+
+        Assert.True(prices[0] > 0, "the native kernel priced the option");
+        var measurement = Assert.Single(fallbacks.GetMeasurementSnapshot());
+        Assert.Equal(reason, measurement.Tags["reason"]);
+        Assert.Equal("remote", measurement.Tags["from"]);
+        Assert.Equal("native", measurement.Tags["to"]);
+    }
+
+    [Fact]
+    public async Task ExecuteAsync_RemoteFailsWithInvalidArgument_NoFallback()
+    {
+        var backend = new FaultyBackend(TandemStatusCode.InvalidArgument) { Kind = BackendKind.Remote };
+        using var call = PricingCall(KernelContracts.European);
+
+        var error = await Assert.ThrowsAsync<TandemException>(() => CreateSut().ExecuteAsync(backend, call, CancellationToken.None).AsTask());
+
+        Assert.Equal(TandemStatusCode.InvalidArgument, error.Code);
+    }
+
+    [Fact]
+    public void For_RemoteConfiguredButNotRegistered_FallsBackOrRefuses()
+    {
+        _options.Backend = BackendKind.Remote;
+        Assert.Equal(BackendKind.Native, CreateSut().For(KernelContracts.MonteCarloEuropean).Kind);
+
+        _options.FallbackToManaged = false;
+        var error = Assert.Throws<TandemException>(() => CreateSut().For(KernelContracts.MonteCarloEuropean));
+        Assert.Equal(TandemStatusCode.FailedPrecondition, error.Code);
+    }
+
+    [Fact]
+    public void For_RemoteConfiguredAndRegistered_ReturnsRemote()
+    {
+        _options.Backend = BackendKind.Remote;
+        var remote = new FaultyBackend { Kind = BackendKind.Remote };
+        var sut = new KernelBackends(new Monitor(_options), NullLoggerFactory.Instance, NativeLibraryFixture.EnsureLoaded(), _time, remote: remote);
+
+        Assert.Same(remote, sut.For(KernelContracts.MonteCarloEuropean));
+    }
+
+    [Fact]
+    public void For_RemoteRefusesKernel_FallsBackToNativeOrSurfacesTheRefusal()
+    {
+        _options.Backend = BackendKind.Remote;
+        var remote = new RefusingBackend();
+        var sut = new KernelBackends(new Monitor(_options), NullLoggerFactory.Instance, NativeLibraryFixture.EnsureLoaded(), _time, remote: remote);
+
+        Assert.Equal(BackendKind.Native, sut.For(KernelContracts.MonteCarloEuropean).Kind);
+        Assert.Same(remote, sut.For(KernelContracts.SimilarityTopK));
+
+        _options.FallbackToManaged = false;
+        var error = Assert.Throws<TandemException>(() => sut.For(KernelContracts.MonteCarloEuropean));
+        Assert.Equal(TandemStatusCode.FailedPrecondition, error.Code);
+    }
+
     [Fact]
     public async Task ExecuteAsync_FallbackDisabled_ErrorSurfaces()
     {
@@ -183,6 +250,24 @@ public sealed class ResilienceTests : IDisposable
         public TandemOptions Get(string? name) => value;
 
         public IDisposable? OnChange(Action<TandemOptions, string?> listener) => null;
+    }
+
+    /// <summary>A remote backend whose workers declare a different montecarlo.european.</summary>
+    private sealed class RefusingBackend : IKernelBackend, IKernelRefusals
+    {
+        public BackendKind Kind => BackendKind.Remote;
+
+        public TandemException? Refusal(string kernel) => kernel == KernelContracts.MonteCarloEuropean
+            ? new TandemException(TandemStatusCode.FailedPrecondition, "version 2 on the workers", kernel, BackendKind.Remote)
+            : null;
+
+        public void Invoke(KernelCall call) => throw new NotSupportedException();
+
+        public ValueTask InvokeAsync(KernelCall call, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+        public IKernelState CreateState(string kind, KernelCall tensors) => throw new NotSupportedException();
+
+        public IKernelStream OpenStream(string kernel) => throw new NotSupportedException();
     }
 
     /// <summary>Fails with the given codes in turn, then succeeds.</summary>

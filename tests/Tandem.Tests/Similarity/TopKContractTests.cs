@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Tandem.Similarity;
+using Tandem.Tests.Remote;
 
 namespace Tandem.Tests.Similarity;
 
@@ -331,4 +332,12 @@ public sealed class ManagedTopKContractTests : TopKContractTests
 public sealed class NativeTopKContractTests : TopKContractTests
 {
     protected override BackendKind Backend => BackendKind.Native;
+}
+
+[Collection(RemoteWorkersCollection.Name)]
+public sealed class RemoteTopKContractTests : TopKContractTests
+{
+    protected override BackendKind Backend => BackendKind.Remote;
+
+    protected override void AddBackend(IServiceCollection services) => RemoteWorkersFixture.Current!.AddRemote(services);
 }

@@ -12,10 +12,12 @@ using Tandem.Internal.Native;
 namespace Tandem.Internal.Kernels;
 
 /// <summary>
-/// Chooses the backend for each kernel from the current options — the native
-/// library when it is loaded and its descriptor matches, otherwise managed
-/// (when fallback is allowed, the reason logged once) — and runs calls on it
-/// after validating them against the contract.
+/// Chooses the backend for each kernel from the current options — the remote
+/// workers when configured and registered, the native library when it is
+/// loaded and its descriptor matches, otherwise managed (when fallback is
+/// allowed, the reason logged once) — and runs calls on it after validating
+/// them against the contract. Failed calls fall back along Remote → Native →
+/// Managed.
 /// </summary>
 internal sealed class KernelBackends : IDisposable
 {
@@ -24,15 +26,17 @@ internal sealed class KernelBackends : IDisposable
     private readonly ILogger _logger;
     private readonly NativeLibraryHost _nativeHost;
     private readonly Lazy<NativeKernelBackend> _native;
+    private readonly IKernelBackend? _remote;
     private readonly HashSet<string> _loggedFallbacks = new(StringComparer.Ordinal);
 
     private readonly KernelDispatcher _dispatcher;
     private readonly BackendResilience _resilience;
     private readonly TandemTelemetry _telemetry;
 
-    public KernelBackends(IOptionsMonitor<TandemOptions> options, ILoggerFactory loggerFactory, NativeRuntime? native = null, TimeProvider? time = null, IMeterFactory? meterFactory = null)
+    public KernelBackends(IOptionsMonitor<TandemOptions> options, ILoggerFactory loggerFactory, NativeRuntime? native = null, TimeProvider? time = null, IMeterFactory? meterFactory = null, IKernelBackend? remote = null)
     {
         _options = options;
+        _remote = remote;
         time ??= TimeProvider.System;
         _telemetry = new TandemTelemetry(meterFactory);
         Cache = new ResultCache(() => _options.CurrentValue.Cache);
@@ -56,10 +60,29 @@ internal sealed class KernelBackends : IDisposable
     public IKernelBackend For(string kernel, long inputBytes = long.MaxValue)
     {
         var options = _options.CurrentValue;
-        if ((options.For(kernel)?.Backend ?? options.Backend) == BackendKind.Managed
+        var configured = options.For(kernel)?.Backend ?? options.Backend;
+        if (configured == BackendKind.Managed
             || (kernel == KernelContracts.HashBlake3 && inputBytes < options.HashManagedBelowBytes))
         {
             return Managed;
+        }
+
+        if (configured == BackendKind.Remote)
+        {
+            var remoteRefusal = _remote is null
+                ? new TandemException(TandemStatusCode.FailedPrecondition, "the Remote backend is configured but not registered; call AddTandemRemote", kernel, BackendKind.Remote)
+                : (_remote as IKernelRefusals)?.Refusal(kernel);
+            if (remoteRefusal is null)
+            {
+                return _remote!;
+            }
+
+            if (!options.FallbackToManaged)
+            {
+                throw remoteRefusal;
+            }
+
+            LogFallbackOnce(kernel, BackendKind.Remote, BackendKind.Native, remoteRefusal.Message);
         }
 
         if (Native.Kernel(kernel, out var refusal) is not null)
@@ -72,7 +95,7 @@ internal sealed class KernelBackends : IDisposable
             throw refusal!;
         }
 
-        LogFallbackOnce(kernel, refusal!.Message);
+        LogFallbackOnce(kernel, BackendKind.Native, BackendKind.Managed, refusal!.Message);
         return Managed;
     }
 
@@ -86,28 +109,54 @@ internal sealed class KernelBackends : IDisposable
 
     private void Execute(IKernelBackend backend, KernelCall call)
     {
+        IKernelBackend target;
         try
         {
             _resilience.Execute(backend, call);
             return;
         }
-        catch (TandemException e) when (CanFallBack(backend, call, e))
+        catch (TandemException e) when (CanFallBack(backend, call, e, CancellationToken.None))
         {
-            CountFallback(backend, call, e);
+            target = FallbackFor(backend, call);
+            CountFallback(backend, target, call, e);
         }
 
-        Managed.Invoke(call);
+        var state = call.State;
+        call.State = FallbackState(state, target);
+        try
+        {
+            // Remote falls back to Native through Native's own resilience and fallback.
+            if (target.Kind == BackendKind.Managed)
+            {
+                target.Invoke(call);
+            }
+            else
+            {
+                Execute(target, call);
+            }
+        }
+        finally
+        {
+            call.State = state;
+        }
     }
 
-    private void CountFallback(IKernelBackend backend, KernelCall call, TandemException e)
+    /// <summary>Native when the remote call fails and the library serves the kernel, otherwise Managed.</summary>
+    private IKernelBackend FallbackFor(IKernelBackend backend, KernelCall call) =>
+        backend.Kind == BackendKind.Remote && Native.Kernel(call.Kernel, out _) is not null ? _native.Value : Managed;
+
+    private static IKernelState? FallbackState(IKernelState? state, IKernelBackend target) =>
+        state is IFallbackState rebuildable ? rebuildable.StateFor(target) : state;
+
+    private void CountFallback(IKernelBackend backend, IKernelBackend target, KernelCall call, TandemException e)
     {
         _telemetry.Fallbacks.Add(
             1,
             new KeyValuePair<string, object?>("kernel", call.Kernel),
             new KeyValuePair<string, object?>("from", TandemTelemetry.BackendName(backend.Kind)),
-            new KeyValuePair<string, object?>("to", TandemTelemetry.BackendName(BackendKind.Managed)),
+            new KeyValuePair<string, object?>("to", TandemTelemetry.BackendName(target.Kind)),
             new KeyValuePair<string, object?>("reason", TandemTelemetry.CodeName(e.Code)));
-        TandemLog.FellBack(_logger, call.Kernel, backend.Kind, BackendKind.Managed, e.Code, e.CorrelationId);
+        TandemLog.FellBack(_logger, call.Kernel, backend.Kind, target.Kind, e.Code, e.CorrelationId);
     }
 
     /// <summary>
@@ -141,12 +190,15 @@ internal sealed class KernelBackends : IDisposable
     public int Pending(string kernel, BackendKind backend) => _dispatcher.Pending(kernel, backend);
 
     /// <summary>
-    /// Runs one call or batch with the backend's resilience pipeline; when a
-    /// stateless kernel still fails on Native with a backend failure (or the
-    /// circuit is open), runs it on Managed and counts the fallback.
+    /// Runs one call or batch with the backend's resilience pipeline; when it
+    /// still fails with a backend failure (or the circuit is open), runs it on
+    /// the next backend of Remote → Native → Managed and counts the fallback.
+    /// Native falls back for stateless kernels only; a remote state rebuilds
+    /// itself on the fallback backend from the tensors it keeps.
     /// </summary>
     internal async ValueTask ExecuteAsync(IKernelBackend backend, KernelCall call, CancellationToken cancellationToken)
     {
+        IKernelBackend target;
         using (var span = TandemTelemetry.Source.StartActivity("tandem.invoke"))
         {
             span?.SetTag("tandem.kernel", call.Kernel);
@@ -156,21 +208,45 @@ internal sealed class KernelBackends : IDisposable
                 await _resilience.ExecuteAsync(backend, call, cancellationToken).ConfigureAwait(false);
                 return;
             }
-            catch (TandemException e) when (CanFallBack(backend, call, e))
+            catch (TandemException e) when (CanFallBack(backend, call, e, cancellationToken))
             {
                 span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, TandemTelemetry.CodeName(e.Code));
-                CountFallback(backend, call, e);
+                target = FallbackFor(backend, call);
+                CountFallback(backend, target, call, e);
             }
         }
 
-        await Managed.InvokeAsync(call, cancellationToken).ConfigureAwait(false);
+        var state = call.State;
+        call.State = FallbackState(state, target);
+        try
+        {
+            if (target.Kind == BackendKind.Managed)
+            {
+                await target.InvokeAsync(call, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await ExecuteAsync(target, call, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            call.State = state;
+        }
     }
 
-    private bool CanFallBack(IKernelBackend backend, KernelCall call, TandemException e) =>
-        backend.Kind == BackendKind.Native
-        && call.State is null
-        && _options.CurrentValue.FallbackToManaged
-        && e.Code is TandemStatusCode.Internal or TandemStatusCode.Unavailable or TandemStatusCode.ResourceExhausted;
+    private bool CanFallBack(IKernelBackend backend, KernelCall call, TandemException e, CancellationToken cancellationToken) =>
+        _options.CurrentValue.FallbackToManaged
+        && backend.Kind switch
+        {
+            BackendKind.Native => call.State is null
+                && e.Code is TandemStatusCode.Internal or TandemStatusCode.Unavailable or TandemStatusCode.ResourceExhausted,
+            // A remote deadline leaves budget when the caller has not given up.
+            BackendKind.Remote => (call.State is null or IFallbackState)
+                && (e.Code is TandemStatusCode.Internal or TandemStatusCode.Unavailable or TandemStatusCode.ResourceExhausted
+                    || (e.Code == TandemStatusCode.DeadlineExceeded && !cancellationToken.IsCancellationRequested)),
+            _ => false,
+        };
 
     /// <summary>Refuses further calls (they fail at once, never hang) and releases the meter.</summary>
     public void Dispose()
@@ -188,13 +264,13 @@ internal sealed class KernelBackends : IDisposable
         }
     }
 
-    private void LogFallbackOnce(string kernel, string reason)
+    private void LogFallbackOnce(string kernel, BackendKind from, BackendKind to, string reason)
     {
         lock (_loggedFallbacks)
         {
             if (_loggedFallbacks.Add(kernel + "\n" + reason))
             {
-                TandemLog.FallingBack(_logger, kernel, BackendKind.Native, BackendKind.Managed, reason);
+                TandemLog.FallingBack(_logger, kernel, from, to, reason);
             }
         }
     }

@@ -69,7 +69,12 @@ internal sealed class TandemTelemetry : IDisposable
         _ => "UNKNOWN",
     };
 
-    public static string BackendName(BackendKind backend) => backend == BackendKind.Native ? "native" : "managed";
+    public static string BackendName(BackendKind backend) => backend switch
+    {
+        BackendKind.Native => "native",
+        BackendKind.Remote => "remote",
+        _ => "managed",
+    };
 
     public void Dispose() => _meter.Dispose();
 }

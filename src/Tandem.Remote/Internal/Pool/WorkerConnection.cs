@@ -1,0 +1,322 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Grpc.Core;
+using Grpc.Health.V1;
+using Grpc.Net.Client;
+using Tandem.Contracts.V1;
+using Tandem.Remote.Internal.Supervision;
+using Tandem.Remote.Internal.Transport;
+
+namespace Tandem.Remote.Internal.Pool;
+
+/// <summary>
+/// One worker as the pool sees it: its channel, readiness (kept current by a
+/// reconnecting Health.Watch), routing counters, ejection after consecutive
+/// failures with re-admission by probe, and what it holds (states,
+/// registered shared-memory regions).
+/// </summary>
+internal sealed class WorkerConnection : IDisposable
+{
+    private readonly GrpcChannel _channel;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly TimeProvider _time;
+    private readonly Func<RemoteOptions> _options;
+    private int _inFlight;
+    private long _completed;
+    private long _failed;
+    private int _consecutiveFailures;
+    private int _ejected;
+    private volatile HealthCheckResponse.Types.ServingStatus _health = HealthCheckResponse.Types.ServingStatus.Unknown;
+    private readonly SemaphoreSlim _identity = new(1, 1);
+
+    public WorkerConnection(string name, string address, WorkerProcess? process, TimeProvider time, Func<RemoteOptions> options)
+    {
+        Name = name;
+        Address = address;
+        Process = process;
+        _time = time;
+        _options = options;
+        _channel = WorkerChannels.Create(address);
+        Client = new Accelerator.AcceleratorClient(_channel);
+        Health = new Health.HealthClient(_channel);
+    }
+
+    public string Name { get; }
+
+    public string Address { get; }
+
+    public WorkerProcess? Process { get; }
+
+    public Accelerator.AcceleratorClient Client { get; }
+
+    public Health.HealthClient Health { get; }
+
+    public string? Version { get; private set; }
+
+    public string? InstanceId { get; private set; }
+
+    /// <summary>What the worker said it serves when it started.</summary>
+    public DescribeReply? Description { get; private set; }
+
+    /// <summary>
+    /// Restores what the worker must hold (states) when the process behind
+    /// this address turned out to be a new one — an external worker restarted
+    /// in place. It leaves routing until this completes.
+    /// </summary>
+    public Func<WorkerConnection, CancellationToken, Task>? Restarted { get; set; }
+
+    /// <summary>In routing: set once it serves and holds every state.</summary>
+    public volatile bool Joined;
+
+    /// <summary>Leaving routing (restart, upgrade, dispose).</summary>
+    public volatile bool Retiring;
+
+    public bool Ejected => Volatile.Read(ref _ejected) != 0;
+
+    public int InFlight => Volatile.Read(ref _inFlight);
+
+    /// <summary>States created on this worker, by id.</summary>
+    public ConcurrentDictionary<string, byte> States { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Shared-memory regions registered with this worker, by name.</summary>
+    public ConcurrentDictionary<string, Task> Regions { get; } = new(StringComparer.Ordinal);
+
+    public bool Routable => Joined && !Retiring && !Ejected && _health == HealthCheckResponse.Types.ServingStatus.Serving;
+
+    public WorkerStatus Status =>
+        Retiring ? WorkerStatus.Retiring
+        : Ejected ? WorkerStatus.Ejected
+        : !Joined ? WorkerStatus.Starting
+        : _health == HealthCheckResponse.Types.ServingStatus.Serving ? WorkerStatus.Serving
+        : WorkerStatus.NotServing;
+
+    public WorkerInfo Info => new(Name, Address, Status, InFlight, Interlocked.Read(ref _completed), Interlocked.Read(ref _failed), Version, InstanceId, Process?.Id);
+
+    /// <summary>Polls readiness until SERVING (bounded), then reads the worker's identity and starts watching its health.</summary>
+    public async Task WaitServingAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stop.Token);
+        deadline.CancelAfter(timeout);
+        while (true)
+        {
+            if (Process is { HasExited: true })
+            {
+                throw new InvalidOperationException($"worker {Name} exited with code {Process.ExitCode} while starting");
+            }
+
+            try
+            {
+                var reply = await Health.CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow.AddSeconds(2), cancellationToken: deadline.Token).ConfigureAwait(false);
+                if (reply.Status == HealthCheckResponse.Types.ServingStatus.Serving)
+                {
+                    break;
+                }
+            }
+            catch (RpcException) when (!deadline.IsCancellationRequested)
+            {
+                // Not listening yet: retry below.
+            }
+            catch (RpcException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new TimeoutException($"worker {Name} did not report SERVING within {timeout}");
+            }
+
+            try
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(50), _time, deadline.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new TimeoutException($"worker {Name} did not report SERVING within {timeout}");
+            }
+        }
+
+        var describe = await Client.DescribeAsync(new DescribeRequest(), deadline: DateTime.UtcNow.AddSeconds(5), cancellationToken: cancellationToken).ConfigureAwait(false);
+        Description = describe;
+        Version = describe.WorkerVersion;
+        InstanceId = describe.InstanceId;
+        _health = HealthCheckResponse.Types.ServingStatus.Serving;
+        _ = Task.Run(WatchHealthAsync);
+    }
+
+    /// <summary>Counts a call on this worker; false when it left routing meanwhile (the count is undone).</summary>
+    public bool TryEnter()
+    {
+        Interlocked.Increment(ref _inFlight);
+        if (Retiring)
+        {
+            Interlocked.Decrement(ref _inFlight);
+            return false;
+        }
+
+        return true;
+    }
+
+    public void Succeeded()
+    {
+        Interlocked.Decrement(ref _inFlight);
+        Interlocked.Increment(ref _completed);
+        Volatile.Write(ref _consecutiveFailures, 0);
+    }
+
+    public void Failed(TandemStatusCode code)
+    {
+        Interlocked.Decrement(ref _inFlight);
+        Interlocked.Increment(ref _failed);
+        if (!RemoteErrors.CountsAgainstWorker(code))
+        {
+            return;
+        }
+
+        if (Interlocked.Increment(ref _consecutiveFailures) >= _options().EjectionConsecutiveFailures
+            && Interlocked.CompareExchange(ref _ejected, 1, 0) == 0)
+        {
+            _ = Task.Run(ProbeUntilServingAsync);
+        }
+    }
+
+    /// <summary>Waits until no call is in flight (bounded), for a worker that left routing.</summary>
+    public async Task WaitIdleAsync(TimeSpan timeout)
+    {
+        var until = _time.GetTimestamp() + (long)(timeout.TotalSeconds * _time.TimestampFrequency);
+        while (InFlight > 0 && _time.GetTimestamp() < until)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(20), _time).ConfigureAwait(false);
+        }
+    }
+
+    private async Task ProbeUntilServingAsync()
+    {
+        var token = _stop.Token;
+        try
+        {
+            while (!token.IsCancellationRequested)
+            {
+                var interval = _options().EjectionProbeInterval;
+                await Task.Delay(interval, _time, token).ConfigureAwait(false);
+                try
+                {
+                    var reply = await Health.CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow.Add(interval), cancellationToken: token).ConfigureAwait(false);
+                    if (reply.Status == HealthCheckResponse.Types.ServingStatus.Serving)
+                    {
+                        await CheckIdentityAsync(token).ConfigureAwait(false);
+                        if (Restarted is { } replay)
+                        {
+                            // States created while it was out of reach.
+                            await replay(this, token).ConfigureAwait(false);
+                        }
+
+                        _health = reply.Status;
+                        Volatile.Write(ref _consecutiveFailures, 0);
+                        Volatile.Write(ref _ejected, 0);
+                        return;
+                    }
+                }
+                catch (RpcException)
+                {
+                    // Still unreachable or stopped: stay out of routing.
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private async Task WatchHealthAsync()
+    {
+        var token = _stop.Token;
+        var backoff = TimeSpan.FromMilliseconds(100);
+        var reconnected = false;
+        while (!token.IsCancellationRequested)
+        {
+            try
+            {
+                using var call = Health.Watch(new HealthCheckRequest(), cancellationToken: token);
+                while (await call.ResponseStream.MoveNext(token).ConfigureAwait(false))
+                {
+                    var status = call.ResponseStream.Current.Status;
+                    if (reconnected && status == HealthCheckResponse.Types.ServingStatus.Serving)
+                    {
+                        // The stream broke: the process may be a new one that holds nothing.
+                        await CheckIdentityAsync(token).ConfigureAwait(false);
+                        reconnected = false;
+                    }
+
+                    _health = status;
+                    backoff = TimeSpan.FromMilliseconds(100);
+                }
+            }
+            catch (RpcException) when (!token.IsCancellationRequested)
+            {
+                _health = HealthCheckResponse.Types.ServingStatus.Unknown;
+                reconnected = true;
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (RpcException)
+            {
+                return;
+            }
+
+            try
+            {
+                await Task.Delay(backoff, _time, token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(2).Ticks));
+        }
+    }
+
+    /// <summary>Reads the worker's instance id; when it changed, forgets what the old process held and restores it.</summary>
+    private async Task CheckIdentityAsync(CancellationToken cancellationToken)
+    {
+        await _identity.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var describe = await Client.DescribeAsync(new DescribeRequest(), deadline: DateTime.UtcNow.AddSeconds(5), cancellationToken: cancellationToken).ConfigureAwait(false);
+            if (describe.InstanceId == InstanceId)
+            {
+                return;
+            }
+
+            var joined = Joined;
+            Joined = false;
+            States.Clear();
+            Regions.Clear();
+            Version = describe.WorkerVersion;
+            InstanceId = describe.InstanceId;
+            if (Restarted is { } restore)
+            {
+                await restore(this, cancellationToken).ConfigureAwait(false);
+            }
+
+            Joined = joined;
+        }
+        finally
+        {
+            _identity.Release();
+        }
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        // The token source is not disposed: background loops may still read its token.
+        _channel.Dispose();
+    }
+
+    public override string ToString() => $"{Name} ({Address})";
+
+    internal static string? TraceParent()
+    {
+        var activity = Activity.Current;
+        return activity is { IdFormat: ActivityIdFormat.W3C } ? activity.Id : null;
+    }
+}

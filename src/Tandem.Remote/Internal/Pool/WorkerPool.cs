@@ -1,0 +1,344 @@
+using System.Collections.Concurrent;
+using Grpc.Core;
+using Microsoft.Extensions.Logging;
+using Tandem.Contracts.V1;
+using Tandem.Internal.Contracts;
+using Tandem.Remote.Internal.SharedMemory;
+
+namespace Tandem.Remote.Internal.Pool;
+
+/// <summary>
+/// The workers calls are routed to: least outstanding requests between two
+/// random choices among the routable ones. It also keeps what every worker
+/// must hold — the live states, replayed into a worker before it joins — and
+/// registers shared-memory regions with a worker on first use.
+/// </summary>
+internal sealed class WorkerPool : IDisposable
+{
+    private readonly Lock _lock = new();
+    private readonly ConcurrentDictionary<string, RemoteState> _states = new(StringComparer.Ordinal);
+    private readonly ILogger _logger;
+    private WorkerConnection[] _workers = [];
+    private volatile Dictionary<string, TandemException>? _refusals;
+    private readonly ConcurrentDictionary<Task, byte> _unregisters = new();
+
+    public WorkerPool(Func<RemoteOptions> options, ILogger logger)
+    {
+        Options = options;
+        _logger = logger;
+        var current = options();
+        SharedMemory = new SharedMemoryPool(current.SharedMemoryDirectory, $"tandem-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..8]}-", current.SharedMemoryPoolSize, UnregisterAndDelete);
+    }
+
+    public Func<RemoteOptions> Options { get; }
+
+    public SharedMemoryPool SharedMemory { get; }
+
+    public IReadOnlyList<WorkerConnection> Workers => Volatile.Read(ref _workers);
+
+    /// <summary>
+    /// A routable worker that holds <paramref name="stateId"/> (when not empty)
+    /// and is not in <paramref name="exclude"/>, its call already counted; null when none.
+    /// </summary>
+    public WorkerConnection? Pick(string stateId, List<WorkerConnection>? exclude)
+    {
+        var workers = Volatile.Read(ref _workers);
+        for (var attempt = 0; attempt < 4; attempt++)
+        {
+            WorkerConnection? first = null;
+            WorkerConnection? second = null;
+            var eligible = 0;
+            // Reservoir sampling of two candidates in one pass, no allocation.
+            foreach (var worker in workers)
+            {
+                if (!worker.Routable || (stateId.Length > 0 && !worker.States.ContainsKey(stateId)) || (exclude?.Contains(worker) ?? false))
+                {
+                    continue;
+                }
+
+                eligible++;
+                if (eligible == 1)
+                {
+                    first = worker;
+                }
+                else if (eligible == 2)
+                {
+                    second = worker;
+                }
+                else if (Random.Shared.Next(eligible) < 2)
+                {
+                    if (Random.Shared.Next(2) == 0)
+                    {
+                        first = worker;
+                    }
+                    else
+                    {
+                        second = worker;
+                    }
+                }
+            }
+
+            if (first is null)
+            {
+                return null;
+            }
+
+            // Random order first, so ties (an idle pool) spread instead of all going to one worker.
+            if (second is not null && Random.Shared.Next(2) == 0)
+            {
+                (first, second) = (second, first);
+            }
+
+            var chosen = second is null || first.InFlight <= second.InFlight ? first : second;
+            if (chosen.TryEnter())
+            {
+                return chosen;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Adds a serving worker: replays every live state into it, then puts it in routing.</summary>
+    public async Task JoinAsync(WorkerConnection worker, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            _workers = [.. _workers, worker];
+        }
+
+        // States created from now on reach this worker through CreateEverywhere;
+        // earlier ones are replayed here (ALREADY_EXISTS counts as held).
+        CheckContracts(worker);
+        await ReplayAsync(worker, cancellationToken).ConfigureAwait(false);
+        worker.Restarted = ReplayAsync;
+        worker.Joined = true;
+        RemoteLog.WorkerJoined(_logger, worker.Name, worker.Address, worker.Version, worker.InstanceId, _states.Count);
+    }
+
+    /// <summary>Creates on <paramref name="worker"/> every live state it does not hold.</summary>
+    public async Task ReplayAsync(WorkerConnection worker, CancellationToken cancellationToken)
+    {
+        foreach (var state in _states.Values)
+        {
+            if (!worker.States.ContainsKey(state.Id))
+            {
+                await CreateStateOnAsync(worker, state, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Why the workers cannot serve <paramref name="kernel"/> for this build, or null (also before the first worker joined).</summary>
+    public TandemException? Refusal(string kernel) =>
+        _refusals is { } refusals && refusals.TryGetValue(kernel, out var refusal) ? refusal : null;
+
+    /// <summary>Compares the first worker's ABI and descriptors with this build's, once.</summary>
+    private void CheckContracts(WorkerConnection worker)
+    {
+        if (_refusals is not null || worker.Description is not { } description)
+        {
+            return;
+        }
+
+        var refusals = new Dictionary<string, TandemException>(StringComparer.Ordinal);
+        var major = description.AbiVersion >> 16;
+        foreach (var expected in KernelContracts.All)
+        {
+            var difference = major != KernelContracts.AbiMajor
+                ? $"the workers speak ABI {major}.{description.AbiVersion & 0xFFFF} but this build needs major {KernelContracts.AbiMajor}"
+                : KernelContracts.Difference(expected, description.KernelSet?.Kernels.FirstOrDefault(k => k.Name == expected.Name));
+            if (difference is not null)
+            {
+                refusals[expected.Name] = new TandemException(TandemStatusCode.FailedPrecondition, $"the remote workers cannot serve '{expected.Name}': {difference}", expected.Name, BackendKind.Remote);
+                RemoteLog.KernelRefused(_logger, expected.Name, difference);
+            }
+        }
+
+        _refusals = refusals;
+    }
+
+    public void Remove(WorkerConnection worker)
+    {
+        worker.Retiring = true;
+        lock (_lock)
+        {
+            _workers = [.. _workers.Where(w => w != worker)];
+        }
+
+    }
+
+    /// <summary>Makes <paramref name="region"/> known to <paramref name="worker"/> once.</summary>
+    public Task EnsureRegisteredAsync(WorkerConnection worker, MappedRegion region, CancellationToken cancellationToken)
+    {
+        if (worker.Regions.TryGetValue(region.Name, out var registered) && !registered.IsFaulted && !registered.IsCanceled)
+        {
+            return registered;
+        }
+
+        var task = worker.Regions.AddOrUpdate(
+            region.Name,
+            _ => RegisterAsync(worker, region, cancellationToken),
+            (_, existing) => existing.IsFaulted || existing.IsCanceled ? RegisterAsync(worker, region, cancellationToken) : existing);
+        return task;
+    }
+
+    private static async Task RegisterAsync(WorkerConnection worker, MappedRegion region, CancellationToken cancellationToken)
+    {
+        lock (region.RegisteredWith)
+        {
+            region.RegisteredWith.Add(worker);
+        }
+
+        try
+        {
+            await worker.Client.RegisterSharedMemoryAsync(
+                new RegisterSharedMemoryRequest { Name = region.Name, Path = region.Path, Size = (ulong)region.Size },
+                deadline: DateTime.UtcNow.AddSeconds(10),
+                cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.AlreadyExists)
+        {
+        }
+    }
+
+    /// <summary>Registers the state so joining workers replay it, then creates it on every current worker.</summary>
+    public async Task CreateEverywhereAsync(RemoteState state, CancellationToken cancellationToken)
+    {
+        _states[state.Id] = state;
+        var workers = Volatile.Read(ref _workers);
+        var tasks = new List<Task>(workers.Length);
+        foreach (var worker in workers)
+        {
+            // An ejected worker gets it when its probe re-admits it.
+            if (!worker.Retiring && !worker.Ejected)
+            {
+                tasks.Add(CreateStateOnAsync(worker, state, cancellationToken));
+            }
+        }
+
+        try
+        {
+            await Task.WhenAll(tasks).ConfigureAwait(false);
+        }
+        catch (RpcException) when (workers.Any(w => w.States.ContainsKey(state.Id)))
+        {
+            // Held by some workers; calls route to those, the others get it when they rejoin.
+        }
+        catch (RpcException e)
+        {
+            _states.TryRemove(state.Id, out _);
+            throw RemoteErrors.From(e, null, "pool");
+        }
+    }
+
+    private async Task CreateStateOnAsync(WorkerConnection worker, RemoteState state, CancellationToken cancellationToken)
+    {
+        if (state.Region is { } region)
+        {
+            await EnsureRegisteredAsync(worker, region, cancellationToken).ConfigureAwait(false);
+        }
+
+        try
+        {
+            // Bounded, so a stopped worker cannot hold up creating a collection;
+            // it gets the state when it is re-admitted.
+            await worker.Client.CreateStateAsync(state.Request, deadline: DateTime.UtcNow.AddSeconds(30), cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.AlreadyExists)
+        {
+        }
+
+        // Dropped meanwhile: undo, so the worker does not keep it.
+        if (!_states.ContainsKey(state.Id))
+        {
+            await DropOnAsync(worker, state.Id).ConfigureAwait(false);
+            return;
+        }
+
+        worker.States[state.Id] = 0;
+    }
+
+    /// <summary>Forgets the state and drops it on every worker (best effort: a worker that misses it loses it on restart).</summary>
+    public void DropEverywhere(RemoteState state)
+    {
+        if (!_states.TryRemove(state.Id, out _))
+        {
+            return;
+        }
+
+        var workers = Volatile.Read(ref _workers);
+        var drops = new Task[workers.Length];
+        for (var i = 0; i < workers.Length; i++)
+        {
+            workers[i].States.TryRemove(state.Id, out _);
+            drops[i] = DropOnAsync(workers[i], state.Id);
+        }
+
+        Task.WaitAll(drops);
+    }
+
+    private static async Task DropOnAsync(WorkerConnection worker, string id)
+    {
+        try
+        {
+            await worker.Client.DropStateAsync(new DropStateRequest { StateId = id }, deadline: DateTime.UtcNow.AddSeconds(2)).ConfigureAwait(false);
+        }
+        catch (RpcException)
+        {
+            // Gone or stopped: it holds nothing after a restart anyway.
+        }
+    }
+
+    /// <summary>Unregisters a discarded region from the workers that know it, then deletes its file.</summary>
+    public void UnregisterAndDelete(MappedRegion region)
+    {
+        WorkerConnection[] holders;
+        lock (region.RegisteredWith)
+        {
+            holders = [.. region.RegisteredWith.OfType<WorkerConnection>()];
+        }
+
+        foreach (var worker in holders)
+        {
+            if (worker.Regions.TryRemove(region.Name, out _) && !worker.Retiring)
+            {
+                // Not awaited: a stopped worker must not hold up the caller. A
+                // worker still mapping the file keeps its memory after the unlink.
+                var unregister = UnregisterAsync(worker, region.Name);
+                _unregisters[unregister] = 0;
+                _ = unregister.ContinueWith(t => _unregisters.TryRemove(t, out _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
+        }
+
+        region.Dispose();
+    }
+
+    private static async Task UnregisterAsync(WorkerConnection worker, string name)
+    {
+        try
+        {
+            await worker.Client.UnregisterSharedMemoryAsync(new UnregisterSharedMemoryRequest { Name = name }, deadline: DateTime.UtcNow.AddSeconds(2)).ConfigureAwait(false);
+        }
+        catch (RpcException)
+        {
+        }
+    }
+
+    public void Dispose()
+    {
+        // Regions first, while external workers can still be told to unmap them.
+        SharedMemory.Dispose();
+        Task.WaitAll([.. _unregisters.Keys], TimeSpan.FromSeconds(2));
+        WorkerConnection[] workers;
+        lock (_lock)
+        {
+            workers = _workers;
+            _workers = [];
+        }
+
+        foreach (var worker in workers)
+        {
+            worker.Dispose();
+        }
+    }
+}

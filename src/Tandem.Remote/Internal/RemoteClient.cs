@@ -1,0 +1,203 @@
+using Grpc.Core;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Tandem.Internal.Kernels;
+using Tandem.Remote.Internal.Pool;
+using Tandem.Remote.Internal.Supervision;
+
+namespace Tandem.Remote.Internal;
+
+/// <summary>
+/// One <c>AddTandemRemote</c> client: its pool, and either the supervisor of
+/// its dedicated workers or connections to external endpoints. Workers start
+/// in the background when the client is created (a failed start is retried
+/// by the next call) and stop when the service provider is disposed.
+/// </summary>
+internal sealed class RemoteClient : IRemoteBackendSource, IWorkerPoolAdmin, IDisposable, IAsyncDisposable
+{
+    private readonly RemoteOptions _options;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly Lock _lock = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private Task? _start;
+    private WorkerSupervisor? _supervisor;
+    private int _disposed;
+
+    public RemoteClient(IOptions<RemoteOptions> options, IOptionsMonitor<TandemOptions> tandemOptions, ILoggerFactory loggerFactory, TimeProvider? time = null)
+    {
+        // Topology and transport are fixed for the client's life: a snapshot.
+        _options = options.Value;
+        _logger = loggerFactory.CreateLogger("Tandem.Remote");
+        _time = time ?? TimeProvider.System;
+        Pool = new WorkerPool(() => _options, _logger);
+        Backend = new RemoteKernelBackend(this, () => tandemOptions.CurrentValue);
+        // Warm up in the background from the moment Tandem is resolved, so the
+        // first calls (and synchronous facades, which block a thread while they
+        // wait) rarely wait for workers to start.
+        _start = Task.Run(StartCoreAsync, CancellationToken.None);
+        _ = _start.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    public WorkerPool Pool { get; }
+
+    public IKernelBackend Backend { get; }
+
+    /// <summary>Directory of the supervised workers' sockets (null for external workers or before start).</summary>
+    internal string? SocketDirectory => _supervisor?.SocketDirectory;
+
+    public IReadOnlyList<WorkerInfo> Workers => [.. Pool.Workers.Select(w => w.Info)];
+
+    public Task StartAsync(CancellationToken cancellationToken = default) => EnsureStartedAsync(null, cancellationToken).AsTask();
+
+    /// <summary>Starts once; a failed start is retried by the next call.</summary>
+    public ValueTask EnsureStartedAsync(string? kernel, CancellationToken cancellationToken)
+    {
+        var start = _start;
+        if (start is { IsCompletedSuccessfully: true })
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        return new ValueTask(AwaitStartAsync(kernel, cancellationToken));
+    }
+
+    private async Task AwaitStartAsync(string? kernel, CancellationToken cancellationToken)
+    {
+        Task start;
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed != 0, this);
+            if (_start is null || _start.IsFaulted || _start.IsCanceled)
+            {
+                _start = Task.Run(StartCoreAsync, CancellationToken.None);
+            }
+
+            start = _start;
+        }
+
+        try
+        {
+            await start.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException and not TandemException)
+        {
+            throw new TandemException(TandemStatusCode.Unavailable, $"the remote workers could not start: {e.Message}", kernel, BackendKind.Remote, innerException: e);
+        }
+    }
+
+    private async Task StartCoreAsync()
+    {
+        if (_options.Endpoints.Count > 0)
+        {
+            await ConnectEndpointsAsync().ConfigureAwait(false);
+            return;
+        }
+
+        var supervisor = new WorkerSupervisor(Pool, _options, RemoteOptionsValidator.ResolveWorkerPath(_options)!, _logger, _time);
+        try
+        {
+            await supervisor.StartAsync(_stopping.Token).ConfigureAwait(false);
+        }
+        catch
+        {
+            // No worker started: the next call starts afresh.
+            await supervisor.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        _supervisor = supervisor;
+    }
+
+    private async Task ConnectEndpointsAsync()
+    {
+        var connections = _options.Endpoints.Select(e => new WorkerConnection(e, e, null, _time, () => _options)).ToArray();
+        var joins = connections.Select(async c =>
+        {
+            await c.WaitServingAsync(_options.StartTimeout, _stopping.Token).ConfigureAwait(false);
+            await Pool.JoinAsync(c, _stopping.Token).ConfigureAwait(false);
+        }).ToArray();
+        try
+        {
+            await Task.WhenAll(joins).ConfigureAwait(false);
+        }
+        catch when (joins.Any(j => j.IsCompletedSuccessfully))
+        {
+            foreach (var (connection, join) in connections.Zip(joins))
+            {
+                if (!join.IsCompletedSuccessfully)
+                {
+                    RemoteLog.WorkerStartFailed(_logger, connection.Name, join.Exception?.InnerException?.Message ?? "not serving");
+                    Pool.Remove(connection);
+                    connection.Dispose();
+                    _ = Task.Run(() => KeepJoiningAsync(connection.Address));
+                }
+            }
+        }
+    }
+
+    /// <summary>Retries an endpoint that was not serving at start until it joins or the client is disposed.</summary>
+    private async Task KeepJoiningAsync(string endpoint)
+    {
+        var token = _stopping.Token;
+        while (!token.IsCancellationRequested)
+        {
+            var connection = new WorkerConnection(endpoint, endpoint, null, _time, () => _options);
+            try
+            {
+                await Task.Delay(_options.EjectionProbeInterval, _time, token).ConfigureAwait(false);
+                await connection.WaitServingAsync(_options.StartTimeout, token).ConfigureAwait(false);
+                await Pool.JoinAsync(connection, token).ConfigureAwait(false);
+                return;
+            }
+            catch (Exception e) when (e is RpcException or TimeoutException or InvalidOperationException or OperationCanceledException)
+            {
+                Pool.Remove(connection);
+                connection.Dispose();
+            }
+        }
+    }
+
+    public async Task RestartAsync(string name, CancellationToken cancellationToken = default)
+    {
+        await StartAsync(cancellationToken).ConfigureAwait(false);
+        await (_supervisor ?? throw ExternalWorkers()).RestartAsync(name, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task RollingUpgradeAsync(string? workerPath = null, CancellationToken cancellationToken = default)
+    {
+        await StartAsync(cancellationToken).ConfigureAwait(false);
+        await (_supervisor ?? throw ExternalWorkers()).RollingUpgradeAsync(workerPath, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static InvalidOperationException ExternalWorkers() => new("the workers are managed elsewhere (RemoteOptions.Endpoints); restart or upgrade them there");
+
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
+
+    public async ValueTask DisposeAsync()
+    {
+        Task? start;
+        lock (_lock)
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            {
+                return;
+            }
+
+            start = _start;
+        }
+
+        _stopping.Cancel();
+        if (start is not null)
+        {
+            await start.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
+        }
+
+        if (_supervisor is not null)
+        {
+            await _supervisor.DisposeAsync().ConfigureAwait(false);
+        }
+
+        Pool.Dispose();
+    }
+}

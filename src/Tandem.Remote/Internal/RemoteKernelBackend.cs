@@ -1,0 +1,256 @@
+using Google.Protobuf;
+using Grpc.Core;
+using Tandem.Contracts.V1;
+using Tandem.Internal.Kernels;
+using Tandem.Internal.Native;
+using Tandem.Remote.Internal.Pool;
+using Tandem.Remote.Internal.SharedMemory;
+
+namespace Tandem.Remote.Internal;
+
+/// <summary>
+/// Runs kernel calls on the worker pool: tensors below the threshold travel
+/// inline, larger ones through a pooled shared-memory region (outputs are
+/// written there by the worker and copied back); an idempotent call that
+/// fails with UNAVAILABLE, RESOURCE_EXHAUSTED or DEADLINE_EXCEEDED is sent
+/// to another worker.
+/// </summary>
+internal sealed class RemoteKernelBackend(RemoteClient client, Func<TandemOptions> tandemOptions) : IKernelBackend, IKernelRefusals
+{
+    public BackendKind Kind => BackendKind.Remote;
+
+    public TandemException? Refusal(string kernel) => Pool.Refusal(kernel);
+
+    private WorkerPool Pool => client.Pool;
+
+    // Short calls from a synchronous facade: the caller's thread waits either way.
+    public void Invoke(KernelCall call) => InvokeAsync(call, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+
+    public async ValueTask InvokeAsync(KernelCall call, CancellationToken cancellationToken)
+    {
+        await client.EnsureStartedAsync(call.Kernel, cancellationToken).ConfigureAwait(false);
+        ThrowIfRefused(call.Kernel);
+        var options = Pool.Options();
+        var stateId = StateId(call);
+        var region = Lease(call, options.SharedMemoryThresholdBytes);
+        var succeeded = false;
+        try
+        {
+            var request = BuildRequest(call, stateId, region, options.SharedMemoryThresholdBytes);
+            var attempts = call.Descriptor.Flags.Idempotent ? 1 + options.RetriesOnOtherWorkers : 1;
+            List<WorkerConnection>? tried = null;
+            InvokeReply reply;
+            for (var attempt = 1; ; attempt++)
+            {
+                var worker = Pool.Pick(stateId, tried)
+                    ?? throw RemoteErrors.Unavailable(call.Kernel, tried is null ? "no remote worker is serving" : "no other remote worker is serving");
+                try
+                {
+                    if (region is not null)
+                    {
+                        await Pool.EnsureRegisteredAsync(worker, region, cancellationToken).ConfigureAwait(false);
+                    }
+
+                    reply = await worker.Client.InvokeAsync(request, Headers(), Deadline(options), cancellationToken).ConfigureAwait(false);
+                    worker.Succeeded();
+                    break;
+                }
+                catch (RpcException e)
+                {
+                    var error = RemoteErrors.FromCall(e, call.Kernel, worker.Name, cancellationToken);
+                    worker.Failed(error.Code);
+                    if (attempt >= attempts || !RemoteErrors.TryElsewhere(error.Code) || cancellationToken.IsCancellationRequested)
+                    {
+                        throw error;
+                    }
+
+                    (tried ??= []).Add(worker);
+                    if (region is not null)
+                    {
+                        // The failed worker may still write its outputs there
+                        // (a stopped process resumes): the next attempt gets a fresh region.
+                        Discard(region);
+                        region = null;
+                        region = Lease(call, options.SharedMemoryThresholdBytes);
+                        request = BuildRequest(call, stateId, region, options.SharedMemoryThresholdBytes);
+                    }
+                }
+                catch
+                {
+                    worker.Failed(TandemStatusCode.Internal);
+                    throw;
+                }
+            }
+
+            CopyOutputs(call, reply, region);
+            succeeded = true;
+        }
+        finally
+        {
+            if (region is not null)
+            {
+                if (succeeded)
+                {
+                    Pool.SharedMemory.Return(region);
+                }
+                else
+                {
+                    Discard(region);
+                }
+            }
+        }
+    }
+
+    public IKernelState CreateState(string kind, KernelCall tensors)
+    {
+        client.EnsureStartedAsync(tensors.Kernel, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+        ThrowIfRefused(tensors.Kernel);
+        var state = RemoteState.Copy(Pool, kind, tensors, Pool.Options().SharedMemoryThresholdBytes);
+        try
+        {
+            Pool.CreateEverywhereAsync(state, CancellationToken.None).GetAwaiter().GetResult();
+            return state;
+        }
+        catch
+        {
+            state.Dispose();
+            throw;
+        }
+    }
+
+    public IKernelStream OpenStream(string kernel)
+    {
+        client.EnsureStartedAsync(kernel, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+        ThrowIfRefused(kernel);
+        return new RemoteStream(Pool, kernel, Deadline(Pool.Options()));
+    }
+
+    /// <summary>Never reuses a region a failed call may still write to.</summary>
+    private void Discard(MappedRegion region) => Pool.SharedMemory.Discard(region);
+
+    private void ThrowIfRefused(string kernel)
+    {
+        if (Pool.Refusal(kernel) is { } refusal)
+        {
+            throw refusal;
+        }
+    }
+
+    internal static Metadata? Headers()
+    {
+        var traceParent = WorkerConnection.TraceParent();
+        return traceParent is null ? null : new Metadata { { "traceparent", traceParent } };
+    }
+
+    private DateTime? Deadline(RemoteOptions options) =>
+        (options.CallDeadline ?? tandemOptions().CallTimeout) is { } timeout ? DateTime.UtcNow + timeout : null;
+
+    private static string StateId(KernelCall call) => call.State switch
+    {
+        null => "",
+        RemoteState { IsDisposed: false } remote => remote.Id,
+        RemoteState => throw new TandemException(TandemStatusCode.NotFound, "the state (collection) was dropped before the call started", call.Kernel, BackendKind.Remote),
+        _ => throw new TandemException(TandemStatusCode.FailedPrecondition, $"a {call.State.Backend} state cannot be used on the Remote backend", call.Kernel, BackendKind.Remote),
+    };
+
+    /// <summary>A region large enough for every tensor at or above the threshold, or null.</summary>
+    private MappedRegion? Lease(KernelCall call, int threshold)
+    {
+        ref var args = ref call.Args;
+        long bytes = 0;
+        for (var i = 0; i < args.InputCount; i++)
+        {
+            bytes += args.Inputs[i].ByteLength >= (ulong)threshold ? RemoteState.Align((long)args.Inputs[i].ByteLength) : 0;
+        }
+
+        for (var i = 0; i < args.OutputCount; i++)
+        {
+            bytes += args.Outputs[i].ByteLength >= (ulong)threshold ? RemoteState.Align((long)args.Outputs[i].ByteLength) : 0;
+        }
+
+        return bytes == 0 ? null : Pool.SharedMemory.Rent(bytes);
+    }
+
+    private static unsafe InvokeRequest BuildRequest(KernelCall call, string stateId, MappedRegion? region, int threshold)
+    {
+        ref var args = ref call.Args;
+        var request = new InvokeRequest { Kernel = call.Kernel, KernelVersion = call.Descriptor.Version, StateId = stateId };
+        long offset = 0;
+        for (var i = 0; i < args.InputCount; i++)
+        {
+            var t = args.Inputs[i];
+            var tensor = new Tensor { Dtype = (DType)t.DType };
+            AddShape(tensor.Shape, t);
+            var data = new ReadOnlySpan<byte>(t.Data, checked((int)t.ByteLength));
+            if (region is not null && t.ByteLength >= (ulong)threshold)
+            {
+                data.CopyTo(region.Slice(offset, data.Length));
+                tensor.Shared = new SharedMemoryRef { Region = region.Name, Offset = (ulong)offset, Length = t.ByteLength };
+                offset += RemoteState.Align(data.Length);
+            }
+            else
+            {
+                tensor.InlineData = ByteString.CopyFrom(data);
+            }
+
+            request.Inputs.Add(tensor);
+        }
+
+        for (var i = 0; i < args.OutputCount; i++)
+        {
+            var t = args.Outputs[i];
+            var spec = new OutputSpec { Dtype = (DType)t.DType };
+            AddShape(spec.Shape, t);
+            if (region is not null && t.ByteLength >= (ulong)threshold)
+            {
+                spec.Shared = new SharedMemoryRef { Region = region.Name, Offset = (ulong)offset, Length = t.ByteLength };
+                offset += RemoteState.Align((long)t.ByteLength);
+            }
+
+            request.Outputs.Add(spec);
+        }
+
+        for (var i = 0; i < args.ParamCount; i++)
+        {
+            var p = args.Params[i];
+            request.Params.Add(p.Kind == NativeParam.KindFloat ? new ParamValue { FloatValue = p.FloatValue } : new ParamValue { IntValue = p.IntValue });
+        }
+
+        return request;
+    }
+
+    private static void AddShape(Google.Protobuf.Collections.RepeatedField<long> shape, in NativeTensor tensor)
+    {
+        for (var axis = 0; axis < tensor.Rank; axis++)
+        {
+            shape.Add(tensor.Shape[axis]);
+        }
+    }
+
+    private static unsafe void CopyOutputs(KernelCall call, InvokeReply reply, MappedRegion? region)
+    {
+        ref var args = ref call.Args;
+        if (reply.Outputs.Count != args.OutputCount)
+        {
+            throw new TandemException(TandemStatusCode.Internal, $"the worker returned {reply.Outputs.Count} outputs, expected {args.OutputCount}", call.Kernel, BackendKind.Remote);
+        }
+
+        for (var i = 0; i < args.OutputCount; i++)
+        {
+            var target = new Span<byte>(args.Outputs[i].Data, checked((int)args.Outputs[i].ByteLength));
+            var output = reply.Outputs[i];
+            ReadOnlySpan<byte> source = output.DataCase switch
+            {
+                Tensor.DataOneofCase.InlineData => output.InlineData.Span,
+                Tensor.DataOneofCase.Shared when region is not null && output.Shared.Region == region.Name => region.Slice((long)output.Shared.Offset, (long)output.Shared.Length),
+                _ => throw new TandemException(TandemStatusCode.Internal, $"the worker returned output {i} in an unexpected place", call.Kernel, BackendKind.Remote),
+            };
+            if (source.Length != target.Length)
+            {
+                throw new TandemException(TandemStatusCode.Internal, $"the worker returned {source.Length} bytes for output {i}, expected {target.Length}", call.Kernel, BackendKind.Remote);
+            }
+
+            source.CopyTo(target);
+        }
+    }
+}

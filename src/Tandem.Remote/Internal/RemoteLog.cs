@@ -1,0 +1,31 @@
+using Microsoft.Extensions.Logging;
+
+namespace Tandem.Remote.Internal;
+
+/// <summary>The Remote backend's log messages; event ids are stable.</summary>
+internal static partial class RemoteLog
+{
+    [LoggerMessage(EventId = 101, Level = LogLevel.Information, Message = "Worker {Name} at {Address} joined routing (version {Version}, instance {InstanceId}, {States} states replayed)")]
+    public static partial void WorkerJoined(ILogger logger, string name, string address, string? version, string? instanceId, int states);
+
+    [LoggerMessage(EventId = 102, Level = LogLevel.Warning, Message = "Worker {Name} (pid {ProcessId}) exited with code {ExitCode}; restarting in {Delay}")]
+    public static partial void WorkerCrashed(ILogger logger, string name, int processId, int exitCode, TimeSpan delay);
+
+    [LoggerMessage(EventId = 103, Level = LogLevel.Warning, Message = "Worker {Name} failed to start: {Reason}")]
+    public static partial void WorkerStartFailed(ILogger logger, string name, string reason);
+
+    [LoggerMessage(EventId = 104, Level = LogLevel.Information, Message = "Worker {Name} (instance {InstanceId}) retired")]
+    public static partial void WorkerRetired(ILogger logger, string name, string? instanceId);
+
+    [LoggerMessage(EventId = 106, Level = LogLevel.Warning, Message = "Kernel {Kernel} is refused on the remote workers: {Difference}")]
+    public static partial void KernelRefused(ILogger logger, string kernel, string difference);
+
+    [LoggerMessage(EventId = 107, Level = LogLevel.Debug, Message = "Worker {Name}: {Line}")]
+    public static partial void WorkerLine(ILogger logger, string name, string line);
+
+    [LoggerMessage(EventId = 108, Level = LogLevel.Warning, Message = "Worker {Name}: {Line}")]
+    public static partial void WorkerProblem(ILogger logger, string name, string line);
+
+    [LoggerMessage(EventId = 105, Level = LogLevel.Information, Message = "Rolling upgrade to {Binary} (build {BuildId}) finished")]
+    public static partial void UpgradeFinished(ILogger logger, string binary, string buildId);
+}

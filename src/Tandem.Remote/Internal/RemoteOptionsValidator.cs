@@ -1,0 +1,68 @@
+using Microsoft.Extensions.Options;
+
+namespace Tandem.Remote.Internal;
+
+/// <summary>Checks what data annotations cannot express; failures name the option.</summary>
+internal sealed class RemoteOptionsValidator : IValidateOptions<RemoteOptions>
+{
+    public const string WorkerPathVariable = "TANDEM_WORKER_PATH";
+
+    public ValidateOptionsResult Validate(string? name, RemoteOptions options)
+    {
+        var failures = new List<string>();
+        if (options.Endpoints.Count == 0)
+        {
+            var path = ResolveWorkerPath(options);
+            if (path is null || !File.Exists(path))
+            {
+                failures.Add($"Tandem:Remote:WorkerPath '{path}' does not exist; set it, ${WorkerPathVariable}, or Endpoints.");
+            }
+        }
+
+        foreach (var endpoint in options.Endpoints)
+        {
+            if (!endpoint.StartsWith("unix:/", StringComparison.Ordinal) && !endpoint.StartsWith("http://", StringComparison.Ordinal))
+            {
+                failures.Add($"Tandem:Remote:Endpoints entries must be unix:/path or http://host:port, got '{endpoint}'.");
+            }
+        }
+
+        if (!Directory.Exists(options.SharedMemoryDirectory))
+        {
+            failures.Add($"Tandem:Remote:SharedMemoryDirectory '{options.SharedMemoryDirectory}' does not exist.");
+        }
+
+        Positive(failures, nameof(options.EjectionProbeInterval), options.EjectionProbeInterval);
+        Positive(failures, nameof(options.RestartBackoff), options.RestartBackoff);
+        Positive(failures, nameof(options.MaxRestartBackoff), options.MaxRestartBackoff);
+        Positive(failures, nameof(options.StartTimeout), options.StartTimeout);
+        Positive(failures, nameof(options.DrainGrace), options.DrainGrace);
+        if (options.CallDeadline is { } deadline)
+        {
+            Positive(failures, nameof(options.CallDeadline), deadline);
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    /// <summary>The worker binary: the option, else $TANDEM_WORKER_PATH, else tandem-worker next to the application.</summary>
+    public static string? ResolveWorkerPath(RemoteOptions options)
+    {
+        if (options.WorkerPath is { Length: > 0 } configured)
+        {
+            return configured;
+        }
+
+        return Environment.GetEnvironmentVariable(WorkerPathVariable) is { Length: > 0 } fromEnvironment
+            ? fromEnvironment
+            : Path.Combine(AppContext.BaseDirectory, "tandem-worker");
+    }
+
+    private static void Positive(List<string> failures, string option, TimeSpan value)
+    {
+        if (value <= TimeSpan.Zero)
+        {
+            failures.Add($"Tandem:Remote:{option} must be positive, got {value}.");
+        }
+    }
+}

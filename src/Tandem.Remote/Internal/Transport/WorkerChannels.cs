@@ -1,0 +1,58 @@
+using System.Net.Sockets;
+using Grpc.Net.Client;
+
+namespace Tandem.Remote.Internal.Transport;
+
+/// <summary>
+/// gRPC channels to a worker: h2c (HTTP/2 with prior knowledge) over a Unix
+/// domain socket, or over TCP.
+/// </summary>
+internal static class WorkerChannels
+{
+    public const string UnixScheme = "unix:";
+
+    public static GrpcChannel Create(string address)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            EnableMultipleHttp2Connections = true,
+            PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+            KeepAlivePingDelay = TimeSpan.FromSeconds(30),
+            KeepAlivePingTimeout = TimeSpan.FromSeconds(10),
+            ConnectTimeout = TimeSpan.FromSeconds(5),
+        };
+        var target = address;
+        if (address.StartsWith(UnixScheme, StringComparison.Ordinal))
+        {
+            var path = address[UnixScheme.Length..];
+            handler.ConnectCallback = (_, cancellationToken) => ConnectUnixAsync(path, cancellationToken);
+            // The authority is never resolved: ConnectCallback opens the socket.
+            target = "http://localhost";
+        }
+
+        return GrpcChannel.ForAddress(target, new GrpcChannelOptions
+        {
+            HttpHandler = handler,
+            HttpVersion = System.Net.HttpVersion.Version20,
+            HttpVersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            MaxReceiveMessageSize = null,
+            MaxSendMessageSize = null,
+            DisposeHttpClient = true,
+        });
+    }
+
+    private static async ValueTask<Stream> ConnectUnixAsync(string path, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            await socket.ConnectAsync(new UnixDomainSocketEndPoint(path), cancellationToken).ConfigureAwait(false);
+            return new NetworkStream(socket, ownsSocket: true);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+}

@@ -1,0 +1,115 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Tandem.Remote;
+
+/// <summary>How the client reaches locally supervised workers.</summary>
+public enum RemoteTransport
+{
+    /// <summary>h2c over a Unix domain socket per worker (the default).</summary>
+    UnixSocket = 0,
+
+    /// <summary>h2c over TCP on 127.0.0.1.</summary>
+    Tcp = 1,
+}
+
+/// <summary>
+/// Options of <c>AddTandemRemote</c>; validated at startup. With no
+/// <see cref="Endpoints"/> the client supervises its own dedicated workers
+/// (shared-nothing); with endpoints it connects to workers managed elsewhere
+/// (pooled).
+/// </summary>
+public sealed class RemoteOptions
+{
+    /// <summary>Configuration section conventionally bound to these options.</summary>
+    public const string SectionName = "Tandem:Remote";
+
+    /// <summary>
+    /// Path of the tandem-worker binary; null means <c>$TANDEM_WORKER_PATH</c>,
+    /// else <c>tandem-worker</c> next to the application.
+    /// </summary>
+    /// <value>The default is <see langword="null"/>.</value>
+    public string? WorkerPath { get; set; }
+
+    /// <summary>Workers this client starts and supervises (ignored when <see cref="Endpoints"/> is set).</summary>
+    /// <value>The default is 2.</value>
+    [Range(1, 64)]
+    public int WorkerCount { get; set; } = 2;
+
+    /// <summary>Directory of the workers' sockets; null means a new private directory under the temp path, deleted on dispose.</summary>
+    /// <value>The default is <see langword="null"/>.</value>
+    public string? SocketDirectory { get; set; }
+
+    /// <summary>Transport to supervised workers.</summary>
+    /// <value>The default is <see cref="RemoteTransport.UnixSocket"/>.</value>
+    [EnumDataType(typeof(RemoteTransport))]
+    public RemoteTransport Transport { get; set; } = RemoteTransport.UnixSocket;
+
+    /// <summary>
+    /// Externally managed workers (pooled topology), as <c>unix:/path/to.sock</c>
+    /// or <c>http://host:port</c>. When set, no worker is started.
+    /// </summary>
+    /// <value>The default is empty.</value>
+    public IList<string> Endpoints { get; set; } = [];
+
+    /// <summary>Tensors of at least this many bytes travel through shared memory instead of inline in the message.</summary>
+    /// <value>The default is 65,536 (64 KiB).</value>
+    [Range(1, int.MaxValue)]
+    public int SharedMemoryThresholdBytes { get; set; } = 64 * 1024;
+
+    /// <summary>Directory of the shared-memory files (a tmpfs the workers can read).</summary>
+    /// <value>The default is <c>/dev/shm</c>.</value>
+    public string SharedMemoryDirectory { get; set; } = "/dev/shm";
+
+    /// <summary>Idle shared-memory regions kept for reuse; more are deleted when returned.</summary>
+    /// <value>The default is 8.</value>
+    [Range(0, 1024)]
+    public int SharedMemoryPoolSize { get; set; } = 8;
+
+    /// <summary>Deadline of each attempt on a worker; null follows <see cref="TandemOptions.CallTimeout"/> (null there: none).</summary>
+    /// <value>The default is <see langword="null"/>.</value>
+    public TimeSpan? CallDeadline { get; set; }
+
+    /// <summary>Further attempts of an idempotent call on another worker after UNAVAILABLE, RESOURCE_EXHAUSTED or DEADLINE_EXCEEDED.</summary>
+    /// <value>The default is 2.</value>
+    [Range(0, 8)]
+    public int RetriesOnOtherWorkers { get; set; } = 2;
+
+    /// <summary>Consecutive transport failures, UNAVAILABLE or DEADLINE_EXCEEDED after which a worker leaves routing.</summary>
+    /// <value>The default is 3.</value>
+    [Range(1, 1000)]
+    public int EjectionConsecutiveFailures { get; set; } = 3;
+
+    /// <summary>How often an ejected worker is probed; it rejoins when its health says SERVING.</summary>
+    /// <value>The default is 2 seconds.</value>
+    public TimeSpan EjectionProbeInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>First delay before restarting a crashed worker; doubles per consecutive crash.</summary>
+    /// <value>The default is 200 ms.</value>
+    public TimeSpan RestartBackoff { get; set; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>Longest delay between restarts of a crashing worker.</summary>
+    /// <value>The default is 30 seconds.</value>
+    public TimeSpan MaxRestartBackoff { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long a started worker may take to listen and report SERVING.</summary>
+    /// <value>The default is 30 seconds.</value>
+    public TimeSpan StartTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long a draining worker may finish in-flight calls before it is killed.</summary>
+    /// <value>The default is 10 seconds.</value>
+    public TimeSpan DrainGrace { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>The worker's <c>--max-concurrency</c>; null keeps the worker's default.</summary>
+    /// <value>The default is <see langword="null"/>.</value>
+    [Range(1, 4096)]
+    public int? WorkerMaxConcurrency { get; set; }
+
+    /// <summary>The worker's <c>--max-queue</c>; null keeps the worker's default.</summary>
+    /// <value>The default is <see langword="null"/>.</value>
+    [Range(0, 1_000_000)]
+    public int? WorkerMaxQueue { get; set; }
+
+    /// <summary>The workers' <c>--build-id</c> (shown in their version); null uses none.</summary>
+    /// <value>The default is <see langword="null"/>.</value>
+    public string? BuildId { get; set; }
+}

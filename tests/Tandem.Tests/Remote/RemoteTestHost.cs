@@ -1,0 +1,82 @@
+using System.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
+using Tandem.Remote;
+using Tandem.Remote.Internal;
+using Tandem.Remote.Internal.Supervision;
+using Tandem.Similarity;
+
+namespace Tandem.Tests.Remote;
+
+/// <summary>
+/// A service provider with Tandem on the Remote backend and its own
+/// supervised workers (shared-nothing topology); disposing it stops them.
+/// </summary>
+internal sealed class RemoteTestHost : IAsyncDisposable
+{
+    private readonly ServiceProvider _services;
+
+    public RemoteTestHost(Action<RemoteOptions>? configure = null, bool fallback = false, Action<TandemOptions>? tandem = null)
+    {
+        _services = new ServiceCollection()
+            .AddTandem(o =>
+            {
+                o.Backend = BackendKind.Remote;
+                o.FallbackToManaged = fallback;
+                tandem?.Invoke(o);
+            })
+            .AddTandemRemote(o =>
+            {
+                o.WorkerPath = WorkerBinary.Path;
+                o.DrainGrace = TimeSpan.FromSeconds(5);
+                configure?.Invoke(o);
+            })
+            .BuildServiceProvider();
+        Search = _services.GetRequiredService<ISimilaritySearch>();
+        Admin = _services.GetRequiredService<IWorkerPoolAdmin>();
+        Client = _services.GetRequiredService<RemoteClient>();
+    }
+
+    public ISimilaritySearch Search { get; }
+
+    public IWorkerPoolAdmin Admin { get; }
+
+    internal RemoteClient Client { get; }
+
+    public async Task<IReadOnlyList<WorkerInfo>> StartAsync()
+    {
+        await Admin.StartAsync();
+        return Admin.Workers;
+    }
+
+    /// <summary>Polls <paramref name="condition"/> until it holds; fails after <paramref name="timeout"/> (default 30 s).</summary>
+    public static async Task Eventually(Func<bool> condition, string what, TimeSpan? timeout = null)
+    {
+        var watch = Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (watch.Elapsed > (timeout ?? TimeSpan.FromSeconds(30)))
+            {
+                Assert.Fail($"timed out waiting until {what}");
+            }
+
+            await Task.Delay(20);
+        }
+    }
+
+    public static bool IsAlive(int pid)
+    {
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+
+    public static void Signal(int pid, int signal) => Signals.Send(pid, signal);
+
+    public ValueTask DisposeAsync() => _services.DisposeAsync();
+}
