@@ -49,6 +49,8 @@ cd "$repo"
 } | tee "$results/environment.txt"
 
 dotnet build bench/Tandem.Benchmarks -c Release --nologo -v quiet
+# The latency floor's Rust echo process (native/worker/examples/uds_echo.rs).
+(cd native && bash ../build/cargo.sh build --release --quiet -p tandem-worker --examples)
 
 dotnet run -c Release --no-build --project bench/Tandem.Benchmarks -- \
   --filter '*' --artifacts "$results/dotnet" "${dotnet_job_args[@]}" \
@@ -56,6 +58,12 @@ dotnet run -c Release --no-build --project bench/Tandem.Benchmarks -- \
 
 if [ "$mode" = full ]; then
   dotnet run -c Release --no-build --project bench/Tandem.Benchmarks -- load | tee "$results/load.txt"
+  dotnet run -c Release --no-build --project bench/Tandem.Benchmarks -- roundtrip | tee "$results/roundtrip.txt"
+  dotnet run -c Release --no-build --project bench/Tandem.Benchmarks -- transfer | tee "$results/transfer.txt"
+  dotnet run -c Release --no-build --project bench/Tandem.Benchmarks -- pool | tee "$results/pool.txt"
+else
+  dotnet run -c Release --no-build --project bench/Tandem.Benchmarks -- roundtrip 200 | tee "$results/roundtrip.txt"
+  dotnet run -c Release --no-build --project bench/Tandem.Benchmarks -- transfer 16 1 | tee "$results/transfer.txt"
 fi
 
 # The OpenBLAS variables pin an old, slower kernel on some processors; they are
@@ -77,14 +85,15 @@ env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$python" bench/baseline/openblas_t
     echo
     cat "$report"
   done
-  if [ -f "$results/load.txt" ]; then
+  for part in load roundtrip transfer pool; do
+    [ -f "$results/$part.txt" ] || continue
     echo
-    echo "## load generator (dotnet run ... -- load)"
+    echo "## $part (dotnet run ... -- $part)"
     echo
     echo '```'
-    cat "$results/load.txt"
+    cat "$results/$part.txt"
     echo '```'
-  fi
+  done
   echo
   echo "## numpy baseline (bench/baseline/openblas_topk.py)"
   echo

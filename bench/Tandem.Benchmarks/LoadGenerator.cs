@@ -12,8 +12,8 @@ namespace Tandem.Benchmarks;
 /// </summary>
 internal static class LoadGenerator
 {
-    private const int Rows = 200_000;
-    private const int Dim = 384;
+    internal const int Rows = 200_000;
+    internal const int Dim = 384;
 
     public static async Task RunAsync()
     {
@@ -46,7 +46,7 @@ internal static class LoadGenerator
         o.CallTimeout = timeout;
     }).BuildServiceProvider();
 
-    private static async Task<(TimeSpan Elapsed, double[] LatenciesMs, int Rejected)> Closed(ISimilaritySearch search, float[][] queries, int callers, int callsPerCaller)
+    internal static async Task<(TimeSpan Elapsed, double[] LatenciesMs, int Rejected)> Closed(ISimilaritySearch search, float[][] queries, int callers, int callsPerCaller)
     {
         var latencies = new double[callers * callsPerCaller];
         var rejected = 0;
@@ -135,7 +135,7 @@ internal static class LoadGenerator
         Console.WriteLine($"  managed heap before {heapBefore / 1024.0 / 1024:F1} MiB, after {heapAfter / 1024.0 / 1024:F1} MiB");
     }
 
-    private static void Report(string name, TimeSpan elapsed, double[] latencies)
+    internal static void Report(string name, TimeSpan elapsed, double[] latencies)
     {
         Array.Sort(latencies);
         Console.WriteLine($"{name}: {latencies.Length} calls in {elapsed.TotalMilliseconds:F0} ms = {latencies.Length / elapsed.TotalSeconds:F0} queries/s; latency p50 {Percentile(latencies, 0.5):F1} ms, p99 {Percentile(latencies, 0.99):F1} ms");

@@ -1,10 +1,20 @@
 using BenchmarkDotNet.Running;
 using Tandem.Benchmarks;
 
-if (args is ["load", ..])
+switch (args)
 {
-    await LoadGenerator.RunAsync();
-    return;
+    case ["load", ..]:
+        await LoadGenerator.RunAsync();
+        return;
+    case ["roundtrip", ..]:
+        await RoundTrip.RunAsync(args);
+        return;
+    case ["transfer", ..]:
+        await RemoteTransfer.RunAsync(args);
+        return;
+    case ["pool", ..]:
+        await PoolThroughput.RunAsync();
+        return;
 }
 
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

@@ -109,6 +109,15 @@ public sealed class RemoteOptions
     [Range(0, 1_000_000)]
     public int? WorkerMaxQueue { get; set; }
 
+    /// <summary>
+    /// The worker's <c>--max-message-bytes</c>: the largest gRPC message it
+    /// accepts (an inline tensor must fit in one); null keeps the worker's
+    /// default of 64 MiB.
+    /// </summary>
+    /// <value>The default is <see langword="null"/>.</value>
+    [Range(1024L, 1L << 32)]
+    public long? WorkerMaxMessageBytes { get; set; }
+
     /// <summary>The workers' <c>--build-id</c> (shown in their version); null uses none.</summary>
     /// <value>The default is <see langword="null"/>.</value>
     public string? BuildId { get; set; }

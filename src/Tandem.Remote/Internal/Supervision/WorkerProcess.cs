@@ -66,6 +66,12 @@ internal sealed class WorkerProcess : IDisposable
             info.ArgumentList.Add(queue.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
 
+        if (options.WorkerMaxMessageBytes is { } maxMessage)
+        {
+            info.ArgumentList.Add("--max-message-bytes");
+            info.ArgumentList.Add(maxMessage.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
         info.ArgumentList.Add("--grace");
         info.ArgumentList.Add(Math.Max(1, (int)Math.Ceiling(options.DrainGrace.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture));
         if (!string.IsNullOrEmpty(buildId))

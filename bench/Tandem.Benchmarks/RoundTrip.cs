@@ -1,0 +1,171 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using Microsoft.Extensions.DependencyInjection;
+using System.Runtime.InteropServices;
+using Google.Protobuf;
+using Grpc.Health.V1;
+using Tandem.Contracts.V1;
+using Tandem.Remote;
+using Tandem.Remote.Internal;
+using Tandem.Similarity;
+
+namespace Tandem.Benchmarks;
+
+/// <summary>
+/// Round trip of a tiny top-k (n = 1,000, dim = 64, k = 10, one query) at
+/// concurrency 1, side by side in one run: Native in process, Remote over a
+/// Unix socket, Remote over TCP loopback, and the floor — a raw 64-byte
+/// ping-pong between this process and a Rust echo process over a Unix socket.
+/// Prints p50, p99 and CPU time per call on each side.
+/// Usage: dotnet run -c Release --project bench/Tandem.Benchmarks -- roundtrip [calls]
+/// </summary>
+internal static class RoundTrip
+{
+    private const int Rows = 1_000;
+    private const int Dim = 64;
+    private const int K = 10;
+
+    public static async Task RunAsync(string[] args)
+    {
+        var calls = args.Length > 1 && int.TryParse(args[1], out var n) ? n : 20_000;
+        var warmup = Math.Max(calls / 10, 500);
+        var random = new Random(5);
+        var vectors = GaussianData.Create(random, Rows * Dim);
+        var query = GaussianData.Create(random, Dim);
+        Console.WriteLine($"roundtrip: similarity.topk n = {Rows:N0}, dim = {Dim}, k = {K}, 1 query, concurrency 1, {calls:N0} calls after {warmup:N0} warm-up, {Environment.ProcessorCount} cores");
+        Console.WriteLine($"{"path",-34} {"p50 µs",9} {"p99 µs",9} {"client CPU µs/call",19} {"server CPU µs/call",19}");
+
+        var floor = await FloorAsync(calls, warmup);
+        Print("floor: raw 64 B ping-pong over UDS", floor);
+
+        await using (var native = new ServiceCollection().AddTandem(o =>
+        {
+            o.Backend = BackendKind.Native;
+            o.FallbackToManaged = false;
+            o.Batching.Enabled = false;
+        }).BuildServiceProvider())
+        {
+            Print("Native (in process)", await FacadeAsync(native, vectors, query, calls, warmup, serverPid: null));
+        }
+
+        foreach (var tcp in new[] { false, true })
+        {
+            // A latency test: with batching on, a lone call waits up to
+            // MaxQueueDelay for batch-mates that never come.
+            await using var remote = RemoteBench.Services(tcp ? RemoteTransport.Tcp : RemoteTransport.UnixSocket, workers: 1, tandem: o => o.Batching.Enabled = false);
+            var pid = await RemoteBench.StartAsync(remote);
+            var sample = await FacadeAsync(remote, vectors, query, calls, warmup, pid);
+            Print(tcp ? "Remote, TCP loopback" : "Remote, UDS", sample);
+            // The same channel and worker without Tandem: one grpc-dotnet unary
+            // call (Health.Check) — what the gRPC stack alone costs.
+            var worker = remote.GetRequiredService<RemoteClient>().Pool.Workers[0];
+            var check = new HealthCheckRequest();
+            Print(tcp ? "  bare grpc-dotnet Health.Check" : "  bare grpc-dotnet Health.Check", await MeasureAsync(calls, warmup, pid, async () => await worker.Health.CheckAsync(check)));
+            // The same top-k as one hand-built Invoke: the worker's whole
+            // path, without Tandem's client side (dispatch, pool, copies).
+            var invoke = await BareInvokeAsync(worker.Client, vectors, query);
+            Print("  bare grpc-dotnet Invoke top-k", await MeasureAsync(calls, warmup, pid, async () => await worker.Client.InvokeAsync(invoke)));
+            if (!tcp)
+            {
+                Console.WriteLine($"Remote UDS p50 / floor p50 = {sample.P50 / floor.P50:F2}x (target ≤ 3x)");
+            }
+        }
+    }
+
+    private static void Print(string name, Sample s) =>
+        Console.WriteLine($"{name,-34} {s.P50,9:F1} {s.P99,9:F1} {s.ClientCpu,19:F1} {(s.ServerCpu is { } cpu ? cpu.ToString("F1") : "-"),19}");
+
+    private static async Task<Sample> FacadeAsync(ServiceProvider services, float[] vectors, float[] query, int calls, int warmup, int? serverPid)
+    {
+        var search = services.GetRequiredService<ISimilaritySearch>();
+        await search.CreateCollectionAsync("tiny", vectors, Dim);
+        return await MeasureAsync(calls, warmup, serverPid, async () => await search.TopKAsync("tiny", query, K));
+    }
+
+    private static async Task<InvokeRequest> BareInvokeAsync(Accelerator.AcceleratorClient client, float[] vectors, float[] query)
+    {
+        var state = new CreateStateRequest { StateId = "bare-roundtrip", Kind = "vector_collection" };
+        state.Tensors.Add(new Tensor { Dtype = DType.F32, Shape = { Rows, Dim }, InlineData = ByteString.CopyFrom(MemoryMarshal.AsBytes(vectors.AsSpan())) });
+        await client.CreateStateAsync(state);
+        var request = new InvokeRequest { Kernel = "similarity.topk", StateId = state.StateId };
+        request.Inputs.Add(new Tensor { Dtype = DType.F32, Shape = { 1, Dim }, InlineData = ByteString.CopyFrom(MemoryMarshal.AsBytes(query.AsSpan())) });
+        request.Params.Add(new ParamValue { IntValue = K });
+        request.Params.Add(new ParamValue { IntValue = 0 });
+        request.Outputs.Add(new OutputSpec { Dtype = DType.I64, Shape = { 1, K } });
+        request.Outputs.Add(new OutputSpec { Dtype = DType.F32, Shape = { 1, K } });
+        return request;
+    }
+
+    /// <summary>Ping-pongs 64 bytes with the Rust echo example over a Unix socket.</summary>
+    private static async Task<Sample> FloorAsync(int calls, int warmup)
+    {
+        var dir = Directory.CreateTempSubdirectory("tandem-floor-");
+        var socketPath = Path.Combine(dir.FullName, "echo.sock");
+        using var echo = Process.Start(new ProcessStartInfo(RemoteBench.RepoFile("native/target/release/examples/uds_echo"), [socketPath, "64"])
+        {
+            RedirectStandardOutput = true,
+        }) ?? throw new InvalidOperationException("uds_echo did not start; build it with 'cd native && cargo build --release --examples'");
+        try
+        {
+            _ = await echo.StandardOutput.ReadLineAsync();
+            using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath));
+            var send = new byte[64];
+            var receive = new byte[64];
+            return await MeasureAsync(calls, warmup, echo.Id, async () =>
+            {
+                await socket.SendAsync(send, SocketFlags.None);
+                var read = 0;
+                while (read < receive.Length)
+                {
+                    read += await socket.ReceiveAsync(receive.AsMemory(read), SocketFlags.None);
+                }
+            });
+        }
+        finally
+        {
+            echo.Kill();
+            await echo.WaitForExitAsync();
+            dir.Delete(recursive: true);
+        }
+    }
+
+    private static async Task<Sample> MeasureAsync(int calls, int warmup, int? serverPid, Func<Task> call)
+    {
+        for (var i = 0; i < warmup; i++)
+        {
+            await call();
+        }
+
+        var latencies = new double[calls];
+        var self = Process.GetCurrentProcess();
+        self.Refresh();
+        var clientCpu = self.TotalProcessorTime;
+        var serverCpu = serverPid is { } pid ? ProcessCpu(pid) : TimeSpan.Zero;
+        for (var i = 0; i < calls; i++)
+        {
+            var start = Stopwatch.GetTimestamp();
+            await call();
+            latencies[i] = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
+        }
+
+        self.Refresh();
+        var clientPerCall = (self.TotalProcessorTime - clientCpu).TotalMicroseconds / calls;
+        double? serverPerCall = serverPid is { } p ? (ProcessCpu(p) - serverCpu).TotalMicroseconds / calls : null;
+        Array.Sort(latencies);
+        return new Sample(Percentile(latencies, 0.50), Percentile(latencies, 0.99), clientPerCall, serverPerCall);
+    }
+
+    /// <summary>User + system CPU of another process, from /proc (clock ticks of 10 ms).</summary>
+    private static TimeSpan ProcessCpu(int pid)
+    {
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        var ticks = long.Parse(fields[11]) + long.Parse(fields[12]);
+        return TimeSpan.FromMilliseconds(ticks * 10.0);
+    }
+
+    private static double Percentile(double[] sorted, double q) => sorted[Math.Min(sorted.Length - 1, (int)(q * sorted.Length))];
+
+    private readonly record struct Sample(double P50, double P99, double ClientCpu, double? ServerCpu);
+}
