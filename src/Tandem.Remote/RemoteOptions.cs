@@ -25,7 +25,9 @@ public sealed class RemoteOptions
 
     /// <summary>
     /// Path of the tandem-worker binary; null means <c>$TANDEM_WORKER_PATH</c>,
-    /// else <c>tandem-worker</c> next to the application.
+    /// else <c>tandem-worker</c> next to the application. Changed at run time
+    /// (bound configuration), every supervised worker is replaced by one
+    /// running the new binary, as <see cref="IWorkerPoolAdmin.RollingUpgradeAsync"/> does.
     /// </summary>
     /// <value>The default is <see langword="null"/>.</value>
     public string? WorkerPath { get; set; }
@@ -118,7 +120,11 @@ public sealed class RemoteOptions
     [Range(1024L, 1L << 32)]
     public long? WorkerMaxMessageBytes { get; set; }
 
-    /// <summary>The workers' <c>--build-id</c> (shown in their version); null uses none.</summary>
+    /// <summary>
+    /// The workers' <c>--build-id</c> (shown in their version); null uses none.
+    /// Changed at run time (bound configuration), every supervised worker is
+    /// replaced by one started with the new id.
+    /// </summary>
     /// <value>The default is <see langword="null"/>.</value>
     public string? BuildId { get; set; }
 }

@@ -31,7 +31,7 @@ public static class RemoteServiceCollectionExtensions
         return AddCore(services, builder);
     }
 
-    /// <summary>Adds the Remote backend with options bound to <paramref name="configuration"/> (for example the "Tandem:Remote" section), read once at start.</summary>
+    /// <summary>Adds the Remote backend with options bound to <paramref name="configuration"/> (for example the "Tandem:Remote" section), read once at start, except that a changed WorkerPath or BuildId rolls the supervised workers onto it.</summary>
     public static IServiceCollection AddTandemRemote(this IServiceCollection services, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(services);
@@ -47,7 +47,8 @@ public static class RemoteServiceCollectionExtensions
             sp.GetRequiredService<IOptions<RemoteOptions>>(),
             sp.GetRequiredService<IOptionsMonitor<TandemOptions>>(),
             sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance,
-            sp.GetService<TimeProvider>()));
+            sp.GetService<TimeProvider>(),
+            sp.GetRequiredService<IOptionsMonitor<RemoteOptions>>()));
         services.TryAddSingleton<IRemoteBackendSource>(sp => sp.GetRequiredService<RemoteClient>());
         services.TryAddSingleton<IWorkerPoolAdmin>(sp => sp.GetRequiredService<RemoteClient>());
         return services;

@@ -35,6 +35,7 @@ let worker;
 let exited;
 let accelerator;
 let health;
+let workerLog = '';
 
 const deadline = () => new Date(Date.now() + DEADLINE_MS);
 const unary = (client, method, request) =>
@@ -79,7 +80,7 @@ before(async () => {
   const socket = join(dir, 'worker.sock');
   worker = spawn(workerPath, ['--socket', socket, '--grace', '5'], { stdio: ['ignore', 'pipe', 'pipe'] });
   exited = once(worker, 'exit');
-  worker.stderr.resume();
+  worker.stderr.on('data', (chunk) => { workerLog += chunk.toString(); });
   const [line] = await Promise.race([
     once(worker.stdout, 'data'),
     exited.then(([code]) => { throw new Error(`tandem-worker exited early with ${code}`); }),
@@ -164,6 +165,31 @@ test('InvokeStream hashes a client stream to the published BLAKE3 digest', async
     call.end();
   });
   assert.equal(reply.outputs[0].inline_data.toString('hex'), vectors.get(length).slice(0, 128));
+});
+
+test('the traceparent metadata reaches the worker log line of the call', async () => {
+  const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+  const metadata = new grpc.Metadata();
+  metadata.set('traceparent', `00-${traceId}-00f067aa0ba902b7-01`);
+  await new Promise((resolve, reject) =>
+    accelerator.Invoke(
+      {
+        kernel: 'diagnostics.noop',
+        inputs: [{ dtype: 'DTYPE_U8', shape: [1], inline_data: Buffer.from([1]) }, { dtype: 'DTYPE_U8', shape: [0], inline_data: Buffer.alloc(0) }],
+      },
+      metadata,
+      { deadline: deadline() },
+      (error, reply) => (error ? reject(error) : resolve(reply)),
+    ),
+  );
+  const until = Date.now() + DEADLINE_MS;
+  while (!workerLog.includes(traceId) && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20));
+  const line = workerLog.split('\n').find((l) => l.includes(traceId));
+  assert.ok(line, 'no worker log line carries the trace id');
+  const entry = JSON.parse(line);
+  assert.equal(entry.trace_id, traceId);
+  assert.equal(entry.kernel, 'diagnostics.noop');
+  assert.equal(entry.code, 'OK');
 });
 
 test('errors arrive as gRPC statuses', async () => {

@@ -11,7 +11,9 @@ namespace Tandem.Remote.Internal;
 /// One <c>AddTandemRemote</c> client: its pool, and either the supervisor of
 /// its dedicated workers or connections to external endpoints. Workers start
 /// in the background when the client is created (a failed start is retried
-/// by the next call) and stop when the service provider is disposed.
+/// by the next call) and stop when the service provider is disposed. A new
+/// <see cref="RemoteOptions.WorkerPath"/> or <see cref="RemoteOptions.BuildId"/>
+/// in configuration rolls every supervised worker onto it, one upgrade at a time.
 /// </summary>
 internal sealed class RemoteClient : IRemoteBackendSource, IWorkerPoolAdmin, IDisposable, IAsyncDisposable
 {
@@ -23,8 +25,11 @@ internal sealed class RemoteClient : IRemoteBackendSource, IWorkerPoolAdmin, IDi
     private Task? _start;
     private WorkerSupervisor? _supervisor;
     private int _disposed;
+    private readonly IDisposable? _reload;
+    private (string? WorkerPath, string? BuildId) _configured;
+    private Task _configuredUpgrade = Task.CompletedTask;
 
-    public RemoteClient(IOptions<RemoteOptions> options, IOptionsMonitor<TandemOptions> tandemOptions, ILoggerFactory loggerFactory, TimeProvider? time = null)
+    public RemoteClient(IOptions<RemoteOptions> options, IOptionsMonitor<TandemOptions> tandemOptions, ILoggerFactory loggerFactory, TimeProvider? time = null, IOptionsMonitor<RemoteOptions>? reloads = null)
     {
         // Topology and transport are fixed for the client's life: a snapshot.
         _options = options.Value;
@@ -37,6 +42,49 @@ internal sealed class RemoteClient : IRemoteBackendSource, IWorkerPoolAdmin, IDi
         // wait) rarely wait for workers to start.
         _start = Task.Run(StartCoreAsync, CancellationToken.None);
         _ = _start.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        _configured = (_options.WorkerPath, _options.BuildId);
+        _reload = _options.Endpoints.Count == 0 ? reloads?.OnChange(OnOptionsChanged) : null;
+    }
+
+    /// <summary>The upgrade started by the latest configuration change (completed when there is none).</summary>
+    internal Task ConfiguredUpgrade
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _configuredUpgrade;
+            }
+        }
+    }
+
+    private void OnOptionsChanged(RemoteOptions current)
+    {
+        lock (_lock)
+        {
+            if (_disposed != 0 || (current.WorkerPath, current.BuildId) == _configured)
+            {
+                return;
+            }
+
+            _configured = (current.WorkerPath, current.BuildId);
+            // Upgrades run one after another, each to the configuration it was started for.
+            _configuredUpgrade = UpgradeAfterAsync(_configuredUpgrade, RemoteOptionsValidator.ResolveWorkerPath(current), current.BuildId);
+        }
+    }
+
+    private async Task UpgradeAfterAsync(Task previous, string? workerPath, string? buildId)
+    {
+        await previous.ConfigureAwait(false);
+        try
+        {
+            await StartAsync(_stopping.Token).ConfigureAwait(false);
+            await _supervisor!.RollingUpgradeAsync(workerPath, _stopping.Token, buildId).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is InvalidOperationException or TimeoutException or RpcException or OperationCanceledException)
+        {
+            RemoteLog.ConfiguredUpgradeFailed(_logger, workerPath, e.Message);
+        }
     }
 
     public WorkerPool Pool { get; }
@@ -187,7 +235,9 @@ internal sealed class RemoteClient : IRemoteBackendSource, IWorkerPoolAdmin, IDi
             start = _start;
         }
 
+        _reload?.Dispose();
         _stopping.Cancel();
+        await ConfiguredUpgrade.ConfigureAwait(false);
         if (start is not null)
         {
             await start.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);

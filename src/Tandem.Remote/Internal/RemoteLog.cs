@@ -26,6 +26,9 @@ internal static partial class RemoteLog
     [LoggerMessage(EventId = 108, Level = LogLevel.Warning, Message = "Worker {Name}: {Line}")]
     public static partial void WorkerProblem(ILogger logger, string name, string line);
 
+    [LoggerMessage(EventId = 109, Level = LogLevel.Error, Message = "Rolling upgrade to {Binary} requested by configuration failed: {Reason}")]
+    public static partial void ConfiguredUpgradeFailed(ILogger logger, string? binary, string reason);
+
     [LoggerMessage(EventId = 105, Level = LogLevel.Information, Message = "Rolling upgrade to {Binary} (build {BuildId}) finished")]
     public static partial void UpgradeFinished(ILogger logger, string binary, string buildId);
 }

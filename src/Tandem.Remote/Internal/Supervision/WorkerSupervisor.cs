@@ -75,7 +75,10 @@ internal sealed class WorkerSupervisor : IAsyncDisposable
         return ReplaceAsync(slot, _binary, _buildId, cancellationToken);
     }
 
-    public async Task RollingUpgradeAsync(string? binary, CancellationToken cancellationToken)
+    /// <param name="binary">The new binary; null keeps the current one.</param>
+    /// <param name="cancellationToken">Stops the upgrade between workers.</param>
+    /// <param name="buildId">The successors' build id; null derives a new one from the configured id.</param>
+    public async Task RollingUpgradeAsync(string? binary, CancellationToken cancellationToken, string? buildId = null)
     {
         var target = binary ?? _binary;
         if (!File.Exists(target))
@@ -83,7 +86,7 @@ internal sealed class WorkerSupervisor : IAsyncDisposable
             throw new InvalidOperationException($"worker binary '{target}' does not exist");
         }
 
-        var buildId = $"{_options.BuildId ?? "build"}.u{Interlocked.Increment(ref _upgrades)}";
+        buildId ??= $"{_options.BuildId ?? "build"}.u{Interlocked.Increment(ref _upgrades)}";
         foreach (var slot in _slots)
         {
             await ReplaceAsync(slot, target, buildId, cancellationToken).ConfigureAwait(false);
