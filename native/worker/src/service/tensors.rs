@@ -325,22 +325,21 @@ mod proptests {
     use std::sync::OnceLock;
 
     /// A registry with one 4 KiB region "r" (or none when /dev/shm is missing).
+    /// The file is deleted once mapped: a static is never dropped, so a
+    /// directory kept here would outlive every test run.
     fn regions() -> &'static Regions {
-        static REGIONS: OnceLock<(Regions, Option<tempfile::TempDir>)> = OnceLock::new();
-        &REGIONS
-            .get_or_init(|| {
-                let regions = Regions::new(std::path::Path::new("/dev/shm"));
-                let dir = tempfile::Builder::new().prefix("tandem-prop-").tempdir_in("/dev/shm").ok();
-                if let Some(dir) = &dir {
-                    let path = dir.path().join("r");
-                    let mut file = std::fs::File::create(&path).unwrap();
-                    file.set_permissions(std::fs::Permissions::from_mode(0o600)).unwrap();
-                    file.write_all(&[0u8; 4096]).unwrap();
-                    regions.register("r", path.to_str().unwrap(), 4096).unwrap();
-                }
-                (regions, dir)
-            })
-            .0
+        static REGIONS: OnceLock<Regions> = OnceLock::new();
+        REGIONS.get_or_init(|| {
+            let regions = Regions::new(std::path::Path::new("/dev/shm"));
+            if let Ok(dir) = tempfile::Builder::new().prefix("tandem-prop-").tempdir_in("/dev/shm") {
+                let path = dir.path().join("r");
+                let mut file = std::fs::File::create(&path).unwrap();
+                file.set_permissions(std::fs::Permissions::from_mode(0o600)).unwrap();
+                file.write_all(&[0u8; 4096]).unwrap();
+                regions.register("r", path.to_str().unwrap(), 4096).unwrap();
+            }
+            regions
+        })
     }
 
     fn arb_ref() -> impl Strategy<Value = SharedMemoryRef> {
