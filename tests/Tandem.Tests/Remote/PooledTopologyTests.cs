@@ -34,7 +34,7 @@ public sealed class PooledTopologyTests
             second = WorkerProcess.Start(WorkerBinary.Path, options, sockets.FullName, "late", null, late);
             await second.WaitListeningAsync(TimeSpan.FromSeconds(30), CancellationToken.None);
 
-            await RemoteTestHost.Eventually(() => host.Admin.Workers.Count(w => w.Status == WorkerStatus.Serving) == 2, "the late endpoint joins");
+            await host.Eventually(() => host.Admin.Workers.Count(w => w.Status == WorkerStatus.Serving) == 2, "the late endpoint joins");
         }
         finally
         {
@@ -68,7 +68,7 @@ public sealed class PooledTopologyTests
             second = WorkerProcess.Start(WorkerBinary.Path, options, sockets.FullName, "w", "second", socket);
             await second.WaitListeningAsync(TimeSpan.FromSeconds(30), CancellationToken.None);
 
-            await RemoteTestHost.Eventually(
+            await host.Eventually(
                 () => host.Admin.Workers.Single() is { Status: WorkerStatus.Serving } w && w.InstanceId != before.InstanceId,
                 "the client sees the new process serving");
             var after = await host.Search.TopKAsync("c", query, 3);

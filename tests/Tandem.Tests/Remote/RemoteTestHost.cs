@@ -48,18 +48,31 @@ internal sealed class RemoteTestHost : IAsyncDisposable
         return Admin.Workers;
     }
 
-    /// <summary>Polls <paramref name="condition"/> until it holds; fails after <paramref name="timeout"/> (default 30 s).</summary>
-    public static async Task Eventually(Func<bool> condition, string what, TimeSpan? timeout = null)
+    /// <summary>
+    /// Waits until <paramref name="condition"/> on the pool holds, re-checking
+    /// it at each change the pool signals; fails after <paramref name="timeout"/> (default 30 s).
+    /// </summary>
+    public async Task Eventually(Func<bool> condition, string what, TimeSpan? timeout = null)
     {
         var watch = Stopwatch.StartNew();
-        while (!condition())
+        var limit = timeout ?? TimeSpan.FromSeconds(30);
+        while (true)
         {
-            if (watch.Elapsed > (timeout ?? TimeSpan.FromSeconds(30)))
+            // Taken before the check, so a change in between is not missed.
+            var change = Client.Pool.NextChange;
+            if (condition())
+            {
+                return;
+            }
+
+            try
+            {
+                await change.WaitAsync(limit - watch.Elapsed);
+            }
+            catch (Exception e) when (e is TimeoutException or ArgumentOutOfRangeException)
             {
                 Assert.Fail($"timed out waiting until {what}");
             }
-
-            await Task.Delay(20);
         }
     }
 

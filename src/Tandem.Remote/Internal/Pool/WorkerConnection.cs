@@ -26,7 +26,12 @@ internal sealed class WorkerConnection : IDisposable
     private long _failed;
     private int _consecutiveFailures;
     private int _ejected;
+    private int _retiring;
+    private volatile bool _joined;
     private volatile HealthCheckResponse.Types.ServingStatus _health = HealthCheckResponse.Types.ServingStatus.Unknown;
+    private string? _instanceId;
+    // Completed by the call that leaves a retiring worker idle.
+    private readonly TaskCompletionSource _idle = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly SemaphoreSlim _identity = new(1, 1);
 
     public WorkerConnection(string name, string address, WorkerProcess? process, TimeProvider time, Func<RemoteOptions> options)
@@ -53,7 +58,18 @@ internal sealed class WorkerConnection : IDisposable
 
     public string? Version { get; private set; }
 
-    public string? InstanceId { get; private set; }
+    public string? InstanceId
+    {
+        get => Volatile.Read(ref _instanceId);
+        private set
+        {
+            Volatile.Write(ref _instanceId, value);
+            Changed?.Invoke();
+        }
+    }
+
+    /// <summary>Called on every change of <see cref="Status"/>, <see cref="InstanceId"/> or <see cref="InFlight"/> (set by the pool it joins).</summary>
+    public Action? Changed { get; set; }
 
     /// <summary>What the worker said it serves when it started.</summary>
     public DescribeReply? Description { get; private set; }
@@ -66,10 +82,27 @@ internal sealed class WorkerConnection : IDisposable
     public Func<WorkerConnection, CancellationToken, Task>? Restarted { get; set; }
 
     /// <summary>In routing: set once it serves and holds every state.</summary>
-    public volatile bool Joined;
+    public bool Joined
+    {
+        get => _joined;
+        set
+        {
+            _joined = value;
+            Changed?.Invoke();
+        }
+    }
 
-    /// <summary>Leaving routing (restart, upgrade, dispose).</summary>
-    public volatile bool Retiring;
+    /// <summary>Leaving routing (restart, upgrade, dispose); never undone.</summary>
+    public bool Retiring
+    {
+        get => Volatile.Read(ref _retiring) != 0;
+        set
+        {
+            // A full fence: a call that leaves afterwards sees it and signals idleness.
+            Interlocked.Exchange(ref _retiring, value ? 1 : 0);
+            Changed?.Invoke();
+        }
+    }
 
     public bool Ejected => Volatile.Read(ref _ejected) != 0;
 
@@ -135,7 +168,7 @@ internal sealed class WorkerConnection : IDisposable
         Description = describe;
         Version = describe.WorkerVersion;
         InstanceId = describe.InstanceId;
-        _health = HealthCheckResponse.Types.ServingStatus.Serving;
+        SetHealth(HealthCheckResponse.Types.ServingStatus.Serving);
         _ = Task.Run(WatchHealthAsync);
     }
 
@@ -145,23 +178,24 @@ internal sealed class WorkerConnection : IDisposable
         Interlocked.Increment(ref _inFlight);
         if (Retiring)
         {
-            Interlocked.Decrement(ref _inFlight);
+            Leave();
             return false;
         }
 
+        Changed?.Invoke();
         return true;
     }
 
     public void Succeeded()
     {
-        Interlocked.Decrement(ref _inFlight);
+        Leave();
         Interlocked.Increment(ref _completed);
         Volatile.Write(ref _consecutiveFailures, 0);
     }
 
     public void Failed(TandemStatusCode code)
     {
-        Interlocked.Decrement(ref _inFlight);
+        Leave();
         Interlocked.Increment(ref _failed);
         if (!RemoteErrors.CountsAgainstWorker(code))
         {
@@ -171,18 +205,43 @@ internal sealed class WorkerConnection : IDisposable
         if (Interlocked.Increment(ref _consecutiveFailures) >= _options().EjectionConsecutiveFailures
             && Interlocked.CompareExchange(ref _ejected, 1, 0) == 0)
         {
+            Changed?.Invoke();
             _ = Task.Run(ProbeUntilServingAsync);
         }
     }
 
-    /// <summary>Waits until no call is in flight (bounded), for a worker that left routing.</summary>
+    private void Leave()
+    {
+        if (Interlocked.Decrement(ref _inFlight) == 0 && Retiring)
+        {
+            _idle.TrySetResult();
+        }
+
+        Changed?.Invoke();
+    }
+
+    /// <summary>Waits until no call is in flight (bounded), for a worker that left routing (<see cref="Retiring"/> set first).</summary>
     public async Task WaitIdleAsync(TimeSpan timeout)
     {
-        var until = _time.GetTimestamp() + (long)(timeout.TotalSeconds * _time.TimestampFrequency);
-        while (InFlight > 0 && _time.GetTimestamp() < until)
+        if (InFlight == 0)
         {
-            await Task.Delay(TimeSpan.FromMilliseconds(20), _time).ConfigureAwait(false);
+            return;
         }
+
+        try
+        {
+            await _idle.Task.WaitAsync(timeout, _time).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // The grace period is over: the caller drains the worker regardless.
+        }
+    }
+
+    private void SetHealth(HealthCheckResponse.Types.ServingStatus status)
+    {
+        _health = status;
+        Changed?.Invoke();
     }
 
     private async Task ProbeUntilServingAsync()
@@ -206,9 +265,9 @@ internal sealed class WorkerConnection : IDisposable
                             await replay(this, token).ConfigureAwait(false);
                         }
 
-                        _health = reply.Status;
                         Volatile.Write(ref _consecutiveFailures, 0);
                         Volatile.Write(ref _ejected, 0);
+                        SetHealth(reply.Status);
                         return;
                     }
                 }
@@ -243,13 +302,13 @@ internal sealed class WorkerConnection : IDisposable
                         reconnected = false;
                     }
 
-                    _health = status;
+                    SetHealth(status);
                     backoff = TimeSpan.FromMilliseconds(100);
                 }
             }
             catch (RpcException) when (!token.IsCancellationRequested)
             {
-                _health = HealthCheckResponse.Types.ServingStatus.Unknown;
+                SetHealth(HealthCheckResponse.Types.ServingStatus.Unknown);
                 reconnected = true;
             }
             catch (OperationCanceledException)

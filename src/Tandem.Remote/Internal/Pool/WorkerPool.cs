@@ -19,6 +19,7 @@ internal sealed class WorkerPool : IDisposable
     private readonly ConcurrentDictionary<string, RemoteState> _states = new(StringComparer.Ordinal);
     private readonly ILogger _logger;
     private WorkerConnection[] _workers = [];
+    private TaskCompletionSource? _changed;
     private volatile Dictionary<string, TandemException>? _refusals;
     private readonly ConcurrentDictionary<Task, byte> _unregisters = new();
 
@@ -102,10 +103,13 @@ internal sealed class WorkerPool : IDisposable
     /// <summary>Adds a serving worker: replays every live state into it, then puts it in routing.</summary>
     public async Task JoinAsync(WorkerConnection worker, CancellationToken cancellationToken)
     {
+        worker.Changed = NotifyChanged;
         lock (_lock)
         {
             _workers = [.. _workers, worker];
         }
+
+        NotifyChanged();
 
         // States created from now on reach this worker through CreateEverywhere;
         // earlier ones are replayed here (ALREADY_EXISTS counts as held).
@@ -165,6 +169,31 @@ internal sealed class WorkerPool : IDisposable
             _workers = [.. _workers.Where(w => w != worker)];
         }
 
+        NotifyChanged();
+    }
+
+    /// <summary>
+    /// Completes at the next change of membership or of a worker's status,
+    /// instance or calls in flight (for an admin view, and for tests that wait
+    /// on the pool). Take it before reading the state it guards, so a change in
+    /// between is not missed.
+    /// </summary>
+    public Task NextChange
+    {
+        get
+        {
+            var next = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            return (Interlocked.CompareExchange(ref _changed, next, null) ?? next).Task;
+        }
+    }
+
+    // On the call path: one volatile read while nobody waits.
+    private void NotifyChanged()
+    {
+        if (Volatile.Read(ref _changed) is not null)
+        {
+            Interlocked.Exchange(ref _changed, null)?.TrySetResult();
+        }
     }
 
     /// <summary>Makes <paramref name="region"/> known to <paramref name="worker"/> once.</summary>
