@@ -57,6 +57,10 @@ pub fn watch(lifecycle: &Arc<Lifecycle>, name: &str) -> Response<GrpcBody> {
     };
     tokio::spawn(async move {
         let mut last = None;
+        // A drain flips readiness and, with nothing in flight, shuts down at
+        // once; `select!` may see the shutdown first, so every way out passes
+        // through one more read of the status before the stream ends.
+        let mut ending = false;
         loop {
             let current = readiness.as_mut().map_or(fixed, |r| *r.borrow_and_update());
             if last != Some(current) {
@@ -65,23 +69,19 @@ pub fn watch(lifecycle: &Arc<Lifecycle>, name: &str) -> Response<GrpcBody> {
                     return;
                 }
             }
+            if ending {
+                break;
+            }
             tokio::select! {
                 changed = async {
                     match readiness.as_mut() {
                         Some(r) => r.changed().await.is_ok(),
                         None => std::future::pending().await,
                     }
-                } => if !changed { break },
-                _ = shutdown_signalled(&mut shutdown) => break,
+                } => ending = !changed,
+                _ = shutdown_signalled(&mut shutdown) => ending = true,
                 _ = tx.closed() => return,
             }
-        }
-        // A drain flips readiness and, with nothing in flight, shuts down at
-        // once: `select!` may see the shutdown first, so flush the final
-        // status before ending the stream.
-        let current = readiness.as_mut().map_or(fixed, |r| *r.borrow_and_update());
-        if last != Some(current) && tx.send(Chunk::Message(encode_message(&reply(current)))).await.is_err() {
-            return;
         }
         let _ = tx.send(Chunk::End(status(Code::Unavailable, "the worker is shutting down"))).await;
     });
