@@ -58,6 +58,9 @@ public sealed class PooledTopologyTests
             var address = await first.WaitListeningAsync(TimeSpan.FromSeconds(30), CancellationToken.None);
             await using var host = new RemoteTestHost(o => o.Endpoints.Add(address));
             var before = (await host.StartAsync()).Single();
+            // Workers run elsewhere are restarted and upgraded there.
+            Assert.Contains("managed elsewhere", (await Assert.ThrowsAsync<InvalidOperationException>(() => host.Admin.RestartAsync(before.Name))).Message);
+            await Assert.ThrowsAsync<InvalidOperationException>(() => host.Admin.RollingUpgradeAsync());
             await host.Search.CreateCollectionAsync("c", TestData.Integers(500, Dim, seed: 1), Dim);
             var query = TestData.Integers(2, Dim, seed: 2);
             var expected = await host.Search.TopKAsync("c", query, 3);

@@ -155,6 +155,34 @@ public sealed class WorkerSupervisionTests
     }
 
     [Fact]
+    public async Task RollingUpgradeAsync_MissingBinary_RefusedAndWorkersUntouched()
+    {
+        await using var host = new RemoteTestHost();
+        var before = await host.StartAsync();
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => host.Admin.RollingUpgradeAsync(Path.Combine(Path.GetTempPath(), $"missing-worker-{Guid.NewGuid():N}")));
+
+        Assert.Contains("does not exist", error.Message);
+        Assert.Equal(before.Select(w => w.InstanceId), host.Admin.Workers.Select(w => w.InstanceId));
+    }
+
+    [Fact]
+    public async Task RollingUpgradeAsync_BinaryThatIsNotAWorker_FailsAndTheOldWorkersKeepServing()
+    {
+        await using var host = new RemoteTestHost(o => o.StartTimeout = TimeSpan.FromSeconds(10));
+        var before = await host.StartAsync();
+        await host.Search.CreateCollectionAsync("c", Vectors, Dim);
+        var query = TestData.Integers(2, Dim, seed: 12);
+        var expected = await host.Search.TopKAsync("c", query, 3);
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => host.Admin.RollingUpgradeAsync("/bin/false"));
+
+        Assert.Equal(before.Select(w => w.InstanceId), host.Admin.Workers.Select(w => w.InstanceId));
+        Assert.All(host.Admin.Workers, w => Assert.Equal(WorkerStatus.Serving, w.Status));
+        Assert.Equal(expected.Ids, (await host.Search.TopKAsync("c", query, 3)).Ids);
+    }
+
+    [Fact]
     public async Task TopKAsync_AboveSharedMemoryThreshold_UsesRegionAndMatchesInline()
     {
         const int BigDim = 512;
