@@ -12,9 +12,10 @@ CONFIG ?= Release
 
 # Debian packages the build and tests need: the Rust crates (used offline
 # from /usr/share/cargo/registry, see native/.cargo/config.toml), protoc,
-# cbindgen, b3sum (the BLAKE3 reference the tests compare with), and numpy
+# cbindgen, b3sum (the BLAKE3 reference the tests compare with), numpy
 # on OpenBLAS for the benchmark baseline (without libopenblas0-pthread,
-# numpy falls back to the slow reference BLAS).
+# numpy falls back to the slow reference BLAS), Chromium for the dashboard's
+# browser test, and wrk for the HTTP benchmark.
 APT_PACKAGES := \
 	librust-rayon-dev \
 	librust-blake3-dev \
@@ -47,7 +48,9 @@ APT_PACKAGES := \
 	cbindgen \
 	b3sum \
 	python3-numpy \
-	libopenblas0-pthread
+	libopenblas0-pthread \
+	chromium \
+	wrk
 
 .PHONY: setup build native test test-native test-dotnet test-interop lint header check-header demo bench clean
 
@@ -89,9 +92,10 @@ check-header:
 		echo "check-header: native/ffi/include/tandem.h is stale; run 'make header' and commit it"; exit 1; \
 	fi
 
-## demo: the main job on the default in-process native backend
+## demo: the main job: Tandem.Server on 127.0.0.1 with the demo collection,
+## live load and dashboard; `make demo WORKERS=2` runs kernels on worker processes
 demo: build
-	dotnet run -c $(CONFIG) --no-build --project src/Tandem.Demo
+	dotnet src/Tandem.Server/bin/$(CONFIG)/net10.0/Tandem.Server.dll --demo $(if $(WORKERS),--workers $(WORKERS)) $(ARGS)
 
 ## bench: benchmarks side by side with their baselines (see docs/performance.md)
 bench: build

@@ -54,6 +54,7 @@ public static class TandemServiceCollectionExtensions
         services.TryAddSingleton<IOptionPricing>(sp => new OptionPricing(sp.GetRequiredService<KernelBackends>()));
         services.TryAddSingleton<IBlake3Hashing>(sp => new Blake3Hashing(sp.GetRequiredService<KernelBackends>()));
         services.TryAddSingleton<INativeLibraryAdmin>(sp => sp.GetRequiredService<KernelBackends>().NativeHost);
+        services.TryAddSingleton<IKernelRouting>(sp => sp.GetRequiredService<KernelBackends>());
         return services;
     }
 }

@@ -32,7 +32,11 @@ internal sealed class Blake3Hashing(KernelBackends backends) : IBlake3Hashing
     {
         ArgumentNullException.ThrowIfNull(stream);
         ValidateOutputLength(outputLength);
-        using var state = backends.For(KernelContracts.HashBlake3).OpenStream(KernelContracts.HashBlake3);
+        var started = backends.Timestamp();
+        var backend = backends.For(KernelContracts.HashBlake3);
+        // Anything but a TandemException is the caller's stream failing mid-read.
+        var code = TandemStatusCode.Aborted;
+        using var state = backend.OpenStream(KernelContracts.HashBlake3);
         var buffers = new[] { ArrayPool<byte>.Shared.Rent(ChunkSize), ArrayPool<byte>.Shared.Rent(ChunkSize) };
         Task? hashing = null;
         try
@@ -58,14 +62,22 @@ internal sealed class Blake3Hashing(KernelBackends backends) : IBlake3Hashing
 
             var output = new byte[outputLength];
             state.Finalize(output);
+            code = TandemStatusCode.Ok;
             return output;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
+            code = TandemStatusCode.Cancelled;
             throw new TandemException(TandemStatusCode.Cancelled, "hashing the stream was cancelled by the caller", KernelContracts.HashBlake3);
+        }
+        catch (TandemException e)
+        {
+            code = e.Code;
+            throw;
         }
         finally
         {
+            backends.RecordStream(KernelContracts.HashBlake3, backend.Kind, started, code);
             if (hashing is not null)
             {
                 // Never return a buffer that is still being hashed.

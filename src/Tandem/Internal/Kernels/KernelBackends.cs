@@ -19,7 +19,7 @@ namespace Tandem.Internal.Kernels;
 /// them against the contract. Failed calls fall back along Remote → Native →
 /// Managed.
 /// </summary>
-internal sealed class KernelBackends : IDisposable
+internal sealed class KernelBackends : IKernelRouting, IDisposable
 {
     private volatile bool _disposed;
     private readonly IOptionsMonitor<TandemOptions> _options;
@@ -32,12 +32,14 @@ internal sealed class KernelBackends : IDisposable
     private readonly KernelDispatcher _dispatcher;
     private readonly BackendResilience _resilience;
     private readonly TandemTelemetry _telemetry;
+    private readonly TimeProvider _time;
 
     public KernelBackends(IOptionsMonitor<TandemOptions> options, ILoggerFactory loggerFactory, NativeRuntime? native = null, TimeProvider? time = null, IMeterFactory? meterFactory = null, IKernelBackend? remote = null)
     {
         _options = options;
         _remote = remote;
         time ??= TimeProvider.System;
+        _time = time;
         _telemetry = new TandemTelemetry(meterFactory);
         Cache = new ResultCache(() => _options.CurrentValue.Cache);
         _resilience = new BackendResilience(time, () => _options.CurrentValue);
@@ -98,6 +100,56 @@ internal sealed class KernelBackends : IDisposable
         LogFallbackOnce(kernel, BackendKind.Native, BackendKind.Managed, refusal!.Message);
         return Managed;
     }
+
+    public IReadOnlyList<KernelRoute> Routes
+    {
+        get
+        {
+            var options = _options.CurrentValue;
+            var routes = new List<KernelRoute>(3);
+            foreach (var kernel in (ReadOnlySpan<string>)[KernelContracts.SimilarityTopK, KernelContracts.MonteCarloEuropean, KernelContracts.HashBlake3])
+            {
+                var configured = options.For(kernel)?.Backend ?? options.Backend;
+                try
+                {
+                    var serving = For(kernel).Kind;
+                    routes.Add(new KernelRoute(kernel, configured, serving, serving == configured ? null : RefusalOf(kernel, configured)));
+                }
+                catch (TandemException e)
+                {
+                    routes.Add(new KernelRoute(kernel, configured, null, e.Message));
+                }
+            }
+
+            return routes;
+        }
+    }
+
+    private string? RefusalOf(string kernel, BackendKind configured)
+    {
+        if (configured == BackendKind.Remote)
+        {
+            return _remote is null
+                ? "the Remote backend is configured but not registered; call AddTandemRemote"
+                : (_remote as IKernelRefusals)?.Refusal(kernel)?.Message ?? RefusalOf(kernel, BackendKind.Native);
+        }
+
+        return Native.Kernel(kernel, out var refusal) is null ? refusal?.Message : null;
+    }
+
+    /// <summary>
+    /// Counts a streamed call, which bypasses the dispatcher, in
+    /// <c>tandem.calls</c> and <c>tandem.call.duration</c> like any other.
+    /// </summary>
+    public void RecordStream(string kernel, BackendKind backend, long startedTimestamp, TandemStatusCode code)
+    {
+        var tags = new System.Diagnostics.TagList { { "kernel", kernel }, { "backend", TandemTelemetry.BackendName(backend) }, { "code", TandemTelemetry.CodeName(code) } };
+        _telemetry.Calls.Add(1, tags);
+        _telemetry.CallDuration.Record(_time.GetElapsedTime(startedTimestamp).TotalSeconds, tags);
+    }
+
+    /// <summary>The timestamp <see cref="RecordStream"/> measures from.</summary>
+    public long Timestamp() => _time.GetTimestamp();
 
     /// <summary>Validates and runs a short call on this thread, with admission, resilience, fallback and telemetry.</summary>
     public void Invoke(IKernelBackend backend, KernelCall call)

@@ -10,7 +10,7 @@ namespace Tandem.Internal.Telemetry;
 /// </summary>
 internal sealed class TandemTelemetry : IDisposable
 {
-    public const string Name = "Tandem";
+    public const string Name = TandemTelemetryNames.Source;
 
     public static readonly ActivitySource Source = new(Name);
 
@@ -19,12 +19,12 @@ internal sealed class TandemTelemetry : IDisposable
     public TandemTelemetry(IMeterFactory? meterFactory)
     {
         _meter = meterFactory?.Create(Name) ?? new Meter(Name);
-        Calls = _meter.CreateCounter<long>("tandem.calls", description: "Kernel calls completed, by kernel, backend and status code.");
-        Fallbacks = _meter.CreateCounter<long>("tandem.fallbacks", description: "Calls that moved to another backend, by kernel, from, to and reason.");
-        CallDuration = _meter.CreateHistogram<double>("tandem.call.duration", "s", "From admission to completion.");
-        QueueDuration = _meter.CreateHistogram<double>("tandem.queue.duration", "s", "From admission to the start of the call's batch.");
-        ComputeDuration = _meter.CreateHistogram<double>("tandem.compute.duration", "s", "Time the backend spent on a batch.");
-        BatchSize = _meter.CreateHistogram<long>("tandem.batch.size", "{row}", "Rows per executed batch.");
+        Calls = _meter.CreateCounter<long>(TandemTelemetryNames.Calls, description: "Kernel calls completed, by kernel, backend and status code.");
+        Fallbacks = _meter.CreateCounter<long>(TandemTelemetryNames.Fallbacks, description: "Calls that moved to another backend, by kernel, from, to and reason.");
+        CallDuration = _meter.CreateHistogram<double>(TandemTelemetryNames.CallDuration, "s", "From admission to completion.");
+        QueueDuration = _meter.CreateHistogram<double>(TandemTelemetryNames.QueueDuration, "s", "From admission to the start of the call's batch.");
+        ComputeDuration = _meter.CreateHistogram<double>(TandemTelemetryNames.ComputeDuration, "s", "Time the backend spent on a batch.");
+        BatchSize = _meter.CreateHistogram<long>(TandemTelemetryNames.BatchSize, "{row}", "Rows per executed batch.");
     }
 
     public Counter<long> Calls { get; }
@@ -42,39 +42,14 @@ internal sealed class TandemTelemetry : IDisposable
     /// <summary>Registers the queue-depth and in-flight gauges over the dispatcher's live counts.</summary>
     public void ObserveDepth(Func<IEnumerable<Measurement<int>>> queueDepth, Func<IEnumerable<Measurement<int>>> inFlight)
     {
-        _meter.CreateObservableGauge("tandem.queue.depth", queueDepth, "{call}", "Calls admitted and not yet completed, by kernel and backend.");
-        _meter.CreateObservableGauge("tandem.inflight", inFlight, "{batch}", "Batches or calls running on a backend, by kernel and backend.");
+        _meter.CreateObservableGauge(TandemTelemetryNames.QueueDepth, queueDepth, "{call}", "Calls admitted and not yet completed, by kernel and backend.");
+        _meter.CreateObservableGauge(TandemTelemetryNames.InFlight, inFlight, "{batch}", "Batches or calls running on a backend, by kernel and backend.");
     }
 
     /// <summary>The gRPC name of a code (INVALID_ARGUMENT, ...), as the Rust side logs it.</summary>
-    public static string CodeName(TandemStatusCode code) => code switch
-    {
-        TandemStatusCode.Ok => "OK",
-        TandemStatusCode.Cancelled => "CANCELLED",
-        TandemStatusCode.Unknown => "UNKNOWN",
-        TandemStatusCode.InvalidArgument => "INVALID_ARGUMENT",
-        TandemStatusCode.DeadlineExceeded => "DEADLINE_EXCEEDED",
-        TandemStatusCode.NotFound => "NOT_FOUND",
-        TandemStatusCode.AlreadyExists => "ALREADY_EXISTS",
-        TandemStatusCode.PermissionDenied => "PERMISSION_DENIED",
-        TandemStatusCode.ResourceExhausted => "RESOURCE_EXHAUSTED",
-        TandemStatusCode.FailedPrecondition => "FAILED_PRECONDITION",
-        TandemStatusCode.Aborted => "ABORTED",
-        TandemStatusCode.OutOfRange => "OUT_OF_RANGE",
-        TandemStatusCode.Unimplemented => "UNIMPLEMENTED",
-        TandemStatusCode.Internal => "INTERNAL",
-        TandemStatusCode.Unavailable => "UNAVAILABLE",
-        TandemStatusCode.DataLoss => "DATA_LOSS",
-        TandemStatusCode.Unauthenticated => "UNAUTHENTICATED",
-        _ => "UNKNOWN",
-    };
+    public static string CodeName(TandemStatusCode code) => TandemTelemetryNames.Code(code);
 
-    public static string BackendName(BackendKind backend) => backend switch
-    {
-        BackendKind.Native => "native",
-        BackendKind.Remote => "remote",
-        _ => "managed",
-    };
+    public static string BackendName(BackendKind backend) => TandemTelemetryNames.Backend(backend);
 
     public void Dispose() => _meter.Dispose();
 }

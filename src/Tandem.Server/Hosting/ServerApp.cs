@@ -1,0 +1,173 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Http.Json;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+using Tandem.Server.Admin;
+using Tandem.Server.Api;
+using Tandem.Server.Collections;
+using Tandem.Server.Dashboard;
+using Tandem.Server.Demo;
+
+namespace Tandem.Server.Hosting;
+
+/// <summary>Composes the service: configuration, Tandem and its Remote pool, Kestrel limits, telemetry, and every endpoint.</summary>
+internal static class ServerApp
+{
+    public static WebApplication Build(string[] args)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        // The server's own defaults sit below every other source.
+        builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.Memory.MemoryConfigurationSource
+        {
+            InitialData = new Dictionary<string, string?>
+            {
+                // The dashboard's hot-swap control needs it; it doubles native collection memory (docs/operations.md).
+                ["Tandem:NativeHotSwap"] = "true",
+                ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
+                // Failures are logged once, by ApiProblems, with their correlation id.
+                ["Logging:LogLevel:Microsoft.AspNetCore.Diagnostics.ExceptionHandlerMiddleware"] = "None",
+            },
+        });
+        var server = builder.Configuration.GetSection(ServerOptions.SectionName).Get<ServerOptions>() ?? new ServerOptions();
+        if (server.Workers > 0)
+        {
+            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["Tandem:Backend"] = nameof(BackendKind.Remote),
+                ["Tandem:Remote:WorkerCount"] = server.Workers.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            });
+        }
+
+        var flags = new KernelFlags(builder.Configuration);
+        ((IConfigurationBuilder)builder.Configuration).Add(flags);
+
+        ConfigureKestrel(builder, server);
+        ConfigureServices(builder, server, flags);
+        ConfigureTelemetry(builder, server);
+
+        var app = builder.Build();
+        app.UseExceptionHandler(new ExceptionHandlerOptions { ExceptionHandler = ApiProblems.HandleAsync });
+        app.UseStatusCodePages(context => UnmatchedAsync(context.HttpContext));
+        MapEndpoints(app);
+        return app;
+    }
+
+    private static void ConfigureKestrel(WebApplicationBuilder builder, ServerOptions server)
+    {
+        builder.WebHost.UseUrls(server.Urls);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = server.Limits.MaxJsonBytes;
+            kestrel.Limits.RequestHeadersTimeout = server.Limits.RequestHeadersTimeout;
+            kestrel.Limits.MinRequestBodyDataRate = new MinDataRate(server.Limits.MinBodyBytesPerSecond, server.Limits.MinBodyRateGracePeriod);
+            kestrel.Limits.MaxConcurrentConnections = server.Limits.MaxConnections;
+        });
+    }
+
+    private static void ConfigureServices(WebApplicationBuilder builder, ServerOptions server, KernelFlags flags)
+    {
+        var services = builder.Services;
+        services.AddOptions<ServerOptions>().Bind(builder.Configuration.GetSection(ServerOptions.SectionName)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddTandem(builder.Configuration.GetSection(TandemOptions.SectionName));
+        // The Remote client starts its workers as soon as it exists, so it is
+        // registered only when workers are asked for (--workers, or a Remote
+        // backend in configuration).
+        if (server.Workers > 0 || UsesRemote(builder.Configuration))
+        {
+            services.AddTandemRemote(builder.Configuration.GetSection("Tandem:Remote"));
+        }
+
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(flags);
+        services.AddSingleton<AdminToken>();
+        services.AddSingleton<AdminAccess>();
+        services.AddSingleton<AdminOperations>();
+        services.AddSingleton<CollectionCatalog>();
+        services.AddSingleton<StartupState>();
+        services.AddSingleton<DemoLoadControl>();
+        services.AddSingleton<ServerMetrics>();
+        services.AddSingleton<DashboardMetrics>();
+        services.AddSingleton<DashboardFeed>();
+        services.AddHostedService(sp => sp.GetRequiredService<DashboardFeed>());
+        services.AddHostedService<StartupWork>();
+        services.AddHostedService<DemoLoadGenerator>();
+        // Stopping drains the worker pool; give it its grace period.
+        services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
+
+        services.AddProblemDetails();
+        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        services.Configure<JsonOptions>(o => o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.CamelCase);
+        services.AddOpenApi();
+        services.AddHealthChecks().AddCheck<ReadinessCheck>("tandem", tags: ["ready"]);
+    }
+
+    private static void ConfigureTelemetry(WebApplicationBuilder builder, ServerOptions server)
+    {
+        var telemetry = builder.Services.AddOpenTelemetry()
+            .ConfigureResource(resource => resource.AddService("tandem-server"))
+            .WithMetrics(metrics => metrics
+                .AddMeter(TandemTelemetryNames.Source, ServerMetrics.MeterName)
+                .AddAspNetCoreInstrumentation()
+                .AddPrometheusExporter())
+            .WithTracing(tracing => tracing
+                .AddSource(TandemTelemetryNames.Source)
+                .AddAspNetCoreInstrumentation(o => o.Filter = context => !IsOperational(context.Request.Path)));
+        if (server.OtlpEndpoint is { } endpoint)
+        {
+            telemetry.UseOtlpExporter(OpenTelemetry.Exporter.OtlpExportProtocol.Grpc, endpoint);
+        }
+        else if (!string.IsNullOrEmpty(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+        {
+            telemetry.UseOtlpExporter();
+        }
+    }
+
+    private static void MapEndpoints(WebApplication app)
+    {
+        CollectionsApi.Map(app);
+        KernelsApi.Map(app);
+        AdminApi.Map(app);
+        DashboardApi.Map(app);
+        app.MapOpenApi();
+        app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = WriteHealthAsync }).WithTags("operations");
+        app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready"), ResponseWriter = WriteHealthAsync }).WithTags("operations");
+        app.MapPrometheusScrapingEndpoint("/metrics");
+    }
+
+    private static Task WriteHealthAsync(HttpContext context, HealthReport report)
+    {
+        context.Response.ContentType = "application/json";
+        var entries = report.Entries.ToDictionary(e => e.Key, e => new { status = e.Value.Status.ToString(), description = e.Value.Description, data = e.Value.Data });
+        return context.Response.WriteAsJsonAsync(new { status = report.Status.ToString(), entries }, RequestBodies.Json);
+    }
+
+    /// <summary>Problem details for requests no endpoint matched (404) or with a method it does not take (405).</summary>
+    private static Task UnmatchedAsync(HttpContext context)
+    {
+        var (code, detail) = context.Response.StatusCode switch
+        {
+            404 => (TandemStatusCode.NotFound, $"no endpoint at {context.Request.Path}; the API is described at /openapi/v1.json"),
+            405 => (TandemStatusCode.InvalidArgument, $"{context.Request.Method} is not allowed on {context.Request.Path}; the API is described at /openapi/v1.json"),
+            var status => (TandemStatusCode.InvalidArgument, $"the request failed with HTTP {status}"),
+        };
+        return ApiProblems.Of(context, code, detail, context.Response.StatusCode).ExecuteAsync(context);
+    }
+
+    private static bool IsOperational(PathString path) =>
+        path.StartsWithSegments("/dashboard") || path.StartsWithSegments("/metrics") || path.StartsWithSegments("/healthz") || path.StartsWithSegments("/readyz");
+
+    private static bool UsesRemote(IConfiguration configuration)
+    {
+        var tandem = configuration.GetSection(TandemOptions.SectionName);
+        return IsRemote(tandem["Backend"]) || tandem.GetSection("Kernels").GetChildren().Any(kernel => IsRemote(kernel["Backend"]));
+
+        static bool IsRemote(string? backend) => string.Equals(backend, nameof(BackendKind.Remote), StringComparison.OrdinalIgnoreCase);
+    }
+}
