@@ -52,7 +52,7 @@ APT_PACKAGES := \
 	chromium \
 	wrk
 
-.PHONY: setup build native test test-native test-dotnet test-interop lint header check-header demo bench clean
+.PHONY: setup build native test test-native test-dotnet test-interop test-dashboard lint header check-header demo bench clean
 
 ## setup: install what a fresh Debian 12 machine lacks (idempotent, fast when done)
 setup:
@@ -63,14 +63,19 @@ build: setup
 	cd native && $(CARGO) build --release
 	dotnet build Tandem.slnx -c $(CONFIG)
 
-## test: every Rust and .NET test, lints, and the header drift check
-test: build check-header lint test-native test-dotnet test-interop
+## test: every Rust, .NET, interop and dashboard test, lints, and the header drift check
+test: build check-header lint test-native test-dotnet test-interop test-dashboard
 
 test-native:
 	cd native && $(CARGO) test --release --workspace
 
 test-dotnet:
 	dotnet test tests/Tandem.Tests/Tandem.Tests.csproj -c $(CONFIG) --no-build
+	dotnet test tests/Tandem.Server.Tests/Tandem.Server.Tests.csproj -c $(CONFIG) --no-build
+
+## test-dashboard: the dashboard's own unit tests (node --test); its browser test runs in test-dotnet
+test-dashboard:
+	cd src/Tandem.Server/Dashboard/client && npm test
 
 ## test-interop: drive tandem-worker with an independent gRPC client (@grpc/grpc-js)
 test-interop:

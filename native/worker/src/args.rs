@@ -21,6 +21,9 @@ Serves tandem.v1.Accelerator and grpc.health.v1.Health over gRPC (HTTP/2).
   --grace SECONDS            time in-flight calls get to finish when draining (default 10)
   --build-id ID              appended to the version as <version>+ID
   --log-level LEVEL          error, warn, info or debug (default info)
+  --supervised               run under a supervisor: leave the terminal's process group
+                             (Ctrl-C reaches the supervisor, which drains workers itself)
+                             and drain when stdin closes (the supervisor died)
   --version                  print the version and exit
   --help                     print this help and exit
 ";
@@ -42,6 +45,7 @@ pub struct Config {
     pub grace: Duration,
     pub build_id: Option<String>,
     pub log_level: Level,
+    pub supervised: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -67,6 +71,7 @@ impl Config {
             grace: Duration::from_secs(10),
             build_id: None,
             log_level: Level::Info,
+            supervised: false,
         }
     }
 }
@@ -96,6 +101,10 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<(Command, Config)
         match flag.as_str() {
             "--version" => return Ok((Command::Version, config)),
             "--help" | "-h" => return Ok((Command::Help, config)),
+            "--supervised" if inline.is_none() => {
+                config.supervised = true;
+                continue;
+            }
             "--socket"
             | "--listen"
             | "--metrics-listen"
@@ -169,6 +178,8 @@ mod tests {
         assert_eq!(config.max_queue, 3);
         assert_eq!(config.grace, Duration::from_millis(1500));
         assert_eq!(config.build_id.as_deref(), Some("abc"));
+        assert!(!config.supervised);
+        assert!(parse(args(&["--supervised"])).unwrap().1.supervised);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The tandem-worker binary: parses options, starts the worker, prints one
-//! `listening` line on stdout, and drains on SIGTERM or SIGINT.
+//! `listening` line on stdout, and drains on SIGTERM or SIGINT (or, with
+//! `--supervised`, when stdin closes).
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::process::ExitCode;
 use tandem_worker::args::{self, Command};
 
@@ -25,6 +26,13 @@ fn main() -> ExitCode {
         }
         Command::Run => {}
     }
+    let supervised = config.supervised;
+    if supervised {
+        // Own process group: a terminal's Ctrl-C reaches the supervisor only,
+        // which drains its workers in order instead of racing their restarts.
+        // SAFETY: setpgid(0, 0) moves this process into a new group; it touches no memory.
+        unsafe { libc::setpgid(0, 0) };
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("tandem-io").build() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -46,6 +54,18 @@ fn main() -> ExitCode {
         let _ = stdout.flush();
         drop(stdout);
         let app = std::sync::Arc::clone(worker.app());
+        if supervised {
+            // The supervisor holds our stdin open and never writes: end of
+            // file means it is gone (even killed with SIGKILL), so drain
+            // rather than serve on as an orphan.
+            let app = std::sync::Arc::clone(&app);
+            std::thread::spawn(move || {
+                let mut sink = [0u8; 64];
+                while matches!(std::io::stdin().lock().read(&mut sink), Ok(n) if n > 0) {}
+                tandem_worker::log::info("supervisor gone", serde_json::json!({ "stdin": "closed" }));
+                app.lifecycle.request_drain();
+            });
+        }
         tokio::spawn(async move {
             use tokio::signal::unix::{signal, SignalKind};
             let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {

@@ -38,7 +38,9 @@ internal sealed class WorkerProcess : IDisposable
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
-            RedirectStandardInput = false,
+            // Held open and never written: the worker drains when it closes,
+            // so a supervisor that dies (even by SIGKILL) leaves no orphans.
+            RedirectStandardInput = true,
             UseShellExecute = false,
         };
         string? socket = null;
@@ -74,6 +76,7 @@ internal sealed class WorkerProcess : IDisposable
 
         info.ArgumentList.Add("--grace");
         info.ArgumentList.Add(Math.Max(1, (int)Math.Ceiling(options.DrainGrace.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        info.ArgumentList.Add("--supervised");
         if (!string.IsNullOrEmpty(buildId))
         {
             info.ArgumentList.Add("--build-id");
