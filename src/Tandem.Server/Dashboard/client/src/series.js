@@ -1,7 +1,17 @@
-// Pure derivations from snapshots to chart data: { x: seconds[], series: [{ label, values }] }.
+// Pure derivations from snapshots to chart data: { x: seconds[], span: seconds, series: [{ label, values }] }.
 
 import { BACKENDS, isNumber } from './format.js';
-import { snapshotSeconds } from './store.js';
+import { snapshotSeconds, WINDOW_SIZE } from './store.js';
+
+/**
+ * Seconds a full window of snapshots covers at the server's interval
+ * (Server:Dashboard:Interval, sent as intervalSeconds; 1 s when absent),
+ * so the time axis spans what the store keeps.
+ */
+export function windowSeconds(snapshots) {
+  const interval = snapshots.at(-1)?.intervalSeconds;
+  return WINDOW_SIZE * (isNumber(interval) && interval > 0 ? interval : 1);
+}
 
 /**
  * Builds one series per label that `pick` reports in any snapshot of the
@@ -16,6 +26,7 @@ export function collect(snapshots, pick, { missing = null, order } = {}) {
   const sorted = [...labels].sort(order ?? ((a, b) => a.localeCompare(b)));
   return {
     x: snapshots.map(snapshotSeconds),
+    span: windowSeconds(snapshots),
     series: sorted.map((label) => ({
       label,
       values: perSnapshot.map((values) => {

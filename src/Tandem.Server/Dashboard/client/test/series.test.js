@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { batchHistogram, backendTotals, errorRates, kernelLatency, throughputByBackend } from '../src/series.js';
-import { createStore } from '../src/store.js';
+import { batchHistogram, backendTotals, errorRates, kernelLatency, throughputByBackend, windowSeconds } from '../src/series.js';
+import { createStore, WINDOW_SIZE } from '../src/store.js';
 
 function snapshotAt(second, fields = {}) {
   return { time: new Date(Date.UTC(2026, 10, 24, 5, 30, second)).toISOString(), ...fields };
@@ -78,4 +78,13 @@ test('batchHistogram_InfinityBucket_SortsLastAndLabelled', () => {
 
   assert.deepEqual(batchHistogram(store.latest, 'k'), { labels: ['≤1', '≤2', '+Inf'], counts: [3, 5, 1] });
   assert.equal(batchHistogram(store.latest, 'other'), null);
+});
+
+test('windowSeconds_HalfSecondInterval_SpansTheWindowAtThatInterval', () => {
+  assert.equal(windowSeconds([snapshotAt(0, { intervalSeconds: 0.5 })]), WINDOW_SIZE * 0.5);
+});
+
+test('windowSeconds_NoInterval_AssumesOneSecond', () => {
+  assert.equal(windowSeconds([snapshotAt(0)]), WINDOW_SIZE);
+  assert.equal(windowSeconds([]), WINDOW_SIZE);
 });

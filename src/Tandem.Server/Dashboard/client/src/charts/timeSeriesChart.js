@@ -20,12 +20,14 @@ export class TimeSeriesChart {
     this.height = height;
     this.plot = null;
     this.seriesKey = null;
+    this.span = WINDOW_SIZE;
     this.empty = container.appendChild(document.createElement('div'));
     this.empty.className = 'chart-empty';
     this.empty.textContent = emptyText;
   }
 
-  update({ x, series }) {
+  update({ x, span, series }) {
+    if (span > 0) this.span = span;
     const key = series.map((s) => s.label).join('\u0000');
     if (key !== this.seriesKey) this.rebuild(series, key);
 
@@ -51,7 +53,7 @@ export class TimeSeriesChart {
           time: true,
           range: (u, min, max) => {
             const end = Number.isFinite(max) ? max : Date.now() / 1000;
-            return [end - WINDOW_SIZE, end];
+            return [end - this.span, end];
           },
         },
         y: { range: zeroBasedRange },
