@@ -7,7 +7,7 @@ namespace Tandem.Server.Hosting;
 
 /// <summary>
 /// /readyz: startup work done (pool started, demo collection loaded and
-/// warm), and every kernel has a backend serving it — with a Remote kernel,
+/// warm; degraded if it failed), and every kernel has a backend serving it — with a Remote kernel,
 /// at least one worker serving.
 /// </summary>
 internal sealed class ReadinessCheck(StartupState startup, IKernelRouting routing, INativeLibraryAdmin native, IServiceProvider services) : IHealthCheck
@@ -20,10 +20,9 @@ internal sealed class ReadinessCheck(StartupState startup, IKernelRouting routin
             return Task.FromResult(HealthCheckResult.Unhealthy("starting: loading the worker pool and demo collection", data: data));
         }
 
-        if (startup.Failure is { } failure)
-        {
-            return Task.FromResult(HealthCheckResult.Unhealthy($"startup failed: {failure}", data: data));
-        }
+        // A failed demo setup leaves a service that still serves every
+        // kernel: ready, but degraded, with the reason (Degraded answers 200).
+        var degraded = startup.Failure is { } failure ? $"startup work failed: {failure}" : null;
 
         var problems = new List<string>();
         var needsWorkers = false;
@@ -50,8 +49,8 @@ internal sealed class ReadinessCheck(StartupState startup, IKernelRouting routin
         }
 
         data["nativeGeneration"] = native.Current.Generation;
-        return Task.FromResult(problems.Count == 0
-            ? HealthCheckResult.Healthy("ready", data)
-            : HealthCheckResult.Unhealthy(string.Join("; ", problems), data: data));
+        return Task.FromResult(problems.Count > 0 ? HealthCheckResult.Unhealthy(string.Join("; ", problems), data: data)
+            : degraded is not null ? HealthCheckResult.Degraded(degraded, data: data)
+            : HealthCheckResult.Healthy("ready", data));
     }
 }

@@ -12,9 +12,10 @@ export class AdminPanel {
     this.nativeDetail = byId('native-detail');
     this.hotSwap = byId('hot-swap');
     this.hotSwap.addEventListener('click', async () => {
-      const native = await this.status.run('Hot-swap native library', this.hotSwap,
+      // 202 Accepted with an operation: the swap runs in the background and
+      // the next snapshots show it under "Recent operations" and the header.
+      await this.status.run('Hot-swap native library', this.hotSwap,
         () => adminRequest('POST', 'admin/native/hot-swap', {}));
-      if (native) this.renderNative(native);
     });
 
     this.tokenForm = byId('token-form');
