@@ -106,7 +106,7 @@ internal static class ServerApp
         services.AddProblemDetails();
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.Configure<JsonOptions>(o => o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.CamelCase);
-        services.AddOpenApi();
+        services.AddOpenApi(o => o.AddDocumentTransformer<OperationalPaths>());
         services.AddHealthChecks().AddCheck<ReadinessCheck>("tandem", tags: ["ready"]);
     }
 
