@@ -32,18 +32,21 @@ internal static partial class ReadableErrors
     /// <summary>A failed route or query parameter binding, as "parameter 'x' must be ..., got 'y'"; null when the message is not one.</summary>
     public static string? Binding(string message) =>
         BindPattern().Match(message) is { Success: true } bind
-            ? $"parameter '{bind.Groups[2].Value}' must be {Expected(bind.Groups[1].Value)}, got '{bind.Groups[3].Value}'"
+            ? $"parameter '{bind.Groups[2].Value}' must be {Expected(bind.Groups[1].Value.Replace("Nullable<", string.Empty, StringComparison.Ordinal).TrimEnd('>'))}, got '{bind.Groups[3].Value}'"
             : null;
 
-    private static string Expected(string type) => type switch
+    private static string Expected(string type) => NullablePattern().Match(type) is { Success: true } nullable ? Expected(nullable.Groups[1].Value) : type switch
     {
         _ when type.EndsWith("[]", StringComparison.Ordinal) || type.EndsWith("[][]", StringComparison.Ordinal) => "an array of the right element type",
-        "System.Single" or "System.Double" or "float" or "double" or "Nullable<float>" or "Nullable<double>" => "a number",
-        "System.Int32" or "System.Int64" or "System.UInt64" or "int" or "long" or "ulong" or "Nullable<int>" or "Nullable<long>" => "an integer in range",
-        "System.Boolean" or "bool" or "Nullable<bool>" => "true or false",
+        "System.Single" or "System.Double" or "float" or "double" => "a number",
+        "System.Int32" or "System.Int64" or "System.UInt64" or "int" or "long" or "ulong" => "an integer in range",
+        "System.Boolean" or "bool" => "true or false",
         "System.String" or "string" => "a string",
         _ => "of the expected type (see /openapi/v1.json)",
     };
+
+    [GeneratedRegex(@"^System\.Nullable`1\[(.+)\]$")]
+    private static partial Regex NullablePattern();
 
     [GeneratedRegex("^The JSON property '([^']*)' could not be mapped")]
     private static partial Regex UnmappedPattern();
