@@ -85,7 +85,7 @@ internal static class ApiProblems
             BadHttpRequestException bad when bad.StatusCode == StatusCodes.Status413PayloadTooLarge =>
                 Of(context, TandemStatusCode.ResourceExhausted, $"the request body is larger than this endpoint accepts ({LimitOf(context)}); see Server:Limits in docs/operations.md", StatusCodes.Status413PayloadTooLarge),
             BadHttpRequestException bad when bad.InnerException is JsonException json => MalformedJson(context, json),
-            BadHttpRequestException bad => Of(context, TandemStatusCode.InvalidArgument, $"the request could not be read: {bad.Message}", bad.StatusCode),
+            BadHttpRequestException bad => Of(context, TandemStatusCode.InvalidArgument, ReadableErrors.Binding(bad.Message) ?? $"the request could not be read: {bad.Message}", bad.StatusCode),
             JsonException json => MalformedJson(context, json),
             _ => Unexpected(context, error),
         };
@@ -96,7 +96,7 @@ internal static class ApiProblems
     {
         var where = json.Path is { Length: > 0 } path ? $" at {path}" : string.Empty;
         var line = json.LineNumber is { } l ? $" (line {l + 1}, byte {json.BytePositionInLine + 1})" : string.Empty;
-        return Of(context, TandemStatusCode.InvalidArgument, $"the body is not valid JSON for this endpoint{where}{line}: {FirstSentence(json.Message)}");
+        return Of(context, TandemStatusCode.InvalidArgument, $"the body is not valid JSON for this endpoint{where}{line}: {ReadableErrors.Json(json)}");
     }
 
     private static IResult Unexpected(HttpContext context, Exception? error)
@@ -111,13 +111,6 @@ internal static class ApiProblems
 
     private static string LimitOf(HttpContext context) =>
         context.Features.Get<IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize is { } limit ? $"{limit} bytes" : "its limit";
-
-    private static string FirstSentence(string message)
-    {
-        // System.Text.Json appends "Path: ... | LineNumber: ..." which the detail already says in words.
-        var cut = message.IndexOf(" Path:", StringComparison.Ordinal);
-        return cut > 0 ? message[..cut] : message;
-    }
 
     private static string TitleOf(int status, string code) => status switch
     {

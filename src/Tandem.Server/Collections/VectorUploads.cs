@@ -18,7 +18,8 @@ internal sealed record UploadedVectors(float[] Values, int Dimension);
 internal static partial class VectorUploads
 {
     private const string Kernel = "similarity.topk";
-    private static ReadOnlySpan<byte> NpyMagic => "\x93NUMPY"u8;
+    // Byte 0x93, not the UTF-8 string "\x93" (which would be C2 93).
+    private static ReadOnlySpan<byte> NpyMagic => [0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y'];
 
     /// <summary>Reads raw little-endian f32 values, <paramref name="dimension"/> per row.</summary>
     public static async ValueTask<UploadedVectors> ReadRawAsync(Stream body, long? contentLength, int dimension, CancellationToken cancellationToken)

@@ -1,6 +1,8 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http.Json;
+using Microsoft.AspNetCore.Http.Metadata;
+using Microsoft.AspNetCore.Routing.Template;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
@@ -104,7 +106,7 @@ internal static class ServerApp
         services.AddProblemDetails();
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.Configure<JsonOptions>(o => o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.CamelCase);
-        services.AddOpenApi();
+        services.AddOpenApi(o => o.AddDocumentTransformer<OperationalPaths>());
         services.AddHealthChecks().AddCheck<ReadinessCheck>("tandem", tags: ["ready"]);
     }
 
@@ -155,9 +157,26 @@ internal static class ServerApp
         {
             404 => (TandemStatusCode.NotFound, $"no endpoint at {context.Request.Path}; the API is described at /openapi/v1.json"),
             405 => (TandemStatusCode.InvalidArgument, $"{context.Request.Method} is not allowed on {context.Request.Path}; the API is described at /openapi/v1.json"),
+            // Routing refuses a content type an endpoint does not declare before the endpoint runs: say which ones it takes.
+            415 => (TandemStatusCode.InvalidArgument, $"{context.Request.Method} {context.Request.Path} takes Content-Type {AcceptedContentTypes(context)}; the request says '{context.Request.ContentType ?? "(none)"}'"),
             var status => (TandemStatusCode.InvalidArgument, $"the request failed with HTTP {status}"),
         };
         return ApiProblems.Of(context, code, detail, context.Response.StatusCode).ExecuteAsync(context);
+    }
+
+    /// <summary>The content types the endpoints at this request's path and method declare (their Accepts metadata).</summary>
+    private static string AcceptedContentTypes(HttpContext context)
+    {
+        var path = context.Request.Path;
+        var method = context.Request.Method;
+        var types = context.RequestServices.GetRequiredService<EndpointDataSource>().Endpoints
+            .OfType<RouteEndpoint>()
+            .Where(e => e.Metadata.GetMetadata<IHttpMethodMetadata>()?.HttpMethods.Contains(method, StringComparer.OrdinalIgnoreCase) != false
+                && new TemplateMatcher(new RouteTemplate(e.RoutePattern), []).TryMatch(path, []))
+            .SelectMany(e => e.Metadata.GetMetadata<IAcceptsMetadata>()?.ContentTypes ?? [])
+            .Distinct(StringComparer.OrdinalIgnoreCase)
+            .ToArray();
+        return types.Length > 0 ? string.Join(" or ", types) : "other than this (see /openapi/v1.json)";
     }
 
     private static bool IsOperational(PathString path) =>
