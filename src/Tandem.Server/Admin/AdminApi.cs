@@ -9,7 +9,6 @@ namespace Tandem.Server.Admin;
 /// <summary>/admin: feature flags, workers, rolling upgrade, native hot swap and the demo load; token and loopback only.</summary>
 internal static class AdminApi
 {
-    private static readonly string[] Kernels = ["similarity.topk", "montecarlo.european", "hash.blake3"];
 
     public static void Map(IEndpointRouteBuilder app)
     {
@@ -47,12 +46,12 @@ internal static class AdminApi
     public static KernelFlagsResponse[] KernelViews(KernelFlags flags, IKernelRouting routing)
     {
         var routes = routing.Routes;
-        var views = new KernelFlagsResponse[Kernels.Length];
-        for (var i = 0; i < Kernels.Length; i++)
+        var views = new KernelFlagsResponse[routes.Count];
+        for (var i = 0; i < routes.Count; i++)
         {
-            var (backend, acceleration) = flags.Of(Kernels[i]);
-            var route = routes.FirstOrDefault(r => r.Kernel == Kernels[i]);
-            views[i] = new KernelFlagsResponse(Kernels[i], ApiProblems.BackendName(backend), acceleration, route?.Serving is { } serving ? ApiProblems.BackendName(serving) : null, route?.Reason);
+            var route = routes[i];
+            var (backend, acceleration) = flags.Of(route.Kernel);
+            views[i] = new KernelFlagsResponse(route.Kernel, ApiProblems.BackendName(backend), acceleration, route.Serving is { } serving ? ApiProblems.BackendName(serving) : null, route.Reason);
         }
 
         return views;
@@ -68,9 +67,10 @@ internal static class AdminApi
 
     private static async Task<IResult> SetKernelAsync(string kernel, HttpContext context, KernelFlags flags, IKernelRouting routing, ILogger<KernelFlags> logger)
     {
-        if (!Kernels.Contains(kernel))
+        var kernels = routing.Routes.Select(r => r.Kernel).ToArray();
+        if (!kernels.Contains(kernel))
         {
-            throw new TandemException(TandemStatusCode.NotFound, $"no kernel named '{kernel}'; the kernels are {string.Join(", ", Kernels)}");
+            throw new TandemException(TandemStatusCode.NotFound, $"no kernel named '{kernel}'; the kernels are {string.Join(", ", kernels)}");
         }
 
         var request = await RequestBodies.ReadJsonAsync<KernelFlagsRequest>(context, 64 << 10, """{"backend":"managed"} or {"acceleration":false}""");
@@ -176,7 +176,7 @@ internal static class AdminApi
     private static IWorkerPoolAdmin RequirePool(IServiceProvider services) =>
         services.GetService<IWorkerPoolAdmin>() is { } pool && (pool.Workers.Count > 0 || services.GetRequiredService<Microsoft.Extensions.Options.IOptions<ServerOptions>>().Value.Workers > 0)
             ? pool
-            : throw new TandemException(TandemStatusCode.FailedPrecondition, "there is no Remote worker pool; start the server with --workers N (Server:Workers) or switch a kernel to the remote backend first");
+            : throw new TandemException(TandemStatusCode.FailedPrecondition, "there is no Remote worker pool; start the server with --workers N (Server:Workers) or configure Tandem:Backend Remote");
 
     private static string StatusName(WorkerStatus status) => status switch
     {

@@ -72,7 +72,17 @@ internal sealed class AdminOperations(TimeProvider time, ILogger<AdminOperations
         catch (Exception e)
         {
             state = "failed";
-            message = e is TandemException or InvalidOperationException or OperationCanceledException ? e.Message : $"{e.GetType().Name}: {e.Message}";
+            if (e is TandemException or InvalidOperationException or OperationCanceledException)
+            {
+                message = e.Message;
+            }
+            else
+            {
+                // Other exceptions may carry paths and type names: log them, show the id.
+                var correlationId = Guid.NewGuid().ToString("N");
+                ServerLog.AdminOperationCrashed(logger, operation.Id, operation.Kind, correlationId, e);
+                message = $"the operation failed unexpectedly; the details are logged under correlation id {correlationId}";
+            }
         }
 
         lock (_recent)

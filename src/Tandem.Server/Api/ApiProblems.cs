@@ -53,7 +53,15 @@ internal static class ApiProblems
 
         var services = context.RequestServices;
         services.GetService<ServerMetrics>()?.Problem(httpStatus, codeName, backend);
-        ServerLog.Problem(services.GetRequiredService<ILoggerFactory>().CreateLogger("Tandem.Server"), context.Request.Method, context.Request.Path, httpStatus, codeName, correlationId, detail);
+        var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("Tandem.Server");
+        if (httpStatus >= 500)
+        {
+            ServerLog.ServerProblem(logger, context.Request.Method, context.Request.Path, httpStatus, codeName, correlationId, detail);
+        }
+        else
+        {
+            ServerLog.Problem(logger, context.Request.Method, context.Request.Path, httpStatus, codeName, correlationId, detail);
+        }
         var extensions = new Dictionary<string, object?>
         {
             ["code"] = codeName,
@@ -118,6 +126,7 @@ internal static class ApiProblems
         401 => "Admin token required",
         403 => "Forbidden",
         404 => "Not found",
+        405 => "Method not allowed",
         409 => "Conflict",
         413 => "Request body too large",
         415 => "Unsupported content type",

@@ -62,7 +62,11 @@ internal static class ServerApp
 
     private static void ConfigureKestrel(WebApplicationBuilder builder, ServerOptions server)
     {
-        builder.WebHost.UseUrls(server.Urls);
+        // ASP.NET Core's own --urls / ASPNETCORE_URLS win when given explicitly.
+        if (string.IsNullOrEmpty(builder.Configuration[WebHostDefaults.ServerUrlsKey]))
+        {
+            builder.WebHost.UseUrls(server.Urls);
+        }
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;

@@ -3,7 +3,8 @@ namespace Tandem.Server.Hosting;
 /// <summary>Tandem.Server's log messages, with stable event ids (200–299).</summary>
 internal static partial class ServerLog
 {
-    [LoggerMessage(EventId = 200, Level = LogLevel.Information, Message = "{Method} {Path} answered {Status} {Code} (correlation id {CorrelationId}): {Detail}")]
+    // Client errors are the caller's to fix: Debug, so a noisy client cannot flood the log.
+    [LoggerMessage(EventId = 200, Level = LogLevel.Debug, Message = "{Method} {Path} answered {Status} {Code} (correlation id {CorrelationId}): {Detail}")]
     public static partial void Problem(ILogger logger, string method, string path, int status, string code, string correlationId, string detail);
 
     [LoggerMessage(EventId = 201, Level = LogLevel.Error, Message = "Unexpected failure (correlation id {CorrelationId})")]
@@ -35,6 +36,12 @@ internal static partial class ServerLog
 
     [LoggerMessage(EventId = 210, Level = LogLevel.Warning, Message = "Demo setup failed; the service runs without the demo collection")]
     public static partial void DemoSetupFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 212, Level = LogLevel.Warning, Message = "{Method} {Path} answered {Status} {Code} (correlation id {CorrelationId}): {Detail}")]
+    public static partial void ServerProblem(ILogger logger, string method, string path, int status, string code, string correlationId, string detail);
+
+    [LoggerMessage(EventId = 213, Level = LogLevel.Error, Message = "Admin operation {Id} ({Kind}) failed unexpectedly (correlation id {CorrelationId})")]
+    public static partial void AdminOperationCrashed(ILogger logger, string id, string kind, string correlationId, Exception exception);
 
     [LoggerMessage(EventId = 211, Level = LogLevel.Debug, Message = "Demo load request failed")]
     public static partial void DemoRequestFailed(ILogger logger, Exception exception);
