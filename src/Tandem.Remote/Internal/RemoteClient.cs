@@ -169,8 +169,12 @@ internal sealed class RemoteClient : IRemoteBackendSource, IWorkerPoolAdmin, IDi
         {
             await Task.WhenAll(joins).ConfigureAwait(false);
         }
-        catch when (joins.Any(j => j.IsCompletedSuccessfully))
+        catch when (!_stopping.IsCancellationRequested)
         {
+            // Endpoints that are not serving yet keep being retried in the
+            // background, even when none is: the start completes, so calls
+            // fail fast with UNAVAILABLE (and fall back) instead of each
+            // waiting StartTimeout again.
             foreach (var (connection, join) in connections.Zip(joins))
             {
                 if (!join.IsCompletedSuccessfully)

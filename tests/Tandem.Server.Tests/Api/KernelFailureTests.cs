@@ -98,7 +98,7 @@ public sealed class KernelFailureTests
 
     private static ServerFactory CreateSut(Dictionary<string, string?> settings) => new(settings);
 
-    // Tandem.Remote waits StartTimeout (30 s by default) for an external endpoint on each attempt before UNAVAILABLE.
+    // The first call waits StartTimeout for the endpoint to serve; later calls fail at once while it is retried in the background.
     private static Dictionary<string, string?> MissingRemote() => new()
     {
         ["Tandem:Remote:StartTimeout"] = "00:00:01",
