@@ -14,6 +14,24 @@ internal sealed class TandemTelemetry : IDisposable
 
     public static readonly ActivitySource Source = new(Name);
 
+    /// <summary>
+    /// Bucket bounds (seconds) advised for the duration histograms: 50 µs to
+    /// 10 s in steps of 1.5–2×. Without advice exporters use their defaults,
+    /// OpenTelemetry's 0–10,000 (meant for milliseconds), which put every call
+    /// in the first bucket.
+    /// </summary>
+    private static readonly InstrumentAdvice<double> DurationAdvice = new()
+    {
+        HistogramBucketBoundaries =
+        [
+            0.00005, 0.0001, 0.00015, 0.0002, 0.0003, 0.0005, 0.00075,
+            0.001, 0.0015, 0.002, 0.003, 0.005, 0.0075,
+            0.01, 0.015, 0.02, 0.03, 0.05, 0.075,
+            0.1, 0.15, 0.2, 0.3, 0.5, 0.75,
+            1, 2.5, 5, 10,
+        ],
+    };
+
     private readonly Meter _meter;
 
     public TandemTelemetry(IMeterFactory? meterFactory)
@@ -21,9 +39,9 @@ internal sealed class TandemTelemetry : IDisposable
         _meter = meterFactory?.Create(Name) ?? new Meter(Name);
         Calls = _meter.CreateCounter<long>(TandemTelemetryNames.Calls, description: "Kernel calls completed, by kernel, backend and status code.");
         Fallbacks = _meter.CreateCounter<long>(TandemTelemetryNames.Fallbacks, description: "Calls that moved to another backend, by kernel, from, to and reason.");
-        CallDuration = _meter.CreateHistogram<double>(TandemTelemetryNames.CallDuration, "s", "From admission to completion.");
-        QueueDuration = _meter.CreateHistogram<double>(TandemTelemetryNames.QueueDuration, "s", "From admission to the start of the call's batch.");
-        ComputeDuration = _meter.CreateHistogram<double>(TandemTelemetryNames.ComputeDuration, "s", "Time the backend spent on a batch.");
+        CallDuration = _meter.CreateHistogram<double>(TandemTelemetryNames.CallDuration, "s", "From admission to completion.", tags: null, DurationAdvice);
+        QueueDuration = _meter.CreateHistogram<double>(TandemTelemetryNames.QueueDuration, "s", "From admission to the start of the call's batch.", tags: null, DurationAdvice);
+        ComputeDuration = _meter.CreateHistogram<double>(TandemTelemetryNames.ComputeDuration, "s", "Time the backend spent on a batch.", tags: null, DurationAdvice);
         BatchSize = _meter.CreateHistogram<long>(TandemTelemetryNames.BatchSize, "{row}", "Rows per executed batch.");
     }
 
