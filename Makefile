@@ -52,7 +52,7 @@ APT_PACKAGES := \
 	chromium \
 	wrk
 
-.PHONY: setup build native test test-native test-dotnet test-interop test-dashboard lint header check-header demo bench clean
+.PHONY: setup build native test test-native test-dotnet test-interop test-dashboard lint header check-header demo bench bench-http clean
 
 ## setup: install what a fresh Debian 12 machine lacks (idempotent, fast when done)
 setup:
@@ -105,6 +105,10 @@ demo: build
 ## bench: benchmarks side by side with their baselines (see docs/performance.md)
 bench: build
 	bash bench/run.sh
+
+## bench-http: wrk at 64 connections against Tandem.Server (Native, 2-worker Remote) and the in-process dispatcher
+bench-http: build
+	bash bench/http/run.sh
 
 clean:
 	cd native && $(CARGO) clean

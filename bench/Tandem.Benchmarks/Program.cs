@@ -15,6 +15,9 @@ switch (args)
     case ["pool", ..]:
         await PoolThroughput.RunAsync();
         return;
+    case ["inprocess-search", ..]:
+        await InProcessSearch.RunAsync(args);
+        return;
 }
 
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

@@ -14,14 +14,26 @@ internal sealed class TandemTelemetry : IDisposable
 
     public static readonly ActivitySource Source = new(Name);
 
-    // Bucket advice for exporters (OpenTelemetry's defaults are sized for
-    // milliseconds): 10 µs to 10 s, and powers of two for batch rows.
-    private static readonly InstrumentAdvice<double> Seconds = new()
+    /// <summary>
+    /// Bucket bounds (seconds) advised for the duration histograms: 50 µs to
+    /// 10 s in steps of 1.5–2×. Without advice exporters use their defaults,
+    /// OpenTelemetry's 0–10,000 (meant for milliseconds), which put every call
+    /// in the first bucket.
+    /// </summary>
+    private static readonly InstrumentAdvice<double> DurationAdvice = new()
     {
-        HistogramBucketBoundaries = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+        HistogramBucketBoundaries =
+        [
+            0.00005, 0.0001, 0.00015, 0.0002, 0.0003, 0.0005, 0.00075,
+            0.001, 0.0015, 0.002, 0.003, 0.005, 0.0075,
+            0.01, 0.015, 0.02, 0.03, 0.05, 0.075,
+            0.1, 0.15, 0.2, 0.3, 0.5, 0.75,
+            1, 2.5, 5, 10,
+        ],
     };
 
-    private static readonly InstrumentAdvice<long> Rows = new()
+    /// <summary>Powers of two for rows per batch.</summary>
+    private static readonly InstrumentAdvice<long> RowsAdvice = new()
     {
         HistogramBucketBoundaries = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096],
     };
@@ -33,10 +45,10 @@ internal sealed class TandemTelemetry : IDisposable
         _meter = meterFactory?.Create(Name) ?? new Meter(Name);
         Calls = _meter.CreateCounter<long>(TandemTelemetryNames.Calls, description: "Kernel calls completed, by kernel, backend and status code.");
         Fallbacks = _meter.CreateCounter<long>(TandemTelemetryNames.Fallbacks, description: "Calls that moved to another backend, by kernel, from, to and reason.");
-        CallDuration = _meter.CreateHistogram(TandemTelemetryNames.CallDuration, "s", "From admission to completion.", advice: Seconds);
-        QueueDuration = _meter.CreateHistogram(TandemTelemetryNames.QueueDuration, "s", "From admission to the start of the call's batch.", advice: Seconds);
-        ComputeDuration = _meter.CreateHistogram(TandemTelemetryNames.ComputeDuration, "s", "Time the backend spent on a batch.", advice: Seconds);
-        BatchSize = _meter.CreateHistogram(TandemTelemetryNames.BatchSize, "{row}", "Rows per executed batch.", advice: Rows);
+        CallDuration = _meter.CreateHistogram<double>(TandemTelemetryNames.CallDuration, "s", "From admission to completion.", tags: null, DurationAdvice);
+        QueueDuration = _meter.CreateHistogram<double>(TandemTelemetryNames.QueueDuration, "s", "From admission to the start of the call's batch.", tags: null, DurationAdvice);
+        ComputeDuration = _meter.CreateHistogram<double>(TandemTelemetryNames.ComputeDuration, "s", "Time the backend spent on a batch.", tags: null, DurationAdvice);
+        BatchSize = _meter.CreateHistogram<long>(TandemTelemetryNames.BatchSize, "{row}", "Rows per executed batch.", tags: null, RowsAdvice);
     }
 
     public Counter<long> Calls { get; }
