@@ -105,6 +105,12 @@ internal sealed class RemoteKernelBackend(RemoteClient client, Func<TandemOption
     {
         client.EnsureStartedAsync(tensors.Kernel, CancellationToken.None).AsTask().GetAwaiter().GetResult();
         ThrowIfRefused(tensors.Kernel);
+        // A state no worker holds would exist nowhere until one joins; refuse it instead.
+        if (!Pool.Workers.Any(w => w.Routable))
+        {
+            throw RemoteErrors.Unavailable(tensors.Kernel, "no remote worker is serving, so the state was not created");
+        }
+
         var state = RemoteState.Copy(Pool, kind, tensors, Pool.Options().SharedMemoryThresholdBytes);
         try
         {

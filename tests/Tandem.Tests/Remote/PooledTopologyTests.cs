@@ -45,6 +45,42 @@ public sealed class PooledTopologyTests
     }
 
     [Fact]
+    public async Task CreateCollectionAsync_NoEndpointServingAtStart_FailsUnavailableUntilOneComesUp()
+    {
+        var sockets = Directory.CreateTempSubdirectory("tandem-test-pooled-");
+        var late = Path.Combine(sockets.FullName, "late.sock");
+        WorkerProcess? worker = null;
+        try
+        {
+            await using var host = new RemoteTestHost(o =>
+            {
+                o.Endpoints.Add("unix:" + late);
+                o.StartTimeout = TimeSpan.FromSeconds(1);
+                o.EjectionProbeInterval = TimeSpan.FromMilliseconds(100);
+            });
+            // The start completes with no worker rather than failing, so the
+            // next calls are refused at once instead of each waiting again.
+            Assert.Empty(await host.StartAsync());
+            var vectors = TestData.Integers(50, Dim, seed: 1);
+            var refused = await Assert.ThrowsAsync<TandemException>(() => host.Search.CreateCollectionAsync("c", vectors, Dim).AsTask());
+            Assert.Equal(TandemStatusCode.Unavailable, refused.Code);
+            Assert.Empty(host.Search.Collections);
+
+            worker = WorkerProcess.Start(WorkerBinary.Path, new RemoteOptions(), sockets.FullName, "late", null, late);
+            await worker.WaitListeningAsync(TimeSpan.FromSeconds(30), CancellationToken.None);
+            await host.Eventually(() => host.Admin.Workers.Any(w => w.Status == WorkerStatus.Serving), "the endpoint joins once it serves");
+
+            var created = await host.Search.CreateCollectionAsync("c", vectors, Dim);
+            Assert.Equal(BackendKind.Remote, created.Backend);
+        }
+        finally
+        {
+            worker?.Dispose();
+            sockets.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task TopKAsync_ExternalWorkerRestartedInPlace_StateReplayedAndCallsSucceed()
     {
         var sockets = Directory.CreateTempSubdirectory("tandem-test-pooled-");
