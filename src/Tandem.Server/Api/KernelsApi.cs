@@ -20,7 +20,7 @@ internal static class KernelsApi
         app.MapPost("/hash/blake3", HashAsync)
             .WithTags("hashing")
             .WithSummary("BLAKE3 digest of the request body, streamed")
-            .WithDescription("Any content type; the body is hashed as it arrives, in constant memory. ?length=N asks for N output bytes (1 to 1048576, default 32).")
+            .WithDescription("Content-Type application/octet-stream; the body is hashed as it arrives, in constant memory. ?length=N asks for N output bytes (1 to 1048576, default 32).")
             .Accepts<Stream>("application/octet-stream")
             .Produces<HashResponse>()
             .ProducesProblem(400).ProducesProblem(413).ProducesProblem(429).ProducesProblem(503);
