@@ -1,3 +1,4 @@
+using Tandem.Server.Demo;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Globalization;
@@ -23,7 +24,6 @@ internal static class InProcessSearch
     private const int Dimension = 128;
     private const int Callers = 64;
     private const int QueryPool = 256;
-    private const int DemoSeed = 20261124;
 
     public static async Task RunAsync(string[] args)
     {
@@ -31,9 +31,9 @@ internal static class InProcessSearch
         var warmUp = args.Length > 2 ? double.Parse(args[2], CultureInfo.InvariantCulture) : 5;
         var metricsPath = args.Length > 3 ? args[3] : null;
 
-        var vectors = UnitVectors(Vectors, Dimension, new Random(DemoSeed));
+        var vectors = DemoData.UnitVectors(Vectors, Dimension, DemoData.CollectionSeed);
         var queryRandom = new Random(7);
-        var queries = Enumerable.Range(0, QueryPool).Select(_ => UnitVectors(1, Dimension, queryRandom)).ToArray();
+        var queries = Enumerable.Range(0, QueryPool).Select(_ => DemoData.UnitVectors(1, Dimension, queryRandom)).ToArray();
 
         await using var services = new ServiceCollection().AddTandem(o => o.NativeHotSwap = true).BuildServiceProvider();
         var search = services.GetRequiredService<ISimilaritySearch>();
@@ -80,31 +80,6 @@ internal static class InProcessSearch
         })));
         var elapsed = clock.Elapsed;
         return (elapsed, perCaller.SelectMany(l => l).ToArray(), failures);
-    }
-
-    /// <summary>The generator of the server's demo collection (Tandem.Server's DemoData.UnitVectors).</summary>
-    private static float[] UnitVectors(int count, int dimension, Random random)
-    {
-        var values = new float[(long)count * dimension];
-        for (var row = 0; row < count; row++)
-        {
-            var vector = values.AsSpan(row * dimension, dimension);
-            var norm = 0.0;
-            for (var i = 0; i < dimension; i++)
-            {
-                var value = (float)(random.NextDouble() * 2 - 1);
-                vector[i] = value;
-                norm += value * value;
-            }
-
-            var scale = (float)(1 / Math.Sqrt(Math.Max(norm, 1e-12)));
-            for (var i = 0; i < dimension; i++)
-            {
-                vector[i] *= scale;
-            }
-        }
-
-        return values;
     }
 
     private static double Percentile(double[] sorted, double p) => sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)(p * sorted.Length))];

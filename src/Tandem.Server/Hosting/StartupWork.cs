@@ -23,8 +23,6 @@ internal sealed class StartupWork(
     IHostApplicationLifetime lifetime,
     ILogger<StartupWork> logger) : BackgroundService
 {
-    private const int DemoSeed = 20261124;
-
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var server = options.Value;
@@ -39,7 +37,7 @@ internal sealed class StartupWork(
             if (server.Demo.Enabled)
             {
                 var demo = server.Demo;
-                var vectors = DemoData.UnitVectors(demo.Vectors, demo.Dimension, DemoSeed);
+                var vectors = DemoData.UnitVectors(demo.Vectors, demo.Dimension, DemoData.CollectionSeed);
                 await catalog.CreateAsync(demo.Collection, vectors, demo.Dimension, null, stoppingToken);
                 // Warm the collection: the first search pays page faults and thread start-up.
                 await catalog.SearchAsync(demo.Collection, vectors.AsMemory(0, demo.Dimension), 10, SimilarityMetric.Cosine, stoppingToken);
