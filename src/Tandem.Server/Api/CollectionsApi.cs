@@ -74,7 +74,7 @@ internal static class CollectionsApi
         UploadedVectors upload;
         if (mediaType == "application/x-npy")
         {
-            upload = await VectorUploads.ReadNpyAsync(body, context.RequestAborted);
+            upload = await VectorUploads.ReadNpyAsync(body, options.Value.Limits.MaxUploadBytes, context.RequestAborted);
         }
         else
         {

@@ -50,7 +50,7 @@ internal static partial class VectorUploads
     }
 
     /// <summary>Reads a NumPy <c>.npy</c> file holding a 2-D float32 or float64 array in C order.</summary>
-    public static async ValueTask<UploadedVectors> ReadNpyAsync(Stream body, CancellationToken cancellationToken)
+    public static async ValueTask<UploadedVectors> ReadNpyAsync(Stream body, long maxBytes, CancellationToken cancellationToken)
     {
         var prefix = new byte[12];
         var read = await body.ReadAtLeastAsync(prefix.AsMemory(0, 10), 10, throwOnEndOfStream: false, cancellationToken);
@@ -80,12 +80,19 @@ internal static partial class VectorUploads
         await ReadExactlyAsync(body, header, "the .npy header", cancellationToken);
         var (isDouble, rows, dimension) = ParseHeader(Encoding.UTF8.GetString(header));
         var itemBytes = isDouble ? 8L : 4L;
-        var dataBytes = rows * dimension * itemBytes;
-        if (rows * dimension > Array.MaxLength || dataBytes > Array.MaxLength)
+        // Checked before allocating (division first, so a huge shape cannot
+        // overflow): the header alone must not make the server commit memory.
+        if (rows > Array.MaxLength / dimension / itemBytes)
         {
             throw Invalid($"the array of shape ({rows}, {dimension}) is too large for one collection; split it");
         }
 
+        if (rows * dimension * itemBytes > maxBytes)
+        {
+            throw Api.RequestBodies.TooLarge(maxBytes);
+        }
+
+        var dataBytes = rows * dimension * itemBytes;
         var data = GC.AllocateUninitializedArray<byte>((int)dataBytes);
         await ReadExactlyAsync(body, data, $"the array data of shape ({rows}, {dimension})", cancellationToken);
         if (await body.ReadAsync(new byte[1], cancellationToken) != 0)

@@ -24,7 +24,8 @@ internal sealed class DashboardFeed(
     IServiceProvider services,
     IOptions<ServerOptions> options,
     IOptionsMonitor<TandemOptions> tandem,
-    TimeProvider time) : BackgroundService
+    TimeProvider time,
+    ILogger<DashboardFeed> logger) : BackgroundService
 {
     private readonly Queue<DashboardMetrics.Window> _recentWindows = new();
     private readonly object _gate = new();
@@ -78,7 +79,15 @@ internal sealed class DashboardFeed(
         {
             while (await timer.WaitForNextTickAsync(stoppingToken))
             {
-                Publish();
+                try
+                {
+                    Publish();
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    // One bad snapshot must not stop the host; the next tick tries again.
+                    logger.LogWarning(e, "Dashboard snapshot failed");
+                }
             }
         }
         catch (OperationCanceledException)

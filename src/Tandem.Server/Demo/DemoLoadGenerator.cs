@@ -53,8 +53,9 @@ internal sealed class DemoLoadGenerator(
         using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 64 }) { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(30) };
         while (!stoppingToken.IsCancellationRequested)
         {
-            var settings = control.View;
+            // The signal first: a change between the two reads then wakes us at once.
             var changed = control.Changed;
+            var settings = control.View;
             ServerLog.DemoLoad(logger, settings.Running ? "running" : "stopped", settings.Concurrency, settings.TargetPerSecond, baseAddress.ToString());
             if (!settings.Running)
             {

@@ -76,7 +76,8 @@ internal sealed class StartupWork(
         var mode = options.Value.Workers > 0 ? $"Remote pool of {options.Value.Workers} tandem-worker processes" : "in-process native library (managed fallback)";
         Console.WriteLine();
         Console.WriteLine($"  Tandem.Server is ready on {address} — kernels run on the {mode}.");
-        Console.WriteLine($"  Dashboard:   {address}/#token={token.Value}");
+        // A configured token is a secret the operator already has: keep it out of stdout and logs.
+        Console.WriteLine(token.Generated ? $"  Dashboard:   {address}/#token={token.Value}" : $"  Dashboard:   {address}/#token=<Server:Admin:Token>");
         Console.WriteLine($"  API (OpenAPI): {address}/openapi/v1.json   Metrics: {address}/metrics");
         if (token.Generated)
         {
