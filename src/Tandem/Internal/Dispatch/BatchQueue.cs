@@ -11,25 +11,43 @@ namespace Tandem.Internal.Dispatch;
 /// oldest call has waited <see cref="BatchingOptions.MaxQueueDelay"/>, and
 /// only when the kernel's in-flight gate has room — so while the backend is
 /// busy, queued calls keep joining the next batch instead of being capped.
+/// The loop runs while calls wait; when a batch takes the last of them the
+/// queue retires for good (it takes no more calls and leaves the
+/// dispatcher), so idle queues, and the states their keys name, are released.
 /// </summary>
-internal sealed class BatchQueue(IKernelBackend backend, InFlightGate gate, TimeProvider time, Func<BatchingOptions> options, TandemTelemetry telemetry, KernelDispatcher.Executor execute)
+internal sealed class BatchQueue(BatchKey key, InFlightGate gate, TimeProvider time, Func<BatchingOptions> options, TandemTelemetry telemetry, KernelDispatcher.Executor execute, Action<BatchQueue> retired)
 {
     private readonly Queue<PendingCall> _items = new();
     private readonly Lock _lock = new();
-    private TaskCompletionSource _full = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly IKernelBackend _backend = key.Backend;
+    // Created only when the loop waits for the queue delay.
+    private TaskCompletionSource? _full;
     private int _rows;
     private bool _looping;
+    private bool _retired;
 
-    public void Enqueue(PendingCall call)
+    public BatchKey Key { get; } = key;
+
+    /// <summary>
+    /// Adds a call, or returns false when the queue has retired: the caller
+    /// then looks up (or adds) the key's current queue and tries again.
+    /// </summary>
+    public bool TryEnqueue(PendingCall call)
     {
+        var settings = options();
         var start = false;
         lock (_lock)
         {
+            if (_retired)
+            {
+                return false;
+            }
+
             _items.Enqueue(call);
             _rows += call.Rows;
-            if (Ready(_rows, options()) > 0)
+            if (Ready(_rows, settings) > 0)
             {
-                _full.TrySetResult();
+                _full?.TrySetResult();
             }
 
             if (!_looping)
@@ -42,36 +60,34 @@ internal sealed class BatchQueue(IKernelBackend backend, InFlightGate gate, Time
         {
             _ = Task.Run(LoopAsync);
         }
+
+        return true;
     }
 
     private async Task LoopAsync()
     {
+        // The queue holds calls whenever this loop is at the top: it ends only
+        // when a batch takes the last one, and the queue retires with it.
         while (true)
         {
-            PendingCall oldest;
-            Task full;
-            int rows;
+            var settings = options();
+            TimeSpan wait;
+            Task? full = null;
             lock (_lock)
             {
-                if (_items.Count == 0)
+                wait = settings.MaxQueueDelay - time.GetElapsedTime(_items.Peek().EnqueuedAt);
+                if (Ready(_rows, settings) == 0 && wait > TimeSpan.Zero)
                 {
-                    _looping = false;
-                    return;
-                }
+                    if (_full is null || _full.Task.IsCompleted)
+                    {
+                        _full = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    }
 
-                oldest = _items.Peek();
-                rows = _rows;
-                if (_full.Task.IsCompleted)
-                {
-                    _full = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    full = _full.Task;
                 }
-
-                full = _full.Task;
             }
 
-            var settings = options();
-            var wait = settings.MaxQueueDelay - time.GetElapsedTime(oldest.EnqueuedAt);
-            if (Ready(rows, settings) == 0 && wait > TimeSpan.Zero)
+            if (full is not null)
             {
                 await Task.WhenAny(Task.Delay(wait, time), full).ConfigureAwait(false);
             }
@@ -84,14 +100,20 @@ internal sealed class BatchQueue(IKernelBackend backend, InFlightGate gate, Time
                 limit = Ready(_rows, settings) is var ready and > 0 ? ready : settings.MaxBatchRows;
             }
 
-            var members = Take(limit);
+            var members = Take(limit, out var drained);
             if (members.Count == 0)
             {
                 gate.Release();
-                continue;
+            }
+            else
+            {
+                _ = RunAsync(members);
             }
 
-            _ = RunAsync(members);
+            if (drained)
+            {
+                return;
+            }
         }
     }
 
@@ -115,10 +137,16 @@ internal sealed class BatchQueue(IKernelBackend backend, InFlightGate gate, Time
         return best;
     }
 
-    /// <summary>Takes calls in order up to <paramref name="maxRows"/>, completing expired ones with DEADLINE_EXCEEDED.</summary>
-    private List<PendingCall> Take(int maxRows)
+    /// <summary>
+    /// Takes calls in order up to <paramref name="maxRows"/>, completing
+    /// expired ones with DEADLINE_EXCEEDED. When none are left the queue
+    /// retires, before any call it held completes, so a caller that sees its
+    /// call done never finds the queue still in the dispatcher.
+    /// </summary>
+    private List<PendingCall> Take(int maxRows, out bool drained)
     {
         var members = new List<PendingCall>();
+        List<PendingCall>? expired = null;
         var rows = 0;
         var now = time.GetTimestamp();
         lock (_lock)
@@ -129,11 +157,7 @@ internal sealed class BatchQueue(IKernelBackend backend, InFlightGate gate, Time
                 _rows -= next.Rows;
                 if (next.Deadline is { } deadline && now >= deadline)
                 {
-                    if (next.TryMove(PendingCall.Queued, PendingCall.Done))
-                    {
-                        next.Fail(new TandemException(TandemStatusCode.DeadlineExceeded, "the call's deadline passed while it waited in the queue; it was not run", next.Call.Kernel));
-                    }
-
+                    (expired ??= []).Add(next);
                     continue;
                 }
 
@@ -141,6 +165,24 @@ internal sealed class BatchQueue(IKernelBackend backend, InFlightGate gate, Time
                 {
                     members.Add(next);
                     rows += next.Rows;
+                }
+            }
+
+            drained = _retired = _items.Count == 0;
+        }
+
+        if (drained)
+        {
+            retired(this);
+        }
+
+        if (expired is not null)
+        {
+            foreach (var late in expired)
+            {
+                if (late.TryMove(PendingCall.Queued, PendingCall.Done))
+                {
+                    late.Fail(new TandemException(TandemStatusCode.DeadlineExceeded, "the call's deadline passed while it waited in the queue; it was not run", late.Call.Kernel));
                 }
             }
         }
@@ -190,7 +232,7 @@ internal sealed class BatchQueue(IKernelBackend backend, InFlightGate gate, Time
         member.TryMove(PendingCall.Copying, PendingCall.RunningAlone);
         try
         {
-            await execute(backend, member.Call, member.Token).ConfigureAwait(false);
+            await execute(_backend, member.Call, member.Token).ConfigureAwait(false);
             member.Succeed();
         }
         catch (Exception exception)
@@ -226,7 +268,7 @@ internal sealed class BatchQueue(IKernelBackend backend, InFlightGate gate, Time
             try
             {
                 // One caller's cancellation never cancels its batch mates.
-                await execute(backend, merge.Merged, CancellationToken.None).ConfigureAwait(false);
+                await execute(_backend, merge.Merged, CancellationToken.None).ConfigureAwait(false);
             }
             catch (Exception exception)
             {

@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
-using System.Text;
 using Tandem.Internal.Kernels;
 using Tandem.Internal.Telemetry;
 
@@ -11,15 +10,20 @@ namespace Tandem.Internal.Dispatch;
 /// Every asynchronous kernel call passes here: admission into the kernel's
 /// bounded queue (full → RESOURCE_EXHAUSTED at once), dynamic batching for
 /// batchable kernels, and a bound on the batches in flight per kernel.
+/// What it keeps is bounded by the kernels and backends, not by the calls it
+/// has seen: a batch queue lives only while calls wait in it.
 /// </summary>
 internal sealed class KernelDispatcher
 {
     private readonly ConcurrentDictionary<(string Kernel, BackendKind Backend), Admission> _admissions = new();
-    private readonly ConcurrentDictionary<BatchKey, BatchQueue> _queues = new();
+    private readonly ConcurrentDictionary<BatchKey, BatchQueue> _queues = new(BatchKey.Comparer);
+    private readonly ConcurrentDictionary<BatchKey, BatchQueue>.AlternateLookup<BatchKey.Probe> _queuesByCall;
     private readonly TimeProvider _time;
     private readonly Func<TandemOptions> _options;
     private readonly TandemTelemetry _telemetry;
     private readonly Executor _execute;
+    private readonly Func<BatchingOptions> _batching;
+    private readonly Action<BatchQueue> _retire;
 
     /// <param name="execute">Runs one call or batch on a backend (resilience and fallback live there).</param>
     public KernelDispatcher(TimeProvider time, Func<TandemOptions> options, TandemTelemetry? telemetry = null, Executor? execute = null)
@@ -28,6 +32,9 @@ internal sealed class KernelDispatcher
         _options = options;
         _telemetry = telemetry ?? new TandemTelemetry(null);
         _execute = execute ?? (static (backend, call, token) => backend.InvokeAsync(call, token));
+        _queuesByCall = _queues.GetAlternateLookup<BatchKey.Probe>();
+        _batching = () => _options().Batching;
+        _retire = queue => _queues.TryRemove(new KeyValuePair<BatchKey, BatchQueue>(queue.Key, queue));
         _telemetry.ObserveDepth(() => Gauge(a => a.Count), () => Gauge(a => a.Gate.Running));
     }
 
@@ -135,8 +142,7 @@ internal sealed class KernelDispatcher
             long? deadline = current.CallTimeout is { } timeout ? Deadline(now, timeout) : null;
             var pending = new PendingCall(call, (int)call.InputDim(0, 0), now, deadline, span);
             pending.WatchCancellation(cancellationToken);
-            var queue = _queues.GetOrAdd(BatchKey.Of(backend, call), _ => new BatchQueue(backend, admission.Gate, _time, () => _options().Batching, _telemetry, _execute));
-            queue.Enqueue(pending);
+            Enqueue(new BatchKey.Probe(backend, call), admission.Gate, pending);
             await pending.Completion.ConfigureAwait(false);
         }
         finally
@@ -144,6 +150,34 @@ internal sealed class KernelDispatcher
             admission.Leave();
         }
     }
+
+    private void Enqueue(BatchKey.Probe probe, InFlightGate gate, PendingCall pending)
+    {
+        while (true)
+        {
+            if (!_queuesByCall.TryGetValue(probe, out var queue))
+            {
+                var key = BatchKey.Of(probe);
+                queue = _queues.GetOrAdd(key, new BatchQueue(key, gate, _time, _batching, _telemetry, _execute, _retire));
+            }
+
+            if (queue.TryEnqueue(pending))
+            {
+                return;
+            }
+
+            // It retired between the lookup and the enqueue: make sure it is
+            // gone (its loop may not have removed it yet), then add a fresh one.
+            _retire(queue);
+        }
+    }
+
+    /// <summary>
+    /// Batch queues in the dispatcher (for tests). A queue leaves before the
+    /// calls it held complete, so this is 0 once they all have — unless some
+    /// were cancelled while queued, whose queue leaves at its next batch.
+    /// </summary>
+    internal int QueueCount => _queues.Count;
 
     /// <summary>now + timeout in TimeProvider ticks, saturating instead of wrapping.</summary>
     private long Deadline(long now, TimeSpan timeout)
@@ -207,35 +241,5 @@ internal sealed class KernelDispatcher
         }
 
         public void Leave() => Interlocked.Decrement(ref _count);
-    }
-
-    /// <summary>Calls with equal keys can share a batch: same backend, state, parameters and row shapes.</summary>
-    private readonly record struct BatchKey(IKernelBackend Backend, object? State, string Signature)
-    {
-        public static BatchKey Of(IKernelBackend backend, KernelCall call)
-        {
-            var signature = new StringBuilder(call.Kernel);
-            for (var p = 0; p < call.ParamCount; p++)
-            {
-                var param = call.Args.Params[p];
-                signature.Append('|').Append(param.IntValue).Append(':').Append(BitConverter.DoubleToInt64Bits(param.FloatValue));
-            }
-
-            AppendRowShapes(signature, ref call.Args.Inputs, call.InputCount);
-            AppendRowShapes(signature, ref call.Args.Outputs, call.OutputCount);
-            return new BatchKey(backend, call.State, signature.ToString());
-        }
-
-        private static void AppendRowShapes(StringBuilder signature, ref Native.NativeTensorArray tensors, int count)
-        {
-            for (var i = 0; i < count; i++)
-            {
-                signature.Append('/').Append(tensors[i].DType);
-                for (var axis = 1; axis < tensors[i].Rank; axis++)
-                {
-                    signature.Append('x').Append(tensors[i].Shape[axis]);
-                }
-            }
-        }
     }
 }
