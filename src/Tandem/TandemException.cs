@@ -30,10 +30,11 @@ public sealed partial class TandemException : Exception
     public string? CorrelationId { get; }
 
     /// <summary>
-    /// Whether the same call may succeed if retried or sent elsewhere:
-    /// RESOURCE_EXHAUSTED, UNAVAILABLE and DEADLINE_EXCEEDED.
+    /// Whether the same call may succeed if retried or sent elsewhere
+    /// (<see cref="TandemStatusCodes.IsRetryable"/>): RESOURCE_EXHAUSTED,
+    /// UNAVAILABLE and DEADLINE_EXCEEDED.
     /// </summary>
-    public bool IsRetryable => Code is TandemStatusCode.ResourceExhausted or TandemStatusCode.Unavailable or TandemStatusCode.DeadlineExceeded;
+    public bool IsRetryable => TandemStatusCodes.IsRetryable(Code);
 
     internal static TandemException Invalid(string kernel, string message) => new(TandemStatusCode.InvalidArgument, message, kernel);
 

@@ -24,3 +24,45 @@ public enum TandemStatusCode
     DataLoss = 15,
     Unauthenticated = 16,
 }
+
+/// <summary>
+/// What a failure's code allows, defined once (DESIGN §6) for retries,
+/// fallback, the remote worker pool and the HTTP API alike.
+/// </summary>
+public static class TandemStatusCodes
+{
+    /// <summary>
+    /// Whether the same call may succeed if retried or sent elsewhere:
+    /// RESOURCE_EXHAUSTED, UNAVAILABLE and DEADLINE_EXCEEDED (the backend was
+    /// busy, down or slow; the call was not wrong). Never INVALID_ARGUMENT,
+    /// NOT_FOUND, FAILED_PRECONDITION, UNIMPLEMENTED or INTERNAL. A retry
+    /// still needs budget left: one whose caller gave up is not made.
+    /// </summary>
+    public static bool IsRetryable(TandemStatusCode code) =>
+        code is TandemStatusCode.ResourceExhausted or TandemStatusCode.Unavailable or TandemStatusCode.DeadlineExceeded;
+
+    /// <summary>
+    /// Whether a failed call may run on the next backend of the fallback
+    /// chain: what is retryable, and INTERNAL, because the same backend would
+    /// fail the same way but another implementation need not.
+    /// </summary>
+    internal static bool MayFallBack(TandemStatusCode code) =>
+        code == TandemStatusCode.Internal || IsRetryable(code);
+
+    /// <summary>
+    /// Whether a failure counts toward opening the backend's circuit: only
+    /// INTERNAL and UNAVAILABLE are faults of the backend; bad input, a full
+    /// queue or a spent deadline say nothing about its health.
+    /// </summary>
+    internal static bool CountsAgainstBackend(TandemStatusCode code) =>
+        code is TandemStatusCode.Internal or TandemStatusCode.Unavailable;
+
+    /// <summary>
+    /// Whether a failure counts toward ejecting a remote worker: UNAVAILABLE
+    /// and DEADLINE_EXCEEDED say that worker is down or stuck, whereas every
+    /// worker runs the same code (INTERNAL would repeat on any) and
+    /// RESOURCE_EXHAUSTED means only busy.
+    /// </summary>
+    internal static bool CountsAgainstWorker(TandemStatusCode code) =>
+        code is TandemStatusCode.Unavailable or TandemStatusCode.DeadlineExceeded;
+}

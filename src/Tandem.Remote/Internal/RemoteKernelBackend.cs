@@ -59,7 +59,7 @@ internal sealed class RemoteKernelBackend(RemoteClient client, Func<TandemOption
                 {
                     var error = RemoteErrors.FromCall(e, call.Kernel, worker.Name, cancellationToken);
                     worker.Failed(error.Code);
-                    if (attempt >= attempts || !RemoteErrors.TryElsewhere(error.Code) || cancellationToken.IsCancellationRequested)
+                    if (attempt >= attempts || !TandemStatusCodes.IsRetryable(error.Code) || cancellationToken.IsCancellationRequested)
                     {
                         throw error;
                     }

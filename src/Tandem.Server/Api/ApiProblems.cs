@@ -46,7 +46,8 @@ internal static class ApiProblems
         var httpStatus = status ?? StatusOf(code);
         var codeName = CodeName(code);
         correlationId ??= CorrelationId(context);
-        if (httpStatus == StatusCodes.Status429TooManyRequests)
+        // A body over its limit (413, RESOURCE_EXHAUSTED) is refused again however long the client waits.
+        if (TandemStatusCodes.IsRetryable(code) && httpStatus != StatusCodes.Status413PayloadTooLarge)
         {
             context.Response.Headers.RetryAfter = "1";
         }

@@ -3,7 +3,7 @@ using Tandem.Server.Tests.Support;
 
 namespace Tandem.Server.Tests.Api;
 
-/// <summary>Kernel calls the dispatcher refuses or cannot complete: 429 (queue full), 503 (no backend), 504 (deadline).</summary>
+/// <summary>Kernel calls the dispatcher refuses or cannot complete: 429 (queue full), 503 (no backend), 504 (deadline), each retryable with Retry-After.</summary>
 public sealed class KernelFailureTests
 {
     private const string Option = """{"spot":100,"strike":100,"rate":0.01,"volatility":0.2,"maturity":1,"kind":"call"}""";
@@ -48,7 +48,7 @@ public sealed class KernelFailureTests
     }
 
     [Fact]
-    public async Task PriceEuropean_RemoteEndpointMissingWithoutFallback_Returns503()
+    public async Task PriceEuropean_RemoteEndpointMissingWithoutFallback_Returns503WithRetryAfter()
     {
         await using var factory = CreateSut(MissingRemote());
         using var client = factory.CreateClient();
@@ -56,6 +56,7 @@ public sealed class KernelFailureTests
         using var response = await client.PostAsync("/pricing/european", Http.Json($$"""{"options":[{{Option}}],"paths":1000}"""));
 
         await Problems.AssertAsync(response, HttpStatusCode.ServiceUnavailable, "UNAVAILABLE", "remote");
+        Assert.Equal(TimeSpan.FromSeconds(1), response.Headers.RetryAfter?.Delta);
     }
 
     [Fact]
@@ -82,7 +83,7 @@ public sealed class KernelFailureTests
     }
 
     [Fact]
-    public async Task PriceEuropean_CallTimeoutShorterThanTheWork_Returns504()
+    public async Task PriceEuropean_CallTimeoutShorterThanTheWork_Returns504WithRetryAfter()
     {
         await using var factory = CreateSut(new() { ["Tandem:CallTimeout"] = "00:00:00.001" });
         using var client = factory.CreateClient();
@@ -90,6 +91,7 @@ public sealed class KernelFailureTests
         using var response = await client.PostAsync("/pricing/european", Http.Json($$"""{"options":[{{Option}},{{Option}}],"paths":200000000,"seed":3}"""));
 
         await Problems.AssertAsync(response, HttpStatusCode.GatewayTimeout, "DEADLINE_EXCEEDED", "deadline");
+        Assert.Equal(TimeSpan.FromSeconds(1), response.Headers.RetryAfter?.Delta);
     }
 
     /// <summary>The most paths there are: this call holds the kernel's only queue slot until it is cancelled.</summary>

@@ -15,13 +15,15 @@ public sealed class LimitsTests : IDisposable
     });
 
     [Fact]
-    public async Task CreateFromJson_BodyOverMaxJsonBytes_Returns413NamingTheLimit()
+    public async Task CreateFromJson_BodyOverMaxJsonBytes_Returns413NamingTheLimitWithoutRetryAfter()
     {
         using var client = _factory.CreateClient();
 
         using var response = await client.PostAsync("/collections", Http.Collection("big", Vectors.Random(100, 16, seed: 1)));
 
         await Problems.AssertAsync(response, HttpStatusCode.RequestEntityTooLarge, "RESOURCE_EXHAUSTED", $"{Limit} bytes", "Server:Limits");
+        // The same body is refused however long the client waits.
+        Assert.Null(response.Headers.RetryAfter);
     }
 
     [Fact]

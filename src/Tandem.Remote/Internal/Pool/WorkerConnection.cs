@@ -197,7 +197,7 @@ internal sealed class WorkerConnection : IDisposable
     {
         Leave();
         Interlocked.Increment(ref _failed);
-        if (!RemoteErrors.CountsAgainstWorker(code))
+        if (!TandemStatusCodes.CountsAgainstWorker(code))
         {
             return;
         }

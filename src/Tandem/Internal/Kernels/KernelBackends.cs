@@ -289,14 +289,14 @@ internal sealed class KernelBackends : IKernelRouting, IDisposable
 
     private bool CanFallBack(IKernelBackend backend, KernelCall call, TandemException e, CancellationToken cancellationToken) =>
         _options.CurrentValue.FallbackToManaged
+        && TandemStatusCodes.MayFallBack(e.Code)
         && backend.Kind switch
         {
-            BackendKind.Native => call.State is null
-                && e.Code is TandemStatusCode.Internal or TandemStatusCode.Unavailable or TandemStatusCode.ResourceExhausted,
-            // A remote deadline leaves budget when the caller has not given up.
+            // A native deadline is the call's own (CallTimeout, Resilience:Timeout): no budget is left for Managed.
+            BackendKind.Native => call.State is null && e.Code != TandemStatusCode.DeadlineExceeded,
+            // A remote deadline is one worker attempt's: budget is left while the caller has not given up.
             BackendKind.Remote => (call.State is null or IFallbackState)
-                && (e.Code is TandemStatusCode.Internal or TandemStatusCode.Unavailable or TandemStatusCode.ResourceExhausted
-                    || (e.Code == TandemStatusCode.DeadlineExceeded && !cancellationToken.IsCancellationRequested)),
+                && (e.Code != TandemStatusCode.DeadlineExceeded || !cancellationToken.IsCancellationRequested),
             _ => false,
         };
 

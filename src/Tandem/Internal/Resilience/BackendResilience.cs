@@ -116,7 +116,8 @@ internal sealed class BackendResilience(TimeProvider time, Func<TandemOptions> o
                 BackoffType = DelayBackoffType.Exponential,
                 UseJitter = true,
                 ShouldHandle = args => ValueTask.FromResult(
-                    args.Outcome.Exception is TandemException { IsRetryable: true }
+                    args.Outcome.Exception is TandemException e
+                    && TandemStatusCodes.IsRetryable(e.Code)
                     && args.Context.Properties.GetValue(Idempotent, false)
                     && !args.Context.CancellationToken.IsCancellationRequested
                     && _budget.TryWithdraw()),
@@ -135,8 +136,7 @@ internal sealed class BackendResilience(TimeProvider time, Func<TandemOptions> o
             MinimumThroughput = settings.BreakerMinimumThroughput,
             SamplingDuration = settings.BreakerSamplingDuration,
             BreakDuration = settings.BreakerBreakDuration,
-            // Only failures of the backend itself count, not bad input.
-            ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is TandemException { Code: TandemStatusCode.Internal or TandemStatusCode.Unavailable }),
+            ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is TandemException e && TandemStatusCodes.CountsAgainstBackend(e.Code)),
         });
         return builder.Build();
     }
