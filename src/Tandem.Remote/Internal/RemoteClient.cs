@@ -38,8 +38,7 @@ internal sealed class RemoteClient : IRemoteBackendSource, IWorkerPoolAdmin, IDi
         Pool = new WorkerPool(() => _options, _logger);
         Backend = new RemoteKernelBackend(this, () => tandemOptions.CurrentValue);
         // Warm up in the background from the moment Tandem is resolved, so the
-        // first calls (and synchronous facades, which block a thread while they
-        // wait) rarely wait for workers to start.
+        // first calls rarely wait for workers to start.
         _start = Task.Run(StartCoreAsync, CancellationToken.None);
         _ = _start.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         _configured = (_options.WorkerPath, _options.BuildId);

@@ -12,7 +12,7 @@ namespace Tandem.Remote.Internal;
 /// Its tensors stay on the client — in a dedicated shared-memory region when
 /// large, else in managed memory — so the same CreateState request can be
 /// replayed into a new or restarted worker, and the state can be rebuilt on
-/// a fallback backend.
+/// a fallback backend (in process, so the rebuild never waits on I/O).
 /// </summary>
 internal sealed unsafe class RemoteState : IKernelState, IFallbackState
 {
@@ -105,7 +105,7 @@ internal sealed unsafe class RemoteState : IKernelState, IFallbackState
         return new RemoteState(pool, kind, region, inline, layout, total);
     }
 
-    public IKernelState StateFor(IKernelBackend backend)
+    public IKernelState StateFor(IInProcessKernelBackend backend)
     {
         lock (_fallbacks)
         {
@@ -120,7 +120,7 @@ internal sealed unsafe class RemoteState : IKernelState, IFallbackState
         }
     }
 
-    private IKernelState Rebuild(IKernelBackend backend)
+    private IKernelState Rebuild(IInProcessKernelBackend backend)
     {
         fixed (byte* inline = _inline)
         {

@@ -249,6 +249,11 @@ internal sealed class WorkerPool : IDisposable
         {
             await Task.WhenAll(tasks).ConfigureAwait(false);
         }
+        catch (Exception e) when (cancellationToken.IsCancellationRequested && e is RpcException or OperationCanceledException)
+        {
+            // The caller gave up: it drops the state, wherever it got to.
+            throw new OperationCanceledException("creating the state was cancelled by the caller", e, cancellationToken);
+        }
         catch (RpcException) when (workers.Any(w => w.States.ContainsKey(state.Id)))
         {
             // Held by some workers; calls route to those, the others get it when they rejoin.
