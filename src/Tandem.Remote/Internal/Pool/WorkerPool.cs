@@ -41,6 +41,9 @@ internal sealed class WorkerPool : IAsyncDisposable
 
     public IReadOnlyList<WorkerConnection> Workers => Volatile.Read(ref _workers);
 
+    /// <summary>Live states, which every joining worker gets (for logs and tests).</summary>
+    public int StateCount => _states.Count;
+
     /// <summary>
     /// A routable worker that holds <paramref name="stateId"/> (when not empty)
     /// and is not in <paramref name="exclude"/>, its call already counted; null when none.
