@@ -19,7 +19,7 @@ public class DispatcherBenchmarks
     private ServiceProvider? _services;
     private ISimilaritySearch _search = null!;
     private KernelBackends _backends = null!;
-    private IKernelBackend _native = null!;
+    private IInProcessKernelBackend _native = null!;
     private IKernelState _collection = null!;
     private float[] _query = [];
     private long[] _ids = new long[10];
@@ -36,7 +36,7 @@ public class DispatcherBenchmarks
         }).BuildServiceProvider();
         _search = _services.GetRequiredService<ISimilaritySearch>();
         _backends = _services.GetRequiredService<KernelBackends>();
-        _native = _backends.For(KernelContracts.SimilarityTopK);
+        _native = _backends.InProcessFor(KernelContracts.SimilarityTopK);
         var random = new Random(5);
         var vectors = GaussianData.Create(random, 1000 * 64);
         _query = GaussianData.Create(random, 64);

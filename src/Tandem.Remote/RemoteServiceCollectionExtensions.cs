@@ -17,7 +17,9 @@ public static class RemoteServiceCollectionExtensions
     /// Adds the Remote backend next to <c>AddTandem</c>: kernels configured
     /// with <see cref="BackendKind.Remote"/> run on worker processes, and
     /// <see cref="IWorkerPoolAdmin"/> manages them. Each service provider gets
-    /// its own workers; invalid options fail at startup.
+    /// its own workers; invalid options fail at startup. Dispose the provider
+    /// with <c>DisposeAsync</c> (hosts do): stopping the workers is
+    /// asynchronous, so a synchronous <c>Dispose</c> throws once they were used.
     /// </summary>
     public static IServiceCollection AddTandemRemote(this IServiceCollection services, Action<RemoteOptions>? configure = null)
     {

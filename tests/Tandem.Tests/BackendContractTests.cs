@@ -5,9 +5,11 @@ namespace Tandem.Tests;
 /// <summary>
 /// Base of every kernel's contract suite: the tests are written once against
 /// <typeparamref name="TService"/> and each subclass picks the backend
-/// (no fallback, so a test always runs where it says).
+/// (no fallback, so a test always runs where it says). The provider is
+/// disposed asynchronously, as a host does (the Remote client has no
+/// synchronous Dispose).
 /// </summary>
-public abstract class BackendContractTests<TService> : IDisposable
+public abstract class BackendContractTests<TService> : IAsyncLifetime
     where TService : notnull
 {
     private readonly ServiceProvider _services;
@@ -34,9 +36,7 @@ public abstract class BackendContractTests<TService> : IDisposable
 
     protected TService Sut { get; }
 
-    public void Dispose()
-    {
-        _services.Dispose();
-        GC.SuppressFinalize(this);
-    }
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public Task DisposeAsync() => _services.DisposeAsync().AsTask();
 }

@@ -11,11 +11,13 @@ namespace Tandem.Remote.Internal;
 /// One <c>AddTandemRemote</c> client: its pool, and either the supervisor of
 /// its dedicated workers or connections to external endpoints. Workers start
 /// in the background when the client is created (a failed start is retried
-/// by the next call) and stop when the service provider is disposed. A new
+/// by the next call) and stop when the service provider is disposed — with
+/// DisposeAsync: stopping waits for the workers to drain, which no thread
+/// should block on, so the client has no synchronous Dispose. A new
 /// <see cref="RemoteOptions.WorkerPath"/> or <see cref="RemoteOptions.BuildId"/>
 /// in configuration rolls every supervised worker onto it, one upgrade at a time.
 /// </summary>
-internal sealed class RemoteClient : IRemoteBackendSource, IWorkerPoolAdmin, IDisposable, IAsyncDisposable
+internal sealed class RemoteClient : IRemoteBackendSource, IWorkerPoolAdmin, IAsyncDisposable
 {
     private readonly RemoteOptions _options;
     private readonly ILogger _logger;
@@ -38,8 +40,7 @@ internal sealed class RemoteClient : IRemoteBackendSource, IWorkerPoolAdmin, IDi
         Pool = new WorkerPool(() => _options, _logger);
         Backend = new RemoteKernelBackend(this, () => tandemOptions.CurrentValue);
         // Warm up in the background from the moment Tandem is resolved, so the
-        // first calls (and synchronous facades, which block a thread while they
-        // wait) rarely wait for workers to start.
+        // first calls rarely wait for workers to start.
         _start = Task.Run(StartCoreAsync, CancellationToken.None);
         _ = _start.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         _configured = (_options.WorkerPath, _options.BuildId);
@@ -224,8 +225,6 @@ internal sealed class RemoteClient : IRemoteBackendSource, IWorkerPoolAdmin, IDi
 
     private static InvalidOperationException ExternalWorkers() => new("the workers are managed elsewhere (RemoteOptions.Endpoints); restart or upgrade them there");
 
-    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
-
     public async ValueTask DisposeAsync()
     {
         Task? start;
@@ -252,6 +251,6 @@ internal sealed class RemoteClient : IRemoteBackendSource, IWorkerPoolAdmin, IDi
             await _supervisor.DisposeAsync().ConfigureAwait(false);
         }
 
-        Pool.Dispose();
+        await Pool.DisposeAsync().ConfigureAwait(false);
     }
 }

@@ -13,7 +13,9 @@ namespace Tandem.Remote.Internal;
 /// inline, larger ones through a pooled shared-memory region (outputs are
 /// written there by the worker and copied back); an idempotent call that
 /// fails with UNAVAILABLE, RESOURCE_EXHAUSTED or DEADLINE_EXCEEDED is sent
-/// to another worker.
+/// to another worker. Every operation is asynchronous, the caller's
+/// cancellation reaching the wait for the workers' start, state replication
+/// and stream writes.
 /// </summary>
 internal sealed class RemoteKernelBackend(RemoteClient client, Func<TandemOptions> tandemOptions) : IKernelBackend, IKernelRefusals
 {
@@ -23,12 +25,11 @@ internal sealed class RemoteKernelBackend(RemoteClient client, Func<TandemOption
 
     private WorkerPool Pool => client.Pool;
 
-    // Short calls from a synchronous facade: the caller's thread waits either way.
-    public void Invoke(KernelCall call) => InvokeAsync(call, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+    // No synchronous Invoke: KernelBackends runs synchronous calls in process, as waiting here would block a thread on I/O.
 
     public async ValueTask InvokeAsync(KernelCall call, CancellationToken cancellationToken)
     {
-        await client.EnsureStartedAsync(call.Kernel, cancellationToken).ConfigureAwait(false);
+        await StartAsync(call.Kernel, cancellationToken).ConfigureAwait(false);
         ThrowIfRefused(call.Kernel);
         var options = Pool.Options();
         var stateId = StateId(call);
@@ -101,9 +102,9 @@ internal sealed class RemoteKernelBackend(RemoteClient client, Func<TandemOption
         }
     }
 
-    public IKernelState CreateState(string kind, KernelCall tensors)
+    public async ValueTask<IKernelState> CreateStateAsync(string kind, KernelCall tensors, CancellationToken cancellationToken)
     {
-        client.EnsureStartedAsync(tensors.Kernel, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+        await StartAsync(tensors.Kernel, cancellationToken).ConfigureAwait(false);
         ThrowIfRefused(tensors.Kernel);
         // A state no worker holds would exist nowhere until one joins; refuse it instead.
         if (!Pool.Workers.Any(w => w.Routable))
@@ -111,11 +112,21 @@ internal sealed class RemoteKernelBackend(RemoteClient client, Func<TandemOption
             throw RemoteErrors.Unavailable(tensors.Kernel, "no remote worker is serving, so the state was not created");
         }
 
+        if (cancellationToken.IsCancellationRequested)
+        {
+            throw Cancelled(tensors.Kernel, "before the state was created", null);
+        }
+
         var state = RemoteState.Copy(Pool, kind, tensors, Pool.Options().SharedMemoryThresholdBytes);
         try
         {
-            Pool.CreateEverywhereAsync(state, CancellationToken.None).GetAwaiter().GetResult();
+            await Pool.CreateEverywhereAsync(state, cancellationToken).ConfigureAwait(false);
             return state;
+        }
+        catch (OperationCanceledException e) when (cancellationToken.IsCancellationRequested)
+        {
+            state.Dispose();
+            throw Cancelled(tensors.Kernel, "while the state was replicated; it was dropped again", e);
         }
         catch
         {
@@ -124,12 +135,33 @@ internal sealed class RemoteKernelBackend(RemoteClient client, Func<TandemOption
         }
     }
 
-    public IKernelStream OpenStream(string kernel)
+    public async ValueTask<IKernelStream> OpenStreamAsync(string kernel, CancellationToken cancellationToken)
     {
-        client.EnsureStartedAsync(kernel, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+        await StartAsync(kernel, cancellationToken).ConfigureAwait(false);
         ThrowIfRefused(kernel);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            throw Cancelled(kernel, "before the stream was opened", null);
+        }
+
         return new RemoteStream(Pool, kernel, Deadline(Pool.Options()));
     }
+
+    /// <summary>Waits for the workers' start without holding a thread; cancelling ends the wait, not the start.</summary>
+    private async ValueTask StartAsync(string kernel, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await client.EnsureStartedAsync(kernel, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException e) when (cancellationToken.IsCancellationRequested)
+        {
+            throw Cancelled(kernel, "while the remote workers were starting", e);
+        }
+    }
+
+    internal static TandemException Cancelled(string kernel, string when, Exception? innerException) =>
+        new(TandemStatusCode.Cancelled, $"the call was cancelled by the caller {when}", kernel, BackendKind.Remote, innerException: innerException);
 
     /// <summary>Never reuses a region a failed call may still write to.</summary>
     private void Discard(MappedRegion region) => Pool.SharedMemory.Discard(region);

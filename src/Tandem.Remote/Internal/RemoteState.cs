@@ -12,7 +12,8 @@ namespace Tandem.Remote.Internal;
 /// Its tensors stay on the client — in a dedicated shared-memory region when
 /// large, else in managed memory — so the same CreateState request can be
 /// replayed into a new or restarted worker, and the state can be rebuilt on
-/// a fallback backend.
+/// a fallback backend (in process, so the rebuild never waits on I/O).
+/// Disposing it forgets it at once and drops it on the workers in the background.
 /// </summary>
 internal sealed unsafe class RemoteState : IKernelState, IFallbackState
 {
@@ -105,7 +106,7 @@ internal sealed unsafe class RemoteState : IKernelState, IFallbackState
         return new RemoteState(pool, kind, region, inline, layout, total);
     }
 
-    public IKernelState StateFor(IKernelBackend backend)
+    public IKernelState StateFor(IInProcessKernelBackend backend)
     {
         lock (_fallbacks)
         {
@@ -120,7 +121,7 @@ internal sealed unsafe class RemoteState : IKernelState, IFallbackState
         }
     }
 
-    private IKernelState Rebuild(IKernelBackend backend)
+    private IKernelState Rebuild(IInProcessKernelBackend backend)
     {
         fixed (byte* inline = _inline)
         {
@@ -151,6 +152,7 @@ internal sealed unsafe class RemoteState : IKernelState, IFallbackState
             return;
         }
 
+        // The pool deletes the region once the workers have dropped the state.
         _pool.DropEverywhere(this);
         lock (_fallbacks)
         {
@@ -160,11 +162,6 @@ internal sealed unsafe class RemoteState : IKernelState, IFallbackState
             }
 
             _fallbacks.Clear();
-        }
-
-        if (Region is not null)
-        {
-            _pool.SharedMemory.Discard(Region);
         }
     }
 

@@ -12,9 +12,11 @@ namespace Tandem.Remote.Internal;
 /// InvokeStream: data goes out in chunks as it is appended (HTTP/2 flow
 /// control is the backpressure), so memory stays constant. The header must
 /// name the output size before any data, so the first <see cref="BufferLimit"/>
-/// bytes are held back: a short stream learns the exact size at Finalize; a
+/// bytes are held back: a short stream learns the exact size at finalizing; a
 /// longer one asks for <see cref="OpenedOutputBytes"/> bytes of (prefix-stable)
-/// extended output and serves any digest up to that length.
+/// extended output and serves any digest up to that length. Nothing here
+/// holds a thread while the worker reads or answers; the caller's
+/// cancellation ends a pending write or wait and cancels the call.
 /// </summary>
 internal sealed class RemoteStream(WorkerPool pool, string kernel, DateTime? deadline) : IKernelStream
 {
@@ -28,52 +30,74 @@ internal sealed class RemoteStream(WorkerPool pool, string kernel, DateTime? dea
     private AsyncClientStreamingCall<StreamRequest, InvokeReply>? _call;
     private int _outputBytes;
     private bool _done;
+    private bool _cancelled;
 
-    public void Append(ReadOnlySpan<byte> data)
+    public ValueTask AppendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
+        if (Unusable(cancellationToken) is { } error)
+        {
+            return ValueTask.FromException(error);
+        }
+
         if (_call is null && _buffered + data.Length <= BufferLimit)
         {
             _buffer ??= new byte[BufferLimit];
-            data.CopyTo(_buffer.AsSpan(_buffered));
+            data.Span.CopyTo(_buffer.AsSpan(_buffered));
             _buffered += data.Length;
-            return;
+            return ValueTask.CompletedTask;
         }
 
-        Open(OpenedOutputBytes);
-        Send(data);
+        return OpenAndSendAsync(data, cancellationToken);
     }
 
-    public void Finalize(Span<byte> output)
+    private async ValueTask OpenAndSendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
+        await OpenAsync(OpenedOutputBytes, cancellationToken).ConfigureAwait(false);
+        await SendAsync(data, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async ValueTask FinalizeAsync(Memory<byte> output, CancellationToken cancellationToken)
+    {
+        if (Unusable(cancellationToken) is { } error)
+        {
+            throw error;
+        }
+
         if (_call is null)
         {
-            Open(output.Length);
+            await OpenAsync(output.Length, cancellationToken).ConfigureAwait(false);
         }
         else if (output.Length > _outputBytes)
         {
             throw new TandemException(TandemStatusCode.FailedPrecondition, $"a remote hash stream longer than {BufferLimit} bytes yields at most {_outputBytes} digest bytes; hash it with HashAsync and the length up front, or on another backend", kernel, BackendKind.Remote);
         }
 
+        InvokeReply reply;
         try
         {
-            _call!.RequestStream.CompleteAsync().GetAwaiter().GetResult();
-            var reply = _call.ResponseAsync.GetAwaiter().GetResult();
-            var digest = reply.Outputs.Count == 1 ? reply.Outputs[0].InlineData.Span : default;
-            if (digest.Length < output.Length)
-            {
-                throw new TandemException(TandemStatusCode.Internal, $"the worker returned a {digest.Length}-byte digest, expected {_outputBytes}", kernel, BackendKind.Remote);
-            }
-
-            digest[..output.Length].CopyTo(output);
-            Release(TandemStatusCode.Ok);
+            await _call!.RequestStream.CompleteAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
+            reply = await _call.ResponseAsync.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (cancellationToken.IsCancellationRequested && e is OperationCanceledException or RpcException)
+        {
+            throw Abandon("while it waited for the worker's digest", e);
         }
         catch (RpcException e)
         {
             throw Fail(e);
         }
+
+        var digest = reply.Outputs.Count == 1 ? reply.Outputs[0].InlineData.Memory : default;
+        if (digest.Length < output.Length)
+        {
+            throw new TandemException(TandemStatusCode.Internal, $"the worker returned a {digest.Length}-byte digest, expected {_outputBytes}", kernel, BackendKind.Remote);
+        }
+
+        digest[..output.Length].CopyTo(output);
+        Release(TandemStatusCode.Ok);
     }
 
-    private void Open(int outputBytes)
+    private async ValueTask OpenAsync(int outputBytes, CancellationToken cancellationToken)
     {
         if (_call is not null)
         {
@@ -88,31 +112,36 @@ internal sealed class RemoteStream(WorkerPool pool, string kernel, DateTime? dea
         var spec = new OutputSpec { Dtype = DType.U8 };
         spec.Shape.Add(outputBytes);
         header.Outputs.Add(spec);
-        Write(new StreamRequest { Header = header });
+        await WriteAsync(new StreamRequest { Header = header }, cancellationToken).ConfigureAwait(false);
         if (_buffered > 0)
         {
-            Send(_buffer.AsSpan(0, _buffered));
+            await SendAsync(_buffer.AsMemory(0, _buffered), cancellationToken).ConfigureAwait(false);
         }
 
         _buffer = null;
         _buffered = 0;
     }
 
-    private void Send(ReadOnlySpan<byte> data)
+    private async ValueTask SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
         while (!data.IsEmpty)
         {
             var part = data[..Math.Min(data.Length, MaxMessageData)];
-            Write(new StreamRequest { Data = ByteString.CopyFrom(part) });
+            await WriteAsync(new StreamRequest { Data = ByteString.CopyFrom(part.Span) }, cancellationToken).ConfigureAwait(false);
             data = data[part.Length..];
         }
     }
 
-    private void Write(StreamRequest message)
+    /// <summary>Writes one message; HTTP/2 flow control may hold it, without holding a thread, until the worker reads.</summary>
+    private async ValueTask WriteAsync(StreamRequest message, CancellationToken cancellationToken)
     {
         try
         {
-            _call!.RequestStream.WriteAsync(message).GetAwaiter().GetResult();
+            await _call!.RequestStream.WriteAsync(message, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (cancellationToken.IsCancellationRequested && e is OperationCanceledException or RpcException)
+        {
+            throw Abandon("while the stream was sent to the worker", e);
         }
         catch (RpcException e)
         {
@@ -124,6 +153,23 @@ internal sealed class RemoteStream(WorkerPool pool, string kernel, DateTime? dea
             var status = _call!.GetStatus();
             throw Fail(new RpcException(status));
         }
+    }
+
+    private TandemException? Unusable(CancellationToken cancellationToken) =>
+        _cancelled ? RemoteKernelBackend.Cancelled(kernel, "earlier, so this stream takes no more calls; open a new one", null)
+        : cancellationToken.IsCancellationRequested ? RemoteKernelBackend.Cancelled(kernel, "before the stream call started", null)
+        : null;
+
+    /// <summary>
+    /// The caller cancelled mid-message: what the worker got is unknown, so
+    /// the call is cancelled and the stream takes nothing more.
+    /// </summary>
+    private TandemException Abandon(string when, Exception e)
+    {
+        _cancelled = true;
+        Release(TandemStatusCode.Cancelled);
+        _call?.Dispose();
+        return RemoteKernelBackend.Cancelled(kernel, $"{when}; the stream call was cancelled", e);
     }
 
     private TandemException Fail(RpcException e)
@@ -156,5 +202,11 @@ internal sealed class RemoteStream(WorkerPool pool, string kernel, DateTime? dea
         Release(TandemStatusCode.Cancelled);
         _call?.Dispose();
         _buffer = null;
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Dispose();
+        return ValueTask.CompletedTask;
     }
 }

@@ -5,13 +5,21 @@ namespace Tandem.Hashing;
 /// input; output length 1 byte to 1 MiB (32 by default, extended output
 /// beyond). Failures surface as <see cref="TandemException"/>.
 /// </summary>
+/// <remarks>
+/// The synchronous members never wait on I/O: they run in process (Native,
+/// else Managed) even when <c>hash.blake3</c> is configured for Remote. The
+/// asynchronous ones run on the configured backend, the remote workers included.
+/// </remarks>
 public interface IBlake3Hashing
 {
     /// <summary>Largest output length.</summary>
     public const int MaxOutputLength = 1 << 20;
 
-    /// <summary>The digest of <paramref name="data"/>.</summary>
+    /// <summary>The digest of <paramref name="data"/>, computed in process on this thread.</summary>
     byte[] Hash(ReadOnlySpan<byte> data, int outputLength = 32);
+
+    /// <summary>The digest of <paramref name="data"/> on the configured backend; keep the memory unchanged until the task completes.</summary>
+    ValueTask<byte[]> HashAsync(ReadOnlyMemory<byte> data, int outputLength = 32, CancellationToken cancellationToken = default);
 
     /// <summary>
     /// The digest of everything <paramref name="stream"/> yields, read in
@@ -20,6 +28,17 @@ public interface IBlake3Hashing
     /// </summary>
     ValueTask<byte[]> HashAsync(Stream stream, int outputLength = 32, CancellationToken cancellationToken = default);
 
-    /// <summary>An incremental hash; dispose it to release it, finalized or not.</summary>
+    /// <summary>
+    /// An incremental hash in process (as <see cref="Hash"/>), whose
+    /// <see cref="Blake3Stream.Append"/> and <see cref="Blake3Stream.Finalize"/>
+    /// complete on the caller's thread; dispose it to release it, finalized or not.
+    /// </summary>
     Blake3Stream OpenStream();
+
+    /// <summary>
+    /// An incremental hash on the configured backend (on Remote, once the
+    /// workers have started); feed it with <see cref="Blake3Stream.AppendAsync"/>
+    /// and <see cref="Blake3Stream.FinalizeAsync"/>, and dispose it to release it.
+    /// </summary>
+    ValueTask<Blake3Stream> OpenStreamAsync(CancellationToken cancellationToken = default);
 }

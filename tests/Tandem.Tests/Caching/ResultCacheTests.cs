@@ -129,16 +129,14 @@ public sealed class ResultCacheTests
 
         public BackendKind Kind => inner.Kind;
 
-        public void Invoke(KernelCall call) => inner.Invoke(call);
-
         public ValueTask InvokeAsync(KernelCall call, CancellationToken cancellationToken)
         {
             Interlocked.Increment(ref _calls);
             return inner.InvokeAsync(call, cancellationToken);
         }
 
-        public IKernelState CreateState(string kind, KernelCall tensors) => inner.CreateState(kind, tensors);
+        public ValueTask<IKernelState> CreateStateAsync(string kind, KernelCall tensors, CancellationToken cancellationToken) => inner.CreateStateAsync(kind, tensors, cancellationToken);
 
-        public IKernelStream OpenStream(string kernel) => inner.OpenStream(kernel);
+        public ValueTask<IKernelStream> OpenStreamAsync(string kernel, CancellationToken cancellationToken) => inner.OpenStreamAsync(kernel, cancellationToken);
     }
 }

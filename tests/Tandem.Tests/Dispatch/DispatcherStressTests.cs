@@ -105,8 +105,6 @@ public sealed class DispatcherStressTests
 
         public BackendKind Kind => BackendKind.Managed;
 
-        public void Invoke(KernelCall call) => throw new NotSupportedException();
-
         public async ValueTask InvokeAsync(KernelCall call, CancellationToken cancellationToken)
         {
             int roll, yields;
@@ -141,9 +139,9 @@ public sealed class DispatcherStressTests
             }
         }
 
-        public IKernelState CreateState(string kind, KernelCall tensors) => throw new NotSupportedException();
+        public ValueTask<IKernelState> CreateStateAsync(string kind, KernelCall tensors, CancellationToken cancellationToken) => throw new NotSupportedException();
 
-        public IKernelStream OpenStream(string kernel) => throw new NotSupportedException();
+        public ValueTask<IKernelStream> OpenStreamAsync(string kernel, CancellationToken cancellationToken) => throw new NotSupportedException();
     }
 }
 

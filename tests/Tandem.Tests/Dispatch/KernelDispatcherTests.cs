@@ -243,8 +243,6 @@ public sealed class KernelDispatcherTests
 
         public void Open() => _open.TrySetResult();
 
-        public void Invoke(KernelCall call) => throw new NotSupportedException();
-
         public async ValueTask InvokeAsync(KernelCall call, CancellationToken cancellationToken)
         {
             var rows = (int)call.InputDim(0, 0);
@@ -269,8 +267,8 @@ public sealed class KernelDispatcherTests
             }
         }
 
-        public IKernelState CreateState(string kind, KernelCall tensors) => throw new NotSupportedException();
+        public ValueTask<IKernelState> CreateStateAsync(string kind, KernelCall tensors, CancellationToken cancellationToken) => throw new NotSupportedException();
 
-        public IKernelStream OpenStream(string kernel) => throw new NotSupportedException();
+        public ValueTask<IKernelStream> OpenStreamAsync(string kernel, CancellationToken cancellationToken) => throw new NotSupportedException();
     }
 }

@@ -26,22 +26,23 @@ public abstract class Blake3ContractTests : BackendContractTests<IBlake3Hashing>
 
     [Theory]
     [MemberData(nameof(Vectors))]
-    public void Hash_PublishedVector_MatchesDefaultAndExtendedOutput(int length, string expectedHex)
+    public async Task Hash_PublishedVector_MatchesDefaultAndExtendedOutput(int length, string expectedHex)
     {
         var input = Enumerable.Range(0, length).Select(i => (byte)(i % 251)).ToArray();
 
         Assert.Equal(expectedHex[..64], Convert.ToHexStringLower(Sut.Hash(input)));
         Assert.Equal(expectedHex, Convert.ToHexStringLower(Sut.Hash(input, expectedHex.Length / 2)));
-        using var stream = Sut.OpenStream();
-        stream.Append(input.AsSpan(0, length / 2));
-        stream.Append([]);
-        stream.Append(input.AsSpan(length / 2));
-        Assert.Equal(expectedHex, Convert.ToHexStringLower(stream.Finalize(expectedHex.Length / 2)));
+        Assert.Equal(expectedHex, Convert.ToHexStringLower(await Sut.HashAsync(input, expectedHex.Length / 2)));
+        await using var stream = await Sut.OpenStreamAsync();
+        await stream.AppendAsync(input.AsMemory(0, length / 2));
+        await stream.AppendAsync(ReadOnlyMemory<byte>.Empty);
+        await stream.AppendAsync(input.AsMemory(length / 2));
+        Assert.Equal(expectedHex, Convert.ToHexStringLower(await stream.FinalizeAsync(expectedHex.Length / 2)));
         Assert.Equal(Backend, stream.Backend);
     }
 
     [Fact]
-    public void Append_AnyChunking_SameDigest()
+    public async Task AppendAsync_AnyChunking_SameDigest()
     {
         var random = new Random(17);
         var data = new byte[300_000];
@@ -49,19 +50,38 @@ public abstract class Blake3ContractTests : BackendContractTests<IBlake3Hashing>
         var expected = Sut.Hash(data, 48);
         for (var trial = 0; trial < 40; trial++)
         {
-            using var stream = Sut.OpenStream();
+            await using var stream = await Sut.OpenStreamAsync();
             var offset = 0;
             while (offset < data.Length)
             {
                 // Mostly small, sometimes empty, sometimes large chunks.
                 var size = random.Next(4) switch { 0 => 0, 1 => random.Next(1, 70), 2 => random.Next(1, 5000), _ => random.Next(1, 200_000) };
                 size = Math.Min(size, data.Length - offset);
-                stream.Append(data.AsSpan(offset, size));
+                await stream.AppendAsync(data.AsMemory(offset, size));
                 offset += size;
             }
 
-            Assert.Equal(expected, stream.Finalize(48));
+            Assert.Equal(expected, await stream.FinalizeAsync(48));
         }
+    }
+
+    [Fact]
+    public void Append_SynchronousStream_RunsInProcessWithAnyChunking()
+    {
+        var random = new Random(18);
+        var data = new byte[300_000];
+        random.NextBytes(data);
+        using var stream = Sut.OpenStream();
+        for (var offset = 0; offset < data.Length;)
+        {
+            var size = Math.Min(random.Next(0, 70_000), data.Length - offset);
+            stream.Append(data.AsSpan(offset, size));
+            offset += size;
+        }
+
+        Assert.Equal(Sut.Hash(data, 48), stream.Finalize(48));
+        // Nothing synchronous waits on a worker: a kernel routed to Remote streams in process.
+        Assert.Equal(Backend == BackendKind.Remote ? BackendKind.Native : Backend, stream.Backend);
     }
 
     [Theory]
@@ -107,6 +127,39 @@ public abstract class Blake3ContractTests : BackendContractTests<IBlake3Hashing>
         Assert.Equal(TandemStatusCode.NotFound, Assert.Throws<TandemException>(() => stream.Append("x"u8)).Code);
     }
 
+    [Fact]
+    public async Task StreamAsync_Misuse_SpecificErrorsAndNoCorruption()
+    {
+        var stream = await Sut.OpenStreamAsync();
+        await stream.AppendAsync("abc"u8.ToArray());
+        Assert.Equal(TandemStatusCode.InvalidArgument, (await Assert.ThrowsAsync<TandemException>(() => stream.FinalizeAsync(0).AsTask())).Code);
+        var digest = await stream.FinalizeAsync();
+        Assert.Equal(Sut.Hash("abc"u8), digest);
+
+        Assert.Equal(TandemStatusCode.FailedPrecondition, (await Assert.ThrowsAsync<TandemException>(() => stream.AppendAsync("more"u8.ToArray()).AsTask())).Code);
+        Assert.Equal(TandemStatusCode.FailedPrecondition, (await Assert.ThrowsAsync<TandemException>(() => stream.FinalizeAsync().AsTask())).Code);
+        await stream.DisposeAsync();
+        await stream.DisposeAsync();
+        Assert.Equal(TandemStatusCode.NotFound, (await Assert.ThrowsAsync<TandemException>(() => stream.AppendAsync("x"u8.ToArray()).AsTask())).Code);
+    }
+
+    [Fact]
+    public async Task StreamAsync_CancelledToken_CompletesWithCancelled()
+    {
+        using var cts = new CancellationTokenSource();
+        await cts.CancelAsync();
+
+        var opening = await Assert.ThrowsAsync<TandemException>(() => Sut.OpenStreamAsync(cts.Token).AsTask());
+        await using var stream = await Sut.OpenStreamAsync();
+        // Larger than a remote stream holds back, so it would go to a worker.
+        var appending = await Assert.ThrowsAsync<TandemException>(() => stream.AppendAsync(new byte[(1 << 20) + 1], cts.Token).AsTask());
+        var finalizing = await Assert.ThrowsAsync<TandemException>(() => stream.FinalizeAsync(cancellationToken: cts.Token).AsTask());
+
+        Assert.Equal(TandemStatusCode.Cancelled, opening.Code);
+        Assert.Equal(TandemStatusCode.Cancelled, appending.Code);
+        Assert.Equal(TandemStatusCode.Cancelled, finalizing.Code);
+    }
+
     [Theory]
     [InlineData(0)]
     [InlineData(-1)]
@@ -136,19 +189,30 @@ public abstract class Blake3ContractTests : BackendContractTests<IBlake3Hashing>
     }
 
     [Fact]
-    public async Task OpenStream_ManyConcurrentStreams_Independent()
+    public async Task HashAsync_MemoryCancelled_CompletesWithCancelled()
     {
-        var tasks = Enumerable.Range(0, 64).Select(i => Task.Run(() =>
+        using var cts = new CancellationTokenSource();
+        await cts.CancelAsync();
+
+        var error = await Assert.ThrowsAsync<TandemException>(() => Sut.HashAsync(new byte[1 << 20], cancellationToken: cts.Token).AsTask());
+
+        Assert.Equal(TandemStatusCode.Cancelled, error.Code);
+    }
+
+    [Fact]
+    public async Task OpenStreamAsync_ManyConcurrentStreams_Independent()
+    {
+        var tasks = Enumerable.Range(0, 64).Select(async i =>
         {
-            using var stream = Sut.OpenStream();
+            await using var stream = await Sut.OpenStreamAsync();
             var data = Enumerable.Range(0, 10_000 + i).Select(b => (byte)(b * i)).ToArray();
             for (var offset = 0; offset < data.Length; offset += 997)
             {
-                stream.Append(data.AsSpan(offset, Math.Min(997, data.Length - offset)));
+                await stream.AppendAsync(data.AsMemory(offset, Math.Min(997, data.Length - offset)));
             }
 
-            Assert.Equal(Sut.Hash(data), stream.Finalize());
-        }));
+            Assert.Equal(Sut.Hash(data), await stream.FinalizeAsync());
+        });
         await Task.WhenAll(tasks);
     }
 
@@ -199,4 +263,35 @@ public sealed class RemoteBlake3ContractTests : Blake3ContractTests
     protected override BackendKind Backend => BackendKind.Remote;
 
     protected override void AddBackend(IServiceCollection services) => RemoteWorkersFixture.Current!.AddRemote(services);
+
+    [Fact]
+    public async Task Append_SynchronousOnARemoteStream_FailedPreconditionAndTheStreamStillWorks()
+    {
+        await using var stream = await Sut.OpenStreamAsync();
+
+        var append = Assert.Throws<TandemException>(() => stream.Append("abc"u8));
+        var finalize = Assert.Throws<TandemException>(() => stream.Finalize());
+
+        Assert.Equal(TandemStatusCode.FailedPrecondition, append.Code);
+        Assert.Contains("AppendAsync", append.Message);
+        Assert.Equal(TandemStatusCode.FailedPrecondition, finalize.Code);
+        Assert.Contains("FinalizeAsync", finalize.Message);
+        await stream.AppendAsync("abc"u8.ToArray());
+        Assert.Equal(Sut.Hash("abc"u8), await stream.FinalizeAsync());
+    }
+
+    [Fact]
+    public async Task AppendAsync_LongerThanWhatIsHeldBack_SameDigestAsInProcess()
+    {
+        var data = new byte[(3 << 20) + 7];
+        new Random(19).NextBytes(data);
+        await using var stream = await Sut.OpenStreamAsync();
+
+        for (var offset = 0; offset < data.Length; offset += 700_001)
+        {
+            await stream.AppendAsync(data.AsMemory(offset, Math.Min(700_001, data.Length - offset)));
+        }
+
+        Assert.Equal(Sut.Hash(data), await stream.FinalizeAsync());
+    }
 }

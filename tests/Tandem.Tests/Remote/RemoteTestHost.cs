@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
+using Tandem.Hashing;
 using Tandem.Remote;
 using Tandem.Remote.Internal;
 using Tandem.Remote.Internal.Supervision;
@@ -32,11 +33,14 @@ internal sealed class RemoteTestHost : IAsyncDisposable
             })
             .BuildServiceProvider();
         Search = _services.GetRequiredService<ISimilaritySearch>();
+        Hashing = _services.GetRequiredService<IBlake3Hashing>();
         Admin = _services.GetRequiredService<IWorkerPoolAdmin>();
         Client = _services.GetRequiredService<RemoteClient>();
     }
 
     public ISimilaritySearch Search { get; }
+
+    public IBlake3Hashing Hashing { get; }
 
     public IWorkerPoolAdmin Admin { get; }
 

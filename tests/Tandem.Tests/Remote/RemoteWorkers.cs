@@ -43,11 +43,6 @@ public sealed class RemoteWorkersFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        // The synchronous facades (Hash, Blake3Stream) block a thread per call
-        // on a remote backend while gRPC completes on the thread pool; suites
-        // that run 64 of them at once need the pool sized for it up front.
-        ThreadPool.GetMinThreads(out var workers, out var completions);
-        ThreadPool.SetMinThreads(Math.Max(workers, 128), completions);
         var options = new RemoteOptions { DrainGrace = TimeSpan.FromSeconds(2) };
         var endpoints = new List<string>();
         try

@@ -185,6 +185,18 @@ public sealed class ResilienceTests : IDisposable
     }
 
     [Fact]
+    public void InProcessFor_KernelRoutedToRemote_NativeSoNoThreadWaitsOnAWorker()
+    {
+        _options.Backend = BackendKind.Remote;
+        _options.FallbackToManaged = false;
+        var remote = new RefusingBackend();
+        var sut = new KernelBackends(new Monitor(_options), NullLoggerFactory.Instance, NativeLibraryFixture.EnsureLoaded(), _time, remote: remote);
+
+        Assert.Same(remote, sut.For(KernelContracts.HashBlake3));
+        Assert.Equal(BackendKind.Native, sut.InProcessFor(KernelContracts.HashBlake3).Kind);
+    }
+
+    [Fact]
     public void For_RemoteRefusesKernel_FallsBackToNativeOrSurfacesTheRefusal()
     {
         _options.Backend = BackendKind.Remote;
@@ -261,17 +273,15 @@ public sealed class ResilienceTests : IDisposable
             ? new TandemException(TandemStatusCode.FailedPrecondition, "version 2 on the workers", kernel, BackendKind.Remote)
             : null;
 
-        public void Invoke(KernelCall call) => throw new NotSupportedException();
-
         public ValueTask InvokeAsync(KernelCall call, CancellationToken cancellationToken) => throw new NotSupportedException();
 
-        public IKernelState CreateState(string kind, KernelCall tensors) => throw new NotSupportedException();
+        public ValueTask<IKernelState> CreateStateAsync(string kind, KernelCall tensors, CancellationToken cancellationToken) => throw new NotSupportedException();
 
-        public IKernelStream OpenStream(string kernel) => throw new NotSupportedException();
+        public ValueTask<IKernelStream> OpenStreamAsync(string kernel, CancellationToken cancellationToken) => throw new NotSupportedException();
     }
 
-    /// <summary>Fails with the given codes in turn, then succeeds.</summary>
-    private sealed class FaultyBackend(params TandemStatusCode[] failures) : IKernelBackend
+    /// <summary>Fails with the given codes in turn, then succeeds; synchronous calls too, as an in-process backend.</summary>
+    private sealed class FaultyBackend(params TandemStatusCode[] failures) : IInProcessKernelBackend
     {
         private int _attempts;
 
@@ -298,6 +308,6 @@ public sealed class ResilienceTests : IDisposable
 
         public IKernelState CreateState(string kind, KernelCall tensors) => throw new NotSupportedException();
 
-        public IKernelStream OpenStream(string kernel) => throw new NotSupportedException();
+        public ISynchronousKernelStream OpenStream(string kernel) => throw new NotSupportedException();
     }
 }

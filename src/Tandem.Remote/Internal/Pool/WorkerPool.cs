@@ -11,9 +11,11 @@ namespace Tandem.Remote.Internal.Pool;
 /// The workers calls are routed to: least outstanding requests between two
 /// random choices among the routable ones. It also keeps what every worker
 /// must hold — the live states, replayed into a worker before it joins — and
-/// registers shared-memory regions with a worker on first use.
+/// registers shared-memory regions with a worker on first use. Nothing it
+/// does blocks its caller: drops and unregistrations run in the background,
+/// and disposal waits for them (boundedly) without holding a thread.
 /// </summary>
-internal sealed class WorkerPool : IDisposable
+internal sealed class WorkerPool : IAsyncDisposable
 {
     private readonly Lock _lock = new();
     private readonly ConcurrentDictionary<string, RemoteState> _states = new(StringComparer.Ordinal);
@@ -21,6 +23,8 @@ internal sealed class WorkerPool : IDisposable
     private WorkerConnection[] _workers = [];
     private TaskCompletionSource? _changed;
     private volatile Dictionary<string, TandemException>? _refusals;
+    private static readonly TimeSpan BackgroundGrace = TimeSpan.FromSeconds(2);
+    private readonly ConcurrentDictionary<Task, byte> _drops = new();
     private readonly ConcurrentDictionary<Task, byte> _unregisters = new();
 
     public WorkerPool(Func<RemoteOptions> options, ILogger logger)
@@ -36,6 +40,9 @@ internal sealed class WorkerPool : IDisposable
     public SharedMemoryPool SharedMemory { get; }
 
     public IReadOnlyList<WorkerConnection> Workers => Volatile.Read(ref _workers);
+
+    /// <summary>Live states, which every joining worker gets (for logs and tests).</summary>
+    public int StateCount => _states.Count;
 
     /// <summary>
     /// A routable worker that holds <paramref name="stateId"/> (when not empty)
@@ -249,6 +256,11 @@ internal sealed class WorkerPool : IDisposable
         {
             await Task.WhenAll(tasks).ConfigureAwait(false);
         }
+        catch (Exception e) when (cancellationToken.IsCancellationRequested && e is RpcException or OperationCanceledException)
+        {
+            // The caller gave up: it drops the state, wherever it got to.
+            throw new OperationCanceledException("creating the state was cancelled by the caller", e, cancellationToken);
+        }
         catch (RpcException) when (workers.Any(w => w.States.ContainsKey(state.Id)))
         {
             // Held by some workers; calls route to those, the others get it when they rejoin.
@@ -287,23 +299,55 @@ internal sealed class WorkerPool : IDisposable
         worker.States[state.Id] = 0;
     }
 
-    /// <summary>Forgets the state and drops it on every worker (best effort: a worker that misses it loses it on restart).</summary>
+    /// <summary>
+    /// Forgets the state at once — no call routes to it and no worker gets it
+    /// on replay — then drops it on every worker and deletes its region in
+    /// the background (best effort: a worker that misses the drop loses the
+    /// state on restart), so a stopped worker never holds up the caller.
+    /// </summary>
     public void DropEverywhere(RemoteState state)
     {
         if (!_states.TryRemove(state.Id, out _))
         {
+            Release(state);
             return;
         }
 
         var workers = Volatile.Read(ref _workers);
+        foreach (var worker in workers)
+        {
+            worker.States.TryRemove(state.Id, out _);
+        }
+
+        Track(_drops, DropAndReleaseAsync(workers, state));
+    }
+
+    private async Task DropAndReleaseAsync(WorkerConnection[] workers, RemoteState state)
+    {
         var drops = new Task[workers.Length];
         for (var i = 0; i < workers.Length; i++)
         {
-            workers[i].States.TryRemove(state.Id, out _);
             drops[i] = DropOnAsync(workers[i], state.Id);
         }
 
-        Task.WaitAll(drops);
+        await Task.WhenAll(drops).ConfigureAwait(false);
+        // Only after the drops: no worker is told to forget a region a state it holds still reads.
+        Release(state);
+    }
+
+    private void Release(RemoteState state)
+    {
+        if (state.Region is { } region)
+        {
+            SharedMemory.Discard(region);
+        }
+    }
+
+    /// <summary>Keeps <paramref name="work"/> in <paramref name="pending"/> until it completes, for disposal to wait on.</summary>
+    private static void Track(ConcurrentDictionary<Task, byte> pending, Task work)
+    {
+        pending[work] = 0;
+        _ = work.ContinueWith(t => pending.TryRemove(t, out _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
     private static async Task DropOnAsync(WorkerConnection worker, string id)
@@ -333,9 +377,7 @@ internal sealed class WorkerPool : IDisposable
             {
                 // Not awaited: a stopped worker must not hold up the caller. A
                 // worker still mapping the file keeps its memory after the unlink.
-                var unregister = UnregisterAsync(worker, region.Name);
-                _unregisters[unregister] = 0;
-                _ = unregister.ContinueWith(t => _unregisters.TryRemove(t, out _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                Track(_unregisters, UnregisterAsync(worker, region.Name));
             }
         }
 
@@ -353,11 +395,13 @@ internal sealed class WorkerPool : IDisposable
         }
     }
 
-    public void Dispose()
+    public async ValueTask DisposeAsync()
     {
-        // Regions first, while external workers can still be told to unmap them.
+        // States, then regions, while external workers can still be told to
+        // forget them; a worker that does not answer in time is not waited for.
+        await WhenAllWithin(_drops).ConfigureAwait(false);
         SharedMemory.Dispose();
-        Task.WaitAll([.. _unregisters.Keys], TimeSpan.FromSeconds(2));
+        await WhenAllWithin(_unregisters).ConfigureAwait(false);
         WorkerConnection[] workers;
         lock (_lock)
         {
@@ -368,6 +412,17 @@ internal sealed class WorkerPool : IDisposable
         foreach (var worker in workers)
         {
             worker.Dispose();
+        }
+    }
+
+    private static async Task WhenAllWithin(ConcurrentDictionary<Task, byte> pending)
+    {
+        try
+        {
+            await Task.WhenAll(pending.Keys).WaitAsync(BackgroundGrace).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
         }
     }
 }

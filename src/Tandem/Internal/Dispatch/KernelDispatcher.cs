@@ -75,9 +75,9 @@ internal sealed class KernelDispatcher
     /// <summary>
     /// A short synchronous call (a span hashed in place): admission and
     /// telemetry as for every call; no queue or batch, since the caller's
-    /// thread is the one that runs it.
+    /// thread is the one that runs it, in process.
     /// </summary>
-    public void Dispatch(IKernelBackend backend, KernelCall call, Action<IKernelBackend, KernelCall> execute)
+    public void Dispatch(IInProcessKernelBackend backend, KernelCall call, Action<IInProcessKernelBackend, KernelCall> execute)
     {
         var started = _time.GetTimestamp();
         using var span = TandemTelemetry.Source.StartActivity("tandem.call");

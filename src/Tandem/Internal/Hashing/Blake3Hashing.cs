@@ -15,7 +15,7 @@ internal sealed class Blake3Hashing(KernelBackends backends) : IBlake3Hashing
     {
         ValidateOutputLength(outputLength);
         var output = new byte[outputLength];
-        var backend = backends.For(KernelContracts.HashBlake3, data.Length);
+        var backend = backends.InProcessFor(KernelContracts.HashBlake3, data.Length);
         fixed (byte* input = data)
         fixed (byte* digest = output)
         {
@@ -28,6 +28,19 @@ internal sealed class Blake3Hashing(KernelBackends backends) : IBlake3Hashing
         return output;
     }
 
+    public async ValueTask<byte[]> HashAsync(ReadOnlyMemory<byte> data, int outputLength = 32, CancellationToken cancellationToken = default)
+    {
+        ValidateOutputLength(outputLength);
+        var output = new byte[outputLength];
+        var backend = backends.For(KernelContracts.HashBlake3, data.Length);
+        // A byte hashed is about one unit of work: large inputs leave the caller's thread.
+        using var call = new KernelCall(KernelContracts.Blake3) { Work = data.Length }
+            .Input(data, data.Length)
+            .Output(output.AsMemory(), outputLength);
+        await backends.InvokeAsync(backend, call, cancellationToken).ConfigureAwait(false);
+        return output;
+    }
+
     public async ValueTask<byte[]> HashAsync(Stream stream, int outputLength = 32, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(stream);
@@ -36,11 +49,12 @@ internal sealed class Blake3Hashing(KernelBackends backends) : IBlake3Hashing
         var backend = backends.For(KernelContracts.HashBlake3);
         // Anything but a TandemException is the caller's stream failing mid-read.
         var code = TandemStatusCode.Aborted;
-        using var state = backend.OpenStream(KernelContracts.HashBlake3);
+        IKernelStream? state = null;
         var buffers = new[] { ArrayPool<byte>.Shared.Rent(ChunkSize), ArrayPool<byte>.Shared.Rent(ChunkSize) };
         Task? hashing = null;
         try
         {
+            state = await backend.OpenStreamAsync(KernelContracts.HashBlake3, cancellationToken).ConfigureAwait(false);
             // Read chunk n+1 while chunk n is hashed: at most two chunks in
             // flight, whatever the stream's size.
             for (var current = 0; ; current ^= 1)
@@ -56,12 +70,11 @@ internal sealed class Blake3Hashing(KernelBackends backends) : IBlake3Hashing
                     break;
                 }
 
-                var chunk = new ReadOnlyMemory<byte>(buffers[current], 0, read);
-                hashing = Task.Run(() => state.Append(chunk.Span), cancellationToken);
+                hashing = Append(state, new ReadOnlyMemory<byte>(buffers[current], 0, read), cancellationToken);
             }
 
             var output = new byte[outputLength];
-            state.Finalize(output);
+            await state.FinalizeAsync(output, cancellationToken).ConfigureAwait(false);
             code = TandemStatusCode.Ok;
             return output;
         }
@@ -84,6 +97,11 @@ internal sealed class Blake3Hashing(KernelBackends backends) : IBlake3Hashing
                 await hashing.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
             }
 
+            if (state is not null)
+            {
+                await state.DisposeAsync().ConfigureAwait(false);
+            }
+
             ArrayPool<byte>.Shared.Return(buffers[0]);
             ArrayPool<byte>.Shared.Return(buffers[1]);
         }
@@ -91,9 +109,32 @@ internal sealed class Blake3Hashing(KernelBackends backends) : IBlake3Hashing
 
     public Blake3Stream OpenStream()
     {
-        var backend = backends.For(KernelContracts.HashBlake3);
+        var backend = backends.InProcessFor(KernelContracts.HashBlake3);
         return new Blake3Stream(backend.OpenStream(KernelContracts.HashBlake3), backend.Kind);
     }
+
+    public async ValueTask<Blake3Stream> OpenStreamAsync(CancellationToken cancellationToken = default)
+    {
+        var backend = backends.For(KernelContracts.HashBlake3);
+        try
+        {
+            return new Blake3Stream(await backend.OpenStreamAsync(KernelContracts.HashBlake3, cancellationToken).ConfigureAwait(false), backend.Kind);
+        }
+        catch (OperationCanceledException e) when (cancellationToken.IsCancellationRequested)
+        {
+            throw new TandemException(TandemStatusCode.Cancelled, "opening the hash stream was cancelled by the caller", KernelContracts.HashBlake3, backend.Kind, innerException: e);
+        }
+    }
+
+    /// <summary>
+    /// In process, hashing a chunk takes CPU time: it runs on another thread
+    /// while the next chunk is read. A remote stream only sends the chunk,
+    /// which holds no thread.
+    /// </summary>
+    private static Task Append(IKernelStream state, ReadOnlyMemory<byte> chunk, CancellationToken cancellationToken) =>
+        state is ISynchronousKernelStream inProcess
+            ? Task.Run(() => inProcess.Append(chunk.Span), cancellationToken)
+            : state.AppendAsync(chunk, cancellationToken).AsTask();
 
     internal static void ValidateOutputLength(int outputLength)
     {

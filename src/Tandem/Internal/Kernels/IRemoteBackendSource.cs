@@ -22,10 +22,11 @@ internal interface IKernelRefusals
 
 /// <summary>
 /// A state that can be rebuilt on another backend from the tensors it keeps
-/// (a remote collection), so a stateful call can fall back.
+/// (a remote collection), so a stateful call can fall back. Calls fall back
+/// in process only, so the rebuild never waits on I/O.
 /// </summary>
 internal interface IFallbackState
 {
     /// <summary>The same state on <paramref name="backend"/>, created on first use and owned by this state.</summary>
-    IKernelState StateFor(IKernelBackend backend);
+    IKernelState StateFor(IInProcessKernelBackend backend);
 }

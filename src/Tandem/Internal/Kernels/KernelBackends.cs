@@ -17,7 +17,8 @@ namespace Tandem.Internal.Kernels;
 /// loaded and its descriptor matches, otherwise managed (when fallback is
 /// allowed, the reason logged once) — and runs calls on it after validating
 /// them against the contract. Failed calls fall back along Remote → Native →
-/// Managed.
+/// Managed. Synchronous calls run in process only: waiting on a worker would
+/// block their thread on I/O.
 /// </summary>
 internal sealed class KernelBackends : IKernelRouting, IDisposable
 {
@@ -56,7 +57,7 @@ internal sealed class KernelBackends : IKernelRouting, IDisposable
     /// <summary>Loads, checks and hot-swaps the native library.</summary>
     public NativeLibraryHost NativeHost => _nativeHost;
 
-    public IKernelBackend Managed { get; }
+    public IInProcessKernelBackend Managed { get; }
 
     /// <summary>The backend for <paramref name="kernel"/> with an input of <paramref name="inputBytes"/>.</summary>
     public IKernelBackend For(string kernel, long inputBytes = long.MaxValue)
@@ -87,6 +88,30 @@ internal sealed class KernelBackends : IKernelRouting, IDisposable
             LogFallbackOnce(kernel, BackendKind.Remote, BackendKind.Native, remoteRefusal.Message);
         }
 
+        return InProcess(kernel, options);
+    }
+
+    /// <summary>
+    /// The backend for a synchronous call of <paramref name="kernel"/>: as
+    /// <see cref="For"/>, except that a kernel routed to Remote runs on Native
+    /// (or Managed) instead, since waiting for a worker would block the
+    /// caller's thread on I/O.
+    /// </summary>
+    public IInProcessKernelBackend InProcessFor(string kernel, long inputBytes = long.MaxValue)
+    {
+        var backend = For(kernel, inputBytes);
+        if (backend is IInProcessKernelBackend inProcess)
+        {
+            return inProcess;
+        }
+
+        LogFallbackOnce(kernel, BackendKind.Remote, BackendKind.Native, "a synchronous call runs in process, since waiting for a remote worker would block its thread; use the asynchronous method to run it on the workers");
+        return InProcess(kernel, _options.CurrentValue);
+    }
+
+    /// <summary>Native when the library serves <paramref name="kernel"/>, otherwise Managed when fallback is allowed.</summary>
+    private IInProcessKernelBackend InProcess(string kernel, TandemOptions options)
+    {
         if (Native.Kernel(kernel, out var refusal) is not null)
         {
             return _native.Value;
@@ -151,17 +176,21 @@ internal sealed class KernelBackends : IKernelRouting, IDisposable
     /// <summary>The timestamp <see cref="RecordStream"/> measures from.</summary>
     public long Timestamp() => _time.GetTimestamp();
 
-    /// <summary>Validates and runs a short call on this thread, with admission, resilience, fallback and telemetry.</summary>
-    public void Invoke(IKernelBackend backend, KernelCall call)
+    /// <summary>
+    /// Validates and runs a short call on this thread, with admission,
+    /// resilience, fallback and telemetry. Only in-process backends take
+    /// synchronous calls (<see cref="InProcessFor"/>).
+    /// </summary>
+    public void Invoke(IInProcessKernelBackend backend, KernelCall call)
     {
         ThrowIfDisposed(call);
         ContractValidator.Validate(call);
         _dispatcher.Dispatch(backend, call, Execute);
     }
 
-    private void Execute(IKernelBackend backend, KernelCall call)
+    private void Execute(IInProcessKernelBackend backend, KernelCall call)
     {
-        IKernelBackend target;
+        IInProcessKernelBackend target;
         try
         {
             _resilience.Execute(backend, call);
@@ -169,35 +198,19 @@ internal sealed class KernelBackends : IKernelRouting, IDisposable
         }
         catch (TandemException e) when (CanFallBack(backend, call, e, CancellationToken.None))
         {
-            target = FallbackFor(backend, call);
+            // Native falls back to Managed, which has nowhere further to go.
+            target = Managed;
             CountFallback(backend, target, call, e);
         }
 
-        var state = call.State;
-        call.State = FallbackState(state, target);
-        try
-        {
-            // Remote falls back to Native through Native's own resilience and fallback.
-            if (target.Kind == BackendKind.Managed)
-            {
-                target.Invoke(call);
-            }
-            else
-            {
-                Execute(target, call);
-            }
-        }
-        finally
-        {
-            call.State = state;
-        }
+        target.Invoke(call);
     }
 
     /// <summary>Native when the remote call fails and the library serves the kernel, otherwise Managed.</summary>
-    private IKernelBackend FallbackFor(IKernelBackend backend, KernelCall call) =>
+    private IInProcessKernelBackend FallbackFor(IKernelBackend backend, KernelCall call) =>
         backend.Kind == BackendKind.Remote && Native.Kernel(call.Kernel, out _) is not null ? _native.Value : Managed;
 
-    private static IKernelState? FallbackState(IKernelState? state, IKernelBackend target) =>
+    private static IKernelState? FallbackState(IKernelState? state, IInProcessKernelBackend target) =>
         state is IFallbackState rebuildable ? rebuildable.StateFor(target) : state;
 
     private void CountFallback(IKernelBackend backend, IKernelBackend target, KernelCall call, TandemException e)
@@ -250,7 +263,7 @@ internal sealed class KernelBackends : IKernelRouting, IDisposable
     /// </summary>
     internal async ValueTask ExecuteAsync(IKernelBackend backend, KernelCall call, CancellationToken cancellationToken)
     {
-        IKernelBackend target;
+        IInProcessKernelBackend target;
         using (var span = TandemTelemetry.Source.StartActivity("tandem.invoke"))
         {
             span?.SetTag("tandem.kernel", call.Kernel);

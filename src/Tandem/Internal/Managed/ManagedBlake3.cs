@@ -10,7 +10,7 @@ namespace Tandem.Internal.Managed;
 /// specification's reference structure: chunk states, a stack of chaining
 /// values merged as chunks complete, and root output blocks by counter.
 /// </summary>
-internal sealed class ManagedBlake3 : IKernelStream
+internal sealed class ManagedBlake3 : ISynchronousKernelStream
 {
     private const int BlockLength = 64;
     private const int ChunkLength = 1024;

@@ -4,7 +4,7 @@ using Tandem.Internal.Kernels;
 namespace Tandem.Internal.Managed;
 
 /// <summary>The C# backend: every kernel's managed twin, by name.</summary>
-internal sealed class ManagedKernelBackend(Func<TandemOptions> options) : IKernelBackend
+internal sealed class ManagedKernelBackend(Func<TandemOptions> options) : IInProcessKernelBackend
 {
     private readonly Dictionary<string, IManagedKernel> _kernels = new IManagedKernel[]
     {
@@ -39,7 +39,7 @@ internal sealed class ManagedKernelBackend(Func<TandemOptions> options) : IKerne
         _ => throw new TandemException(TandemStatusCode.NotFound, $"unknown state kind '{kind}'", backend: BackendKind.Managed),
     };
 
-    public IKernelStream OpenStream(string kernel) => kernel == KernelContracts.HashBlake3
+    public ISynchronousKernelStream OpenStream(string kernel) => kernel == KernelContracts.HashBlake3
         ? new ManagedBlake3()
         : throw new TandemException(TandemStatusCode.Unimplemented, $"kernel '{kernel}' has no streaming form", kernel, BackendKind.Managed);
 

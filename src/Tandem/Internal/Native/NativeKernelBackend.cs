@@ -13,7 +13,7 @@ namespace Tandem.Internal.Native;
 /// <see cref="SafeHandle"/>s, so a call in flight keeps what it uses alive
 /// even if its owner drops it meanwhile.
 /// </summary>
-internal sealed class NativeKernelBackend(NativeLibraryHost host, Func<TandemOptions> options) : IKernelBackend
+internal sealed class NativeKernelBackend(NativeLibraryHost host, Func<TandemOptions> options) : IInProcessKernelBackend
 {
     public BackendKind Kind => BackendKind.Native;
 
@@ -59,7 +59,7 @@ internal sealed class NativeKernelBackend(NativeLibraryHost host, Func<TandemOpt
         return state;
     }
 
-    public unsafe IKernelStream OpenStream(string kernel)
+    public unsafe ISynchronousKernelStream OpenStream(string kernel)
     {
         // The stream holds its generation until it is freed: it finishes on the library that started it.
         var generation = host.Hold();
@@ -149,7 +149,7 @@ internal sealed class NativeKernelBackend(NativeLibraryHost host, Func<TandemOpt
         public void Dispose() => _handle?.DangerousRelease();
     }
 
-    private sealed class NativeStream(NativeStreamHandle handle, string kernel) : IKernelStream
+    private sealed class NativeStream(NativeStreamHandle handle, string kernel) : ISynchronousKernelStream
     {
         public unsafe void Append(ReadOnlySpan<byte> data)
         {

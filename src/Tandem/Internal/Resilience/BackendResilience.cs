@@ -58,7 +58,7 @@ internal sealed class BackendResilience(TimeProvider time, Func<TandemOptions> o
     }
 
     /// <summary>A short synchronous call: the backend's circuit breaker, no retries.</summary>
-    public void Execute(IKernelBackend backend, KernelCall call)
+    public void Execute(IInProcessKernelBackend backend, KernelCall call)
     {
         var settings = options().Resilience;
         var context = ResilienceContextPool.Shared.Get(CancellationToken.None);

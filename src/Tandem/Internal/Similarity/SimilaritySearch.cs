@@ -31,18 +31,28 @@ internal sealed class SimilaritySearch(KernelBackends backends) : ISimilaritySea
         }
 
         var count = ValidateCollection(vectors.Span, dimension, ids.Span);
-        cancellationToken.ThrowIfCancellationRequested();
+        ThrowIfCancelledBeforeStart(cancellationToken);
         var backend = backends.For(Kernel);
-        // Copying and normalising a large collection takes a while; keep it
-        // off the caller's thread.
-        var collection = await Task.Run(
-            () =>
-            {
-                using var tensors = new KernelCall(KernelContracts.TopK).Input(vectors, count, dimension);
-                _ = ids.IsEmpty ? tensors.Absent() : tensors.Input(ids, count);
-                return backend.CreateState(KernelContracts.CollectionKind, tensors);
-            },
-            cancellationToken).ConfigureAwait(false);
+        IKernelState collection;
+        try
+        {
+            // Copying and normalising a large collection takes a while; keep it
+            // off the caller's thread (a remote backend then replicates it
+            // without holding any thread).
+            collection = await Task.Run(
+                async () =>
+                {
+                    using var tensors = new KernelCall(KernelContracts.TopK).Input(vectors, count, dimension);
+                    _ = ids.IsEmpty ? tensors.Absent() : tensors.Input(ids, count);
+                    return await backend.CreateStateAsync(KernelContracts.CollectionKind, tensors, cancellationToken).ConfigureAwait(false);
+                },
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException e) when (cancellationToken.IsCancellationRequested)
+        {
+            throw new TandemException(TandemStatusCode.Cancelled, "creating the collection was cancelled by the caller; nothing was kept", Kernel, backend.Kind, innerException: e);
+        }
+
         var info = new SimilarityCollectionInfo(name, count, dimension, backend.Kind, collection.SizeBytes);
         if (!_collections.TryAdd(name, new Entry(info, backend, collection)))
         {
@@ -75,10 +85,7 @@ internal sealed class SimilaritySearch(KernelBackends backends) : ISimilaritySea
         }
 
         var batch = ValidateQueries(queries.Span, entry.Info.Dimension, k, metric);
-        if (cancellationToken.IsCancellationRequested)
-        {
-            throw new TandemException(TandemStatusCode.Cancelled, "the call was cancelled by the caller before it started", Kernel);
-        }
+        ThrowIfCancelledBeforeStart(cancellationToken);
 
         // k itself is checked against the contract with the call; clamping
         // here only keeps a bad k from sizing the result arrays.
@@ -208,6 +215,14 @@ internal sealed class SimilaritySearch(KernelBackends backends) : ISimilaritySea
         if (string.IsNullOrWhiteSpace(name) || name.Length > MaxNameLength || name.Any(char.IsControl))
         {
             throw TandemException.Invalid(Kernel, $"collection name must be 1 to {MaxNameLength} printable characters, got '{name}'");
+        }
+    }
+
+    private static void ThrowIfCancelledBeforeStart(CancellationToken cancellationToken)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            throw new TandemException(TandemStatusCode.Cancelled, "the call was cancelled by the caller before it started", Kernel);
         }
     }
 
