@@ -10,6 +10,12 @@ export DOTNET_SKIP_FIRST_TIME_EXPERIENCE := 1
 CARGO := $(CURDIR)/build/cargo.sh
 CONFIG ?= Release
 
+# The C# contracts of the reference kernels, generated from libtandem.so
+# (`make generate`); `make check-generated` fails when the committed ones drift.
+GENERATE := env -u TANDEM_TEST_KERNELS dotnet src/Tandem.Generator/bin/$(CONFIG)/net10.0/tandem-generate.dll
+REFERENCE_CONTRACTS := --library native/target/release/libtandem.so --namespace Tandem.Internal.Contracts --class ReferenceKernels --access internal
+REFERENCE_CONTRACTS_DIR := src/Tandem/Internal/Contracts/Generated
+
 # Debian packages the build and tests need: the Rust crates (used offline
 # from /usr/share/cargo/registry, see native/.cargo/config.toml), protoc,
 # cbindgen, b3sum (the BLAKE3 reference the tests compare with), numpy
@@ -52,7 +58,7 @@ APT_PACKAGES := \
 	chromium \
 	wrk
 
-.PHONY: setup build native test test-native test-dotnet test-interop test-dashboard lint header check-header demo bench bench-http clean
+.PHONY: setup build native test test-native test-dotnet test-interop test-dashboard lint header check-header generate check-generated demo bench bench-http clean
 
 ## setup: install what a fresh Debian 12 machine lacks (idempotent, fast when done)
 setup:
@@ -64,7 +70,7 @@ build: setup
 	dotnet build Tandem.slnx -c $(CONFIG)
 
 ## test: every Rust, .NET, interop and dashboard test, lints, and the header drift check
-test: build check-header lint test-native test-dotnet test-interop test-dashboard
+test: build check-header check-generated lint test-native test-dotnet test-interop test-dashboard
 
 test-native:
 	cd native && $(CARGO) test --release --workspace
@@ -85,16 +91,28 @@ lint:
 	cd native && $(CARGO) fmt --all --check
 	cd native && $(CARGO) clippy --release --workspace --all-targets -- -D warnings
 
-## header: regenerate native/ffi/include/tandem.h with cbindgen
+## header: regenerate native/sdk/include/tandem.h with cbindgen
 header:
-	cd native/ffi && cbindgen --quiet --config cbindgen.toml --crate tandem-ffi --output include/tandem.h .
+	cd native/sdk && cbindgen --quiet --config cbindgen.toml --crate tandem-sdk --output include/tandem.h .
 
 ## check-header: fail when the committed header differs from the Rust source
 check-header:
 	@tmp=$$(mktemp); trap 'rm -f "$$tmp"' EXIT; \
-	(cd native/ffi && cbindgen --quiet --config cbindgen.toml --crate tandem-ffi --output "$$tmp" .) && \
-	if ! diff -u native/ffi/include/tandem.h "$$tmp"; then \
-		echo "check-header: native/ffi/include/tandem.h is stale; run 'make header' and commit it"; exit 1; \
+	(cd native/sdk && cbindgen --quiet --config cbindgen.toml --crate tandem-sdk --output "$$tmp" .) && \
+	if ! diff -u native/sdk/include/tandem.h "$$tmp"; then \
+		echo "check-header: native/sdk/include/tandem.h is stale; run 'make header' and commit it"; exit 1; \
+	fi
+
+## generate: regenerate the reference kernels' C# contracts from libtandem.so
+generate: build
+	$(GENERATE) $(REFERENCE_CONTRACTS) --out $(REFERENCE_CONTRACTS_DIR)
+
+## check-generated: fail when the committed C# contracts differ from what libtandem.so publishes
+check-generated:
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(GENERATE) $(REFERENCE_CONTRACTS) --out "$$tmp" && \
+	if ! diff -ru $(REFERENCE_CONTRACTS_DIR) "$$tmp"; then \
+		echo "check-generated: $(REFERENCE_CONTRACTS_DIR) is stale; run 'make generate' and commit it"; exit 1; \
 	fi
 
 ## demo: the main job: Tandem.Server on 127.0.0.1 with the demo collection,

@@ -1,5 +1,5 @@
 //! Generates the wire types from `proto/` (the one source of truth). The
-//! descriptor messages map onto `tandem_kernels::descriptor`, so `Describe`
+//! descriptor messages map onto `tandem_sdk::descriptor`, so `Describe`
 //! returns the registry's kernel set as it is.
 
 fn main() {
@@ -20,8 +20,10 @@ fn main() {
         "Dim",
         "DType",
         "ParamType",
+        "Limit",
+        "OutputSymbol",
     ] {
-        config.extern_path(format!(".tandem.v1.{name}"), format!("::tandem_kernels::descriptor::pb::{name}"));
+        config.extern_path(format!(".tandem.v1.{name}"), format!("::tandem_sdk::descriptor::pb::{name}"));
     }
     config
         .bytes(["."])

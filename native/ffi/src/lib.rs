@@ -1,41 +1,11 @@
-//! `libtandem.so`: the C ABI over the kernel registry (DESIGN.md §3).
+//! `libtandem.so`: Tandem's reference kernels exported through the SDK's C
+//! ABI — the same one line a user's kernel library has.
 //!
-//! Layout:
-//! - [`types`]: the `#[repr(C)]` structs shared with C# (layouts tested on
-//!   both sides through [`layout`]).
-//! - [`error`]: owned error values and the panic guard every export uses.
-//! - [`kernel`]: describe, find, synchronous invoke, asynchronous submit.
-//! - [`state`]: state create / free.
-//! - [`stream`]: streaming kernels (BLAKE3) behind integer handles.
-//! - [`cancel`]: the cancellation token shared with a running call.
-//! - [`log`]: JSON log lines on stderr.
-//! - [`stack`]: the fixed-capacity vector call arguments are decoded into.
-//!
-//! Ownership: borrowed inputs are never retained after a synchronous call
-//! returns (for `submit`, until the completion callback runs); every `*_t*`
-//! a function hands out has exactly one paired `_free`.
-#![allow(non_camel_case_types)]
+//! The exports themselves (`tandem_*`, DESIGN.md §3) live in
+//! `tandem_sdk::abi`; the header is `native/sdk/include/tandem.h`.
 
-pub mod cancel;
-pub mod error;
-pub mod kernel;
-pub mod layout;
-pub mod log;
-pub mod stack;
-pub mod state;
-pub mod stream;
-pub mod types;
+tandem_sdk::export!(tandem_kernels::register, name = "tandem", version = env!("CARGO_PKG_VERSION"));
 
-pub use cancel::*;
-pub use error::*;
-pub use kernel::*;
-pub use layout::*;
-pub use state::*;
-pub use stream::*;
-pub use types::*;
-
-/// Major in the high 16 bits, minor in the low 16 bits.
-#[no_mangle]
-pub extern "C" fn tandem_abi_version() -> u32 {
-    tandem_kernels::ABI_VERSION
-}
+/// Re-exported so that Rust code linking this crate (benchmarks, examples)
+/// reaches the C ABI by the crate's name.
+pub use tandem_sdk::abi::*;

@@ -3,8 +3,8 @@
 
 use std::time::Instant;
 use tandem_kernels::montecarlo::{price, Contract, Sampling};
-use tandem_kernels::pool::pool;
-use tandem_kernels::CallContext;
+use tandem_sdk::pool::pool;
+use tandem_sdk::CallContext;
 
 fn main() {
     let paths: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(16_000_000);

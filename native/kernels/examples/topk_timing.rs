@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 use tandem_kernels::similarity::{search, Collection, Metric};
-use tandem_kernels::CallContext;
+use tandem_sdk::CallContext;
 
 fn main() {
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();

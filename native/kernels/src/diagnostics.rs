@@ -3,45 +3,24 @@
 //! with `TANDEM_TEST_KERNELS=1`) proves that a panic inside a kernel becomes
 //! INTERNAL instead of aborting the host.
 
-use crate::descriptor::{self, tensor, KernelDescriptor, D};
-use crate::error::KernelError;
-use crate::registry::{Invocation, Kernel};
-use crate::tensor::DType;
+use tandem_sdk::descriptor::{Flags, KernelDescriptor, TensorSpec, D};
+use tandem_sdk::{DType, Invocation, Kernel, KernelError, WarmUp};
 
-pub struct Noop {
-    descriptor: KernelDescriptor,
-}
+/// `diagnostics.noop`: two u8 tensors in, nothing out.
+pub struct Noop;
 
 impl Noop {
     pub const NAME: &'static str = "diagnostics.noop";
-
-    pub fn new() -> Self {
-        Self {
-            descriptor: KernelDescriptor {
-                name: Self::NAME.into(),
-                version: 1,
-                inputs: vec![
-                    tensor("a", DType::U8, &[D::Sym("a_len")], false),
-                    tensor("b", DType::U8, &[D::Sym("b_len")], false),
-                ],
-                outputs: vec![],
-                params: vec![],
-                state_kind: String::new(),
-                flags: descriptor::flags(true, false, true, false),
-            },
-        }
-    }
-}
-
-impl Default for Noop {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 impl Kernel for Noop {
-    fn descriptor(&self) -> &KernelDescriptor {
-        &self.descriptor
+    fn descriptor(&self) -> KernelDescriptor {
+        KernelDescriptor::builder(Self::NAME, 1)
+            .summary("Does nothing with two byte tensors: the cost of crossing a boundary.")
+            .input(TensorSpec::new("a", DType::U8, [D::sym("a_len")]))
+            .input(TensorSpec::new("b", DType::U8, [D::sym("b_len")]))
+            .flags(Flags { idempotent: true, deterministic: true, ..Flags::default() })
+            .build()
     }
 
     fn invoke(&self, _call: Invocation<'_, '_>) -> Result<(), KernelError> {
@@ -49,40 +28,28 @@ impl Kernel for Noop {
     }
 }
 
-pub struct Panic {
-    descriptor: KernelDescriptor,
-}
+/// `diagnostics.panic`: panics, to prove containment (tests only).
+pub struct Panic;
 
 impl Panic {
     pub const NAME: &'static str = "diagnostics.panic";
-
-    pub fn new() -> Self {
-        Self {
-            descriptor: KernelDescriptor {
-                name: Self::NAME.into(),
-                version: 1,
-                inputs: vec![tensor("input", DType::U8, &[D::Sym("len")], false)],
-                outputs: vec![],
-                params: vec![],
-                state_kind: String::new(),
-                flags: descriptor::flags(false, false, true, false),
-            },
-        }
-    }
-}
-
-impl Default for Panic {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 impl Kernel for Panic {
-    fn descriptor(&self) -> &KernelDescriptor {
-        &self.descriptor
+    fn descriptor(&self) -> KernelDescriptor {
+        KernelDescriptor::builder(Self::NAME, 1)
+            .summary("Panics (fault injection; registered only with TANDEM_TEST_KERNELS=1).")
+            .input(TensorSpec::new("input", DType::U8, [D::sym("len")]))
+            .flags(Flags { deterministic: true, ..Flags::default() })
+            .build()
     }
 
     fn invoke(&self, call: Invocation<'_, '_>) -> Result<(), KernelError> {
         panic!("diagnostics.panic invoked with {} byte(s)", call.inputs[0].bytes.len());
+    }
+
+    /// Its only behaviour is the panic; warming it up would log one.
+    fn warm_up(&self, _warm: &mut WarmUp<'_>) -> Result<(), KernelError> {
+        Ok(())
     }
 }

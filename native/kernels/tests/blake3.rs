@@ -2,8 +2,8 @@
 //! chunking, and misuse of stream handles.
 
 use proptest::prelude::*;
-use tandem_kernels::hashing::{streams, KERNEL_NAME, MAX_OUTPUT};
-use tandem_kernels::{CallContext, Code, DType, Registry, TensorMut, TensorRef};
+use tandem_kernels::hashing::{KERNEL_NAME, MAX_OUTPUT};
+use tandem_sdk::{CallContext, Code, DType, TensorMut, TensorRef};
 
 const VECTORS: &str = include_str!("../../../tests/data/blake3_vectors.txt");
 
@@ -23,8 +23,8 @@ fn input(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i % 251) as u8).collect()
 }
 
-fn one_shot(data: &[u8], out_len: usize) -> Result<Vec<u8>, tandem_kernels::KernelError> {
-    let reg = Registry::new(false);
+fn one_shot(data: &[u8], out_len: usize) -> Result<Vec<u8>, tandem_sdk::KernelError> {
+    let reg = tandem_kernels::shared();
     let kernel = reg.find(KERNEL_NAME).unwrap();
     let (shape, out_shape) = ([data.len()], [out_len]);
     let mut out = vec![0u8; out_len];
@@ -34,14 +34,22 @@ fn one_shot(data: &[u8], out_len: usize) -> Result<Vec<u8>, tandem_kernels::Kern
     Ok(out)
 }
 
+fn lib() -> &'static tandem_sdk::Library {
+    tandem_kernels::shared()
+}
+
+fn open() -> Result<u64, tandem_sdk::KernelError> {
+    lib().open_stream(lib().kernel(KERNEL_NAME)?)
+}
+
 fn streamed(chunks: &[&[u8]], out_len: usize) -> Vec<u8> {
-    let handle = streams::open().unwrap();
+    let handle = open().unwrap();
     for chunk in chunks {
-        streams::append(handle, chunk).unwrap();
+        lib().stream_update(handle, chunk).unwrap();
     }
     let mut out = vec![0u8; out_len];
-    streams::finalize(handle, &mut out).unwrap();
-    streams::free(handle).unwrap();
+    lib().stream_finalize(handle, &mut out).unwrap();
+    lib().stream_free(handle).unwrap();
     out
 }
 
@@ -76,21 +84,21 @@ fn blake3_reference(data: &[u8], len: usize) -> Vec<u8> {
 
 #[test]
 fn stream_misuse_gets_specific_errors() {
-    let handle = streams::open().unwrap();
-    streams::append(handle, b"abc").unwrap();
+    let handle = open().unwrap();
+    lib().stream_update(handle, b"abc").unwrap();
     let mut out = [0u8; 32];
-    assert_eq!(streams::finalize(handle, &mut []).unwrap_err().code, Code::InvalidArgument);
-    streams::finalize(handle, &mut out).unwrap();
-    assert_eq!(streams::append(handle, b"more").unwrap_err().code, Code::FailedPrecondition);
-    assert_eq!(streams::finalize(handle, &mut out).unwrap_err().code, Code::FailedPrecondition);
-    streams::free(handle).unwrap();
-    assert_eq!(streams::free(handle).unwrap_err().code, Code::NotFound);
-    assert_eq!(streams::append(handle, b"x").unwrap_err().code, Code::NotFound);
-    assert_eq!(streams::append(u64::MAX, b"x").unwrap_err().code, Code::NotFound);
+    assert_eq!(lib().stream_finalize(handle, &mut []).unwrap_err().code, Code::InvalidArgument);
+    lib().stream_finalize(handle, &mut out).unwrap();
+    assert_eq!(lib().stream_update(handle, b"more").unwrap_err().code, Code::FailedPrecondition);
+    assert_eq!(lib().stream_finalize(handle, &mut out).unwrap_err().code, Code::FailedPrecondition);
+    lib().stream_free(handle).unwrap();
+    assert_eq!(lib().stream_free(handle).unwrap_err().code, Code::NotFound);
+    assert_eq!(lib().stream_update(handle, b"x").unwrap_err().code, Code::NotFound);
+    assert_eq!(lib().stream_update(u64::MAX, b"x").unwrap_err().code, Code::NotFound);
     let mut too_long = vec![0u8; MAX_OUTPUT + 1];
-    let other = streams::open().unwrap();
-    assert_eq!(streams::finalize(other, &mut too_long).unwrap_err().code, Code::InvalidArgument);
-    streams::free(other).unwrap();
+    let other = open().unwrap();
+    assert_eq!(lib().stream_finalize(other, &mut too_long).unwrap_err().code, Code::InvalidArgument);
+    lib().stream_free(other).unwrap();
 }
 
 #[test]

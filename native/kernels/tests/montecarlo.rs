@@ -2,9 +2,9 @@
 //! bitwise repeatability, keying by the caller's row, and bad inputs.
 
 use std::sync::Arc;
-use tandem_kernels::context::CancelFlag;
 use tandem_kernels::montecarlo::KERNEL_NAME;
-use tandem_kernels::{CallContext, Code, DType, KernelError, Param, Registry, TensorMut, TensorRef};
+use tandem_sdk::context::CancelFlag;
+use tandem_sdk::{CallContext, Code, DType, KernelError, Param, TensorMut, TensorRef};
 
 fn bytes<T>(v: &[T]) -> &[u8] {
     // SAFETY: plain numeric slices viewed as bytes.
@@ -24,7 +24,7 @@ fn run(
     antithetic: bool,
     ctx: &CallContext,
 ) -> Result<(Vec<f64>, Vec<f64>), KernelError> {
-    let reg = Registry::new(false);
+    let reg = tandem_kernels::library().unwrap();
     let kernel = reg.find(KERNEL_NAME).unwrap();
     let batch = keys.len();
     let (shape, key_shape) = ([options.len() / 6, 6], [batch]);

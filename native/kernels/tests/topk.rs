@@ -4,9 +4,9 @@
 use proptest::prelude::*;
 use std::sync::Arc;
 use std::time::Instant;
-use tandem_kernels::context::CancelFlag;
 use tandem_kernels::similarity::{KERNEL_NAME, MAX_K};
-use tandem_kernels::{CallContext, Code, DType, Param, Registry, State, TensorMut, TensorRef};
+use tandem_sdk::context::CancelFlag;
+use tandem_sdk::{CallContext, Code, DType, Library, Param, State, TensorMut, TensorRef};
 
 fn bytes<T>(v: &[T]) -> &[u8] {
     // SAFETY: plain numeric slices viewed as bytes.
@@ -30,12 +30,12 @@ fn int_data(rows: usize, dim: usize, seed: u64) -> Vec<f32> {
 }
 
 fn collection(
-    reg: &Registry,
+    reg: &Library,
     values: &[f32],
     rows: usize,
     dim: usize,
     ids: Option<&[i64]>,
-) -> Result<State, tandem_kernels::KernelError> {
+) -> Result<State, tandem_sdk::KernelError> {
     let shape = [rows, dim];
     let id_shape = [rows];
     let vectors = TensorRef { dtype: DType::F32, shape: &shape, bytes: bytes(values) };
@@ -49,7 +49,7 @@ struct Out {
 }
 
 fn topk(
-    reg: &Registry,
+    reg: &Library,
     state: &State,
     queries: &[f32],
     batch: usize,
@@ -58,7 +58,7 @@ fn topk(
     metric: i64,
     k_out: usize,
     ctx: &CallContext,
-) -> Result<Out, tandem_kernels::KernelError> {
+) -> Result<Out, tandem_sdk::KernelError> {
     let kernel = reg.find(KERNEL_NAME).unwrap();
     let q_shape = [batch, dim];
     let out_shape = [batch, k_out];
@@ -102,7 +102,7 @@ fn reference(values: &[f32], rows: usize, dim: usize, query: &[f32], metric: i64
 
 #[test]
 fn matches_brute_force_for_every_metric() {
-    let reg = Registry::new(false);
+    let reg = tandem_kernels::library().unwrap();
     let (rows, dim, batch) = (3000, 37, 9);
     let values = int_data(rows, dim, 1);
     let state = collection(&reg, &values, rows, dim, None).unwrap();
@@ -130,7 +130,7 @@ fn matches_brute_force_for_every_metric() {
 
 #[test]
 fn k_above_n_returns_n_hits_and_ties_go_to_lower_ids() {
-    let reg = Registry::new(false);
+    let reg = tandem_kernels::library().unwrap();
     let values = vec![1.0f32; 5 * 4];
     let ids = [50i64, 40, 30, 20, 10];
     let state = collection(&reg, &values, 5, 4, Some(&ids)).unwrap();
@@ -141,7 +141,7 @@ fn k_above_n_returns_n_hits_and_ties_go_to_lower_ids() {
 
 #[test]
 fn l2_scores_are_squared_distances_smallest_first() {
-    let reg = Registry::new(false);
+    let reg = tandem_kernels::library().unwrap();
     let values = [0.0f32, 0.0, 3.0, 4.0, 1.0, 0.0];
     let state = collection(&reg, &values, 3, 2, None).unwrap();
     let out = topk(&reg, &state, &[0.0, 0.0], 1, 2, 3, 2, 3, &CallContext::default()).unwrap();
@@ -149,7 +149,7 @@ fn l2_scores_are_squared_distances_smallest_first() {
     assert_eq!(out.scores, vec![0.0, 1.0, 25.0]);
 }
 
-fn code_and_message(result: Result<impl Sized, tandem_kernels::KernelError>) -> (Code, String) {
+fn code_and_message(result: Result<impl Sized, tandem_sdk::KernelError>) -> (Code, String) {
     match result {
         Ok(_) => panic!("expected an error"),
         Err(e) => (e.code, e.message),
@@ -158,7 +158,7 @@ fn code_and_message(result: Result<impl Sized, tandem_kernels::KernelError>) -> 
 
 #[test]
 fn bad_inputs_get_specific_errors() {
-    let reg = Registry::new(false);
+    let reg = tandem_kernels::library().unwrap();
     let values = int_data(100, 8, 3);
     let state = collection(&reg, &values, 100, 8, None).unwrap();
     let ctx = CallContext::default();
@@ -205,7 +205,7 @@ fn bad_inputs_get_specific_errors() {
 
 #[test]
 fn bad_collections_are_refused() {
-    let reg = Registry::new(false);
+    let reg = tandem_kernels::library().unwrap();
     let (code, msg) = code_and_message(collection(&reg, &[], 4, 0, None));
     assert_eq!(code, Code::InvalidArgument);
     assert!(msg.contains("dimension 0"), "{msg}");
@@ -223,7 +223,7 @@ fn bad_collections_are_refused() {
 
 #[test]
 fn cancellation_and_deadlines_stop_the_scan() {
-    let reg = Registry::new(false);
+    let reg = tandem_kernels::library().unwrap();
     let values = int_data(20_000, 16, 6);
     let state = collection(&reg, &values, 20_000, 16, None).unwrap();
     let flag = Arc::new(CancelFlag::default());
@@ -242,7 +242,7 @@ proptest! {
     /// A row's result never depends on which rows share its batch.
     #[test]
     fn results_are_batch_invariant(batch in 1usize..12, metric in 0i64..3, k in 1usize..40, seed in 0u64..1000) {
-        let reg = Registry::new(false);
+        let reg = tandem_kernels::library().unwrap();
         let (rows, dim) = (2500, 29);
         let mut values = int_data(rows, dim, seed);
         // Non-integer data too: rounding must not depend on batch mates.

@@ -93,7 +93,7 @@ pub async fn on_pool<T: Send + 'static>(
     job: impl FnOnce() -> Result<T, Status> + Send + 'static,
 ) -> Result<(T, Duration), Status> {
     let (tx, rx) = oneshot::channel();
-    tandem_kernels::pool::pool().spawn(move || {
+    tandem_sdk::pool::pool().spawn(move || {
         let started = Instant::now();
         let outcome = catch_unwind(AssertUnwindSafe(job));
         let elapsed = started.elapsed();

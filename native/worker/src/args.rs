@@ -65,7 +65,7 @@ impl Config {
             endpoint,
             metrics: None,
             shm_dir: PathBuf::from("/dev/shm"),
-            max_concurrency: tandem_kernels::pool::threads(),
+            max_concurrency: tandem_sdk::pool::threads(),
             max_queue: DEFAULT_MAX_QUEUE,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             grace: Duration::from_secs(10),

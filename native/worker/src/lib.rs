@@ -32,6 +32,13 @@ pub mod service;
 pub mod shm;
 pub mod states;
 
+/// The kernels this worker serves: Tandem's reference kernels, its built-in
+/// library (kernel libraries loaded with `--kernels` come with issue 11's
+/// next slice).
+pub fn library() -> &'static tandem_sdk::Library {
+    tandem_kernels::shared()
+}
+
 use args::{Config, Endpoint};
 use hyper::server::conn::Http;
 use hyper::service::service_fn;

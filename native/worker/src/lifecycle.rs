@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tandem_kernels::context::CancelFlag;
+use tandem_sdk::context::CancelFlag;
 use tokio::sync::{watch, Notify};
 
 pub struct Lifecycle {

@@ -16,7 +16,7 @@ fn main() -> ExitCode {
     };
     match command {
         Command::Version => {
-            let abi = tandem_kernels::ABI_VERSION;
+            let abi = tandem_sdk::ABI_VERSION;
             println!("tandem-worker {} (abi {}.{})", env!("CARGO_PKG_VERSION"), abi >> 16, abi & 0xffff);
             return ExitCode::SUCCESS;
         }

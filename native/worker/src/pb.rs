@@ -1,5 +1,5 @@
 //! Wire types generated from `proto/` by build.rs. Descriptor messages are
-//! `tandem_kernels::descriptor::pb`'s own types.
+//! `tandem_sdk::descriptor::pb`'s own types.
 
 /// `tandem.v1`: the Accelerator service's messages.
 #[allow(clippy::all)]

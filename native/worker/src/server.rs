@@ -13,8 +13,8 @@ use http::{Method, Request, Response, StatusCode};
 use prost::Message;
 use std::sync::Arc;
 use std::time::Instant;
-use tandem_kernels::context::CancelFlag;
-use tandem_kernels::CallContext;
+use tandem_sdk::context::CancelFlag;
+use tandem_sdk::CallContext;
 
 const ACCELERATOR: &str = "/tandem.v1.Accelerator/";
 const HEALTH: &str = "/grpc.health.v1.Health/";

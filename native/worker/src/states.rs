@@ -6,7 +6,7 @@ use crate::grpc::{status, Code, Status};
 use crate::pb::accelerator::StateInfo;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use tandem_kernels::State;
+use tandem_sdk::State;
 
 /// Longest state id, in bytes.
 pub const MAX_ID_LEN: usize = 256;

@@ -6,7 +6,7 @@ mod common;
 use bytes::Bytes;
 use common::*;
 use prost::Message;
-use tandem_kernels::{Code, DType};
+use tandem_sdk::{Code, DType};
 use tandem_worker::grpc::frame::frame_bytes;
 use tandem_worker::pb::accelerator::*;
 
@@ -21,7 +21,7 @@ async fn describe_reports_kernels_version_and_limits() {
         assert!(names.contains(&name), "{names:?}");
     }
     assert_eq!(reply.worker_version, format!("{}+test7", env!("CARGO_PKG_VERSION")));
-    assert_eq!(reply.abi_version, tandem_kernels::ABI_VERSION);
+    assert_eq!(reply.abi_version, tandem_sdk::ABI_VERSION);
     assert!(reply.compute_threads >= 1);
     assert_eq!(reply.max_queue, 64);
     assert_eq!(reply.max_message_bytes, 64 << 20);

@@ -5,12 +5,12 @@
 mod common;
 
 use common::*;
-use tandem_kernels::Code;
+use tandem_sdk::Code;
 use tandem_worker::pb::accelerator::InvokeRequest;
 
 #[tokio::test]
 async fn kernel_panic_is_internal_with_a_correlation_id() {
-    std::env::set_var(tandem_kernels::registry::TEST_KERNELS_ENV, "1");
+    std::env::set_var(tandem_kernels::TEST_KERNELS_ENV, "1");
     let w = start().await;
     let mut client = Client::connect(&w.socket).await;
     let req = InvokeRequest { kernel: "diagnostics.panic".into(), inputs: vec![u8_tensor(b"x")], ..Default::default() };

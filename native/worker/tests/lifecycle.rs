@@ -6,7 +6,7 @@ use bytes::Bytes;
 use common::*;
 use hyper::body::HttpBody;
 use prost::Message;
-use tandem_kernels::Code;
+use tandem_sdk::Code;
 use tandem_worker::grpc::frame::frame_bytes;
 use tandem_worker::grpc::FrameDecoder;
 use tandem_worker::pb::accelerator::*;
@@ -149,7 +149,7 @@ async fn a_client_leaving_mid_stream_releases_everything() {
     let (mut sender, body) = hyper::Body::channel();
     let header = StreamHeader {
         kernel: "hash.blake3".into(),
-        outputs: vec![output(tandem_kernels::DType::U8, &[32])],
+        outputs: vec![output(tandem_sdk::DType::U8, &[32])],
         ..Default::default()
     };
     let response = tokio::spawn(async move { client.request("/tandem.v1.Accelerator/InvokeStream", &[], body).await });

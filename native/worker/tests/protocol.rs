@@ -7,7 +7,7 @@ use bytes::Bytes;
 use common::*;
 use http::StatusCode;
 use prost::Message;
-use tandem_kernels::Code;
+use tandem_sdk::Code;
 use tandem_worker::grpc::frame::frame_bytes;
 use tandem_worker::pb::accelerator::*;
 

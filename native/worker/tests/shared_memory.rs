@@ -9,7 +9,7 @@ use prost::Message;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use tandem_kernels::{Code, DType};
+use tandem_sdk::{Code, DType};
 use tandem_worker::grpc::frame::frame_bytes;
 use tandem_worker::pb::accelerator::*;
 

@@ -170,7 +170,9 @@ public sealed class IdleQueueTests
             }
         }
 
-        public void Invoke(KernelCall call) => throw new NotSupportedException();
+        public ValueTask<IKernelState> CreateStateAsync(string kind, KernelCall tensors, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+        public ValueTask<IKernelStream> OpenStreamAsync(string kernel, CancellationToken cancellationToken) => throw new NotSupportedException();
 
         public async ValueTask InvokeAsync(KernelCall call, CancellationToken cancellationToken)
         {
@@ -193,9 +195,5 @@ public sealed class IdleQueueTests
                 prices[i] = (keys[i] * 10) + options[i * 6];
             }
         }
-
-        public IKernelState CreateState(string kind, KernelCall tensors) => throw new NotSupportedException();
-
-        public IKernelStream OpenStream(string kernel) => throw new NotSupportedException();
     }
 }

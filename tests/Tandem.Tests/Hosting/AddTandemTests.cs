@@ -96,7 +96,8 @@ public sealed class AddTandemTests
 
         Assert.Null(runtime.Kernel(KernelContracts.SimilarityTopK, out var refusal));
         Assert.Equal(TandemStatusCode.FailedPrecondition, refusal!.Code);
-        Assert.Contains("version 1 in the library but this build expects version 2", refusal.Message);
+        Assert.Contains("is version 1 in library 'tandem' but this build expects version 2", refusal.Message);
+        Assert.Contains($"descriptor hash {ReferenceKernels.SimilarityTopk.Hash}, expected {KernelContracts.HashOf(changed)}", refusal.Message);
         Assert.Single(logs.Messages, m => m.Contains("falls back from Native to Managed"));
     }
 

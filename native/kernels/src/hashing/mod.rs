@@ -5,13 +5,9 @@
 //! Output length is the output buffer's length: 1 byte to 1 MiB (extended
 //! output, XOF, beyond 32 bytes).
 
-pub mod streams;
-
-use crate::descriptor::{self, tensor, KernelDescriptor, D};
-use crate::error::KernelError;
-use crate::pool::pool;
-use crate::registry::{Invocation, Kernel};
-use crate::tensor::DType;
+use tandem_sdk::descriptor::{Flags, KernelDescriptor, TensorSpec, D};
+use tandem_sdk::pool::pool;
+use tandem_sdk::{DType, Invocation, Kernel, KernelError, KernelStream, StreamingKernel};
 
 pub const KERNEL_NAME: &str = "hash.blake3";
 /// Longest digest a call may ask for.
@@ -19,31 +15,8 @@ pub const MAX_OUTPUT: usize = 1 << 20;
 /// Inputs at least this long are hashed on every core of the pool.
 pub const PARALLEL_THRESHOLD: usize = 128 * 1024;
 
-pub struct Blake3 {
-    descriptor: KernelDescriptor,
-}
-
-impl Blake3 {
-    pub fn new() -> Blake3 {
-        Blake3 {
-            descriptor: KernelDescriptor {
-                name: KERNEL_NAME.into(),
-                version: 1,
-                inputs: vec![tensor("data", DType::U8, &[D::Sym("len")], false)],
-                outputs: vec![tensor("digest", DType::U8, &[D::Sym("output_len")], false)],
-                params: vec![],
-                state_kind: String::new(),
-                flags: descriptor::flags(true, false, true, true),
-            },
-        }
-    }
-}
-
-impl Default for Blake3 {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+/// `hash.blake3`, one-shot and as a stream.
+pub struct Blake3;
 
 /// Checks a requested digest length.
 pub fn check_output_len(len: usize) -> Result<(), KernelError> {
@@ -63,17 +36,19 @@ pub fn update(hasher: &mut blake3::Hasher, data: &[u8]) {
 }
 
 impl Kernel for Blake3 {
-    fn descriptor(&self) -> &KernelDescriptor {
-        &self.descriptor
+    fn descriptor(&self) -> KernelDescriptor {
+        KernelDescriptor::builder(KERNEL_NAME, 1)
+            .summary("BLAKE3 of a byte string, with extended output beyond 32 bytes.")
+            .input(TensorSpec::new("data", DType::U8, [D::sym("len")]))
+            .output(TensorSpec::new("digest", DType::U8, [D::sym("output_len")]))
+            .output_symbol("output_len", MAX_OUTPUT as i64, "digest length in bytes, chosen by the caller")
+            .limit("max_output_len", MAX_OUTPUT as i64, "Longest digest (extended output) a call may ask for.")
+            .flags(Flags { idempotent: true, deterministic: true, streaming: true, ..Flags::default() })
+            .build()
     }
 
     fn invoke(&self, call: Invocation<'_, '_>) -> Result<(), KernelError> {
-        if call.outputs.len() != 1 {
-            return Err(KernelError::invalid(format!(
-                "hash.blake3 writes 1 output (digest), got {}",
-                call.outputs.len()
-            )));
-        }
+        call.expect_outputs()?;
         let out = &mut call.outputs[0];
         if out.dtype != DType::U8 || out.shape.len() != 1 || out.shape[0] != out.bytes.len() {
             return Err(KernelError::invalid("output 'digest' must be a u8 vector whose shape matches its length"));
@@ -86,7 +61,29 @@ impl Kernel for Blake3 {
         Ok(())
     }
 
-    fn streaming(&self) -> bool {
-        true
+    fn stream(&self) -> Option<&dyn StreamingKernel> {
+        Some(self)
+    }
+}
+
+impl StreamingKernel for Blake3 {
+    fn open(&self) -> Result<Box<dyn KernelStream>, KernelError> {
+        Ok(Box::new(Blake3Stream(Box::new(blake3::Hasher::new()))))
+    }
+}
+
+/// An open BLAKE3 stream.
+pub struct Blake3Stream(Box<blake3::Hasher>);
+
+impl KernelStream for Blake3Stream {
+    fn update(&mut self, data: &[u8]) -> Result<(), KernelError> {
+        update(&mut self.0, data);
+        Ok(())
+    }
+
+    fn finalize(&mut self, output: &mut [u8]) -> Result<(), KernelError> {
+        check_output_len(output.len())?;
+        self.0.finalize_xof().fill(output);
+        Ok(())
     }
 }

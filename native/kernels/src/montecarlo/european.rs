@@ -10,10 +10,10 @@
 
 use super::math::{exp, ln, sincos_2pi};
 use super::philox::{open_unit, philox4x32_10};
-use crate::context::CallContext;
-use crate::error::KernelError;
-use crate::similarity::dot::Isa;
 use rayon::prelude::*;
+use tandem_sdk::context::CallContext;
+use tandem_sdk::error::KernelError;
+use tandem_sdk::simd::Isa;
 
 /// Paths per block (even, so every block starts on a Philox pair).
 pub const BLOCK: usize = 4096;

@@ -13,14 +13,11 @@ pub mod philox;
 
 pub use european::{price, Contract, Sampling, BLOCK};
 
-use crate::descriptor::pb::ParamType;
-use crate::descriptor::{self, int_param, tensor, KernelDescriptor, ParamSpec, D};
-use crate::error::KernelError;
-use crate::pool::pool;
-use crate::registry::{Invocation, Kernel};
-use crate::tensor::DType;
-use crate::validate::check_output;
 use rayon::prelude::*;
+use tandem_sdk::descriptor::{Flags, KernelDescriptor, ParamSpec, TensorSpec, D};
+use tandem_sdk::pool::pool;
+use tandem_sdk::validate::check_output;
+use tandem_sdk::{DType, Invocation, Kernel, KernelError};
 
 pub const KERNEL_NAME: &str = "montecarlo.european";
 /// Most paths a row may ask for.
@@ -28,52 +25,8 @@ pub const MAX_PATHS: i64 = 1_000_000_000;
 /// Names of the six fields of an option row, in order.
 pub const FIELDS: [&str; 6] = ["spot", "strike", "rate", "volatility", "maturity", "call"];
 
-pub struct European {
-    descriptor: KernelDescriptor,
-}
-
-fn bool_param(name: &str) -> ParamSpec {
-    ParamSpec {
-        name: name.to_owned(),
-        r#type: ParamType::Bool as i32,
-        min: 0.0,
-        max: 1.0,
-        default_value: 0.0,
-        choices: Vec::new(),
-    }
-}
-
-impl European {
-    pub fn new() -> European {
-        European {
-            descriptor: KernelDescriptor {
-                name: KERNEL_NAME.into(),
-                version: 1,
-                inputs: vec![
-                    tensor("options", DType::F64, &[D::Sym("batch"), D::Fixed(6)], false),
-                    tensor("row_keys", DType::I64, &[D::Sym("batch")], false),
-                ],
-                outputs: vec![
-                    tensor("price", DType::F64, &[D::Sym("batch")], false),
-                    tensor("stderr", DType::F64, &[D::Sym("batch")], false),
-                ],
-                params: vec![
-                    int_param("paths", 1, MAX_PATHS, 100_000),
-                    int_param("seed", i64::MIN, i64::MAX, 0),
-                    bool_param("antithetic"),
-                ],
-                state_kind: String::new(),
-                flags: descriptor::flags(true, true, true, false),
-            },
-        }
-    }
-}
-
-impl Default for European {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+/// `montecarlo.european`.
+pub struct European;
 
 /// Checks one row, naming the row and field of the first problem.
 pub fn contract(row: usize, values: &[f64]) -> Result<Contract, KernelError> {
@@ -109,12 +62,23 @@ pub fn contract(row: usize, values: &[f64]) -> Result<Contract, KernelError> {
 }
 
 impl Kernel for European {
-    fn descriptor(&self) -> &KernelDescriptor {
-        &self.descriptor
+    fn descriptor(&self) -> KernelDescriptor {
+        KernelDescriptor::builder(KERNEL_NAME, 1)
+            .summary("Monte Carlo prices of European options, bitwise repeatable per (seed, row key, path).")
+            .input(TensorSpec::new("options", DType::F64, [D::sym("batch"), D::fixed(6)]))
+            .input(TensorSpec::new("row_keys", DType::I64, [D::sym("batch")]))
+            .output(TensorSpec::new("price", DType::F64, [D::sym("batch")]))
+            .output(TensorSpec::new("stderr", DType::F64, [D::sym("batch")]))
+            .param(ParamSpec::int("paths", 1, MAX_PATHS, 100_000))
+            .param(ParamSpec::int("seed", i64::MIN, i64::MAX, 0))
+            .param(ParamSpec::boolean("antithetic", false))
+            .limit("max_paths", MAX_PATHS, "Most paths a row may ask for.")
+            .flags(Flags { idempotent: true, batchable: true, deterministic: true, ..Flags::default() })
+            .build()
     }
 
     fn invoke(&self, call: Invocation<'_, '_>) -> Result<(), KernelError> {
-        let batch = call.bindings.get("batch").unwrap_or(0);
+        let batch = call.symbol("batch");
         if batch == 0 {
             return Err(KernelError::invalid("tensor 'options' holds no rows; send at least one option"));
         }
@@ -127,14 +91,9 @@ impl Kernel for European {
             seed: call.params[1].as_i64() as u64,
             antithetic: call.params[2].as_i64() != 0,
         };
-        if call.outputs.len() != 2 {
-            return Err(KernelError::invalid(format!(
-                "montecarlo.european writes 2 outputs (price, stderr), got {}",
-                call.outputs.len()
-            )));
-        }
-        check_output(&self.descriptor.outputs[0], &call.outputs[0], &[batch])?;
-        check_output(&self.descriptor.outputs[1], &call.outputs[1], &[batch])?;
+        call.expect_outputs()?;
+        check_output(&call.descriptor.outputs[0], &call.outputs[0], &[batch])?;
+        check_output(&call.descriptor.outputs[1], &call.outputs[1], &[batch])?;
         let ctx = call.ctx;
         let results: Vec<(f64, f64)> = pool().install(|| {
             contracts

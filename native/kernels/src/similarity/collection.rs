@@ -3,11 +3,11 @@
 //! norms precomputed, so queries never re-read or re-validate them.
 
 use super::dot::{self, Isa, LANES};
-use crate::error::{Code, KernelError};
-use crate::pool::pool;
-use crate::tensor::TensorRef;
-use crate::validate::first_non_finite_row;
 use rayon::prelude::*;
+use tandem_sdk::error::{Code, KernelError};
+use tandem_sdk::pool::pool;
+use tandem_sdk::tensor::TensorRef;
+use tandem_sdk::validate::first_non_finite_row;
 
 #[derive(Clone, Copy, Debug)]
 #[repr(C, align(64))]

@@ -14,11 +14,9 @@ pub mod select;
 pub use collection::Collection;
 pub use search::search;
 
-use crate::descriptor::{self, enum_param, int_param, tensor, KernelDescriptor, StateKindDescriptor, D};
-use crate::error::KernelError;
-use crate::registry::{Invocation, Kernel};
-use crate::tensor::DType;
-use crate::validate::check_output;
+use tandem_sdk::descriptor::{Flags, KernelDescriptor, ParamSpec, StateKindDescriptor, TensorSpec, D};
+use tandem_sdk::validate::check_output;
+use tandem_sdk::{DType, Invocation, Kernel, KernelError, StateKind, TensorRef, WarmTensor, WarmUp};
 
 pub const KERNEL_NAME: &str = "similarity.topk";
 pub const COLLECTION_KIND: &str = "vector_collection";
@@ -43,58 +41,55 @@ impl Metric {
     }
 }
 
-pub fn collection_kind_descriptor() -> StateKindDescriptor {
-    StateKindDescriptor {
-        name: COLLECTION_KIND.into(),
-        tensors: vec![
-            tensor("vectors", DType::F32, &[D::Sym("n"), D::Sym("dim")], true),
-            tensor("ids", DType::I64, &[D::Sym("n")], false),
-        ],
-        optional_tensors: vec!["ids".into()],
+/// The `vector_collection` state kind: rows f32[n, dim] and optional ids i64[n].
+pub struct CollectionKind;
+
+impl StateKind for CollectionKind {
+    type State = Collection;
+
+    fn descriptor(&self) -> StateKindDescriptor {
+        StateKindDescriptor::new(
+            COLLECTION_KIND,
+            vec![
+                TensorSpec::new("vectors", DType::F32, [D::sym("n"), D::sym("dim")]).finite_only(),
+                TensorSpec::new("ids", DType::I64, [D::sym("n")]),
+            ],
+            &["ids"],
+        )
+    }
+
+    fn create(&self, tensors: &[Option<TensorRef<'_>>]) -> Result<Collection, KernelError> {
+        Collection::from_tensors(tensors)
+    }
+
+    fn size_bytes(&self, state: &Collection) -> usize {
+        state.size_bytes()
     }
 }
 
-pub struct TopK {
-    descriptor: KernelDescriptor,
-}
-
-impl TopK {
-    pub fn new() -> TopK {
-        TopK {
-            descriptor: KernelDescriptor {
-                name: KERNEL_NAME.into(),
-                version: 1,
-                inputs: vec![tensor("queries", DType::F32, &[D::Sym("batch"), D::Sym("dim")], true)],
-                outputs: vec![
-                    tensor("ids", DType::I64, &[D::Sym("batch"), D::Sym("k")], false),
-                    tensor("scores", DType::F32, &[D::Sym("batch"), D::Sym("k")], false),
-                ],
-                params: vec![int_param("k", 1, MAX_K, 10), enum_param("metric", &["dot", "cosine", "l2"], 0)],
-                state_kind: COLLECTION_KIND.into(),
-                flags: descriptor::flags(true, true, true, false),
-            },
-        }
-    }
-}
-
-impl Default for TopK {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+/// `similarity.topk` over a [`Collection`].
+pub struct TopK;
 
 impl Kernel for TopK {
-    fn descriptor(&self) -> &KernelDescriptor {
-        &self.descriptor
+    fn descriptor(&self) -> KernelDescriptor {
+        KernelDescriptor::builder(KERNEL_NAME, 1)
+            .summary("The k rows of a vector collection most similar to each query (ties to the lower id).")
+            .input(TensorSpec::new("queries", DType::F32, [D::sym("batch"), D::sym("dim")]).finite_only())
+            .output(TensorSpec::new("ids", DType::I64, [D::sym("batch"), D::sym("k")]))
+            .output(TensorSpec::new("scores", DType::F32, [D::sym("batch"), D::sym("k")]))
+            .output_symbol("k", MAX_K, "min(parameter k, rows in the collection)")
+            .param(ParamSpec::int("k", 1, MAX_K, 10))
+            .param(ParamSpec::choice("metric", &["dot", "cosine", "l2"], 0))
+            .state_kind(COLLECTION_KIND)
+            .limit("max_k", MAX_K, "Largest k a call may ask for.")
+            .flags(Flags { idempotent: true, batchable: true, deterministic: true, ..Flags::default() })
+            .build()
     }
 
     fn invoke(&self, call: Invocation<'_, '_>) -> Result<(), KernelError> {
-        let coll = call
-            .state
-            .and_then(|s| s.as_collection())
-            .ok_or_else(|| KernelError::invalid("similarity.topk needs a vector collection"))?;
-        let batch = call.bindings.get("batch").unwrap_or(0);
-        let dim = call.bindings.get("dim").unwrap_or(0);
+        let coll: &Collection = call.state()?;
+        let batch = call.symbol("batch");
+        let dim = call.symbol("dim");
         if batch == 0 {
             return Err(KernelError::invalid("tensor 'queries' holds no rows; send at least one query"));
         }
@@ -104,22 +99,30 @@ impl Kernel for TopK {
                 coll.dim()
             )));
         }
-        let metric = Metric::from_index(call.params[1].as_i64())
+        let metric = Metric::from_index(call.int(1))
             .ok_or_else(|| KernelError::invalid("parameter 'metric' is out of range"))?;
-        let k = (call.params[0].as_i64() as usize).min(coll.rows());
-        if call.outputs.len() != 2 {
-            return Err(KernelError::invalid(format!(
-                "similarity.topk writes 2 outputs (ids, scores), got {}",
-                call.outputs.len()
-            )));
-        }
+        let k = (call.int(0) as usize).min(coll.rows());
+        call.expect_outputs()?;
         let expected = [batch, k];
-        check_output(&self.descriptor.outputs[0], &call.outputs[0], &expected)?;
-        check_output(&self.descriptor.outputs[1], &call.outputs[1], &expected)?;
+        check_output(&call.descriptor.outputs[0], &call.outputs[0], &expected)?;
+        check_output(&call.descriptor.outputs[1], &call.outputs[1], &expected)?;
         let queries = call.inputs[0].f32s("queries")?;
         let (ids_out, scores_out) = call.outputs.split_at_mut(1);
         let ids = ids_out[0].i64s_mut("ids")?;
         let scores = scores_out[0].f32s_mut("scores")?;
         search(coll, queries, batch, metric, call.ctx, ids, scores)
+    }
+
+    /// Searches a 64 × 128 collection with 8 queries, so the blocked dot
+    /// product and the selection run on this CPU's SIMD path.
+    fn warm_up(&self, warm: &mut WarmUp<'_>) -> Result<(), KernelError> {
+        const ROWS: usize = 64;
+        const DIM: usize = 128;
+        let values: Vec<f64> = (0..ROWS * DIM).map(|i| ((i * 7919) % 101) as f64 / 101.0).collect();
+        let vectors = WarmTensor::from_f64s(DType::F32, &[ROWS, DIM], &values);
+        let queries = WarmTensor::from_f64s(DType::F32, &[8, DIM], &values[..8 * DIM]);
+        let mut params = warm.default_params();
+        params[0] = tandem_sdk::Param::Int(1);
+        warm.run(&[queries], &params, Some((COLLECTION_KIND, &[Some(vectors), None])))
     }
 }

@@ -9,10 +9,10 @@ use super::collection::{try_vec, Collection};
 use super::dot::{self, Isa};
 use super::select::{self, best_first, Hit, TopK};
 use super::Metric;
-use crate::context::CallContext;
-use crate::error::KernelError;
-use crate::pool::{self, pool};
 use rayon::prelude::*;
+use tandem_sdk::context::CallContext;
+use tandem_sdk::error::KernelError;
+use tandem_sdk::pool::{self, pool};
 
 /// Rows scored per block: 16 rows of 384 floats stay in a 48 KiB L1.
 const ROW_BLOCK: usize = 16;

@@ -10,9 +10,9 @@ pub use body::GrpcBody;
 pub use frame::{encode_message, FrameDecoder};
 
 /// A call's outcome on the wire: a code and a caller-facing message.
-pub type Status = tandem_kernels::KernelError;
+pub type Status = tandem_sdk::KernelError;
 
-pub use tandem_kernels::Code;
+pub use tandem_sdk::Code;
 
 /// Shorthand for a status with `code` and `message`.
 pub fn status(code: Code, message: impl Into<String>) -> Status {

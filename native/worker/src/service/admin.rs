@@ -7,14 +7,14 @@ use crate::grpc::{status, Code, Status};
 use crate::pb::accelerator::*;
 use crate::states::{already_exists, check_id};
 use std::sync::Arc;
-use tandem_kernels::{registry, ABI_VERSION};
+use tandem_sdk::ABI_VERSION;
 
 pub fn describe(app: &App) -> DescribeReply {
     DescribeReply {
-        kernel_set: Some(registry().kernel_set()),
+        kernel_set: Some(crate::library().kernel_set()),
         worker_version: app.worker_version.clone(),
         abi_version: ABI_VERSION,
-        compute_threads: tandem_kernels::pool::threads() as u32,
+        compute_threads: tandem_sdk::pool::threads() as u32,
         max_concurrency: app.admission.max_concurrency as u32,
         max_queue: app.admission.max_queue as u32,
         max_message_bytes: app.config.max_message_bytes as u64,
@@ -36,7 +36,8 @@ pub async fn create_state(app: &Arc<App>, req: CreateStateRequest) -> Result<Cre
         tensors.push(if t.dtype == 0 { None } else { Some(decode_input(t, &app.regions, &format!("tensor {i}"))?) });
     }
     // Trailing optional tensors may be left out entirely.
-    let expected = registry().kernel_set().state_kinds.iter().find(|k| k.name == req.kind).map(|k| k.tensors.len());
+    let expected =
+        crate::library().kernel_set().state_kinds.iter().find(|k| k.name == req.kind).map(|k| k.tensors.len());
     if let Some(expected) = expected {
         while tensors.len() < expected {
             tensors.push(None);
@@ -46,7 +47,7 @@ pub async fn create_state(app: &Arc<App>, req: CreateStateRequest) -> Result<Cre
     let kind = req.kind.clone();
     let (state, _) = on_pool(None, "CreateState", move || {
         let views: Vec<_> = tensors.iter().map(|t| t.as_ref().map(|t| t.view())).collect();
-        registry().create_state(&kind, &views)
+        crate::library().create_state(&kind, &views)
     })
     .await?;
     app.states.insert(&req.state_id, size_bytes, state)?;

@@ -1,15 +1,14 @@
 //! `Invoke`: admission first (before outputs are allocated or inputs
 //! copied), then the kernel on the compute pool; and the start-up warm-up
-//! that runs every kernel once through the same path.
+//! that runs every kernel's own (descriptor-derived) warm-up on that pool.
 
 use super::tensors::{allocate_outputs, check_overlaps, decode_inputs, decode_params, plan_outputs, Input, Output};
 use super::{find_kernel, App, Call};
 use crate::admission::on_pool;
 use crate::grpc::Status;
-use crate::pb::accelerator::{param_value, tensor, InvokeReply, InvokeRequest, OutputSpec, ParamValue, Tensor};
-use bytes::Bytes;
+use crate::pb::accelerator::{InvokeReply, InvokeRequest};
 use std::sync::Arc;
-use tandem_kernels::{registry, CallContext, DType, State, TensorMut, TensorRef};
+use tandem_sdk::{State, TensorMut, TensorRef};
 
 pub async fn invoke(app: &Arc<App>, req: InvokeRequest, call: &mut Call) -> Result<InvokeReply, Status> {
     app.refuse_if_draining()?;
@@ -39,7 +38,7 @@ async fn invoke_with_state(
         check_overlaps(&inputs, &outputs)?;
         let views: Vec<TensorRef<'_>> = inputs.iter().map(Input::view).collect();
         let mut out_views: Vec<TensorMut<'_>> = outputs.iter_mut().map(Output::view).collect();
-        registry().invoke(kernel, state.as_deref(), &views, &params, &mut out_views, &ctx)?;
+        crate::library().invoke(kernel, state.as_deref(), &views, &params, &mut out_views, &ctx)?;
         drop(out_views);
         Ok(outputs)
     })
@@ -53,71 +52,14 @@ async fn invoke_with_state(
     })
 }
 
-fn inline<T: Copy>(dtype: DType, shape: &[i64], values: &[T], to_le: impl Fn(T) -> Vec<u8>) -> Tensor {
-    let bytes: Vec<u8> = values.iter().flat_map(|v| to_le(*v)).collect();
-    Tensor { dtype: dtype as i32, shape: shape.to_vec(), data: Some(tensor::Data::InlineData(Bytes::from(bytes))) }
-}
-
-fn out(dtype: DType, shape: &[i64]) -> OutputSpec {
-    OutputSpec { dtype: dtype as i32, shape: shape.to_vec(), shared: None }
-}
-
-fn int(v: i64) -> ParamValue {
-    ParamValue { value: Some(param_value::Value::IntValue(v)) }
-}
-
-type WarmUpCall = (InvokeRequest, Option<Arc<State>>);
-
-/// A tiny call of `kernel`, with the state it needs; `None` for kernels that
-/// are not warmed up (fault injection).
-fn warm_up_call(kernel: &str) -> Result<Option<WarmUpCall>, Status> {
-    let f32s = |v: f32| v.to_le_bytes().to_vec();
-    let mut req = InvokeRequest { kernel: kernel.to_owned(), ..Default::default() };
-    let mut state = None;
-    match kernel {
-        tandem_kernels::similarity::KERNEL_NAME => {
-            let vectors = [1.0f32, 0.0, 0.0, 1.0, 0.5, 0.5, -1.0, 0.0];
-            let bytes: Vec<u8> = vectors.iter().flat_map(|v| v.to_le_bytes()).collect();
-            let view = TensorRef { dtype: DType::F32, shape: &[4, 2], bytes: &bytes };
-            let aligned = super::tensors::AlignedBuf::copy_of(view.bytes)?;
-            let view = TensorRef { bytes: aligned.bytes(), ..view };
-            state = Some(Arc::new(
-                registry().create_state(tandem_kernels::similarity::COLLECTION_KIND, &[Some(view), None])?,
-            ));
-            req.inputs = vec![inline(DType::F32, &[1, 2], &[1.0f32, 0.25], f32s)];
-            req.params = vec![int(2), int(0)];
-            req.outputs = vec![out(DType::I64, &[1, 2]), out(DType::F32, &[1, 2])];
-        }
-        tandem_kernels::montecarlo::KERNEL_NAME => {
-            let option = [100.0f64, 100.0, 0.01, 0.2, 1.0, 1.0];
-            req.inputs = vec![
-                inline(DType::F64, &[1, 6], &option, |v: f64| v.to_le_bytes().to_vec()),
-                inline(DType::I64, &[1], &[0i64], |v: i64| v.to_le_bytes().to_vec()),
-            ];
-            req.params = vec![int(64), int(1), int(0)];
-            req.outputs = vec![out(DType::F64, &[1]), out(DType::F64, &[1])];
-        }
-        tandem_kernels::hashing::KERNEL_NAME => {
-            req.inputs = vec![inline(DType::U8, &[3], b"abc", |v: u8| vec![v])];
-            req.outputs = vec![out(DType::U8, &[32])];
-        }
-        tandem_kernels::diagnostics::Noop::NAME => {
-            req.inputs =
-                vec![inline(DType::U8, &[1], &[0u8], |v: u8| vec![v]), inline(DType::U8, &[0], &[], |v: u8| vec![v])];
-        }
-        _ => return Ok(None),
-    }
-    Ok(Some((req, state)))
-}
-
-/// Runs every kernel once with tiny inputs, so the first real call finds
-/// its code paths, pool threads and allocations warm.
-pub async fn warm_up(app: &Arc<App>) -> Result<(), Status> {
-    let names: Vec<String> = registry().kernels().map(|k| k.descriptor().name.clone()).collect();
-    for name in names {
-        let Some((req, state)) = warm_up_call(&name)? else { continue };
-        let mut call = Call::new("warm-up", CallContext::default());
-        invoke_with_state(app, req, state, &mut call).await?;
+/// Runs every kernel's warm-up (derived from its descriptor unless the kernel
+/// supplies its own) on the compute pool, so the first real call finds its
+/// code paths, pool threads and allocations warm.
+pub async fn warm_up(_app: &Arc<App>) -> Result<(), Status> {
+    let library = crate::library();
+    for kernel in library.kernels() {
+        let name = kernel.name().to_owned();
+        crate::admission::on_pool(None, &name, move || library.warm_up(kernel)).await?;
     }
     Ok(())
 }

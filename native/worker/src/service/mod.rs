@@ -19,7 +19,7 @@ use crate::shm::Regions;
 use crate::states::States;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tandem_kernels::{registry, CallContext, RegisteredKernel};
+use tandem_sdk::{CallContext, RegisteredKernel};
 
 /// Largest messages the worker buffers at once, across all calls.
 pub const RECEIVE_BUDGET_MESSAGES: usize = 4;
@@ -95,8 +95,8 @@ impl Call {
 
 /// Finds a kernel and checks the caller's descriptor version.
 pub fn find_kernel(name: &str, version: u32) -> Result<&'static RegisteredKernel, Status> {
-    let kernel = registry().find(name).ok_or_else(|| {
-        let known: Vec<&str> = registry().kernels().map(|k| k.descriptor().name.as_str()).collect();
+    let kernel = crate::library().find(name).ok_or_else(|| {
+        let known: Vec<&str> = crate::library().kernels().map(|k| k.descriptor().name.as_str()).collect();
         status(Code::NotFound, format!("unknown kernel '{name}'; this worker has: {}", known.join(", ")))
     })?;
     let served = kernel.descriptor().version;

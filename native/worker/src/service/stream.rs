@@ -1,6 +1,7 @@
 //! `InvokeStream`: a header, then data chunks (inline or shared-memory
-//! references) fed one at a time into an incremental BLAKE3 hasher on the
-//! compute pool, so memory stays constant whatever the stream's length.
+//! references) fed one at a time into the kernel's stream (its
+//! `tandem_sdk::KernelStream`) on the compute pool, so memory stays constant
+//! whatever the stream's length.
 //! HTTP/2 flow control is the backpressure: the next chunk is read only
 //! after the previous one was hashed.
 
@@ -12,8 +13,9 @@ use crate::grpc::{status, Code, Status};
 use crate::pb::accelerator::{stream_request::Part, InvokeReply, StreamRequest};
 use bytes::Bytes;
 use std::sync::Arc;
-use tandem_kernels::hashing::{check_output_len, update};
-use tandem_kernels::DType;
+use tandem_sdk::descriptor::symbol;
+use tandem_sdk::descriptor::KernelDescriptor;
+use tandem_sdk::DType;
 
 pub async fn invoke_stream(
     app: &Arc<App>,
@@ -46,23 +48,21 @@ pub async fn invoke_stream(
             ),
         ));
     }
-    if header.outputs.len() != 1 {
+    let descriptor = kernel.descriptor();
+    if header.outputs.len() != 1 || descriptor.outputs.len() != 1 {
         return Err(status(
             Code::InvalidArgument,
-            format!("a stream writes 1 output (digest), got {}", header.outputs.len()),
+            format!("a stream of '{}' writes 1 output, got {}", header.kernel, header.outputs.len()),
         ));
     }
     let plan = plan_outputs(&header.outputs, &app.regions, app.config.max_message_bytes)?;
-    let digest = &plan[0];
-    if digest.dtype != DType::U8 || digest.shape.len() != 1 {
-        return Err(status(Code::InvalidArgument, "output 'digest' must be a u8 vector"));
-    }
-    check_output_len(digest.len)?;
+    check_stream_output(descriptor, plan[0].dtype, &plan[0].shape)?;
 
     let ticket = app.admission.admit().inspect_err(|_| app.metrics.reject("capacity"))?;
     let (slot, queued) = app.admission.slot(ticket).await?;
     call.queue = queued;
-    let mut hasher = Box::new(blake3::Hasher::new());
+    let name = kernel.name().to_owned();
+    let mut stream = crate::library().open_stream_value(kernel)?;
     let mut bytes_hashed = 0u64;
     while let Some(message) = messages.next().await? {
         call.ctx.check()?;
@@ -75,26 +75,26 @@ pub async fn invoke_stream(
             None => return Err(status(Code::InvalidArgument, "a stream message carries no data")),
         };
         bytes_hashed += chunk.bytes().len() as u64;
-        let (next, elapsed) = on_pool(None, "hash.blake3", move || {
-            update(&mut hasher, chunk.bytes());
-            Ok(hasher)
+        let (next, elapsed) = on_pool(None, &name, move || {
+            stream.update(chunk.bytes())?;
+            Ok(stream)
         })
         .await?;
-        hasher = next;
+        stream = next;
         call.compute += elapsed;
     }
     call.ctx.check()?;
-    let (output, elapsed) = on_pool(Some(slot), "hash.blake3", move || {
+    let (output, elapsed) = on_pool(Some(slot), &name, move || {
         let mut outputs = allocate_outputs(plan)?;
         let mut output: Output = outputs.pop().ok_or_else(|| status(Code::Internal, "missing output"))?;
-        hasher.finalize_xof().fill(output.view().bytes);
+        stream.finalize(output.view().bytes)?;
         Ok(output)
     })
     .await?;
     call.compute += elapsed;
     crate::log::event(
         crate::log::Level::Debug,
-        "stream hashed",
+        "stream finished",
         serde_json::json!({ "kernel": call.kernel, "bytes": bytes_hashed }),
     );
     Ok(InvokeReply {
@@ -103,6 +103,30 @@ pub async fn invoke_stream(
         compute_micros: call.compute.as_micros() as u64,
         instance_id: app.instance_id.clone(),
     })
+}
+
+/// Checks a stream's output against the kernel's one output spec before
+/// any data is read: dtype, rank, and the output symbol's declared maximum.
+fn check_stream_output(descriptor: &KernelDescriptor, dtype: DType, shape: &[usize]) -> Result<(), Status> {
+    let spec = &descriptor.outputs[0];
+    if dtype as i32 != spec.dtype || shape.len() != spec.shape.len() {
+        return Err(status(
+            Code::InvalidArgument,
+            format!("output '{}' of '{}' must match its descriptor's dtype and rank", spec.name, descriptor.name),
+        ));
+    }
+    for (dim, &size) in spec.shape.iter().zip(shape) {
+        let max = symbol(dim).and_then(|s| descriptor.output_symbols.iter().find(|o| o.name == s)).map(|o| o.max);
+        if let Some(max) = max.filter(|&m| m > 0) {
+            if size == 0 || size as i64 > max {
+                return Err(status(
+                    Code::InvalidArgument,
+                    format!("output '{}' must be 1 to {max} long, got {size}", spec.name),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 enum Chunk {

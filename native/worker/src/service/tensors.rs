@@ -7,8 +7,8 @@ use crate::grpc::{status, Code, Status};
 use crate::pb::accelerator::{param_value, tensor, OutputSpec, ParamValue, Tensor};
 use crate::shm::{Regions, Span};
 use bytes::Bytes;
-use tandem_kernels::tensor::MAX_RANK;
-use tandem_kernels::{DType, Param, TensorMut, TensorRef};
+use tandem_sdk::tensor::MAX_RANK;
+use tandem_sdk::{DType, Param, TensorMut, TensorRef};
 
 /// Most tensors or parameters one request may carry.
 pub const MAX_ITEMS: usize = 16;

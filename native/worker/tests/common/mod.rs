@@ -8,7 +8,7 @@ use hyper::body::HttpBody;
 use prost::Message;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tandem_kernels::Code;
+use tandem_sdk::Code;
 use tandem_worker::args::{Config, Endpoint};
 use tandem_worker::grpc::frame::frame_bytes;
 use tandem_worker::grpc::metadata::percent_decode;
@@ -181,27 +181,27 @@ pub async fn read_reply(response: hyper::Response<hyper::Body>) -> Reply {
     Reply { http: parts.status, headers: parts.headers, messages, trailers }
 }
 
-pub fn tensor_bytes(dtype: tandem_kernels::DType, shape: &[i64], data: Vec<u8>) -> Tensor {
+pub fn tensor_bytes(dtype: tandem_sdk::DType, shape: &[i64], data: Vec<u8>) -> Tensor {
     Tensor { dtype: dtype as i32, shape: shape.to_vec(), data: Some(tensor::Data::InlineData(Bytes::from(data))) }
 }
 
 pub fn f32_tensor(shape: &[i64], values: &[f32]) -> Tensor {
-    tensor_bytes(tandem_kernels::DType::F32, shape, values.iter().flat_map(|v| v.to_le_bytes()).collect())
+    tensor_bytes(tandem_sdk::DType::F32, shape, values.iter().flat_map(|v| v.to_le_bytes()).collect())
 }
 
 pub fn f64_tensor(shape: &[i64], values: &[f64]) -> Tensor {
-    tensor_bytes(tandem_kernels::DType::F64, shape, values.iter().flat_map(|v| v.to_le_bytes()).collect())
+    tensor_bytes(tandem_sdk::DType::F64, shape, values.iter().flat_map(|v| v.to_le_bytes()).collect())
 }
 
 pub fn i64_tensor(shape: &[i64], values: &[i64]) -> Tensor {
-    tensor_bytes(tandem_kernels::DType::I64, shape, values.iter().flat_map(|v| v.to_le_bytes()).collect())
+    tensor_bytes(tandem_sdk::DType::I64, shape, values.iter().flat_map(|v| v.to_le_bytes()).collect())
 }
 
 pub fn u8_tensor(data: &[u8]) -> Tensor {
-    tensor_bytes(tandem_kernels::DType::U8, &[data.len() as i64], data.to_vec())
+    tensor_bytes(tandem_sdk::DType::U8, &[data.len() as i64], data.to_vec())
 }
 
-pub fn output(dtype: tandem_kernels::DType, shape: &[i64]) -> OutputSpec {
+pub fn output(dtype: tandem_sdk::DType, shape: &[i64]) -> OutputSpec {
     OutputSpec { dtype: dtype as i32, shape: shape.to_vec(), shared: None }
 }
 
@@ -228,7 +228,7 @@ pub fn blake3_request(data: &[u8], len: i64) -> InvokeRequest {
     InvokeRequest {
         kernel: "hash.blake3".into(),
         inputs: vec![u8_tensor(data)],
-        outputs: vec![output(tandem_kernels::DType::U8, &[len])],
+        outputs: vec![output(tandem_sdk::DType::U8, &[len])],
         ..Default::default()
     }
 }
@@ -244,10 +244,7 @@ pub fn montecarlo_request(rows: usize, paths: i64) -> InvokeRequest {
         kernel: "montecarlo.european".into(),
         inputs: vec![f64_tensor(&[rows as i64, 6], &options), i64_tensor(&[rows as i64], &keys)],
         params: vec![int(paths), int(7), int(0)],
-        outputs: vec![
-            output(tandem_kernels::DType::F64, &[rows as i64]),
-            output(tandem_kernels::DType::F64, &[rows as i64]),
-        ],
+        outputs: vec![output(tandem_sdk::DType::F64, &[rows as i64]), output(tandem_sdk::DType::F64, &[rows as i64])],
         ..Default::default()
     }
 }

@@ -1,120 +1,68 @@
+using System.Runtime.CompilerServices;
 using Tandem.Contracts.V1;
 
 namespace Tandem.Internal.Contracts;
 
 /// <summary>
-/// The descriptors this build of the C# facades was written against. A
-/// backend whose descriptor differs is refused for that kernel.
+/// The contracts this build's facades call, by the names the rest of the
+/// core uses. Every descriptor comes from <see cref="ReferenceKernels"/>,
+/// generated from libtandem.so (`make generate`); nothing here restates one.
+/// A backend whose descriptor hash differs is refused for that kernel.
 /// </summary>
 internal static class KernelContracts
 {
-    /// <summary>ABI major version this build speaks (high 16 bits of the version).</summary>
-    public const uint AbiMajor = 1;
+    private static readonly ConditionalWeakTable<KernelDescriptor, string> Hashes = new();
 
-    public const string SimilarityTopK = "similarity.topk";
-    public const string MonteCarloEuropean = "montecarlo.european";
-    public const string HashBlake3 = "hash.blake3";
-    public const string CollectionKind = "vector_collection";
-    public const string DiagnosticsNoop = "diagnostics.noop";
+    /// <summary>ABI major version this build speaks (high 16 bits of the version).</summary>
+    public const uint AbiMajor = ReferenceKernels.AbiMajor;
+
+    public const string SimilarityTopK = ReferenceKernels.SimilarityTopk.Name;
+    public const string MonteCarloEuropean = ReferenceKernels.MontecarloEuropean.Name;
+    public const string HashBlake3 = ReferenceKernels.HashBlake3.Name;
+    public const string CollectionKind = ReferenceKernels.StateKinds.VectorCollection.Name;
+    public const string DiagnosticsNoop = ReferenceKernels.DiagnosticsNoop.Name;
+
+    /// <summary>The fault kernel libtandem.so adds with TANDEM_TEST_KERNELS=1 (tests only, so not generated).</summary>
     public const string DiagnosticsPanic = "diagnostics.panic";
 
-    public static KernelDescriptor TopK { get; } = new()
-    {
-        Name = SimilarityTopK,
-        Version = 1,
-        Inputs = { Tensor("queries", DType.F32, finiteOnly: true, "batch", "dim") },
-        Outputs =
-        {
-            Tensor("ids", DType.I64, finiteOnly: false, "batch", "k"),
-            Tensor("scores", DType.F32, finiteOnly: false, "batch", "k"),
-        },
-        Params =
-        {
-            IntParam("k", 1, 4096, 10),
-            EnumParam("metric", 0, "dot", "cosine", "l2"),
-        },
-        StateKind = CollectionKind,
-        Flags = new KernelFlags { Idempotent = true, Batchable = true, Deterministic = true },
-    };
+    public static KernelDescriptor TopK => ReferenceKernels.SimilarityTopk.Descriptor;
 
-    public static KernelDescriptor European { get; } = new()
-    {
-        Name = MonteCarloEuropean,
-        Version = 1,
-        Inputs =
-        {
-            Tensor("options", DType.F64, finiteOnly: false, new Dim { Symbol = "batch" }, new Dim { Fixed = 6 }),
-            Tensor("row_keys", DType.I64, finiteOnly: false, "batch"),
-        },
-        Outputs =
-        {
-            Tensor("price", DType.F64, finiteOnly: false, "batch"),
-            Tensor("stderr", DType.F64, finiteOnly: false, "batch"),
-        },
-        Params =
-        {
-            IntParam("paths", 1, 1_000_000_000, 100_000),
-            IntParam("seed", long.MinValue, long.MaxValue, 0),
-            new ParamSpec { Name = "antithetic", Type = ParamType.Bool, Min = 0, Max = 1, DefaultValue = 0 },
-        },
-        Flags = new KernelFlags { Idempotent = true, Batchable = true, Deterministic = true },
-    };
+    public static KernelDescriptor European => ReferenceKernels.MontecarloEuropean.Descriptor;
 
-    public static KernelDescriptor Blake3 { get; } = new()
-    {
-        Name = HashBlake3,
-        Version = 1,
-        Inputs = { Tensor("data", DType.U8, finiteOnly: false, "len") },
-        Outputs = { Tensor("digest", DType.U8, finiteOnly: false, "output_len") },
-        Flags = new KernelFlags { Idempotent = true, Deterministic = true, Streaming = true },
-    };
+    public static KernelDescriptor Blake3 => ReferenceKernels.HashBlake3.Descriptor;
+
+    public static KernelDescriptor Noop => ReferenceKernels.DiagnosticsNoop.Descriptor;
 
     /// <summary>Longest BLAKE3 digest (extended output) a call may ask for.</summary>
-    public const int MaxHashOutput = 1 << 20;
-
-    public static KernelDescriptor Noop { get; } = new()
-    {
-        Name = DiagnosticsNoop,
-        Version = 1,
-        Inputs = { Tensor("a", DType.U8, finiteOnly: false, "a_len"), Tensor("b", DType.U8, finiteOnly: false, "b_len") },
-        Flags = new KernelFlags { Idempotent = true, Deterministic = true },
-    };
+    public const int MaxHashOutput = (int)ReferenceKernels.HashBlake3.Limits.MaxOutputLen;
 
     /// <summary>Largest k a top-k call may ask for.</summary>
-    public static int MaxK { get; } = (int)TopK.Params[0].Max;
+    public const int MaxK = (int)ReferenceKernels.SimilarityTopk.Limits.MaxK;
 
     /// <summary>Every kernel a facade of this build calls.</summary>
     public static IReadOnlyList<KernelDescriptor> All { get; } = [TopK, European, Blake3, Noop];
 
-    private static TensorSpec Tensor(string name, DType dtype, bool finiteOnly, params string[] symbols)
+    /// <summary>The hash of the contract <paramref name="expected"/> describes, computed here (so a changed copy has its own).</summary>
+    public static string HashOf(KernelDescriptor expected) =>
+        Hashes.GetValue(expected, static d => DescriptorHash.Of(d, StateKindOf(d)));
+
+    /// <summary>The hash of <paramref name="descriptor"/>, with its state kind from <paramref name="set"/>.</summary>
+    public static string HashOf(KernelDescriptor descriptor, KernelSet set) => DescriptorHash.Of(descriptor, StateKindOf(descriptor, set));
+
+    private static StateKindDescriptor? StateKindOf(KernelDescriptor descriptor, KernelSet? set = null)
     {
-        var dims = new Dim[symbols.Length];
-        for (var i = 0; i < symbols.Length; i++)
+        foreach (var kind in (set ?? ReferenceKernels.Set).StateKinds)
         {
-            dims[i] = new Dim { Symbol = symbols[i] };
+            if (kind.Name == descriptor.StateKind)
+            {
+                return kind;
+            }
         }
 
-        return Tensor(name, dtype, finiteOnly, dims);
+        return null;
     }
 
-    private static TensorSpec Tensor(string name, DType dtype, bool finiteOnly, params Dim[] dims)
-    {
-        var spec = new TensorSpec { Name = name, Dtype = dtype, FiniteOnly = finiteOnly };
-        spec.Shape.AddRange(dims);
-        return spec;
-    }
-
-    private static ParamSpec IntParam(string name, long min, long max, long defaultValue) =>
-        new() { Name = name, Type = ParamType.Int, Min = min, Max = max, DefaultValue = defaultValue };
-
-    private static ParamSpec EnumParam(string name, long defaultIndex, params string[] choices)
-    {
-        var spec = new ParamSpec { Name = name, Type = ParamType.Enum, Min = 0, Max = choices.Length - 1, DefaultValue = defaultIndex };
-        spec.Choices.AddRange(choices);
-        return spec;
-    }
-
-    /// <summary>Describes how <paramref name="actual"/> differs from <paramref name="expected"/>, or null when equal.</summary>
+    /// <summary>Describes how <paramref name="actual"/> differs from <paramref name="expected"/>, naming both hashes, or null when they agree.</summary>
     public static string? Difference(KernelDescriptor expected, KernelDescriptor? actual)
     {
         if (actual is null)
@@ -122,16 +70,19 @@ internal static class KernelContracts
             return $"the library has no kernel '{expected.Name}'";
         }
 
-        if (expected.Equals(actual))
+        var want = HashOf(expected);
+        var have = actual.Hash.Length > 0 ? actual.Hash : DescriptorHash.Of(actual, StateKindOf(actual));
+        if (want == have)
         {
             return null;
         }
 
+        var library = actual.Library.Length > 0 ? $"library '{actual.Library}'" : "the library";
         if (expected.Version != actual.Version)
         {
-            return $"'{expected.Name}' is version {actual.Version} in the library but this build expects version {expected.Version}";
+            return $"'{expected.Name}' is version {actual.Version} in {library} but this build expects version {expected.Version} (descriptor hash {have}, expected {want})";
         }
 
-        return $"'{expected.Name}' v{expected.Version} differs: the library declares {actual} but this build expects {expected}";
+        return $"'{expected.Name}' v{expected.Version} differs: {library} reports descriptor hash {have} but this build was generated from {want}; regenerate the C# contracts from the library";
     }
 }

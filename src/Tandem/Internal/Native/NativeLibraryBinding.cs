@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace Tandem.Internal.Native;
 
 /// <summary>
-/// One loaded copy of libtandem.so and its exports (native/ffi/include/tandem.h)
+/// One loaded copy of libtandem.so and its exports (native/sdk/include/tandem.h)
 /// as unmanaged function pointers. Two bindings of two files are two
 /// independent libraries (own registry, compute pool and stream table), which
 /// is what lets a new build load beside the old one. Everything a binding
@@ -40,6 +40,9 @@ internal sealed unsafe class NativeLibraryBinding
     public readonly delegate* unmanaged<ulong, byte*, nuint, nint> tandem_stream_finalize;
     public readonly delegate* unmanaged<ulong, nint> tandem_stream_free;
 
+    /// <summary>Since ABI 1.1; null in an older library.</summary>
+    public readonly delegate* unmanaged<nint> tandem_library_status;
+
     private NativeLibraryBinding(string path, nint library)
     {
         Path = path;
@@ -66,6 +69,7 @@ internal sealed unsafe class NativeLibraryBinding
         tandem_stream_update = (delegate* unmanaged<ulong, byte*, nuint, nint>)Export(nameof(tandem_stream_update));
         tandem_stream_finalize = (delegate* unmanaged<ulong, byte*, nuint, nint>)Export(nameof(tandem_stream_finalize));
         tandem_stream_free = (delegate* unmanaged<ulong, nint>)Export(nameof(tandem_stream_free));
+        tandem_library_status = NativeLibrary.TryGetExport(Library, nameof(tandem_library_status), out var status) ? (delegate* unmanaged<nint>)status : null;
     }
 
     /// <summary>The file the library was loaded from.</summary>

@@ -71,6 +71,16 @@ internal sealed unsafe class NativeRuntime
             return new NativeRuntime(null, abiError);
         }
 
+        if (binding.tandem_library_status != null && binding.tandem_library_status() is var status && status != 0)
+        {
+            // The library's registration failed (a panic, or a descriptor the
+            // SDK refuses); every other export would return the same error.
+            var reason = NativeErrors.Take(binding, status, null)!.Message;
+            var refused = new TandemException(TandemStatusCode.FailedPrecondition, $"the native library refused to load: {reason}", backend: BackendKind.Native);
+            TandemLog.NativeLibraryRefused(logger, refused.Message);
+            return new NativeRuntime(null, refused);
+        }
+
         var runtime = new NativeRuntime(binding, null);
         NativeRuntimeInfo info;
         NativeErrors.ThrowIfError(binding, binding.tandem_runtime_info(&info), null);

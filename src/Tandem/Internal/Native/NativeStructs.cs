@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 
 namespace Tandem.Internal.Native;
 
-// Blittable mirrors of the structs in native/ffi/include/tandem.h. Layouts
+// Blittable mirrors of the structs in native/sdk/include/tandem.h. Layouts
 // are asserted against tandem_layout_table() by NativeLayoutTests.
 
 [InlineArray(4)]

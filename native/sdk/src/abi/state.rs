@@ -2,11 +2,12 @@
 //! one reference to a shared state; calls in flight hold their own, so
 //! freeing a handle while a call reads the state is safe.
 
-use crate::error::{guard, invalid, tandem_error_t};
-use crate::kernel::{optional_tensors, str_arg};
-use crate::types::{tandem_tensor_t, TANDEM_MAX_RANK, TANDEM_MAX_TENSORS};
+use crate::abi::error::{guard, invalid, tandem_error_t};
+use crate::abi::kernel::{optional_tensors, str_arg};
+use crate::abi::library;
+use crate::abi::types::{tandem_tensor_t, TANDEM_MAX_RANK, TANDEM_MAX_TENSORS};
+use crate::State;
 use std::sync::Arc;
-use tandem_kernels::{registry, State};
 
 /// Opaque; created by `tandem_state_create`, released by `tandem_state_free`.
 pub struct tandem_state_t {
@@ -39,7 +40,7 @@ pub unsafe extern "C" fn tandem_state_create(
         let mut shapes = [[0usize; TANDEM_MAX_RANK]; TANDEM_MAX_TENSORS];
         // SAFETY: forwarded caller guarantees.
         let present = unsafe { optional_tensors(tensors, count, &mut shapes) }?;
-        let state = registry().create_state(kind, &present[..count])?;
+        let state = library()?.create_state(kind, &present[..count])?;
         let handle = Box::new(tandem_state_t { state: Arc::new(state) });
         // SAFETY: `out` is non-null and writable per the contract.
         unsafe { *out = Box::into_raw(handle) };
@@ -68,10 +69,7 @@ pub unsafe extern "C" fn tandem_state_free(state: *mut tandem_state_t) {
 pub unsafe extern "C" fn tandem_state_size_bytes(state: *const tandem_state_t) -> u64 {
     // SAFETY: the caller guarantees `state` is null or live.
     match unsafe { state.as_ref() } {
-        Some(s) => match s.state.as_collection() {
-            Some(c) => c.size_bytes() as u64,
-            None => 0,
-        },
+        Some(s) => s.state.size_bytes() as u64,
         None => 0,
     }
 }

@@ -2,22 +2,22 @@
 //! synchronously (short calls) or submit it to the compute pool with a
 //! completion callback (long calls).
 
-use crate::cancel::tandem_cancel_t;
-use crate::error::{guard, invalid, panic_error, tandem_error_t};
-use crate::stack::StackVec;
-use crate::state::tandem_state_t;
-use crate::types::*;
+use crate::abi::cancel::tandem_cancel_t;
+use crate::abi::error::{guard, invalid, panic_error, tandem_error_t};
+use crate::abi::library;
+use crate::abi::stack::StackVec;
+use crate::abi::state::tandem_state_t;
+use crate::abi::types::*;
+use crate::library::Library;
+use crate::pool::{self, pool};
+use crate::simd::Isa;
+use crate::{CallContext, Code, DType, KernelError, Param, RegisteredKernel, State, TensorMut, TensorRef};
 use prost::Message;
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
-use tandem_kernels::pool::{self, pool};
-use tandem_kernels::similarity::dot::Isa;
-use tandem_kernels::{
-    registry, CallContext, Code, DType, KernelError, Param, RegisteredKernel, State, TensorMut, TensorRef,
-};
 
 /// Opaque handle to a registered kernel; valid for the life of the process.
 pub struct tandem_kernel_t {
@@ -43,8 +43,9 @@ impl tandem_kernel_t {
     }
 }
 
-fn kernels() -> &'static [tandem_kernel_t] {
-    KERNELS.get_or_init(|| registry().kernels().map(|kernel| tandem_kernel_t { kernel }).collect())
+fn kernels() -> Result<&'static [tandem_kernel_t], KernelError> {
+    let library = library()?;
+    Ok(KERNELS.get_or_init(|| library.kernels().map(|kernel| tandem_kernel_t { kernel }).collect()))
 }
 
 fn max_pending() -> u32 {
@@ -282,7 +283,7 @@ pub unsafe extern "C" fn tandem_kernels_describe(out: *mut tandem_buffer_t) -> *
     guard("tandem_kernels_describe", &[0; 16], || {
         // SAFETY: `out` is null or writable per the contract.
         let out = unsafe { out.as_mut() }.ok_or_else(|| invalid("argument 'out' is null"))?;
-        let mut bytes = registry().kernel_set().encode_to_vec();
+        let mut bytes = library()?.kernel_set().encode_to_vec();
         bytes.shrink_to_fit();
         let mut bytes = std::mem::ManuallyDrop::new(bytes);
         *out = tandem_buffer_t { data: bytes.as_mut_ptr(), len: bytes.len() as u64, capacity: bytes.capacity() as u64 };
@@ -324,9 +325,14 @@ pub unsafe extern "C" fn tandem_kernel_find(
         }
         // SAFETY: forwarded caller guarantee.
         let name = unsafe { str_arg(name, name_len, "name") }?;
-        let found = kernels().iter().find(|k| k.kernel.descriptor().name == name).ok_or_else(|| {
-            let known: Vec<&str> = kernels().iter().map(|k| k.kernel.descriptor().name.as_str()).collect();
-            KernelError::not_found(format!("unknown kernel '{name}'; this library has: {}", known.join(", ")))
+        let kernels = kernels()?;
+        let found = kernels.iter().find(|k| k.kernel.name() == name).ok_or_else(|| {
+            let known: Vec<&str> = kernels.iter().map(|k| k.kernel.name()).collect();
+            KernelError::not_found(format!(
+                "unknown kernel '{name}'; library '{}' has: {}",
+                library().map_or("", Library::name),
+                known.join(", ")
+            ))
         })?;
         // SAFETY: `out` is non-null and writable.
         unsafe { *out = found };
@@ -359,7 +365,7 @@ pub unsafe extern "C" fn tandem_kernel_invoke(
         None => return tandem_error_t::boxed(invalid("argument 'kernel' is null")),
     };
     let kernel = handle.kernel;
-    let started = crate::log::calls_enabled().then(Instant::now);
+    let started = crate::abi::log::calls_enabled().then(Instant::now);
     let trace = trace_of(ctx);
     let error = guard(&kernel.descriptor().name, &trace, || {
         // SAFETY: forwarded caller guarantees.
@@ -376,9 +382,12 @@ pub unsafe extern "C" fn tandem_kernel_invoke(
     });
     if let Some(started) = started {
         // SAFETY: a non-null error is the live one this call just created.
-        let code =
-            if error.is_null() { Code::Ok } else { Code::from_raw(unsafe { crate::error::tandem_error_code(error) }) };
-        crate::log::call(&kernel.descriptor().name, &trace, code, started.elapsed().as_micros());
+        let code = if error.is_null() {
+            Code::Ok
+        } else {
+            Code::from_raw(unsafe { crate::abi::error::tandem_error_code(error) })
+        };
+        crate::abi::log::call(&kernel.descriptor().name, &trace, code, started.elapsed().as_micros());
     }
     error
 }
@@ -411,7 +420,7 @@ fn run(
     args: &mut CallArgs<'_>,
     ctx: &CallContext,
 ) -> Result<(), KernelError> {
-    registry().invoke(kernel, state, args.inputs.as_slice(), args.params.as_slice(), args.outputs.as_mut_slice(), ctx)
+    library()?.invoke(kernel, state, args.inputs.as_slice(), args.params.as_slice(), args.outputs.as_mut_slice(), ctx)
 }
 
 /// A submitted call: copies of the argument headers; the data stays borrowed.
@@ -483,7 +492,7 @@ pub unsafe extern "C" fn tandem_kernel_submit(
             ctx: unsafe { call_context(ctx) },
             callback,
             user_data,
-            started: crate::log::calls_enabled().then(Instant::now),
+            started: crate::abi::log::calls_enabled().then(Instant::now),
         };
         job.inputs[..input_count].copy_from_slice(inputs);
         job.params[..param_count].copy_from_slice(params);
@@ -530,7 +539,7 @@ fn complete(job: Box<Job>) {
             Ok(Err(err)) => err.code,
             Err(_) => Code::Internal,
         };
-        crate::log::call(&job.kernel.descriptor().name, &job.ctx.trace_id, code, started.elapsed().as_micros());
+        crate::abi::log::call(&job.kernel.descriptor().name, &job.ctx.trace_id, code, started.elapsed().as_micros());
     }
     let error = match outcome {
         Ok(Ok(())) => std::ptr::null_mut(),
@@ -556,7 +565,7 @@ pub unsafe extern "C" fn tandem_runtime_info(out: *mut tandem_runtime_info_t) ->
         // SAFETY: `out` is null or writable per the contract.
         let out = unsafe { out.as_mut() }.ok_or_else(|| invalid("argument 'out' is null"))?;
         *out = tandem_runtime_info_t {
-            abi_version: tandem_kernels::ABI_VERSION,
+            abi_version: crate::ABI_VERSION,
             compute_threads: pool::threads() as u32,
             max_pending: max_pending(),
             isa: match Isa::detect() {
@@ -567,4 +576,27 @@ pub unsafe extern "C" fn tandem_runtime_info(out: *mut tandem_runtime_info_t) ->
         };
         Ok(())
     })
+}
+
+/// Runs the kernel's warm-up (derived from its descriptor unless the kernel
+/// supplies its own) on the calling thread.
+///
+/// # Safety
+/// `kernel` is null or comes from `tandem_kernel_find`.
+#[no_mangle]
+pub unsafe extern "C" fn tandem_kernel_warm_up(kernel: *const tandem_kernel_t) -> *mut tandem_error_t {
+    // SAFETY: `kernel` is null or a handle from tandem_kernel_find.
+    let handle = match unsafe { kernel.as_ref() } {
+        Some(handle) => handle,
+        None => return tandem_error_t::boxed(invalid("argument 'kernel' is null")),
+    };
+    guard(handle.kernel.name(), &[0; 16], || library()?.warm_up(handle.kernel))
+}
+
+/// Null when the library's kernels registered and passed the SDK's checks;
+/// otherwise the error that every other call of this library also returns
+/// (FAILED_PRECONDITION naming the library and the first problem).
+#[no_mangle]
+pub extern "C" fn tandem_library_status() -> *mut tandem_error_t {
+    guard("tandem_library_status", &[0; 16], || library().map(|_| ()))
 }

@@ -3,12 +3,12 @@
 //! [`guard`], so a panic becomes INTERNAL with a correlation id instead of
 //! unwinding into the host.
 
-use crate::log;
+use crate::abi::log;
+use crate::{Code, KernelError};
 use std::ffi::{c_char, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tandem_kernels::{Code, KernelError};
 
 /// Opaque error: a gRPC status code and a UTF-8 message.
 pub struct tandem_error_t {
@@ -57,11 +57,7 @@ pub(crate) fn trace_hex(trace_id: &[u8; 16]) -> Option<String> {
 
 /// Logs a panic payload under a new correlation id and returns INTERNAL.
 pub(crate) fn panic_error(operation: &str, trace_id: &[u8; 16], payload: &(dyn std::any::Any + Send)) -> KernelError {
-    let detail = payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "non-string panic payload".to_owned());
+    let detail = super::panic_message(payload);
     let id = correlation_id();
     log::error(operation, trace_hex(trace_id).as_deref(), Code::Internal, &id, &detail);
     KernelError::new(

@@ -1,7 +1,7 @@
 //! Publishes the size, alignment and field offsets of every struct shared
 //! with C#, so tests on the .NET side compare them with their own layouts.
 
-use crate::types::*;
+use crate::abi::types::*;
 use std::ffi::{c_char, CString};
 use std::mem::{align_of, offset_of, size_of};
 use std::sync::OnceLock;

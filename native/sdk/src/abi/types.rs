@@ -1,8 +1,8 @@
 //! Blittable structs shared with C#. Their sizes and field offsets are
 //! published by `tandem_layout_table` and asserted by tests on both sides.
 
+use crate::tensor::MAX_RANK;
 use std::ffi::c_void;
-use tandem_kernels::tensor::MAX_RANK;
 
 /// Maximum rank of a tensor crossing the ABI.
 pub const TANDEM_MAX_RANK: usize = 4;
@@ -65,7 +65,7 @@ pub struct tandem_param_t {
 #[derive(Clone, Copy, Debug)]
 pub struct tandem_call_context_t {
     pub timeout_ns: u64,
-    pub cancel: *const crate::cancel::tandem_cancel_t,
+    pub cancel: *const crate::abi::cancel::tandem_cancel_t,
     pub trace_id: [u8; 16],
     pub span_id: [u8; 8],
     pub flags: u32,

@@ -1,8 +1,8 @@
 //! Structured JSON log lines on stderr, carrying the caller's trace id.
 
+use crate::Code;
 use std::io::Write;
 use std::sync::atomic::{AtomicU32, Ordering};
-use tandem_kernels::Code;
 
 /// 0 = errors only (default), 1 = also one line per kernel call.
 static LEVEL: AtomicU32 = AtomicU32::new(0);

@@ -1,8 +1,8 @@
 //! A cancellation token the host creates, passes in `tandem_call_context_t`
 //! and sets when its caller gives up; kernels see it between chunks of work.
 
+use crate::context::CancelFlag;
 use std::sync::Arc;
-use tandem_kernels::context::CancelFlag;
 
 /// Opaque; created by `tandem_cancel_new`, released by `tandem_cancel_free`.
 pub struct tandem_cancel_t {

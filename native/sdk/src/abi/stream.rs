@@ -1,11 +1,10 @@
-//! Streaming kernels (`hash.blake3`): open → update* → finalize, then free.
+//! Streaming kernels: open → update* → finalize, then free.
 //! Streams are integer handles into a table in Rust, so a stale, freed or
 //! forged handle is NOT_FOUND rather than a use-after-free.
 
-use crate::error::{guard, invalid, tandem_error_t};
-use crate::kernel::tandem_kernel_t;
-use tandem_kernels::hashing::{self, streams};
-use tandem_kernels::{Code, KernelError};
+use crate::abi::error::{guard, invalid, tandem_error_t};
+use crate::abi::kernel::tandem_kernel_t;
+use crate::abi::library;
 
 /// Opens a stream of a streaming kernel; `*out` receives its handle (never 0).
 ///
@@ -18,11 +17,7 @@ pub unsafe extern "C" fn tandem_stream_open(kernel: *const tandem_kernel_t, out:
         let kernel = unsafe { kernel.as_ref() }.ok_or_else(|| invalid("argument 'kernel' is null"))?;
         // SAFETY: the caller guarantees `out` is null or writable.
         let out = unsafe { out.as_mut() }.ok_or_else(|| invalid("argument 'out' is null"))?;
-        let name = &kernel.registered().descriptor().name;
-        if !kernel.registered().streaming() || name != hashing::KERNEL_NAME {
-            return Err(KernelError::new(Code::Unimplemented, format!("kernel '{name}' has no streaming form")));
-        }
-        *out = streams::open()?;
+        *out = library()?.open_stream(kernel.registered())?;
         Ok(())
     })
 }
@@ -42,30 +37,34 @@ pub unsafe extern "C" fn tandem_stream_update(handle: u64, data: *const u8, len:
             // SAFETY: non-null and readable for `len` bytes per the caller.
             unsafe { std::slice::from_raw_parts(data, len) }
         };
-        streams::append(handle, bytes)
+        library()?.stream_update(handle, bytes)
     })
 }
 
-/// Writes the digest into `out` (`out_len` bytes: 1 to 1 MiB; XOF beyond 32).
-/// A stream yields one digest; it stays allocated until freed.
+/// Writes the stream's result into `out` (`out_len` bytes; the kernel checks
+/// the length). A stream yields one result; it stays allocated until freed.
 ///
 /// # Safety
 /// `out` is writable for `out_len` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn tandem_stream_finalize(handle: u64, out: *mut u8, out_len: usize) -> *mut tandem_error_t {
     guard("tandem_stream_finalize", &[0; 16], || {
-        hashing::check_output_len(out_len)?;
-        if out.is_null() {
+        let out: &mut [u8] = if out_len == 0 {
+            &mut []
+        } else if out_len > isize::MAX as usize {
+            return Err(invalid(format!("argument 'out_len' is {out_len}, beyond any valid allocation")));
+        } else if out.is_null() {
             return Err(invalid("argument 'out' is null"));
-        }
-        // SAFETY: non-null and writable for `out_len` bytes per the caller.
-        let out = unsafe { std::slice::from_raw_parts_mut(out, out_len) };
-        streams::finalize(handle, out)
+        } else {
+            // SAFETY: non-null and writable for `out_len` bytes per the caller.
+            unsafe { std::slice::from_raw_parts_mut(out, out_len) }
+        };
+        library()?.stream_finalize(handle, out)
     })
 }
 
 /// Frees a stream, finalized or not; NOT_FOUND for an unknown handle.
 #[no_mangle]
 pub extern "C" fn tandem_stream_free(handle: u64) -> *mut tandem_error_t {
-    guard("tandem_stream_free", &[0; 16], || streams::free(handle))
+    guard("tandem_stream_free", &[0; 16], || library()?.stream_free(handle))
 }

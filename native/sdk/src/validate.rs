@@ -7,7 +7,8 @@ use crate::descriptor::{KernelDescriptor, ParamSpec, TensorSpec};
 use crate::error::KernelError;
 use crate::tensor::{DType, Param, TensorMut, TensorRef};
 
-const MAX_SYMBOLS: usize = 8;
+/// Most distinct symbols one kernel may use.
+pub const MAX_SYMBOLS: usize = 8;
 
 /// Sizes bound to the descriptor's symbolic dimensions by the inputs.
 #[derive(Clone, Copy, Debug, Default)]

@@ -1,0 +1,380 @@
+//! A kernel library: the kernels and state kinds one crate registers, each
+//! descriptor checked and hashed once, and the calls that validate and run
+//! them. The C ABI ([`crate::abi`]) and the worker serve a [`Library`].
+
+use crate::check;
+use crate::context::CallContext;
+use crate::descriptor::{self, KernelDescriptor, KernelSet, StateKindDescriptor};
+use crate::error::{Code, KernelError};
+use crate::kernel::{Invocation, Kernel, KernelStream};
+use crate::state::{ErasedStateKind, State, StateKind};
+use crate::streams::Streams;
+use crate::tensor::{Param, TensorMut, TensorRef};
+use crate::validate::{self, CompiledDescriptor};
+use crate::warmup::WarmUp;
+use crate::ABI_VERSION;
+
+/// Collects a library's kernels and state kinds; [`LibraryBuilder::build`]
+/// checks every descriptor.
+pub struct LibraryBuilder {
+    name: String,
+    version: String,
+    kernels: Vec<Box<dyn Kernel>>,
+    state_kinds: Vec<(StateKindDescriptor, Box<dyn ErasedStateKind>)>,
+}
+
+impl LibraryBuilder {
+    pub fn new(name: &str, version: &str) -> LibraryBuilder {
+        LibraryBuilder {
+            name: name.to_owned(),
+            version: version.to_owned(),
+            kernels: Vec::new(),
+            state_kinds: Vec::new(),
+        }
+    }
+
+    pub fn kernel(&mut self, kernel: impl Kernel) -> &mut Self {
+        self.kernels.push(Box::new(kernel));
+        self
+    }
+
+    pub fn state_kind(&mut self, kind: impl StateKind) -> &mut Self {
+        self.state_kinds.push((kind.descriptor(), Box::new(kind)));
+        self
+    }
+
+    /// Checks every descriptor (FAILED_PRECONDITION naming the library and
+    /// kernel for the first one the SDK refuses), then hashes them.
+    pub fn build(self) -> Result<Library, KernelError> {
+        let refuse = |what: String| {
+            KernelError::new(Code::FailedPrecondition, format!("kernel library '{}' is invalid: {what}", self.name))
+        };
+        let kinds: Vec<&StateKindDescriptor> = self.state_kinds.iter().map(|(d, _)| d).collect();
+        check::state_kinds(&kinds).map_err(refuse)?;
+        let mut kernels: Vec<RegisteredKernel> = Vec::with_capacity(self.kernels.len());
+        for kernel in self.kernels {
+            let mut descriptor = kernel.descriptor();
+            let state_kind = kinds.iter().find(|k| k.name == descriptor.state_kind).copied();
+            check::kernel(&descriptor, state_kind, kernel.stream().is_some()).map_err(refuse)?;
+            if kernels.iter().any(|k| k.descriptor.name == descriptor.name) {
+                return Err(refuse(format!("kernel '{}' is registered twice", descriptor.name)));
+            }
+            descriptor.hash = descriptor::hash(&descriptor, state_kind);
+            descriptor.library = self.name.clone();
+            let compiled = CompiledDescriptor::new(&descriptor);
+            kernels.push(RegisteredKernel { descriptor, compiled, kernel });
+        }
+        let (state_kind_descriptors, state_kinds) = self.state_kinds.into_iter().unzip();
+        Ok(Library {
+            name: self.name,
+            version: self.version,
+            kernels,
+            state_kind_descriptors,
+            state_kinds,
+            streams: Streams::new(),
+        })
+    }
+}
+
+/// A kernel with its checked, hashed descriptor compiled for fast per-call
+/// validation.
+pub struct RegisteredKernel {
+    descriptor: KernelDescriptor,
+    compiled: CompiledDescriptor,
+    kernel: Box<dyn Kernel>,
+}
+
+impl RegisteredKernel {
+    pub fn descriptor(&self) -> &KernelDescriptor {
+        &self.descriptor
+    }
+
+    pub fn name(&self) -> &str {
+        &self.descriptor.name
+    }
+
+    pub fn streaming(&self) -> bool {
+        self.kernel.stream().is_some()
+    }
+}
+
+/// The kernels and state kinds of one library, ready to serve.
+pub struct Library {
+    name: String,
+    version: String,
+    kernels: Vec<RegisteredKernel>,
+    state_kind_descriptors: Vec<StateKindDescriptor>,
+    state_kinds: Vec<Box<dyn ErasedStateKind>>,
+    streams: Streams,
+}
+
+impl Library {
+    /// Builds a library from a registration function, as `export!` does.
+    /// A panic inside `register` is caught and reported.
+    pub fn from_register(name: &str, version: &str, register: fn(&mut LibraryBuilder)) -> Result<Library, KernelError> {
+        let mut builder = LibraryBuilder::new(name, version);
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| register(&mut builder)));
+        if let Err(payload) = outcome {
+            let message = crate::abi::panic_message(payload.as_ref());
+            return Err(KernelError::new(
+                Code::FailedPrecondition,
+                format!("kernel library '{name}' panicked while registering its kernels: {message}"),
+            ));
+        }
+        builder.build()
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    pub fn kernels(&self) -> impl Iterator<Item = &RegisteredKernel> {
+        self.kernels.iter()
+    }
+
+    pub fn find(&self, name: &str) -> Option<&RegisteredKernel> {
+        self.kernels.iter().find(|k| k.descriptor.name == name)
+    }
+
+    /// [`Library::find`], or NOT_FOUND listing the kernels this library has.
+    pub fn kernel(&self, name: &str) -> Result<&RegisteredKernel, KernelError> {
+        self.find(name).ok_or_else(|| {
+            let known: Vec<&str> = self.kernels.iter().map(|k| k.name()).collect();
+            KernelError::not_found(format!(
+                "unknown kernel '{name}'; library '{}' has: {}",
+                self.name,
+                known.join(", ")
+            ))
+        })
+    }
+
+    pub fn state_kinds(&self) -> &[StateKindDescriptor] {
+        &self.state_kind_descriptors
+    }
+
+    pub fn kernel_set(&self) -> KernelSet {
+        KernelSet {
+            abi_version: ABI_VERSION,
+            kernels: self.kernels.iter().map(|k| k.descriptor.clone()).collect(),
+            state_kinds: self.state_kind_descriptors.clone(),
+            library_name: self.name.clone(),
+            library_version: self.version.clone(),
+        }
+    }
+
+    /// Builds a state of `kind` from its tensors (`None` for an omitted
+    /// optional tensor), validated against the state kind's descriptor.
+    pub fn create_state(&self, kind: &str, tensors: &[Option<TensorRef<'_>>]) -> Result<State, KernelError> {
+        let index = self.state_kind_descriptors.iter().position(|s| s.name == kind).ok_or_else(|| {
+            let known: Vec<&str> = self.state_kind_descriptors.iter().map(|s| s.name.as_str()).collect();
+            KernelError::not_found(format!(
+                "unknown state kind '{kind}'; library '{}' has: {}",
+                self.name,
+                if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+            ))
+        })?;
+        let spec = &self.state_kind_descriptors[index];
+        if tensors.len() != spec.tensors.len() {
+            return Err(KernelError::invalid(format!(
+                "state kind '{kind}' takes {} tensor(s), got {}",
+                spec.tensors.len(),
+                tensors.len()
+            )));
+        }
+        let mut shapes = Vec::with_capacity(tensors.len());
+        for (tensor_spec, tensor) in spec.tensors.iter().zip(tensors) {
+            match tensor {
+                Some(t) => shapes.push((tensor_spec, *t)),
+                None if spec.optional_tensors.contains(&tensor_spec.name) => {}
+                None => {
+                    return Err(KernelError::invalid(format!(
+                        "state kind '{kind}' requires tensor '{}'",
+                        tensor_spec.name
+                    )))
+                }
+            }
+        }
+        validate::check_tensors(&shapes)?;
+        self.state_kinds[index].create(kind, tensors)
+    }
+
+    /// Validates and runs one call.
+    pub fn invoke<'t>(
+        &self,
+        kernel: &RegisteredKernel,
+        state: Option<&State>,
+        inputs: &[TensorRef<'t>],
+        params: &[Param],
+        outputs: &mut [TensorMut<'t>],
+        ctx: &CallContext,
+    ) -> Result<(), KernelError> {
+        let desc = &kernel.descriptor;
+        let bindings = kernel.compiled.check(desc, inputs, params)?;
+        match (desc.state_kind.as_str(), state) {
+            ("", _) => {}
+            (needed, None) => {
+                return Err(KernelError::invalid(format!("kernel '{}' needs a '{needed}' state", desc.name)));
+            }
+            (needed, Some(s)) if s.kind() != needed => {
+                return Err(KernelError::invalid(format!(
+                    "kernel '{}' needs a '{needed}' state, got a '{}' state",
+                    desc.name,
+                    s.kind()
+                )));
+            }
+            _ => {}
+        }
+        ctx.check()?;
+        kernel.kernel.invoke(Invocation { descriptor: desc, state, inputs, params, outputs, ctx, bindings })
+    }
+
+    /// Runs a kernel's warm-up (derived from its descriptor unless the
+    /// kernel supplies its own).
+    pub fn warm_up(&self, kernel: &RegisteredKernel) -> Result<(), KernelError> {
+        let mut warm = WarmUp::new(self, kernel);
+        kernel.kernel.warm_up(&mut warm)
+    }
+
+    /// Opens a stream of a streaming kernel; returns its handle (never 0).
+    pub fn open_stream(&self, kernel: &RegisteredKernel) -> Result<u64, KernelError> {
+        let stream = self.open_stream_value(kernel)?;
+        self.streams.insert(kernel.name(), stream)
+    }
+
+    /// Opens a stream the caller owns directly (the worker keeps its own).
+    pub fn open_stream_value(&self, kernel: &RegisteredKernel) -> Result<Box<dyn KernelStream>, KernelError> {
+        let factory = kernel.kernel.stream().ok_or_else(|| {
+            KernelError::new(Code::Unimplemented, format!("kernel '{}' has no streaming form", kernel.name()))
+        })?;
+        factory.open()
+    }
+
+    pub fn stream_update(&self, handle: u64, data: &[u8]) -> Result<(), KernelError> {
+        self.streams.update(handle, data)
+    }
+
+    pub fn stream_finalize(&self, handle: u64, out: &mut [u8]) -> Result<(), KernelError> {
+        self.streams.finalize(handle, out)
+    }
+
+    pub fn stream_free(&self, handle: u64) -> Result<(), KernelError> {
+        self.streams.free(handle)
+    }
+
+    /// Streams currently open (for leak checks in tests).
+    pub fn open_streams(&self) -> usize {
+        self.streams.open_count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::descriptor::{Flags, TensorSpec, D};
+    use crate::tensor::DType;
+
+    struct Echo(&'static str);
+
+    impl Kernel for Echo {
+        fn descriptor(&self) -> KernelDescriptor {
+            KernelDescriptor::builder(self.0, 1)
+                .input(TensorSpec::new("x", DType::U8, [D::sym("n")]))
+                .output(TensorSpec::new("y", DType::U8, [D::sym("n")]))
+                .flags(Flags { idempotent: true, ..Flags::default() })
+                .build()
+        }
+
+        fn invoke(&self, call: Invocation<'_, '_>) -> Result<(), KernelError> {
+            call.expect_outputs()?;
+            call.outputs[0].bytes.copy_from_slice(call.inputs[0].bytes);
+            Ok(())
+        }
+    }
+
+    struct Bytes;
+
+    impl StateKind for Bytes {
+        type State = Vec<u8>;
+
+        fn descriptor(&self) -> StateKindDescriptor {
+            StateKindDescriptor::new("bytes", vec![TensorSpec::new("data", DType::U8, [D::sym("n")])], &[])
+        }
+
+        fn create(&self, tensors: &[Option<TensorRef<'_>>]) -> Result<Vec<u8>, KernelError> {
+            Ok(tensors[0].map(|t| t.bytes.to_vec()).unwrap_or_default())
+        }
+
+        fn size_bytes(&self, state: &Vec<u8>) -> usize {
+            state.len()
+        }
+    }
+
+    fn build(register: fn(&mut LibraryBuilder)) -> Result<Library, KernelError> {
+        Library::from_register("test-lib", "1.2.3", register)
+    }
+
+    #[test]
+    fn from_register_hashes_names_and_warms_up_every_kernel() {
+        let library = build(|l| {
+            l.kernel(Echo("a.echo")).kernel(Echo("b.echo"));
+        })
+        .unwrap();
+        let set = library.kernel_set();
+        assert_eq!((set.library_name.as_str(), set.library_version.as_str()), ("test-lib", "1.2.3"));
+        for kernel in library.kernels() {
+            assert_eq!(kernel.descriptor().library, "test-lib");
+            assert_eq!(kernel.descriptor().hash, descriptor::hash(kernel.descriptor(), None));
+            library.warm_up(kernel).unwrap();
+        }
+    }
+
+    #[test]
+    fn from_register_refuses_a_panicking_registration_naming_the_library() {
+        let error = build(|_| panic!("no config file")).err().unwrap();
+        assert_eq!(error.code, Code::FailedPrecondition);
+        assert!(error.message.contains("'test-lib' panicked while registering its kernels: no config file"), "{error}");
+    }
+
+    #[test]
+    fn build_refuses_a_kernel_registered_twice() {
+        let error = build(|l| {
+            l.kernel(Echo("a.echo")).kernel(Echo("a.echo"));
+        })
+        .err()
+        .unwrap();
+        assert_eq!(error.code, Code::FailedPrecondition);
+        assert!(error.message.contains("kernel library 'test-lib' is invalid: kernel 'a.echo' is registered twice"));
+    }
+
+    #[test]
+    fn create_state_builds_the_authors_type_and_names_unknown_kinds() {
+        let library = build(|l| {
+            l.state_kind(Bytes);
+        })
+        .unwrap();
+        let data = [1u8, 2, 3];
+        let view = TensorRef { dtype: DType::U8, shape: &[3], bytes: &data };
+        let state = library.create_state("bytes", &[Some(view)]).unwrap();
+        assert_eq!((state.kind(), state.size_bytes()), ("bytes", 3));
+        assert_eq!(state.get::<Vec<u8>>().unwrap(), &vec![1, 2, 3]);
+        assert!(state.get::<String>().is_none());
+        let error = library.create_state("nope", &[]).unwrap_err();
+        assert_eq!(error.code, Code::NotFound);
+        assert!(error.message.contains("library 'test-lib' has: bytes"), "{error}");
+    }
+
+    #[test]
+    fn open_stream_of_a_kernel_without_one_is_unimplemented() {
+        let library = build(|l| {
+            l.kernel(Echo("a.echo"));
+        })
+        .unwrap();
+        let error = library.open_stream(library.kernel("a.echo").unwrap()).unwrap_err();
+        assert_eq!(error.code, Code::Unimplemented);
+        assert_eq!(library.kernel("zzz").err().unwrap().code, Code::NotFound);
+    }
+}
