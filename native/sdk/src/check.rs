@@ -82,11 +82,9 @@ pub(crate) fn state_kinds(kinds: &[&StateKindDescriptor]) -> Result<(), String> 
     Ok(())
 }
 
-pub(crate) fn kernel(
-    d: &KernelDescriptor,
-    state_kind: Option<&StateKindDescriptor>,
-    has_stream: bool,
-) -> Result<(), String> {
+/// Checks one kernel descriptor, with its state kind and whether the kernel
+/// has a stream implementation; the error names the kernel and the problem.
+pub fn kernel(d: &KernelDescriptor, state_kind: Option<&StateKindDescriptor>, has_stream: bool) -> Result<(), String> {
     if !valid_name(&d.name) {
         return Err(format!("kernel name '{}' is not a lowercase name of letters, digits, '.', '_', '-'", d.name));
     }

@@ -3,20 +3,49 @@
 
 use crate::error::{Code, KernelError};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-/// A cancellation flag shared between the caller and a running kernel.
-#[derive(Debug, Default)]
-pub struct CancelFlag(AtomicBool);
+type Hook = Box<dyn FnOnce() + Send>;
+
+/// A cancellation flag shared between the caller and a running kernel. A
+/// host that forwards the call elsewhere (the worker, into a kernel library
+/// of its own) registers a hook that passes the cancellation on.
+#[derive(Default)]
+pub struct CancelFlag {
+    cancelled: AtomicBool,
+    hooks: Mutex<Vec<Hook>>,
+}
+
+impl std::fmt::Debug for CancelFlag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CancelFlag").field("cancelled", &self.is_cancelled()).finish()
+    }
+}
 
 impl CancelFlag {
+    /// Sets the flag and runs every hook once.
     pub fn cancel(&self) {
-        self.0.store(true, Ordering::Release);
+        self.cancelled.store(true, Ordering::Release);
+        let hooks = std::mem::take(&mut *self.hooks.lock().unwrap_or_else(|e| e.into_inner()));
+        for hook in hooks {
+            hook();
+        }
     }
 
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+        self.cancelled.load(Ordering::Acquire)
+    }
+
+    /// Runs `hook` when the flag is cancelled (at once if it already is).
+    pub fn on_cancel(&self, hook: impl FnOnce() + Send + 'static) {
+        let mut hooks = self.hooks.lock().unwrap_or_else(|e| e.into_inner());
+        if self.is_cancelled() {
+            drop(hooks);
+            hook();
+        } else {
+            hooks.push(Box::new(hook));
+        }
     }
 }
 

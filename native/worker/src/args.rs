@@ -14,6 +14,9 @@ Serves tandem.v1.Accelerator and grpc.health.v1.Health over gRPC (HTTP/2).
                              tandem-worker-<uid>.sock); created 0600, removed at exit
   --listen HOST:PORT         listen on TCP instead (port 0 picks a free port)
   --metrics-listen HOST:PORT serve Prometheus metrics at GET /metrics (default: off)
+  --kernels PATH             also serve the kernels of this kernel library (a cdylib built
+                             with tandem-sdk); repeatable. Checked at start: ABI, the
+                             library's status, descriptor hashes, unique names
   --shm-dir DIR              directory shared-memory regions must live in (default /dev/shm)
   --max-concurrency N        kernel calls running at once (default: compute threads)
   --max-queue M              calls waiting for a slot (default 64); beyond: RESOURCE_EXHAUSTED
@@ -46,6 +49,8 @@ pub struct Config {
     pub build_id: Option<String>,
     pub log_level: Level,
     pub supervised: bool,
+    /// Kernel libraries served next to the built-in reference kernels.
+    pub kernel_libraries: Vec<PathBuf>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -72,6 +77,7 @@ impl Config {
             build_id: None,
             log_level: Level::Info,
             supervised: false,
+            kernel_libraries: Vec::new(),
         }
     }
 }
@@ -114,7 +120,8 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<(Command, Config)
             | "--max-message-bytes"
             | "--grace"
             | "--build-id"
-            | "--log-level" => {}
+            | "--log-level"
+            | "--kernels" => {}
             _ => return Err(format!("unknown argument '{arg}'")),
         }
         let value = match inline.or_else(|| args.next()) {
@@ -143,6 +150,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<(Command, Config)
                 config.grace = Duration::from_secs_f64(secs);
             }
             "--build-id" => config.build_id = Some(value),
+            "--kernels" => config.kernel_libraries.push(PathBuf::from(value)),
             "--log-level" => {
                 config.log_level = Level::parse(&value).ok_or_else(|| format!("{flag}: unknown level '{value}'"))?
             }

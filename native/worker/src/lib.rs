@@ -21,6 +21,7 @@
 
 pub mod admission;
 pub mod args;
+pub mod catalog;
 pub mod grpc;
 pub mod health;
 pub mod lifecycle;
@@ -31,13 +32,6 @@ pub mod server;
 pub mod service;
 pub mod shm;
 pub mod states;
-
-/// The kernels this worker serves: Tandem's reference kernels, its built-in
-/// library (kernel libraries loaded with `--kernels` come with issue 11's
-/// next slice).
-pub fn library() -> &'static tandem_sdk::Library {
-    tandem_kernels::shared()
-}
 
 use args::{Config, Endpoint};
 use hyper::server::conn::Http;
@@ -119,6 +113,9 @@ fn bind_unix(path: &Path) -> std::io::Result<UnixListener> {
 /// in the background and then turns readiness SERVING.
 pub async fn start(config: Config) -> std::io::Result<Worker> {
     log::set_level(config.log_level);
+    // Libraries first: a refused one must not leave a bound socket behind.
+    let catalog = catalog::Catalog::load(&config.kernel_libraries)
+        .map_err(|message| std::io::Error::new(std::io::ErrorKind::InvalidInput, message))?;
     let listener = match &config.endpoint {
         Endpoint::Unix(path) => Listener::Unix(bind_unix(path)?, path.clone()),
         Endpoint::Tcp(addr) => Listener::Tcp(TcpListener::bind(addr).await?),
@@ -128,7 +125,7 @@ pub async fn start(config: Config) -> std::io::Result<Worker> {
         Listener::Tcp(l) => l.local_addr()?.to_string(),
     };
     let metrics_config = config.metrics;
-    let app = Arc::new(App::new(config));
+    let app = Arc::new(App::new(config, catalog));
     let metrics_address = match metrics_config {
         Some(addr) => {
             let std_listener = std::net::TcpListener::bind(addr)?;

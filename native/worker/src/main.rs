@@ -43,6 +43,11 @@ fn main() -> ExitCode {
     runtime.block_on(async {
         let worker = match tandem_worker::start(config).await {
             Ok(worker) => worker,
+            Err(err) if err.kind() == std::io::ErrorKind::InvalidInput => {
+                // A kernel library was refused: a configuration error, like a bad flag.
+                tandem_worker::log::error("cannot start", serde_json::json!({ "error": err.to_string() }));
+                return ExitCode::from(2);
+            }
             Err(err) => {
                 tandem_worker::log::error("cannot listen", serde_json::json!({ "error": err.to_string() }));
                 return ExitCode::FAILURE;

@@ -2,11 +2,11 @@
 //! are `Arc`s: a call holds its own reference, so dropping a state while a
 //! call reads it is safe.
 
+use crate::catalog::WorkerState;
 use crate::grpc::{status, Code, Status};
 use crate::pb::accelerator::StateInfo;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use tandem_sdk::State;
 
 /// Longest state id, in bytes.
 pub const MAX_ID_LEN: usize = 256;
@@ -14,7 +14,7 @@ pub const MAX_ID_LEN: usize = 256;
 struct Entry {
     kind: String,
     size_bytes: u64,
-    state: Arc<State>,
+    state: Arc<WorkerState>,
 }
 
 #[derive(Default)]
@@ -34,7 +34,7 @@ pub fn check_id(id: &str) -> Result<(), Status> {
 }
 
 impl States {
-    pub fn get(&self, id: &str) -> Result<Arc<State>, Status> {
+    pub fn get(&self, id: &str) -> Result<Arc<WorkerState>, Status> {
         let states = self.states.lock().map_err(|_| poisoned())?;
         states
             .get(id)
@@ -46,12 +46,12 @@ impl States {
         Ok(self.states.lock().map_err(|_| poisoned())?.contains_key(id))
     }
 
-    pub fn insert(&self, id: &str, size_bytes: u64, state: State) -> Result<(), Status> {
+    pub fn insert(&self, id: &str, size_bytes: u64, state: WorkerState) -> Result<(), Status> {
         let mut states = self.states.lock().map_err(|_| poisoned())?;
         if states.contains_key(id) {
             return Err(already_exists(id));
         }
-        states.insert(id.to_owned(), Entry { kind: state.kind().to_owned(), size_bytes, state: Arc::new(state) });
+        states.insert(id.to_owned(), Entry { kind: state.kind.clone(), size_bytes, state: Arc::new(state) });
         Ok(())
     }
 

@@ -11,7 +11,7 @@ use tandem_sdk::ABI_VERSION;
 
 pub fn describe(app: &App) -> DescribeReply {
     DescribeReply {
-        kernel_set: Some(crate::library().kernel_set()),
+        kernel_set: Some(app.catalog.kernel_set().clone()),
         worker_version: app.worker_version.clone(),
         abi_version: ABI_VERSION,
         compute_threads: tandem_sdk::pool::threads() as u32,
@@ -36,8 +36,7 @@ pub async fn create_state(app: &Arc<App>, req: CreateStateRequest) -> Result<Cre
         tensors.push(if t.dtype == 0 { None } else { Some(decode_input(t, &app.regions, &format!("tensor {i}"))?) });
     }
     // Trailing optional tensors may be left out entirely.
-    let expected =
-        crate::library().kernel_set().state_kinds.iter().find(|k| k.name == req.kind).map(|k| k.tensors.len());
+    let expected = app.catalog.state_kind(&req.kind).map(|k| k.tensors.len());
     if let Some(expected) = expected {
         while tensors.len() < expected {
             tensors.push(None);
@@ -45,9 +44,10 @@ pub async fn create_state(app: &Arc<App>, req: CreateStateRequest) -> Result<Cre
     }
     let size_bytes: u64 = tensors.iter().flatten().map(|t| t.bytes().len() as u64).sum();
     let kind = req.kind.clone();
+    let catalog = Arc::clone(&app.catalog);
     let (state, _) = on_pool(None, "CreateState", move || {
         let views: Vec<_> = tensors.iter().map(|t| t.as_ref().map(|t| t.view())).collect();
-        crate::library().create_state(&kind, &views)
+        catalog.create_state(&kind, &views)
     })
     .await?;
     app.states.insert(&req.state_id, size_bytes, state)?;

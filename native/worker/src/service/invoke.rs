@@ -3,12 +3,13 @@
 //! that runs every kernel's own (descriptor-derived) warm-up on that pool.
 
 use super::tensors::{allocate_outputs, check_overlaps, decode_inputs, decode_params, plan_outputs, Input, Output};
-use super::{find_kernel, App, Call};
+use super::{App, Call};
 use crate::admission::on_pool;
+use crate::catalog::WorkerState;
 use crate::grpc::Status;
 use crate::pb::accelerator::{InvokeReply, InvokeRequest};
 use std::sync::Arc;
-use tandem_sdk::{State, TensorMut, TensorRef};
+use tandem_sdk::{TensorMut, TensorRef};
 
 pub async fn invoke(app: &Arc<App>, req: InvokeRequest, call: &mut Call) -> Result<InvokeReply, Status> {
     app.refuse_if_draining()?;
@@ -19,11 +20,13 @@ pub async fn invoke(app: &Arc<App>, req: InvokeRequest, call: &mut Call) -> Resu
 async fn invoke_with_state(
     app: &Arc<App>,
     req: InvokeRequest,
-    state: Option<Arc<State>>,
+    state: Option<Arc<WorkerState>>,
     call: &mut Call,
 ) -> Result<InvokeReply, Status> {
     call.kernel.clone_from(&req.kernel);
-    let kernel = find_kernel(&req.kernel, req.kernel_version)?;
+    let (kernel, descriptor) = app.catalog.find(&req.kernel, req.kernel_version)?;
+    let (kernel, name) = (*kernel, descriptor.name.clone());
+    let catalog = Arc::clone(&app.catalog);
     let ticket = app.admission.admit().inspect_err(|_| app.metrics.reject("capacity"))?;
     let inputs = decode_inputs(&req.inputs, &app.regions, "input")?;
     let params = decode_params(&req.params)?;
@@ -33,12 +36,12 @@ async fn invoke_with_state(
     call.queue = queued;
     call.ctx.check()?;
     let ctx = call.ctx.clone();
-    let (outputs, compute) = on_pool(Some(slot), &kernel.descriptor().name, move || {
+    let (outputs, compute) = on_pool(Some(slot), &name, move || {
         let mut outputs = allocate_outputs(plan)?;
         check_overlaps(&inputs, &outputs)?;
         let views: Vec<TensorRef<'_>> = inputs.iter().map(Input::view).collect();
         let mut out_views: Vec<TensorMut<'_>> = outputs.iter_mut().map(Output::view).collect();
-        crate::library().invoke(kernel, state.as_deref(), &views, &params, &mut out_views, &ctx)?;
+        catalog.invoke(&kernel, state.as_deref(), &views, &params, &mut out_views, &ctx)?;
         drop(out_views);
         Ok(outputs)
     })
@@ -54,12 +57,19 @@ async fn invoke_with_state(
 
 /// Runs every kernel's warm-up (derived from its descriptor unless the kernel
 /// supplies its own) on the compute pool, so the first real call finds its
-/// code paths, pool threads and allocations warm.
-pub async fn warm_up(_app: &Arc<App>) -> Result<(), Status> {
-    let library = crate::library();
-    for kernel in library.kernels() {
-        let name = kernel.name().to_owned();
-        crate::admission::on_pool(None, &name, move || library.warm_up(kernel)).await?;
+/// code paths, pool threads and allocations warm. A kernel whose warm-up
+/// fails is logged and the others still run.
+pub async fn warm_up(app: &Arc<App>) -> Result<(), Status> {
+    let mut first_error = None;
+    for (name, kernel) in app.catalog.kernel_refs() {
+        let (kernel, catalog) = (*kernel, Arc::clone(&app.catalog));
+        if let Err(err) = on_pool(None, &name, move || catalog.warm_up(&kernel)).await {
+            crate::log::warn(
+                "warm-up of a kernel failed",
+                serde_json::json!({ "kernel": name, "code": err.code.name(), "message": err.message }),
+            );
+            first_error.get_or_insert(err);
+        }
     }
-    Ok(())
+    first_error.map_or(Ok(()), Err)
 }

@@ -12,6 +12,7 @@ pub mod tensors;
 
 use crate::admission::Admission;
 use crate::args::Config;
+use crate::catalog::Catalog;
 use crate::grpc::{status, Code, Status};
 use crate::lifecycle::Lifecycle;
 use crate::metrics::Metrics;
@@ -19,7 +20,7 @@ use crate::shm::Regions;
 use crate::states::States;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tandem_sdk::{CallContext, RegisteredKernel};
+use tandem_sdk::CallContext;
 
 /// Largest messages the worker buffers at once, across all calls.
 pub const RECEIVE_BUDGET_MESSAGES: usize = 4;
@@ -27,6 +28,8 @@ pub const RECEIVE_BUDGET_MESSAGES: usize = 4;
 /// Everything the handlers share.
 pub struct App {
     pub config: Config,
+    /// The kernels served: the built-in library and every `--kernels` library.
+    pub catalog: Arc<Catalog>,
     pub instance_id: String,
     pub worker_version: String,
     pub states: States,
@@ -39,7 +42,7 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(config: Config) -> App {
+    pub fn new(config: Config, catalog: Catalog) -> App {
         let started = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
         let version = env!("CARGO_PKG_VERSION");
         App {
@@ -48,6 +51,7 @@ impl App {
                 Some(id) => format!("{version}+{id}"),
                 None => version.to_owned(),
             },
+            catalog: Arc::new(catalog),
             states: States::default(),
             regions: Regions::new(&config.shm_dir),
             admission: Admission::new(config.max_concurrency, config.max_queue),
@@ -91,20 +95,4 @@ impl Call {
             started: Instant::now(),
         }
     }
-}
-
-/// Finds a kernel and checks the caller's descriptor version.
-pub fn find_kernel(name: &str, version: u32) -> Result<&'static RegisteredKernel, Status> {
-    let kernel = crate::library().find(name).ok_or_else(|| {
-        let known: Vec<&str> = crate::library().kernels().map(|k| k.descriptor().name.as_str()).collect();
-        status(Code::NotFound, format!("unknown kernel '{name}'; this worker has: {}", known.join(", ")))
-    })?;
-    let served = kernel.descriptor().version;
-    if version != 0 && version != served {
-        return Err(status(
-            Code::FailedPrecondition,
-            format!("kernel '{name}' is version {served} here; the caller was written against version {version}"),
-        ));
-    }
-    Ok(kernel)
 }

@@ -6,7 +6,7 @@
 //! after the previous one was hashed.
 
 use super::tensors::{allocate_outputs, plan_outputs, Output};
-use super::{find_kernel, App, Call};
+use super::{App, Call};
 use crate::admission::on_pool;
 use crate::grpc::request::{decode, RequestMessages};
 use crate::grpc::{status, Code, Status};
@@ -30,25 +30,25 @@ pub async fn invoke_stream(
         _ => return Err(status(Code::InvalidArgument, "the first message of a stream must be its header")),
     };
     call.kernel.clone_from(&header.kernel);
-    let kernel = find_kernel(&header.kernel, header.kernel_version)?;
-    if !kernel.streaming() {
+    let (kernel, descriptor) = app.catalog.find(&header.kernel, header.kernel_version)?;
+    let kernel = *kernel;
+    if !descriptor.flags().streaming {
         return Err(status(
             Code::Unimplemented,
             format!("kernel '{}' does not stream; call Invoke instead", header.kernel),
         ));
     }
-    if header.params.len() != kernel.descriptor().params.len() {
+    if header.params.len() != descriptor.params.len() {
         return Err(status(
             Code::InvalidArgument,
             format!(
                 "kernel '{}' takes {} parameter(s), got {}",
                 header.kernel,
-                kernel.descriptor().params.len(),
+                descriptor.params.len(),
                 header.params.len()
             ),
         ));
     }
-    let descriptor = kernel.descriptor();
     if header.outputs.len() != 1 || descriptor.outputs.len() != 1 {
         return Err(status(
             Code::InvalidArgument,
@@ -61,8 +61,8 @@ pub async fn invoke_stream(
     let ticket = app.admission.admit().inspect_err(|_| app.metrics.reject("capacity"))?;
     let (slot, queued) = app.admission.slot(ticket).await?;
     call.queue = queued;
-    let name = kernel.name().to_owned();
-    let mut stream = crate::library().open_stream_value(kernel)?;
+    let name = descriptor.name.clone();
+    let mut stream = app.catalog.open_stream(&kernel)?;
     let mut bytes_hashed = 0u64;
     while let Some(message) = messages.next().await? {
         call.ctx.check()?;
