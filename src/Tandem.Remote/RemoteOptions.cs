@@ -127,4 +127,14 @@ public sealed class RemoteOptions
     /// </summary>
     /// <value>The default is <see langword="null"/>.</value>
     public string? BuildId { get; set; }
+
+    /// <summary>
+    /// Kernel libraries (cdylibs built with tandem-sdk) every supervised worker
+    /// serves next to its built-in kernels, each passed as <c>--kernels PATH</c>.
+    /// The worker checks each at start (ABI, descriptor hashes, unique names)
+    /// and refuses to start on a bad one. Changed at run time (bound
+    /// configuration), the workers are rolled onto the new set.
+    /// </summary>
+    /// <value>The default is empty: only the built-in kernels.</value>
+    public IList<string> KernelLibraries { get; set; } = [];
 }

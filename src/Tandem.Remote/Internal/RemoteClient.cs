@@ -28,7 +28,7 @@ internal sealed class RemoteClient : IRemoteBackendSource, IWorkerPoolAdmin, IAs
     private WorkerSupervisor? _supervisor;
     private int _disposed;
     private readonly IDisposable? _reload;
-    private (string? WorkerPath, string? BuildId) _configured;
+    private (string? WorkerPath, string? BuildId, string Libraries) _configured;
     private Task _configuredUpgrade = Task.CompletedTask;
 
     public RemoteClient(IOptions<RemoteOptions> options, IOptionsMonitor<TandemOptions> tandemOptions, ILoggerFactory loggerFactory, TimeProvider? time = null, IOptionsMonitor<RemoteOptions>? reloads = null)
@@ -43,7 +43,7 @@ internal sealed class RemoteClient : IRemoteBackendSource, IWorkerPoolAdmin, IAs
         // first calls rarely wait for workers to start.
         _start = Task.Run(StartCoreAsync, CancellationToken.None);
         _ = _start.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-        _configured = (_options.WorkerPath, _options.BuildId);
+        _configured = (_options.WorkerPath, _options.BuildId, LibraryList(_options));
         _reload = _options.Endpoints.Count == 0 ? reloads?.OnChange(OnOptionsChanged) : null;
     }
 
@@ -63,24 +63,27 @@ internal sealed class RemoteClient : IRemoteBackendSource, IWorkerPoolAdmin, IAs
     {
         lock (_lock)
         {
-            if (_disposed != 0 || (current.WorkerPath, current.BuildId) == _configured)
+            var configured = (current.WorkerPath, current.BuildId, LibraryList(current));
+            if (_disposed != 0 || configured == _configured)
             {
                 return;
             }
 
-            _configured = (current.WorkerPath, current.BuildId);
+            _configured = configured;
             // Upgrades run one after another, each to the configuration it was started for.
-            _configuredUpgrade = UpgradeAfterAsync(_configuredUpgrade, RemoteOptionsValidator.ResolveWorkerPath(current), current.BuildId);
+            _configuredUpgrade = UpgradeAfterAsync(_configuredUpgrade, RemoteOptionsValidator.ResolveWorkerPath(current), current.BuildId, [.. current.KernelLibraries]);
         }
     }
 
-    private async Task UpgradeAfterAsync(Task previous, string? workerPath, string? buildId)
+    private static string LibraryList(RemoteOptions options) => string.Join('\n', options.KernelLibraries);
+
+    private async Task UpgradeAfterAsync(Task previous, string? workerPath, string? buildId, IReadOnlyList<string> kernelLibraries)
     {
         await previous.ConfigureAwait(false);
         try
         {
             await StartAsync(_stopping.Token).ConfigureAwait(false);
-            await _supervisor!.RollingUpgradeAsync(workerPath, _stopping.Token, buildId).ConfigureAwait(false);
+            await _supervisor!.RollingUpgradeAsync(workerPath, _stopping.Token, buildId, kernelLibraries).ConfigureAwait(false);
         }
         catch (Exception e) when (e is InvalidOperationException or TimeoutException or RpcException or OperationCanceledException)
         {
@@ -94,6 +97,9 @@ internal sealed class RemoteClient : IRemoteBackendSource, IWorkerPoolAdmin, IAs
 
     /// <summary>Directory of the supervised workers' sockets (null for external workers or before start).</summary>
     internal string? SocketDirectory => _supervisor?.SocketDirectory;
+
+    /// <summary>The supervisor of the workers this client started (null for external workers or before start).</summary>
+    internal WorkerSupervisor? Supervisor => _supervisor;
 
     public IReadOnlyList<WorkerInfo> Workers => [.. Pool.Workers.Select(w => w.Info)];
 

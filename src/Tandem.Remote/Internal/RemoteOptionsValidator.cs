@@ -19,6 +19,19 @@ internal sealed class RemoteOptionsValidator : IValidateOptions<RemoteOptions>
             }
         }
 
+        foreach (var library in options.KernelLibraries)
+        {
+            if (string.IsNullOrEmpty(library) || !File.Exists(library))
+            {
+                failures.Add($"Tandem:Remote:KernelLibraries entry '{library}' does not exist; give the path of a kernel library (.so) built with tandem-sdk.");
+            }
+            else if (options.Endpoints.Count > 0)
+            {
+                failures.Add("Tandem:Remote:KernelLibraries applies to supervised workers only; start external workers with --kernels instead.");
+                break;
+            }
+        }
+
         foreach (var endpoint in options.Endpoints)
         {
             if (!endpoint.StartsWith("unix:/", StringComparison.Ordinal) && !endpoint.StartsWith("http://", StringComparison.Ordinal))

@@ -31,7 +31,7 @@ public sealed class PooledTopologyTests
             });
             Assert.Single(await host.StartAsync());
 
-            second = WorkerProcess.Start(WorkerBinary.Path, options, sockets.FullName, "late", null, late);
+            second = WorkerProcess.Start(WorkerBinary.Path, options, sockets.FullName, "late", null, socketPath: late);
             await second.WaitListeningAsync(TimeSpan.FromSeconds(30), CancellationToken.None);
 
             await host.Eventually(() => host.Admin.Workers.Count(w => w.Status == WorkerStatus.Serving) == 2, "the late endpoint joins");
@@ -66,7 +66,7 @@ public sealed class PooledTopologyTests
             Assert.Equal(TandemStatusCode.Unavailable, refused.Code);
             Assert.Empty(host.Search.Collections);
 
-            worker = WorkerProcess.Start(WorkerBinary.Path, new RemoteOptions(), sockets.FullName, "late", null, late);
+            worker = WorkerProcess.Start(WorkerBinary.Path, new RemoteOptions(), sockets.FullName, "late", null, socketPath: late);
             await worker.WaitListeningAsync(TimeSpan.FromSeconds(30), CancellationToken.None);
             await host.Eventually(() => host.Admin.Workers.Any(w => w.Status == WorkerStatus.Serving), "the endpoint joins once it serves");
 
@@ -90,7 +90,7 @@ public sealed class PooledTopologyTests
         WorkerProcess? second = null;
         try
         {
-            first = WorkerProcess.Start(WorkerBinary.Path, options, sockets.FullName, "w", "first", socket);
+            first = WorkerProcess.Start(WorkerBinary.Path, options, sockets.FullName, "w", "first", socketPath: socket);
             var address = await first.WaitListeningAsync(TimeSpan.FromSeconds(30), CancellationToken.None);
             await using var host = new RemoteTestHost(o => o.Endpoints.Add(address));
             var before = (await host.StartAsync()).Single();
@@ -104,7 +104,7 @@ public sealed class PooledTopologyTests
             RemoteTestHost.Signal(first.Id, Signals.Kill);
             await first.Exited;
             File.Delete(socket);
-            second = WorkerProcess.Start(WorkerBinary.Path, options, sockets.FullName, "w", "second", socket);
+            second = WorkerProcess.Start(WorkerBinary.Path, options, sockets.FullName, "w", "second", socketPath: socket);
             await second.WaitListeningAsync(TimeSpan.FromSeconds(30), CancellationToken.None);
 
             await host.Eventually(

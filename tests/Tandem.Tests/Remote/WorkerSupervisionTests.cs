@@ -155,6 +155,36 @@ public sealed class WorkerSupervisionTests
     }
 
     [Fact]
+    public async Task StartAsync_KernelLibrariesConfigured_EveryWorkerServesTheLibrarysKernels()
+    {
+        var fixture = Path.Combine(AppContext.BaseDirectory, "libtandem_fixture_kernels.so");
+        await using var host = new RemoteTestHost(o => o.KernelLibraries.Add(fixture));
+
+        await host.StartAsync();
+
+        Assert.All(host.Client.Pool.Workers, w =>
+        {
+            var scale = w.Description!.KernelSet.Kernels.Single(k => k.Name == "fixture.scale");
+            Assert.Equal("tandem-fixture-kernels", scale.Library);
+            Assert.Equal(32, scale.Hash.Length);
+            Assert.Contains(w.Description.KernelSet.Kernels, k => k.Name == "similarity.topk" && k.Library == "tandem");
+        });
+    }
+
+    [Fact]
+    public async Task RollingUpgradeAsync_NewKernelLibrarySet_SuccessorsServeIt()
+    {
+        var fixture = Path.Combine(AppContext.BaseDirectory, "libtandem_fixture_kernels.so");
+        await using var host = new RemoteTestHost();
+        await host.StartAsync();
+        Assert.All(host.Client.Pool.Workers, w => Assert.DoesNotContain(w.Description!.KernelSet.Kernels, k => k.Name == "fixture.scale"));
+
+        await host.Client.Supervisor!.RollingUpgradeAsync(null, CancellationToken.None, kernelLibraries: [fixture]);
+
+        Assert.All(host.Client.Pool.Workers, w => Assert.Contains(w.Description!.KernelSet.Kernels, k => k.Name == "fixture.scale"));
+    }
+
+    [Fact]
     public async Task RollingUpgradeAsync_MissingBinary_RefusedAndWorkersUntouched()
     {
         await using var host = new RemoteTestHost();

@@ -32,7 +32,7 @@ internal sealed class WorkerProcess : IDisposable
     public Task Exited { get; private set; } = Task.CompletedTask;
 
     /// <summary>Starts the binary; its address is known once <see cref="WaitListeningAsync"/> completes.</summary>
-    public static WorkerProcess Start(string binary, RemoteOptions options, string socketDirectory, string slot, string? buildId, string? socketPath = null, ILogger? logger = null)
+    public static WorkerProcess Start(string binary, RemoteOptions options, string socketDirectory, string slot, string? buildId, IReadOnlyList<string>? kernelLibraries = null, string? socketPath = null, ILogger? logger = null)
     {
         var info = new ProcessStartInfo(binary)
         {
@@ -77,6 +77,12 @@ internal sealed class WorkerProcess : IDisposable
         info.ArgumentList.Add("--grace");
         info.ArgumentList.Add(Math.Max(1, (int)Math.Ceiling(options.DrainGrace.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture));
         info.ArgumentList.Add("--supervised");
+        foreach (var library in kernelLibraries ?? [.. options.KernelLibraries])
+        {
+            info.ArgumentList.Add("--kernels");
+            info.ArgumentList.Add(library);
+        }
+
         if (!string.IsNullOrEmpty(buildId))
         {
             info.ArgumentList.Add("--build-id");

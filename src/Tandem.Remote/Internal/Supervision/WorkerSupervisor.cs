@@ -24,6 +24,7 @@ internal sealed class WorkerSupervisor : IAsyncDisposable
     private readonly bool _ownsSocketDirectory;
     private string _binary;
     private string? _buildId;
+    private IReadOnlyList<string> _libraries;
     private int _upgrades;
 
     public WorkerSupervisor(WorkerPool pool, RemoteOptions options, string binary, ILogger logger, TimeProvider time)
@@ -34,6 +35,7 @@ internal sealed class WorkerSupervisor : IAsyncDisposable
         _time = time;
         _binary = binary;
         _buildId = options.BuildId;
+        _libraries = [.. options.KernelLibraries];
         _slots = [.. Enumerable.Range(0, options.WorkerCount).Select(i => new Slot($"w{i}"))];
         if (options.SocketDirectory is { } directory)
         {
@@ -51,7 +53,7 @@ internal sealed class WorkerSupervisor : IAsyncDisposable
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        var starts = _slots.Select(slot => LaunchAsync(slot, _binary, _buildId, cancellationToken)).ToArray();
+        var starts = _slots.Select(slot => LaunchAsync(slot, _binary, _buildId, _libraries, cancellationToken)).ToArray();
         try
         {
             await Task.WhenAll(starts).ConfigureAwait(false);
@@ -72,14 +74,16 @@ internal sealed class WorkerSupervisor : IAsyncDisposable
     public Task RestartAsync(string name, CancellationToken cancellationToken)
     {
         var slot = _slots.FirstOrDefault(s => s.Name == name) ?? throw new InvalidOperationException($"no worker named '{name}'");
-        return ReplaceAsync(slot, _binary, _buildId, cancellationToken);
+        return ReplaceAsync(slot, _binary, _buildId, _libraries, cancellationToken);
     }
 
     /// <param name="binary">The new binary; null keeps the current one.</param>
     /// <param name="cancellationToken">Stops the upgrade between workers.</param>
     /// <param name="buildId">The successors' build id; null derives a new one from the configured id.</param>
-    public async Task RollingUpgradeAsync(string? binary, CancellationToken cancellationToken, string? buildId = null)
+    /// <param name="kernelLibraries">The successors' kernel libraries; null keeps the current set.</param>
+    public async Task RollingUpgradeAsync(string? binary, CancellationToken cancellationToken, string? buildId = null, IReadOnlyList<string>? kernelLibraries = null)
     {
+        var libraries = kernelLibraries ?? _libraries;
         var target = binary ?? _binary;
         if (!File.Exists(target))
         {
@@ -89,22 +93,23 @@ internal sealed class WorkerSupervisor : IAsyncDisposable
         buildId ??= $"{_options.BuildId ?? "build"}.u{Interlocked.Increment(ref _upgrades)}";
         foreach (var slot in _slots)
         {
-            await ReplaceAsync(slot, target, buildId, cancellationToken).ConfigureAwait(false);
+            await ReplaceAsync(slot, target, buildId, libraries, cancellationToken).ConfigureAwait(false);
         }
 
         _binary = target;
         _buildId = buildId;
+        _libraries = libraries;
         RemoteLog.UpgradeFinished(_logger, target, buildId);
     }
 
     /// <summary>Starts the successor, lets it join (states replayed), then retires the old worker.</summary>
-    private async Task ReplaceAsync(Slot slot, string binary, string? buildId, CancellationToken cancellationToken)
+    private async Task ReplaceAsync(Slot slot, string binary, string? buildId, IReadOnlyList<string> libraries, CancellationToken cancellationToken)
     {
         await _replacing.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             var old = slot.Current;
-            await LaunchAsync(slot, binary, buildId, cancellationToken).ConfigureAwait(false);
+            await LaunchAsync(slot, binary, buildId, libraries, cancellationToken).ConfigureAwait(false);
             if (old is not null)
             {
                 await RetireAsync(old).ConfigureAwait(false);
@@ -116,10 +121,10 @@ internal sealed class WorkerSupervisor : IAsyncDisposable
         }
     }
 
-    private async Task LaunchAsync(Slot slot, string binary, string? buildId, CancellationToken cancellationToken)
+    private async Task LaunchAsync(Slot slot, string binary, string? buildId, IReadOnlyList<string> libraries, CancellationToken cancellationToken)
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stop.Token);
-        var process = WorkerProcess.Start(binary, _options, SocketDirectory, slot.Name, buildId, logger: _logger);
+        var process = WorkerProcess.Start(binary, _options, SocketDirectory, slot.Name, buildId, libraries, logger: _logger);
         WorkerConnection? worker = null;
         try
         {
@@ -184,7 +189,7 @@ internal sealed class WorkerSupervisor : IAsyncDisposable
                         return;
                     }
 
-                    await LaunchAsync(slot, _binary, _buildId, _stop.Token).ConfigureAwait(false);
+                    await LaunchAsync(slot, _binary, _buildId, _libraries, _stop.Token).ConfigureAwait(false);
                     Volatile.Write(ref slot.Crashes, 0);
                 }
                 finally
