@@ -148,3 +148,4 @@ pack: build
 clean:
 	cd native && $(CARGO) clean
 	dotnet clean Tandem.slnx -c $(CONFIG)
+	rm -rf $(PACKAGES_DIR)
