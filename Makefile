@@ -16,6 +16,12 @@ GENERATE := env -u TANDEM_TEST_KERNELS dotnet src/Tandem.Generator/bin/$(CONFIG)
 REFERENCE_CONTRACTS := --library native/target/release/libtandem.so --namespace Tandem.Internal.Contracts --class ReferenceKernels --access internal
 REFERENCE_CONTRACTS_DIR := src/Tandem/Internal/Contracts/Generated
 
+# NuGet packages (`make pack`): the version is Directory.Build.props' unless
+# VERSION is given (`make pack VERSION=1.2.3`).
+PACKAGES_DIR := $(CURDIR)/artifacts/packages
+PACKAGE_PROJECTS := src/Tandem/Tandem.csproj src/Tandem.Remote/Tandem.Remote.csproj src/Tandem.Generator/Tandem.Generator.csproj
+PACKAGE_VERSION = $(or $(VERSION),$(shell sed -n 's:.*<Version>\(.*\)</Version>.*:\1:p' Directory.Build.props))
+
 # Debian packages the build and tests need: the Rust crates (used offline
 # from /usr/share/cargo/registry, see native/.cargo/config.toml), protoc,
 # cbindgen, b3sum (the BLAKE3 reference the tests compare with), numpy
@@ -58,7 +64,7 @@ APT_PACKAGES := \
 	chromium \
 	wrk
 
-.PHONY: setup build native test test-native test-dotnet test-interop test-dashboard lint header check-header generate check-generated demo bench bench-http clean
+.PHONY: setup build native test test-native test-dotnet test-interop test-dashboard test-packages lint header check-header generate check-generated demo bench bench-http pack clean
 
 ## setup: install what a fresh Debian 12 machine lacks (idempotent, fast when done)
 setup:
@@ -70,7 +76,7 @@ build: setup
 	dotnet build Tandem.slnx -c $(CONFIG)
 
 ## test: every Rust, .NET, interop and dashboard test, lints, and the header drift check
-test: build check-header check-generated lint test-native test-dotnet test-interop test-dashboard
+test: build check-header check-generated lint test-native test-dotnet test-interop test-dashboard test-packages
 
 test-native:
 	cd native && $(CARGO) test --release --workspace
@@ -86,6 +92,10 @@ test-dashboard:
 ## test-interop: drive tandem-worker with an independent gRPC client (@grpc/grpc-js)
 test-interop:
 	cd tests/interop && npm ci --no-audit --no-fund --loglevel=error && npm test
+
+## test-packages: a fresh consumer project restores the packages from the local folder, builds and runs on Native and Remote
+test-packages: pack
+	bash tests/packages/run.sh $(PACKAGE_VERSION) $(PACKAGES_DIR)
 
 lint:
 	cd native && $(CARGO) fmt --all --check
@@ -128,6 +138,14 @@ bench: build
 bench-http: build
 	bash bench/http/run.sh
 
+## pack: versioned NuGet packages (Tandem, Tandem.Remote, the Tandem.Generator tool) in artifacts/packages
+pack: build
+	@for project in $(PACKAGE_PROJECTS); do \
+		dotnet pack "$$project" -c $(CONFIG) -o $(PACKAGES_DIR) -p:Version=$(PACKAGE_VERSION) -p:SkipNativeBuild=true || exit 1; \
+	done
+	@ls -1 $(PACKAGES_DIR)/*.$(PACKAGE_VERSION).nupkg
+
 clean:
 	cd native && $(CARGO) clean
 	dotnet clean Tandem.slnx -c $(CONFIG)
+	rm -rf $(PACKAGES_DIR)
