@@ -49,11 +49,29 @@ public static class TandemServiceCollectionExtensions
         // The reference kernels' twins are registered like a user's: nothing lists them elsewhere.
         foreach (var twin in KernelCatalog.ReferenceTwins())
         {
-            services.TryAddEnumerable(ServiceDescriptor.Singleton(typeof(IManagedKernel), twin.GetType()));
+            AddTwin(services, twin.GetType());
         }
 
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IManagedStateKind, ManagedCollectionKind>());
-        services.TryAddSingleton(sp => new KernelCatalog(sp.GetServices<KernelContractSet>(), sp.GetServices<IManagedKernel>(), sp.GetServices<IManagedStateKind>()));
+        AddTwin(services, typeof(ManagedCollectionKind));
+        services.TryAddSingleton(sp =>
+        {
+            var twins = new List<IManagedKernel>();
+            var stateTwins = new List<IManagedStateKind>();
+            foreach (var type in sp.GetServices<ManagedTwinRegistration>().Select(r => r.Type).Distinct())
+            {
+                var twin = sp.GetRequiredService(type);
+                if (twin is IManagedKernel kernel)
+                {
+                    twins.Add(kernel);
+                }
+                else
+                {
+                    stateTwins.Add((IManagedStateKind)twin);
+                }
+            }
+
+            return new KernelCatalog(sp.GetServices<KernelContractSet>(), twins, stateTwins);
+        });
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TandemOptions>, KernelCatalogValidator>());
         services.TryAddSingleton(sp => new KernelBackends(
             sp.GetRequiredService<IOptionsMonitor<TandemOptions>>(),
@@ -94,8 +112,7 @@ public static class TandemServiceCollectionExtensions
         where TKernel : ManagedKernel
     {
         ArgumentNullException.ThrowIfNull(services);
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IManagedKernel, TKernel>());
-        return services;
+        return AddTwin(services, typeof(TKernel));
     }
 
     /// <summary>Registers <typeparamref name="TKind"/> as the managed twin of its state kind (startup fails when no known library declares that kind).</summary>
@@ -103,7 +120,14 @@ public static class TandemServiceCollectionExtensions
         where TKind : ManagedStateKind
     {
         ArgumentNullException.ThrowIfNull(services);
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IManagedStateKind, TKind>());
+        return AddTwin(services, typeof(TKind));
+    }
+
+    /// <summary>A twin is a singleton of its own type (resolvable by the application too), listed for the catalog.</summary>
+    private static IServiceCollection AddTwin(IServiceCollection services, Type type)
+    {
+        services.TryAddSingleton(type);
+        services.AddSingleton(new ManagedTwinRegistration(type));
         return services;
     }
 }
