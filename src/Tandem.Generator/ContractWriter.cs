@@ -21,18 +21,30 @@ internal static class ContractWriter
         w.Append("// Do not edit: regenerate from the library (see docs/adding-a-kernel.md).\n");
         w.Append("// </auto-generated>\n");
         w.Append("#nullable enable\n\n");
-        w.Append("using Tandem.Contracts.V1;\n\n");
+        // Public code sees only the public contract model; the core's own
+        // (internal) contracts keep the protobuf descriptors it works with.
+        w.Append(options.Public ? "using Tandem.Kernels;\n\n" : "using Tandem.Contracts.V1;\n\n");
         w.Append(CultureInfo.InvariantCulture, $"namespace {options.Namespace};\n\n");
         w.Append(CultureInfo.InvariantCulture, $"/// <summary>The contracts of kernel library '{Identifier.Xml(set.LibraryName)}' {Identifier.Xml(set.LibraryVersion)}, as it published them.</summary>\n");
         w.Append(CultureInfo.InvariantCulture, $"{access} static partial class {options.ClassName}\n{{\n");
         w.Append(CultureInfo.InvariantCulture, $"    /// <summary>The library's name.</summary>\n    public const string LibraryName = {Identifier.Literal(set.LibraryName)};\n\n");
         w.Append(CultureInfo.InvariantCulture, $"    /// <summary>The library's version when this code was generated.</summary>\n    public const string LibraryVersion = {Identifier.Literal(set.LibraryVersion)};\n\n");
         w.Append(CultureInfo.InvariantCulture, $"    /// <summary>ABI major the library speaks.</summary>\n    public const uint AbiMajor = {set.AbiVersion >> 16};\n\n");
-        w.Append("    /// <summary>Every descriptor of the library (kernels and state kinds), exactly as published.</summary>\n");
-        w.Append(CultureInfo.InvariantCulture, $"    public static KernelSet Set {{ get; }} = KernelSet.Parser.ParseFrom(global::System.Convert.FromBase64String(\n        {Identifier.Literal(Convert.ToBase64String(set.ToByteArray()))}));\n");
+        var encoded = Identifier.Literal(Convert.ToBase64String(set.ToByteArray()));
+        if (options.Public)
+        {
+            w.Append("    /// <summary>Every contract of the library (kernels and state kinds), exactly as published; declare it with AddKernelContracts.</summary>\n");
+            w.Append(CultureInfo.InvariantCulture, $"    public static KernelContractSet Contracts {{ get; }} = KernelContractSet.Parse(\n        {encoded});\n");
+        }
+        else
+        {
+            w.Append("    /// <summary>Every descriptor of the library (kernels and state kinds), exactly as published.</summary>\n");
+            w.Append(CultureInfo.InvariantCulture, $"    public static KernelSet Set {{ get; }} = KernelSet.Parser.ParseFrom(global::System.Convert.FromBase64String(\n        {encoded}));\n");
+        }
+
         for (var i = 0; i < set.Kernels.Count; i++)
         {
-            WriteKernel(w, set, i);
+            WriteKernel(w, set, i, options.Public);
         }
 
         if (set.StateKinds.Count > 0)
@@ -45,7 +57,9 @@ internal static class ContractWriter
                 w.Append(CultureInfo.InvariantCulture, $"        /// <summary>State kind '{Identifier.Xml(kind.Name)}', built from {Identifier.Xml(tensors)}.</summary>\n");
                 w.Append(CultureInfo.InvariantCulture, $"        public static class {Identifier.Pascal(kind.Name)}\n        {{\n");
                 w.Append(CultureInfo.InvariantCulture, $"            public const string Name = {Identifier.Literal(kind.Name)};\n\n");
-                w.Append(CultureInfo.InvariantCulture, $"            public static StateKindDescriptor Descriptor => Set.StateKinds[{i}];\n        }}\n");
+                w.Append(options.Public
+                    ? string.Create(CultureInfo.InvariantCulture, $"            public static StateKindContract Contract => Contracts.StateKinds[{i}];\n        }}\n")
+                    : string.Create(CultureInfo.InvariantCulture, $"            public static StateKindDescriptor Descriptor => Set.StateKinds[{i}];\n        }}\n"));
             }
 
             w.Append("    }\n");
@@ -55,7 +69,7 @@ internal static class ContractWriter
         return w.ToString();
     }
 
-    private static void WriteKernel(StringBuilder w, KernelSet set, int index)
+    private static void WriteKernel(StringBuilder w, KernelSet set, int index, bool isPublic)
     {
         var d = set.Kernels[index];
         var flags = d.Flags is null ? [] : new[] { ("idempotent", d.Flags.Idempotent), ("batchable", d.Flags.Batchable), ("deterministic", d.Flags.Deterministic), ("streaming", d.Flags.Streaming) }.Where(f => f.Item2).Select(f => f.Item1).ToArray();
@@ -75,13 +89,17 @@ internal static class ContractWriter
         w.Append(CultureInfo.InvariantCulture, $"        public const uint Version = {d.Version};\n\n");
         w.Append("        /// <summary>The descriptor hash a library or worker must report for this kernel; compatibility is decided on it at load.</summary>\n");
         w.Append(CultureInfo.InvariantCulture, $"        public const string Hash = {Identifier.Literal(d.Hash)};\n\n");
-        w.Append(CultureInfo.InvariantCulture, $"        public static KernelDescriptor Descriptor => Set.Kernels[{index}];\n");
+        w.Append(isPublic
+            ? string.Create(CultureInfo.InvariantCulture, $"        public static KernelContract Contract => Contracts.Kernels[{index}];\n")
+            : string.Create(CultureInfo.InvariantCulture, $"        public static KernelDescriptor Descriptor => Set.Kernels[{index}];\n"));
         if (d.StateKind.Length > 0)
         {
             var kind = set.StateKinds.ToList().FindIndex(k => k.Name == d.StateKind);
             if (kind >= 0)
             {
-                w.Append(CultureInfo.InvariantCulture, $"\n        /// <summary>The '{Identifier.Xml(d.StateKind)}' state kind this kernel reads.</summary>\n        public static StateKindDescriptor StateKind => Set.StateKinds[{kind}];\n");
+                w.Append(isPublic
+                    ? string.Create(CultureInfo.InvariantCulture, $"\n        /// <summary>The '{Identifier.Xml(d.StateKind)}' state kind this kernel reads.</summary>\n        public static StateKindContract StateKind => Contracts.StateKinds[{kind}];\n")
+                    : string.Create(CultureInfo.InvariantCulture, $"\n        /// <summary>The '{Identifier.Xml(d.StateKind)}' state kind this kernel reads.</summary>\n        public static StateKindDescriptor StateKind => Set.StateKinds[{kind}];\n"));
             }
         }
 

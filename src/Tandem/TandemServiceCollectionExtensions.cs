@@ -8,6 +8,8 @@ using Tandem.Hashing;
 using Tandem.Internal;
 using Tandem.Internal.Hashing;
 using Tandem.Internal.Kernels;
+using Tandem.Internal.Managed;
+using Tandem.Kernels;
 using Tandem.Internal.Pricing;
 using Tandem.Internal.Similarity;
 using Tandem.Native;
@@ -16,7 +18,7 @@ using Tandem.Similarity;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
-/// <summary>Registers Tandem's kernel facades.</summary>
+/// <summary>Registers Tandem's kernel facades, the generic invoker, and the user's kernel contracts and managed twins.</summary>
 public static class TandemServiceCollectionExtensions
 {
     /// <summary>Adds Tandem with options from <paramref name="configure"/>; invalid options fail at startup.</summary>
@@ -44,17 +46,88 @@ public static class TandemServiceCollectionExtensions
     {
         builder.ValidateDataAnnotations().ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TandemOptions>, TandemOptionsValidator>());
+        // The reference kernels' twins are registered like a user's: nothing lists them elsewhere.
+        foreach (var twin in KernelCatalog.ReferenceTwins())
+        {
+            AddTwin(services, twin.GetType());
+        }
+
+        AddTwin(services, typeof(ManagedCollectionKind));
+        services.TryAddSingleton(sp =>
+        {
+            var twins = new List<IManagedKernel>();
+            var stateTwins = new List<IManagedStateKind>();
+            foreach (var type in sp.GetServices<ManagedTwinRegistration>().Select(r => r.Type).Distinct())
+            {
+                var twin = sp.GetRequiredService(type);
+                if (twin is IManagedKernel kernel)
+                {
+                    twins.Add(kernel);
+                }
+                else
+                {
+                    stateTwins.Add((IManagedStateKind)twin);
+                }
+            }
+
+            return new KernelCatalog(sp.GetServices<KernelContractSet>(), twins, stateTwins);
+        });
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TandemOptions>, KernelCatalogValidator>());
         services.TryAddSingleton(sp => new KernelBackends(
             sp.GetRequiredService<IOptionsMonitor<TandemOptions>>(),
             sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance,
             time: sp.GetService<TimeProvider>(),
             meterFactory: sp.GetService<System.Diagnostics.Metrics.IMeterFactory>(),
-            remote: sp.GetService<IRemoteBackendSource>()?.Backend));
+            remote: sp.GetService<IRemoteBackendSource>()?.Backend,
+            catalog: sp.GetRequiredService<KernelCatalog>()));
+        services.TryAddSingleton<IKernelInvoker>(sp => new KernelInvoker(sp.GetRequiredService<KernelBackends>()));
         services.TryAddSingleton<ISimilaritySearch>(sp => new SimilaritySearch(sp.GetRequiredService<KernelBackends>()));
         services.TryAddSingleton<IOptionPricing>(sp => new OptionPricing(sp.GetRequiredService<KernelBackends>()));
         services.TryAddSingleton<IBlake3Hashing>(sp => new Blake3Hashing(sp.GetRequiredService<KernelBackends>()));
         services.TryAddSingleton<INativeLibraryAdmin>(sp => sp.GetRequiredService<KernelBackends>().NativeHost);
         services.TryAddSingleton<IKernelRouting>(sp => sp.GetRequiredService<KernelBackends>());
+        return services;
+    }
+
+    /// <summary>
+    /// Declares the contracts of a kernel library (typically the generated
+    /// <c>Contracts</c> of its class), so the host knows its kernels: the native
+    /// library and the workers are checked against them, and managed twins of
+    /// them are accepted.
+    /// </summary>
+    public static IServiceCollection AddKernelContracts(this IServiceCollection services, KernelContractSet contracts)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(contracts);
+        services.AddSingleton(contracts);
+        return services;
+    }
+
+    /// <summary>
+    /// Registers <typeparamref name="TKernel"/> as the managed twin of its kernel.
+    /// Startup fails, naming the twin, when the host knows no kernel of that
+    /// name or knows it with another descriptor hash.
+    /// </summary>
+    public static IServiceCollection AddManagedKernel<TKernel>(this IServiceCollection services)
+        where TKernel : ManagedKernel
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        return AddTwin(services, typeof(TKernel));
+    }
+
+    /// <summary>Registers <typeparamref name="TKind"/> as the managed twin of its state kind (startup fails when no known library declares that kind).</summary>
+    public static IServiceCollection AddManagedStateKind<TKind>(this IServiceCollection services)
+        where TKind : ManagedStateKind
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        return AddTwin(services, typeof(TKind));
+    }
+
+    /// <summary>A twin is a singleton of its own type (resolvable by the application too), listed for the catalog.</summary>
+    private static IServiceCollection AddTwin(IServiceCollection services, Type type)
+    {
+        services.TryAddSingleton(type);
+        services.AddSingleton(new ManagedTwinRegistration(type));
         return services;
     }
 }

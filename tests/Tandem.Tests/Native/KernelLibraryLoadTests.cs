@@ -11,6 +11,7 @@ namespace Tandem.Tests.Native;
 /// library (native/fixtures) breaks itself as TANDEM_FIXTURE_MODE says, when
 /// it registers: each test loads its own copy, so each registers afresh.
 /// </summary>
+[Collection(Tandem.Tests.Kernels.FixtureLibraryCollection.Name)]
 public sealed partial class KernelLibraryLoadTests : IDisposable
 {
     private static readonly string FixturePath = Path.Combine(AppContext.BaseDirectory, "libtandem_fixture_kernels.so");

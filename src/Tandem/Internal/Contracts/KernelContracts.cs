@@ -46,6 +46,9 @@ internal static class KernelContracts
     public static string HashOf(KernelDescriptor expected) =>
         Hashes.GetValue(expected, static d => DescriptorHash.Of(d, StateKindOf(d)));
 
+    /// <summary>Records the hash of a declared contract, computed with its own library's state kind.</summary>
+    public static void RememberHash(KernelDescriptor descriptor, string hash) => Hashes.AddOrUpdate(descriptor, hash);
+
     /// <summary>The hash of <paramref name="descriptor"/>, with its state kind from <paramref name="set"/>.</summary>
     public static string HashOf(KernelDescriptor descriptor, KernelSet set) => DescriptorHash.Of(descriptor, StateKindOf(descriptor, set));
 

@@ -35,8 +35,10 @@ internal sealed class KernelBackends : IKernelRouting, IDisposable
     private readonly TandemTelemetry _telemetry;
     private readonly TimeProvider _time;
 
-    public KernelBackends(IOptionsMonitor<TandemOptions> options, ILoggerFactory loggerFactory, NativeRuntime? native = null, TimeProvider? time = null, IMeterFactory? meterFactory = null, IKernelBackend? remote = null)
+    public KernelBackends(IOptionsMonitor<TandemOptions> options, ILoggerFactory loggerFactory, NativeRuntime? native = null, TimeProvider? time = null, IMeterFactory? meterFactory = null, IKernelBackend? remote = null, KernelCatalog? catalog = null)
     {
+        Catalog = catalog ?? KernelCatalog.Reference;
+        Catalog.ThrowIfRefused();
         _options = options;
         _remote = remote;
         time ??= TimeProvider.System;
@@ -46,10 +48,13 @@ internal sealed class KernelBackends : IKernelRouting, IDisposable
         _resilience = new BackendResilience(time, () => _options.CurrentValue);
         _dispatcher = new KernelDispatcher(time, () => _options.CurrentValue, _telemetry, ExecuteAsync);
         _logger = loggerFactory.CreateLogger("Tandem");
-        _nativeHost = new NativeLibraryHost(() => native ?? NativeRuntime.Load(_options.CurrentValue.NativeLibraryPath, KernelContracts.All, _logger), options, _logger, time);
-        Managed = new ManagedKernelBackend(() => _options.CurrentValue);
+        _nativeHost = new NativeLibraryHost(() => native ?? NativeRuntime.Load(_options.CurrentValue.NativeLibraryPath, Catalog.Descriptors, _logger), options, _logger, time, Catalog.Descriptors);
+        Managed = new ManagedKernelBackend(() => _options.CurrentValue, Catalog);
         _native = new Lazy<NativeKernelBackend>(() => new NativeKernelBackend(_nativeHost, () => _options.CurrentValue));
     }
+
+    /// <summary>The kernels, state kinds and managed twins this host knows.</summary>
+    public KernelCatalog Catalog { get; }
 
     /// <summary>The native library new calls run on (it changes with a hot swap).</summary>
     public NativeRuntime Native => _nativeHost.Generation.Runtime;

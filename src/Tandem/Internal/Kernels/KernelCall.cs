@@ -110,6 +110,16 @@ internal sealed class KernelCall(KernelDescriptor descriptor) : IDisposable
 
     public long IntParam(int index) => _args.Params[index].IntValue;
 
+    public double FloatParam(int index) => _args.Params[index].Kind == NativeParam.KindFloat ? _args.Params[index].FloatValue : _args.Params[index].IntValue;
+
+    public int InputRank(int index) => (int)_args.Inputs[index].Rank;
+
+    public int OutputRank(int index) => (int)_args.Outputs[index].Rank;
+
+    public uint InputDType(int index) => _args.Inputs[index].DType;
+
+    public uint OutputDType(int index) => _args.Outputs[index].DType;
+
     public void Dispose()
     {
         for (var i = 0; i < _pinCount; i++)

@@ -3,16 +3,9 @@ using Tandem.Internal.Kernels;
 
 namespace Tandem.Internal.Managed;
 
-/// <summary>The C# backend: every kernel's managed twin, by name.</summary>
-internal sealed class ManagedKernelBackend(Func<TandemOptions> options) : IInProcessKernelBackend
+/// <summary>The C# backend: the registered twins of the catalog, by kernel and state kind.</summary>
+internal sealed class ManagedKernelBackend(Func<TandemOptions> options, KernelCatalog catalog) : IInProcessKernelBackend
 {
-    private readonly Dictionary<string, IManagedKernel> _kernels = new IManagedKernel[]
-    {
-        new ManagedTopK(),
-        new ManagedMonteCarlo(),
-        new ManagedBlake3Kernel(),
-    }.ToDictionary(k => k.Name, StringComparer.Ordinal);
-
     public BackendKind Kind => BackendKind.Managed;
 
     public void Invoke(KernelCall call) => Kernel(call.Kernel).Run(call, CancellationToken.None);
@@ -29,29 +22,37 @@ internal sealed class ManagedKernelBackend(Func<TandemOptions> options) : IInPro
         return new ValueTask(Task.Run(() => kernel.Run(call, cancellationToken), CancellationToken.None));
     }
 
-    public IKernelState CreateState(string kind, KernelCall tensors) => kind switch
-    {
-        KernelContracts.CollectionKind => new ManagedCollection(
-            tensors.InputSpan<float>(0),
-            (int)tensors.InputDim(0, 0),
-            (int)tensors.InputDim(0, 1),
-            tensors.HasInput(1) ? tensors.InputSpan<long>(1) : default),
-        _ => throw new TandemException(TandemStatusCode.NotFound, $"unknown state kind '{kind}'", backend: BackendKind.Managed),
-    };
+    public IKernelState CreateState(string kind, KernelCall tensors) => catalog.StateTwin(kind) is { } twin
+        ? twin.Create(tensors)
+        : throw new TandemException(TandemStatusCode.NotFound, $"the managed backend has no state kind '{kind}'; register a managed twin of it with AddManagedStateKind", backend: BackendKind.Managed);
 
-    public ISynchronousKernelStream OpenStream(string kernel) => kernel == KernelContracts.HashBlake3
-        ? new ManagedBlake3()
-        : throw new TandemException(TandemStatusCode.Unimplemented, $"kernel '{kernel}' has no streaming form", kernel, BackendKind.Managed);
+    public ISynchronousKernelStream OpenStream(string kernel) => Kernel(kernel).OpenStream()
+        ?? throw new TandemException(TandemStatusCode.Unimplemented, $"kernel '{kernel}' has no streaming form in the managed backend", kernel, BackendKind.Managed);
 
-    private IManagedKernel Kernel(string name) => _kernels.TryGetValue(name, out var kernel)
-        ? kernel
-        : throw new TandemException(TandemStatusCode.Unimplemented, $"the managed backend has no kernel '{name}'", name, BackendKind.Managed);
+    private IManagedKernel Kernel(string name) => catalog.Twin(name)
+        ?? throw new TandemException(TandemStatusCode.Unimplemented, $"the managed backend has no kernel '{name}'; register a managed twin of it with AddManagedKernel", name, BackendKind.Managed);
 }
 
-/// <summary><c>hash.blake3</c> one-shot in C#.</summary>
+/// <summary><c>hash.blake3</c> in C#: one-shot and streaming.</summary>
 internal sealed class ManagedBlake3Kernel : IManagedKernel
 {
     public string Name => KernelContracts.HashBlake3;
 
+    public string DescriptorHash => ReferenceKernels.HashBlake3.Hash;
+
     public void Run(KernelCall call, CancellationToken cancellationToken) => ManagedBlake3.Hash(call.InputSpan<byte>(0), call.OutputSpan<byte>(0));
+
+    public ISynchronousKernelStream OpenStream() => new ManagedBlake3();
+}
+
+/// <summary><c>vector_collection</c> in C#: the collection <see cref="ManagedTopK"/> scans.</summary>
+internal sealed class ManagedCollectionKind : IManagedStateKind
+{
+    public string Kind => KernelContracts.CollectionKind;
+
+    public IKernelState Create(KernelCall tensors) => new ManagedCollection(
+        tensors.InputSpan<float>(0),
+        (int)tensors.InputDim(0, 0),
+        (int)tensors.InputDim(0, 1),
+        tensors.HasInput(1) ? tensors.InputSpan<long>(1) : default);
 }

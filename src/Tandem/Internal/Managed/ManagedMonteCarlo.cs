@@ -20,6 +20,8 @@ internal sealed class ManagedMonteCarlo : IManagedKernel
 
     public string Name => KernelContracts.MonteCarloEuropean;
 
+    public string DescriptorHash => ReferenceKernels.MontecarloEuropean.Hash;
+
     public void Run(KernelCall call, CancellationToken cancellationToken) => Price(
         call.InputMemory<double>(0),
         call.InputMemory<long>(1),

@@ -16,6 +16,8 @@ internal sealed class ManagedTopK : IManagedKernel
 
     public string Name => KernelContracts.SimilarityTopK;
 
+    public string DescriptorHash => ReferenceKernels.SimilarityTopk.Hash;
+
     public void Run(KernelCall call, CancellationToken cancellationToken) => Search(
         (ManagedCollection)call.State!,
         call.InputMemory<float>(0),
