@@ -28,9 +28,7 @@ type ErrorPtr = *mut tandem_error_t;
 
 /// The exports the worker calls, resolved once.
 struct Exports {
-    error_code: unsafe extern "C" fn(*const tandem_error_t) -> i32,
-    error_message: unsafe extern "C" fn(*const tandem_error_t) -> *const c_char,
-    error_free: unsafe extern "C" fn(ErrorPtr),
+    errors: ErrorReader,
     kernel_find: unsafe extern "C" fn(*const u8, usize, *mut *const tandem_kernel_t) -> ErrorPtr,
     #[allow(clippy::type_complexity)]
     kernel_invoke: unsafe extern "C" fn(
@@ -124,9 +122,11 @@ impl DynamicLibrary {
         }
         let exports = unsafe {
             Exports {
-                error_code: symbol(handle, path, "tandem_error_code")?,
-                error_message: symbol(handle, path, "tandem_error_message")?,
-                error_free: symbol(handle, path, "tandem_error_free")?,
+                errors: ErrorReader {
+                    code: symbol(handle, path, "tandem_error_code")?,
+                    message: symbol(handle, path, "tandem_error_message")?,
+                    free: symbol(handle, path, "tandem_error_free")?,
+                },
                 kernel_find: symbol(handle, path, "tandem_kernel_find")?,
                 kernel_invoke: symbol(handle, path, "tandem_kernel_invoke")?,
                 kernel_warm_up: symbol(handle, path, "tandem_kernel_warm_up")?,
@@ -209,23 +209,8 @@ impl DynamicLibrary {
         Ok(())
     }
 
-    /// Takes ownership of an error the library returned.
-    fn take(&self, error: ErrorPtr) -> Option<KernelError> {
-        if error.is_null() {
-            return None;
-        }
-        // SAFETY: a live error from this library, read then freed once.
-        let (code, message) = unsafe {
-            let code = Code::from_raw((self.exports.error_code)(error));
-            let message = CStr::from_ptr((self.exports.error_message)(error)).to_string_lossy().into_owned();
-            (self.exports.error_free)(error);
-            (code, message)
-        };
-        Some(KernelError::new(code, message))
-    }
-
     fn check(&self, error: ErrorPtr) -> Result<(), KernelError> {
-        self.take(error).map_or(Ok(()), Err)
+        self.exports.errors.check(error)
     }
 
     fn kernel(&self, index: usize) -> Result<*const tandem_kernel_t, KernelError> {
@@ -422,11 +407,7 @@ impl Source for DynamicLibrary {
             update: self.exports.stream_update,
             finalize: self.exports.stream_finalize,
             free: self.exports.stream_free,
-            errors: ErrorReader {
-                code: self.exports.error_code,
-                message: self.exports.error_message,
-                free: self.exports.error_free,
-            },
+            errors: self.exports.errors,
         }))
     }
 
@@ -437,7 +418,7 @@ impl Source for DynamicLibrary {
     }
 }
 
-/// Reads and frees a library's errors (what a stream needs of [`Exports`]).
+/// Reads and frees the errors a library returns (owned `tandem_error_t*`).
 #[derive(Clone, Copy)]
 struct ErrorReader {
     code: unsafe extern "C" fn(*const tandem_error_t) -> i32,
