@@ -50,7 +50,9 @@ public static class RemoteServiceCollectionExtensions
             sp.GetRequiredService<IOptionsMonitor<TandemOptions>>(),
             sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance,
             sp.GetService<TimeProvider>(),
-            sp.GetRequiredService<IOptionsMonitor<RemoteOptions>>()));
+            sp.GetRequiredService<IOptionsMonitor<RemoteOptions>>(),
+            // Every kernel the host knows (reference and declared), so user kernels are checked by hash too.
+            sp.GetService<KernelCatalog>()?.Descriptors));
         services.TryAddSingleton<IRemoteBackendSource>(sp => sp.GetRequiredService<RemoteClient>());
         services.TryAddSingleton<IWorkerPoolAdmin>(sp => sp.GetRequiredService<RemoteClient>());
         return services;

@@ -31,13 +31,13 @@ internal sealed class RemoteClient : IRemoteBackendSource, IWorkerPoolAdmin, IAs
     private (string? WorkerPath, string? BuildId, string Libraries) _configured;
     private Task _configuredUpgrade = Task.CompletedTask;
 
-    public RemoteClient(IOptions<RemoteOptions> options, IOptionsMonitor<TandemOptions> tandemOptions, ILoggerFactory loggerFactory, TimeProvider? time = null, IOptionsMonitor<RemoteOptions>? reloads = null)
+    public RemoteClient(IOptions<RemoteOptions> options, IOptionsMonitor<TandemOptions> tandemOptions, ILoggerFactory loggerFactory, TimeProvider? time = null, IOptionsMonitor<RemoteOptions>? reloads = null, IReadOnlyList<Tandem.Contracts.V1.KernelDescriptor>? contracts = null)
     {
         // Topology and transport are fixed for the client's life: a snapshot.
         _options = options.Value;
         _logger = loggerFactory.CreateLogger("Tandem.Remote");
         _time = time ?? TimeProvider.System;
-        Pool = new WorkerPool(() => _options, _logger);
+        Pool = new WorkerPool(() => _options, _logger, contracts);
         Backend = new RemoteKernelBackend(this, () => tandemOptions.CurrentValue);
         // Warm up in the background from the moment Tandem is resolved, so the
         // first calls rarely wait for workers to start.

@@ -16,9 +16,11 @@ internal sealed class RemoteTestHost : IAsyncDisposable
 {
     private readonly ServiceProvider _services;
 
-    public RemoteTestHost(Action<RemoteOptions>? configure = null, bool fallback = false, Action<TandemOptions>? tandem = null)
+    public RemoteTestHost(Action<RemoteOptions>? configure = null, bool fallback = false, Action<TandemOptions>? tandem = null, Action<IServiceCollection>? services = null)
     {
-        _services = new ServiceCollection()
+        var collection = new ServiceCollection();
+        services?.Invoke(collection);
+        _services = collection
             .AddTandem(o =>
             {
                 o.Backend = BackendKind.Remote;
@@ -37,6 +39,8 @@ internal sealed class RemoteTestHost : IAsyncDisposable
         Admin = _services.GetRequiredService<IWorkerPoolAdmin>();
         Client = _services.GetRequiredService<RemoteClient>();
     }
+
+    public IServiceProvider Services => _services;
 
     public ISimilaritySearch Search { get; }
 

@@ -1,4 +1,7 @@
+using Microsoft.Extensions.DependencyInjection;
+using Tandem.Kernels;
 using Tandem.Remote;
+using Tandem.Tests.Kernels;
 using Tandem.Remote.Internal.Supervision;
 using Tandem.Similarity;
 using Tandem.Tests.Similarity;
@@ -169,6 +172,34 @@ public sealed class WorkerSupervisionTests
             Assert.Equal(32, scale.Hash.Length);
             Assert.Contains(w.Description.KernelSet.Kernels, k => k.Name == "similarity.topk" && k.Library == "tandem");
         });
+    }
+
+    [Fact]
+    public async Task InvokeAsync_UserKernelOnSupervisedWorkers_RunsRemoteCheckedByHash()
+    {
+        var fixture = Path.Combine(AppContext.BaseDirectory, "libtandem_fixture_kernels.so");
+        await using var host = new RemoteTestHost(o => o.KernelLibraries.Add(fixture), services: s => s.AddKernelContracts(FixtureKernels.Contracts));
+        await host.StartAsync();
+        var invoker = host.Services.GetRequiredService<IKernelInvoker>();
+
+        var result = await invoker.InvokeAsync(new KernelRequest(FixtureKernels.FixtureScale.Name).Input<double>(new double[] { 1, 2, 3 }, 3).Param("factor", -2.0));
+
+        Assert.Equal(BackendKind.Remote, result.Backend);
+        Assert.Equal(new double[] { -2, -4, -6 }, result.Output<double>("y").ToArray());
+        Assert.Null(host.Client.Pool.Refusal(FixtureKernels.FixtureScale.Name));
+    }
+
+    [Fact]
+    public async Task InvokeAsync_UserKernelTheWorkersLack_RefusedNamingTheKernel()
+    {
+        await using var host = new RemoteTestHost(services: s => s.AddKernelContracts(FixtureKernels.Contracts));
+        await host.StartAsync();
+        var invoker = host.Services.GetRequiredService<IKernelInvoker>();
+
+        var error = await Assert.ThrowsAsync<TandemException>(() => invoker.InvokeAsync(new KernelRequest(FixtureKernels.FixtureScale.Name).Input<double>(new double[] { 1 }, 1)).AsTask());
+
+        Assert.Equal(TandemStatusCode.FailedPrecondition, error.Code);
+        Assert.Contains("has no kernel 'fixture.scale'", error.Message);
     }
 
     [Fact]

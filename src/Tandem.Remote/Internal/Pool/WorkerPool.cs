@@ -27,10 +27,14 @@ internal sealed class WorkerPool : IAsyncDisposable
     private readonly ConcurrentDictionary<Task, byte> _drops = new();
     private readonly ConcurrentDictionary<Task, byte> _unregisters = new();
 
-    public WorkerPool(Func<RemoteOptions> options, ILogger logger)
+    /// <param name="contracts">The kernels the host expects the workers to serve, checked by hash (null: the reference kernels).</param>
+    private readonly IReadOnlyList<KernelDescriptor> _contracts;
+
+    public WorkerPool(Func<RemoteOptions> options, ILogger logger, IReadOnlyList<KernelDescriptor>? contracts = null)
     {
         Options = options;
         _logger = logger;
+        _contracts = contracts ?? KernelContracts.All;
         var current = options();
         SharedMemory = new SharedMemoryPool(current.SharedMemoryDirectory, $"tandem-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..8]}-", current.SharedMemoryPoolSize, UnregisterAndDelete);
     }
@@ -153,7 +157,7 @@ internal sealed class WorkerPool : IAsyncDisposable
 
         var refusals = new Dictionary<string, TandemException>(StringComparer.Ordinal);
         var major = description.AbiVersion >> 16;
-        foreach (var expected in KernelContracts.All)
+        foreach (var expected in _contracts)
         {
             var difference = major != KernelContracts.AbiMajor
                 ? $"the workers speak ABI {major}.{description.AbiVersion & 0xFFFF} but this build needs major {KernelContracts.AbiMajor}"
