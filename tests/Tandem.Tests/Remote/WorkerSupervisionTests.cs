@@ -203,6 +203,27 @@ public sealed class WorkerSupervisionTests
     }
 
     [Fact]
+    public async Task InvokeAsync_WorkersServeAnotherContractOfTheKernel_RefusedNamingBothHashes()
+    {
+        // The host was generated from a fixture.scale whose factor range differs
+        // from what the workers' library publishes.
+        var fixture = Path.Combine(AppContext.BaseDirectory, "libtandem_fixture_kernels.so");
+        var changed = new Tandem.Contracts.V1.KernelSet { LibraryName = FixtureKernels.LibraryName, AbiVersion = FixtureKernels.AbiMajor << 16 };
+        changed.Kernels.Add(FixtureKernels.FixtureScale.Contract.Descriptor.Clone());
+        changed.Kernels[0].Params[0].Max = 10;
+        changed.Kernels[0].Hash = Tandem.Internal.Contracts.KernelContracts.HashOf(changed.Kernels[0], changed);
+        await using var host = new RemoteTestHost(o => o.KernelLibraries.Add(fixture), services: s => s.AddKernelContracts(new KernelContractSet(changed)));
+        await host.StartAsync();
+        var invoker = host.Services.GetRequiredService<IKernelInvoker>();
+
+        var error = await Assert.ThrowsAsync<TandemException>(() => invoker.InvokeAsync(new KernelRequest(FixtureKernels.FixtureScale.Name).Input<double>(new double[] { 1 }, 1)).AsTask());
+
+        Assert.Equal(TandemStatusCode.FailedPrecondition, error.Code);
+        Assert.Contains($"reports descriptor hash {FixtureKernels.FixtureScale.Hash}", error.Message);
+        Assert.Contains($"generated from {changed.Kernels[0].Hash}", error.Message);
+    }
+
+    [Fact]
     public async Task RollingUpgradeAsync_NewKernelLibrarySet_SuccessorsServeIt()
     {
         var fixture = Path.Combine(AppContext.BaseDirectory, "libtandem_fixture_kernels.so");
