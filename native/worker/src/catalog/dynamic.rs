@@ -8,23 +8,22 @@
 //! A loaded library is never unloaded (its compute threads and thread-local
 //! destructors would outlive `dlclose`).
 
+use super::foreign::{ErrorPtr, ErrorReader, ForeignCancel, ForeignState, ForeignStream};
 use super::{Source, WorkerState};
 use prost::Message;
 use std::any::Any;
-use std::ffi::{c_char, c_void, CStr, CString};
+use std::ffi::{c_void, CStr, CString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 use tandem_sdk::abi::{
-    tandem_buffer_t, tandem_call_context_t, tandem_cancel_t, tandem_error_t, tandem_kernel_t, tandem_param_t,
-    tandem_state_t, tandem_tensor_mut_t, tandem_tensor_t, TANDEM_MAX_PARAMS, TANDEM_MAX_RANK, TANDEM_MAX_TENSORS,
-    TANDEM_PARAM_FLOAT, TANDEM_PARAM_INT,
+    tandem_buffer_t, tandem_call_context_t, tandem_cancel_t, tandem_kernel_t, tandem_param_t, tandem_state_t,
+    tandem_tensor_mut_t, tandem_tensor_t, TANDEM_MAX_PARAMS, TANDEM_MAX_RANK, TANDEM_MAX_TENSORS, TANDEM_PARAM_FLOAT,
+    TANDEM_PARAM_INT,
 };
 use tandem_sdk::descriptor::{self, KernelSet};
 use tandem_sdk::{CallContext, Code, KernelError, KernelStream, Param, TensorMut, TensorRef};
-
-type ErrorPtr = *mut tandem_error_t;
 
 /// The exports the worker calls, resolved once.
 struct Exports {
@@ -243,44 +242,6 @@ fn raw_input(t: &TensorRef<'_>) -> Result<tandem_tensor_t, KernelError> {
     })
 }
 
-/// A cancellation token of the library, freed when the last holder drops it.
-struct ForeignCancel {
-    token: *mut tandem_cancel_t,
-    free: unsafe extern "C" fn(*mut tandem_cancel_t),
-}
-
-// SAFETY: tandem_cancel_t is an atomic flag behind a pointer; the ABI allows
-// setting it from any thread while a call reads it.
-unsafe impl Send for ForeignCancel {}
-// SAFETY: as above.
-unsafe impl Sync for ForeignCancel {}
-
-impl Drop for ForeignCancel {
-    fn drop(&mut self) {
-        // SAFETY: the token came from this library's cancel_new and is freed once.
-        unsafe { (self.free)(self.token) };
-    }
-}
-
-/// A state held by a loaded library.
-struct ForeignState {
-    handle: *mut tandem_state_t,
-    free: unsafe extern "C" fn(*mut tandem_state_t),
-}
-
-// SAFETY: states are immutable once created and the ABI lets any thread read
-// them (calls in flight hold their own reference inside the library).
-unsafe impl Send for ForeignState {}
-// SAFETY: as above.
-unsafe impl Sync for ForeignState {}
-
-impl Drop for ForeignState {
-    fn drop(&mut self) {
-        // SAFETY: the handle came from this library's state_create and is freed once.
-        unsafe { (self.free)(self.handle) };
-    }
-}
-
 impl Source for DynamicLibrary {
     fn kernel_set(&self) -> &KernelSet {
         &self.set
@@ -415,56 +376,5 @@ impl Source for DynamicLibrary {
         let kernel = self.kernel(kernel)?;
         // SAFETY: live kernel handle.
         self.check(unsafe { (self.exports.kernel_warm_up)(kernel) })
-    }
-}
-
-/// Reads and frees the errors a library returns (owned `tandem_error_t*`).
-#[derive(Clone, Copy)]
-struct ErrorReader {
-    code: unsafe extern "C" fn(*const tandem_error_t) -> i32,
-    message: unsafe extern "C" fn(*const tandem_error_t) -> *const c_char,
-    free: unsafe extern "C" fn(ErrorPtr),
-}
-
-impl ErrorReader {
-    fn check(self, error: ErrorPtr) -> Result<(), KernelError> {
-        if error.is_null() {
-            return Ok(());
-        }
-        // SAFETY: a live error from the library, read then freed once.
-        unsafe {
-            let code = Code::from_raw((self.code)(error));
-            let message = CStr::from_ptr((self.message)(error)).to_string_lossy().into_owned();
-            (self.free)(error);
-            Err(KernelError::new(code, message))
-        }
-    }
-}
-
-/// A stream open in a loaded library; freed there when dropped.
-struct ForeignStream {
-    handle: u64,
-    update: unsafe extern "C" fn(u64, *const u8, usize) -> ErrorPtr,
-    finalize: unsafe extern "C" fn(u64, *mut u8, usize) -> ErrorPtr,
-    free: extern "C" fn(u64) -> ErrorPtr,
-    errors: ErrorReader,
-}
-
-impl KernelStream for ForeignStream {
-    fn update(&mut self, data: &[u8]) -> Result<(), KernelError> {
-        // SAFETY: `data` is readable for its length during the call.
-        self.errors.check(unsafe { (self.update)(self.handle, data.as_ptr(), data.len()) })
-    }
-
-    fn finalize(&mut self, output: &mut [u8]) -> Result<(), KernelError> {
-        // SAFETY: `output` is writable for its length during the call.
-        self.errors.check(unsafe { (self.finalize)(self.handle, output.as_mut_ptr(), output.len()) })
-    }
-}
-
-impl Drop for ForeignStream {
-    fn drop(&mut self) {
-        // A stream that is already gone (NOT_FOUND) has nothing left to free.
-        let _ = self.errors.check((self.free)(self.handle));
     }
 }

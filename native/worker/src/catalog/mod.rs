@@ -6,10 +6,13 @@
 //! libraries; a clash refuses to start, naming both libraries.
 //!
 //! - [`builtin`]: the built-in library, called as Rust.
-//! - [`dynamic`]: a library loaded with `dlopen`, called through its C ABI.
+//! - [`dynamic`]: a library loaded with `dlopen`, called through its C ABI
+//!   (what it hands out — errors, cancel tokens, states, streams — is owned
+//!   by the types in `foreign`).
 
 pub mod builtin;
 pub mod dynamic;
+mod foreign;
 
 use crate::grpc::{status, Code, Status};
 use std::any::Any;
