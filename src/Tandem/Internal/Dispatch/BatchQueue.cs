@@ -72,10 +72,12 @@ internal sealed class BatchQueue(BatchKey key, InFlightGate gate, TimeProvider t
         {
             var settings = options();
             TimeSpan wait;
+            long oldest;
             Task? full = null;
             lock (_lock)
             {
-                wait = settings.MaxQueueDelay - time.GetElapsedTime(_items.Peek().EnqueuedAt);
+                oldest = _items.Peek().EnqueuedAt;
+                wait = settings.MaxQueueDelay - time.GetElapsedTime(oldest);
                 if (Ready(_rows, settings) == 0 && wait > TimeSpan.Zero)
                 {
                     if (_full is null || _full.Task.IsCompleted)
@@ -89,7 +91,14 @@ internal sealed class BatchQueue(BatchKey key, InFlightGate gate, TimeProvider t
 
             if (full is not null)
             {
-                await Task.WhenAny(Task.Delay(wait, time), full).ConfigureAwait(false);
+                var delay = Task.Delay(wait, time);
+                // The clock may have moved between reading it and arming the
+                // timer (a descheduled thread; a fake clock advanced in a test):
+                // read it again, so the wait never outlasts the queue delay.
+                if (settings.MaxQueueDelay > time.GetElapsedTime(oldest))
+                {
+                    await Task.WhenAny(delay, full).ConfigureAwait(false);
+                }
             }
 
             await gate.AcquireAsync(settings.MaxInFlight, CancellationToken.None).ConfigureAwait(false);
