@@ -41,7 +41,9 @@ impl<'a> Invocation<'a, '_> {
         })
     }
 
-    /// The size an input bound to `symbol` (0 when no input uses it).
+    /// The size bound to `symbol` by the inputs, or by the outputs for a
+    /// symbol only outputs use (such as `k`); 0 when no tensor uses it. The
+    /// library checked every output against the descriptor before the call.
     pub fn symbol(&self, symbol: &str) -> usize {
         self.bindings.get(symbol).unwrap_or(0)
     }
@@ -56,7 +58,9 @@ impl<'a> Invocation<'a, '_> {
         self.params.get(index).map_or(0.0, |p| p.as_f64())
     }
 
-    /// Checks the number of outputs the caller provided.
+    /// Checks the number of outputs the caller provided. The library already
+    /// did (with every output's dtype and shape) before calling the kernel;
+    /// kept for kernels written before it did.
     pub fn expect_outputs(&self) -> Result<(), KernelError> {
         let want = self.descriptor.outputs.len();
         if self.outputs.len() != want {

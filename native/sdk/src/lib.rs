@@ -88,7 +88,7 @@ pub use kernel::{Invocation, Kernel, KernelStream, StreamingKernel};
 pub use library::{Library, LibraryBuilder, RegisteredKernel};
 pub use state::{State, StateKind};
 pub use streams::{DEFAULT_MAX_STREAMS, MAX_STREAMS_ENV};
-pub use tensor::{DType, Param, TensorMut, TensorRef};
+pub use tensor::{DType, Element, Param, TensorMut, TensorRef};
 pub use warmup::{WarmTensor, WarmUp};
 
 /// ABI version: major in the high 16 bits, minor in the low 16 bits. A host

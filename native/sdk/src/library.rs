@@ -213,7 +213,7 @@ impl Library {
         ctx: &CallContext,
     ) -> Result<(), KernelError> {
         let desc = &kernel.descriptor;
-        let bindings = kernel.compiled.check(desc, inputs, params)?;
+        let bindings = kernel.compiled.check(desc, inputs, params, outputs)?;
         match (desc.state_kind.as_str(), state) {
             ("", _) => {}
             (needed, None) => {
@@ -311,6 +311,100 @@ mod tests {
         fn size_bytes(&self, state: &Vec<u8>) -> usize {
             state.len()
         }
+    }
+
+    /// Two outputs sharing a symbol only outputs use: `k`.
+    struct Pairs;
+
+    impl Kernel for Pairs {
+        fn descriptor(&self) -> KernelDescriptor {
+            KernelDescriptor::builder("test.pairs", 1)
+                .input(TensorSpec::new("x", DType::F64, [D::sym("batch")]))
+                .output(TensorSpec::new("ids", DType::I64, [D::sym("batch"), D::sym("k")]))
+                .output(TensorSpec::new("scores", DType::F64, [D::sym("batch"), D::sym("k")]))
+                .output_symbol("k", 16, "columns the caller asks for")
+                .build()
+        }
+
+        fn invoke(&self, call: Invocation<'_, '_>) -> Result<(), KernelError> {
+            let k = call.symbol("k");
+            call.outputs[0].i64s_mut("ids")?.fill(k as i64);
+            Ok(())
+        }
+    }
+
+    fn invoke_pairs(
+        ids: &mut [i64],
+        ids_shape: &[usize],
+        scores: &mut [f64],
+        scores_shape: &[usize],
+    ) -> Result<(), KernelError> {
+        let library = build(|l| {
+            l.kernel(Pairs);
+        })?;
+        let kernel = library.kernel("test.pairs")?;
+        let x = [1.0f64, 2.0];
+        let inputs = [TensorRef::of(&[2], &x)];
+        let mut outputs = [TensorMut::of(ids_shape, ids), TensorMut::of(scores_shape, scores)];
+        library.invoke(kernel, None, &inputs, &[], &mut outputs, &CallContext::default())
+    }
+
+    #[test]
+    fn invoke_checks_outputs_before_the_kernel_and_binds_their_symbols() {
+        let (mut ids, mut scores) = ([0i64; 6], [0f64; 6]);
+        invoke_pairs(&mut ids, &[2, 3], &mut scores, &[2, 3]).unwrap();
+        assert_eq!(ids, [3; 6], "the kernel reads k = 3 from the outputs");
+    }
+
+    #[test]
+    fn invoke_refuses_outputs_that_disagree_with_the_descriptor_naming_them() {
+        let cases: [(&[usize], &[usize], &str); 3] = [
+            // k differs between the two outputs.
+            (&[2, 3], &[2, 2], "'scores' axis 1 ('k') has size 2, but another tensor set 'k' = 3"),
+            // batch differs from the input's.
+            (&[3, 2], &[3, 2], "'ids' axis 0 ('batch') has size 3, but another tensor set 'batch' = 2"),
+            // rank.
+            (&[6], &[2, 3], "tensor 'ids' must have rank 2"),
+        ];
+        for (ids_shape, scores_shape, text) in cases {
+            let (mut ids, mut scores) =
+                (vec![0i64; ids_shape.iter().product()], vec![0f64; scores_shape.iter().product()]);
+            let error = invoke_pairs(&mut ids, ids_shape, &mut scores, scores_shape).unwrap_err();
+            assert_eq!(error.code, Code::InvalidArgument, "{text}");
+            assert!(error.message.contains(text), "{text}: {error}");
+            assert!(ids.iter().all(|&v| v == 0), "the kernel never ran: {text}");
+        }
+    }
+
+    #[test]
+    fn invoke_refuses_a_missing_output_naming_every_one() {
+        let library = build(|l| {
+            l.kernel(Pairs);
+        })
+        .unwrap();
+        let x = [1.0f64];
+        let error = library
+            .invoke(
+                library.kernel("test.pairs").unwrap(),
+                None,
+                &[TensorRef::of(&[1], &x)],
+                &[],
+                &mut [],
+                &CallContext::default(),
+            )
+            .unwrap_err();
+        assert!(error.message.contains("writes 2 output(s) (ids, scores), got 0"), "{error}");
+    }
+
+    #[test]
+    fn tensor_views_over_typed_slices_carry_their_dtype_and_bytes() {
+        let values = [1.5f64, -2.0];
+        let view = TensorRef::of(&[2], &values);
+        assert_eq!((view.dtype, view.bytes.len()), (DType::F64, 16));
+        assert_eq!(view.f64s("v").unwrap(), values);
+        let mut out = [0i32; 3];
+        TensorMut::of(&[3], &mut out).bytes[..4].copy_from_slice(&7i32.to_le_bytes());
+        assert_eq!(out, [7, 0, 0]);
     }
 
     fn build(register: fn(&mut LibraryBuilder)) -> Result<Library, KernelError> {

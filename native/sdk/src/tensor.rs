@@ -48,6 +48,29 @@ impl DType {
     }
 }
 
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A plain numeric element type a tensor may hold: every bit pattern of its
+/// size is a valid value, so its slices may be viewed as bytes and back.
+/// Implemented for `u8`, `i32`, `i64`, `f32` and `f64` only (sealed).
+pub trait Element: Copy + sealed::Sealed + 'static {
+    /// The tensor dtype of this element type.
+    const DTYPE: DType;
+}
+
+macro_rules! element {
+    ($($t:ty => $d:ident),*) => {$(
+        impl sealed::Sealed for $t {}
+        impl Element for $t {
+            const DTYPE: DType = DType::$d;
+        }
+    )*};
+}
+
+element!(u8 => U8, i32 => I32, i64 => I64, f32 => F32, f64 => F64);
+
 /// An immutable input tensor borrowed from the caller.
 #[derive(Clone, Copy, Debug)]
 pub struct TensorRef<'a> {
@@ -90,6 +113,16 @@ fn cast_mut<'a, T>(bytes: &'a mut [u8], name: &str) -> Result<&'a mut [T], Kerne
 }
 
 impl<'a> TensorRef<'a> {
+    /// A tensor over `data` with `shape` (row-major), for tests and for
+    /// kernels that call other kernels: `TensorRef::of(&[2, 3], &values)`.
+    pub fn of<T: Element>(shape: &'a [usize], data: &'a [T]) -> TensorRef<'a> {
+        // SAFETY: `data` is a live, initialised slice of a plain numeric type
+        // (Element is sealed to u8/i32/i64/f32/f64, which have no padding), so
+        // its size_of_val bytes are readable as u8 for the same lifetime.
+        let bytes = unsafe { std::slice::from_raw_parts(data.as_ptr().cast::<u8>(), std::mem::size_of_val(data)) };
+        TensorRef { dtype: T::DTYPE, shape, bytes }
+    }
+
     pub fn f32s(&self, name: &str) -> Result<&'a [f32], KernelError> {
         cast(self.bytes, name)
     }
@@ -104,6 +137,16 @@ impl<'a> TensorRef<'a> {
 }
 
 impl<'a> TensorMut<'a> {
+    /// An output tensor over `data` with `shape`: `TensorMut::of(&[2, 3], &mut out)`.
+    pub fn of<T: Element>(shape: &'a [usize], data: &'a mut [T]) -> TensorMut<'a> {
+        // SAFETY: as in `TensorRef::of`; in addition every byte pattern the
+        // kernel writes is a valid T (Element's contract), and the exclusive
+        // borrow of `data` moves into the returned view, so nothing aliases it.
+        let bytes =
+            unsafe { std::slice::from_raw_parts_mut(data.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(data)) };
+        TensorMut { dtype: T::DTYPE, shape, bytes }
+    }
+
     pub fn f32s_mut(&mut self, name: &str) -> Result<&mut [f32], KernelError> {
         cast_mut(self.bytes, name)
     }

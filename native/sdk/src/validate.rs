@@ -1,6 +1,7 @@
 //! Validation of an invocation against its kernel's descriptor: counts,
-//! dtypes, ranks, symbolic dimensions, byte lengths, non-finite values and
-//! parameter ranges. Runs before any kernel code; allocates only on error.
+//! dtypes, ranks, symbolic dimensions, byte lengths, non-finite values,
+//! parameter ranges, and the output buffers' shapes. Runs before any kernel
+//! code; allocates only on error.
 
 use crate::descriptor::pb::{dim, ParamType};
 use crate::descriptor::{KernelDescriptor, ParamSpec, TensorSpec};
@@ -83,6 +84,7 @@ struct CompiledParam {
 #[derive(Clone, Debug)]
 pub struct CompiledDescriptor {
     inputs: Vec<CompiledTensor>,
+    outputs: Vec<CompiledTensor>,
     params: Vec<CompiledParam>,
     symbols: Vec<String>,
 }
@@ -90,27 +92,9 @@ pub struct CompiledDescriptor {
 impl CompiledDescriptor {
     pub fn new(desc: &KernelDescriptor) -> CompiledDescriptor {
         let mut symbols: Vec<String> = Vec::new();
-        let inputs = desc
-            .inputs
-            .iter()
-            .map(|spec| {
-                let mut dims = [DimCheck::Any; crate::tensor::MAX_RANK];
-                for (slot, d) in dims.iter_mut().zip(&spec.shape) {
-                    *slot = match &d.kind {
-                        Some(dim::Kind::Fixed(n)) => DimCheck::Fixed(*n as usize),
-                        Some(dim::Kind::Symbol(name)) => {
-                            let index = symbols.iter().position(|s| s == name).unwrap_or_else(|| {
-                                symbols.push(name.clone());
-                                symbols.len() - 1
-                            });
-                            DimCheck::Symbol(index)
-                        }
-                        None => DimCheck::Any,
-                    };
-                }
-                CompiledTensor { dtype: dtype_of(spec), rank: spec.shape.len(), dims, finite_only: spec.finite_only }
-            })
-            .collect();
+        // Inputs first: a symbol they bind is checked, not set, by the outputs.
+        let inputs = desc.inputs.iter().map(|spec| compile_tensor(spec, &mut symbols)).collect();
+        let outputs = desc.outputs.iter().map(|spec| compile_tensor(spec, &mut symbols)).collect();
         let params = desc
             .params
             .iter()
@@ -120,57 +104,43 @@ impl CompiledDescriptor {
                 max: p.max,
             })
             .collect();
-        CompiledDescriptor { inputs, params, symbols }
+        CompiledDescriptor { inputs, outputs, params, symbols }
     }
 
-    /// Validates inputs and parameters; returns the symbol bindings.
+    /// Validates inputs, parameters and output buffers (count, dtype, rank,
+    /// dimensions, byte length: a symbol only outputs use, such as `k`, must
+    /// agree across them); returns the symbol bindings of all of them.
     pub fn check<'d>(
         &'d self,
         desc: &'d KernelDescriptor,
         inputs: &[TensorRef<'_>],
         params: &[Param],
+        outputs: &[TensorMut<'_>],
     ) -> Result<Bindings<'d>, KernelError> {
-        match self.check_fast(inputs, params) {
+        match self.check_fast(inputs, params, outputs) {
             Some(sizes) if self.symbols.len() <= MAX_SYMBOLS => Ok(Bindings { names: &self.symbols, sizes }),
             // Slow path: the descriptive checks find and name the problem.
             _ => {
-                check_invocation(desc, inputs, params)?;
+                check_invocation(desc, inputs, params, outputs)?;
                 Err(KernelError::new(crate::Code::Internal, "validation paths disagree about a call"))
             }
         }
     }
 
-    fn check_fast(&self, inputs: &[TensorRef<'_>], params: &[Param]) -> Option<[usize; MAX_SYMBOLS]> {
-        if inputs.len() != self.inputs.len() || params.len() != self.params.len() {
+    fn check_fast(
+        &self,
+        inputs: &[TensorRef<'_>],
+        params: &[Param],
+        outputs: &[TensorMut<'_>],
+    ) -> Option<[usize; MAX_SYMBOLS]> {
+        if inputs.len() != self.inputs.len() || params.len() != self.params.len() || outputs.len() != self.outputs.len()
+        {
             return None;
         }
         let mut sizes = [0usize; MAX_SYMBOLS];
         let mut bound = 0u32;
         for (spec, input) in self.inputs.iter().zip(inputs) {
-            if Some(input.dtype) != spec.dtype || input.shape.len() != spec.rank {
-                return None;
-            }
-            let mut elements: usize = 1;
-            for (check, &size) in spec.dims.iter().zip(input.shape) {
-                match *check {
-                    DimCheck::Fixed(n) if n != size => return None,
-                    DimCheck::Symbol(i) if i < MAX_SYMBOLS => {
-                        if bound & (1 << i) != 0 {
-                            if sizes[i] != size {
-                                return None;
-                            }
-                        } else {
-                            sizes[i] = size;
-                            bound |= 1 << i;
-                        }
-                    }
-                    _ => {}
-                }
-                elements = elements.checked_mul(size)?;
-            }
-            if elements.checked_mul(input.dtype.size())? != input.bytes.len() {
-                return None;
-            }
+            fits(spec, input.dtype, input.shape, input.bytes.len(), &mut sizes, &mut bound)?;
             if spec.finite_only && has_non_finite(input) {
                 return None;
             }
@@ -186,8 +156,62 @@ impl CompiledDescriptor {
                 return None;
             }
         }
+        for (spec, output) in self.outputs.iter().zip(outputs) {
+            fits(spec, output.dtype, output.shape, output.bytes.len(), &mut sizes, &mut bound)?;
+        }
         Some(sizes)
     }
+}
+
+fn compile_tensor(spec: &TensorSpec, symbols: &mut Vec<String>) -> CompiledTensor {
+    let mut dims = [DimCheck::Any; crate::tensor::MAX_RANK];
+    for (slot, d) in dims.iter_mut().zip(&spec.shape) {
+        *slot = match &d.kind {
+            Some(dim::Kind::Fixed(n)) => DimCheck::Fixed(*n as usize),
+            Some(dim::Kind::Symbol(name)) => {
+                let index = symbols.iter().position(|s| s == name).unwrap_or_else(|| {
+                    symbols.push(name.clone());
+                    symbols.len() - 1
+                });
+                DimCheck::Symbol(index)
+            }
+            None => DimCheck::Any,
+        };
+    }
+    CompiledTensor { dtype: dtype_of(spec), rank: spec.shape.len(), dims, finite_only: spec.finite_only }
+}
+
+/// Whether one tensor matches its compiled spec, binding the symbols it sets first.
+fn fits(
+    spec: &CompiledTensor,
+    dtype: DType,
+    shape: &[usize],
+    byte_len: usize,
+    sizes: &mut [usize; MAX_SYMBOLS],
+    bound: &mut u32,
+) -> Option<()> {
+    if Some(dtype) != spec.dtype || shape.len() != spec.rank {
+        return None;
+    }
+    let mut elements: usize = 1;
+    for (check, &size) in spec.dims.iter().zip(shape) {
+        match *check {
+            DimCheck::Fixed(n) if n != size => return None,
+            DimCheck::Symbol(i) if i < MAX_SYMBOLS => {
+                if *bound & (1 << i) != 0 {
+                    if sizes[i] != size {
+                        return None;
+                    }
+                } else {
+                    sizes[i] = size;
+                    *bound |= 1 << i;
+                }
+            }
+            _ => {}
+        }
+        elements = elements.checked_mul(size)?;
+    }
+    (elements.checked_mul(dtype.size())? == byte_len).then_some(())
 }
 
 fn has_non_finite(input: &TensorRef<'_>) -> bool {
@@ -250,8 +274,13 @@ fn check_tensor<'d>(
     Ok(())
 }
 
-/// Validates inputs and parameters with messages that name the problem.
-fn check_invocation(desc: &KernelDescriptor, inputs: &[TensorRef<'_>], params: &[Param]) -> Result<(), KernelError> {
+/// Validates inputs, parameters and outputs with messages that name the problem.
+fn check_invocation(
+    desc: &KernelDescriptor,
+    inputs: &[TensorRef<'_>],
+    params: &[Param],
+    outputs: &[TensorMut<'_>],
+) -> Result<(), KernelError> {
     if inputs.len() != desc.inputs.len() {
         return Err(KernelError::invalid(format!(
             "kernel '{}' takes {} input tensor(s), got {}",
@@ -277,6 +306,19 @@ fn check_invocation(desc: &KernelDescriptor, inputs: &[TensorRef<'_>], params: &
     }
     for (spec, &value) in desc.params.iter().zip(params) {
         check_param(spec, value)?;
+    }
+    if outputs.len() != desc.outputs.len() {
+        let names: Vec<&str> = desc.outputs.iter().map(|o| o.name.as_str()).collect();
+        return Err(KernelError::invalid(format!(
+            "kernel '{}' writes {} output(s) ({}), got {}",
+            desc.name,
+            desc.outputs.len(),
+            names.join(", "),
+            outputs.len()
+        )));
+    }
+    for (spec, output) in desc.outputs.iter().zip(outputs) {
+        check_tensor(spec, output.dtype, output.shape, output.bytes.len(), &mut bindings)?;
     }
     Ok(())
 }

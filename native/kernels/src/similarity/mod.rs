@@ -15,7 +15,6 @@ pub use collection::Collection;
 pub use search::search;
 
 use tandem_sdk::descriptor::{Flags, KernelDescriptor, ParamSpec, StateKindDescriptor, TensorSpec, D};
-use tandem_sdk::validate::check_output;
 use tandem_sdk::{DType, Invocation, Kernel, KernelError, StateKind, TensorRef, WarmTensor, WarmUp};
 
 pub const KERNEL_NAME: &str = "similarity.topk";
@@ -102,10 +101,13 @@ impl Kernel for TopK {
         let metric = Metric::from_index(call.int(1))
             .ok_or_else(|| KernelError::invalid("parameter 'metric' is out of range"))?;
         let k = (call.int(0) as usize).min(coll.rows());
-        call.expect_outputs()?;
-        let expected = [batch, k];
-        check_output(&call.descriptor.outputs[0], &call.outputs[0], &expected)?;
-        check_output(&call.descriptor.outputs[1], &call.outputs[1], &expected)?;
+        // The library checked both outputs against the descriptor (ids and scores agree on k).
+        if call.symbol("k") != k {
+            return Err(KernelError::invalid(format!(
+                "output 'ids' (and 'scores') must have k = min(parameter k, rows in the collection) = {k} columns, got {}",
+                call.symbol("k")
+            )));
+        }
         let queries = call.inputs[0].f32s("queries")?;
         let (ids_out, scores_out) = call.outputs.split_at_mut(1);
         let ids = ids_out[0].i64s_mut("ids")?;
