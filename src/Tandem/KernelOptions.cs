@@ -22,4 +22,13 @@ public sealed class KernelOptions
     /// </summary>
     /// <value>The default is <see langword="false"/>.</value>
     public bool Cache { get; set; }
+
+    /// <summary>
+    /// Calls whose inputs total fewer bytes than this run on the managed twin
+    /// whatever the backend, where a call costs less than crossing into Rust
+    /// or to a worker (measure first: docs/performance.md); 0 never does.
+    /// </summary>
+    /// <value>The default is 0.</value>
+    [System.ComponentModel.DataAnnotations.Range(0, int.MaxValue)]
+    public int ManagedBelowBytes { get; set; }
 }

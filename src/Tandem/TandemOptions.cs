@@ -36,6 +36,21 @@ public sealed class TandemOptions
     public string? NativeLibraryPath { get; set; }
 
     /// <summary>
+    /// Kernel libraries loaded in process beside libtandem.so (at most 64),
+    /// each a path (relative to the application's directory) or a name:
+    /// <c>ewma</c> finds <c>libewma.so</c> next to the application or in the
+    /// <c>runtimes/&lt;rid&gt;/native</c> folder of a package it references.
+    /// Kernel and state-kind names must be unique across all libraries:
+    /// startup fails naming both libraries otherwise, as it does for a file
+    /// that is missing, not a Tandem library, or of another ABI major. Each
+    /// library is hot-swapped on its own
+    /// (<see cref="Native.INativeLibraryAdmin.HotSwapAsync(string, string, CancellationToken)"/>);
+    /// a change of this list applies at the next start.
+    /// </summary>
+    /// <value>The default is empty.</value>
+    public List<string> KernelLibraries { get; set; } = [];
+
+    /// <summary>
     /// Whether the native library can be replaced while the application runs
     /// (<see cref="Native.INativeLibraryAdmin.HotSwapAsync"/> or a change of
     /// <see cref="NativeLibraryPath"/>). When on, every native state (vector
@@ -56,7 +71,9 @@ public sealed class TandemOptions
 
     /// <summary>
     /// BLAKE3 inputs shorter than this many bytes are hashed in C#, where a
-    /// call costs less than crossing into Rust (see docs/performance.md).
+    /// call costs less than crossing into Rust (see docs/performance.md): the
+    /// older spelling of <see cref="KernelOptions.ManagedBelowBytes"/> for
+    /// <c>hash.blake3</c>, which wins when both are set.
     /// </summary>
     /// <value>The default is 0 (every input goes to the configured backend).</value>
     [Range(0, int.MaxValue)]
@@ -95,4 +112,9 @@ internal static class TandemOptionsExtensions
 {
     public static KernelOptions? For(this TandemOptions options, string kernel) =>
         options.Kernels.TryGetValue(kernel, out var kernelOptions) ? kernelOptions : null;
+
+    /// <summary>Inputs below this many bytes run on the managed twin (<see cref="KernelOptions.ManagedBelowBytes"/>).</summary>
+    public static int ManagedBelowBytes(this TandemOptions options, string kernel) =>
+        options.For(kernel)?.ManagedBelowBytes is > 0 and var below ? below
+        : kernel == Internal.Contracts.KernelContracts.HashBlake3 ? options.HashManagedBelowBytes : 0;
 }

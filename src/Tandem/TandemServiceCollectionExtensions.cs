@@ -73,6 +73,7 @@ public static class TandemServiceCollectionExtensions
             return new KernelCatalog(sp.GetServices<KernelContractSet>(), twins, stateTwins);
         });
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TandemOptions>, KernelCatalogValidator>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TandemOptions>, KernelLibrariesValidator>());
         services.TryAddSingleton(sp => new KernelBackends(
             sp.GetRequiredService<IOptionsMonitor<TandemOptions>>(),
             sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance,
@@ -84,7 +85,7 @@ public static class TandemServiceCollectionExtensions
         services.TryAddSingleton<ISimilaritySearch>(sp => new SimilaritySearch(sp.GetRequiredService<KernelBackends>()));
         services.TryAddSingleton<IOptionPricing>(sp => new OptionPricing(sp.GetRequiredService<KernelBackends>()));
         services.TryAddSingleton<IBlake3Hashing>(sp => new Blake3Hashing(sp.GetRequiredService<KernelBackends>()));
-        services.TryAddSingleton<INativeLibraryAdmin>(sp => sp.GetRequiredService<KernelBackends>().NativeHost);
+        services.TryAddSingleton<INativeLibraryAdmin>(sp => sp.GetRequiredService<KernelBackends>().NativeLibraries);
         services.TryAddSingleton<IKernelRouting>(sp => sp.GetRequiredService<KernelBackends>());
         return services;
     }
@@ -100,6 +101,30 @@ public static class TandemServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(contracts);
         services.AddSingleton(contracts);
+        return services;
+    }
+
+    /// <summary>
+    /// Loads kernel library <paramref name="library"/> in process beside
+    /// libtandem.so (<see cref="TandemOptions.KernelLibraries"/>): a path, or a
+    /// name (<c>ewma</c> for <c>libewma.so</c>) found next to the application
+    /// or in a referenced package's <c>runtimes/&lt;rid&gt;/native</c> folder.
+    /// Declare its contracts too (<see cref="AddKernelContracts"/>, usually
+    /// through the generated registration). Startup fails, naming the
+    /// libraries, when it is missing, not a Tandem library, of another ABI
+    /// major, or publishes a kernel name another library publishes.
+    /// </summary>
+    public static IServiceCollection AddKernelLibrary(this IServiceCollection services, string library)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentException.ThrowIfNullOrWhiteSpace(library);
+        services.Configure<TandemOptions>(options =>
+        {
+            if (!options.KernelLibraries.Contains(library, StringComparer.Ordinal))
+            {
+                options.KernelLibraries.Add(library);
+            }
+        });
         return services;
     }
 

@@ -20,12 +20,15 @@ internal sealed unsafe class RemoteState : IKernelState, IFallbackState
     private readonly WorkerPool _pool;
     private readonly byte[]? _inline;
     private readonly TensorLayout[] _layout;
+    // The kernel whose call created the state: its rebuild on a fallback backend is described the same way.
+    private readonly KernelDescriptor _creator;
     private readonly Dictionary<BackendKind, IKernelState> _fallbacks = [];
     private int _disposed;
 
-    private RemoteState(WorkerPool pool, string kind, MappedRegion? region, byte[]? inline, TensorLayout[] layout, long sizeBytes)
+    private RemoteState(WorkerPool pool, string kind, KernelDescriptor creator, MappedRegion? region, byte[]? inline, TensorLayout[] layout, long sizeBytes)
     {
         _pool = pool;
+        _creator = creator;
         Kind = kind;
         Region = region;
         _inline = inline;
@@ -103,7 +106,7 @@ internal sealed unsafe class RemoteState : IKernelState, IFallbackState
             source.CopyTo(target);
         }
 
-        return new RemoteState(pool, kind, region, inline, layout, total);
+        return new RemoteState(pool, kind, tensors.Descriptor, region, inline, layout, total);
     }
 
     public IKernelState StateFor(IInProcessKernelBackend backend)
@@ -126,7 +129,7 @@ internal sealed unsafe class RemoteState : IKernelState, IFallbackState
         fixed (byte* inline = _inline)
         {
             var baseAddress = Region is not null ? Region.Pointer : inline;
-            using var call = new KernelCall(KernelContracts.TopK);
+            using var call = new KernelCall(_creator);
             foreach (var tensor in _layout)
             {
                 var data = baseAddress + tensor.Offset;

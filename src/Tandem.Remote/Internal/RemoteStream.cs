@@ -8,7 +8,7 @@ using Tandem.Remote.Internal.Pool;
 namespace Tandem.Remote.Internal;
 
 /// <summary>
-/// A streaming kernel (hash.blake3) on one worker through client-streaming
+/// A streaming kernel (such as hash.blake3) on one worker through client-streaming
 /// InvokeStream: data goes out in chunks as it is appended (HTTP/2 flow
 /// control is the backpressure), so memory stays constant. The header must
 /// name the output size before any data, so the first <see cref="BufferLimit"/>
@@ -108,7 +108,7 @@ internal sealed class RemoteStream(WorkerPool pool, string kernel, DateTime? dea
         _worker = worker;
         _outputBytes = outputBytes;
         _call = worker.Client.InvokeStream(RemoteKernelBackend.Headers(), deadline);
-        var header = new StreamHeader { Kernel = kernel, KernelVersion = KernelContracts.Blake3.Version };
+        var header = new StreamHeader { Kernel = kernel, KernelVersion = pool.Contract(kernel)?.Version ?? 1 };
         var spec = new OutputSpec { Dtype = DType.U8 };
         spec.Shape.Add(outputBytes);
         header.Outputs.Add(spec);

@@ -61,7 +61,7 @@ internal static class AdminApi
         pool is null ? [] : [.. pool.Workers.Select(w => new WorkerResponse(w.Name, w.Address, StatusName(w.Status), w.InFlight, w.Completed, w.Failed, w.Version, w.InstanceId, w.ProcessId))];
 
     public static NativeResponse NativeView(NativeLibraryInfo info) =>
-        new(info.Generation, info.Path, $"{info.AbiMajor}.{info.AbiMinor}", info.LoadedAt, info.Error);
+        new(info.Generation, info.Path, $"{info.AbiMajor}.{info.AbiMinor}", info.LoadedAt, info.Error, info.Name, info.Version, info.Kernels);
 
     private static IResult ListKernels(KernelFlags flags, IKernelRouting routing) => Results.Ok(KernelViews(flags, routing));
 
@@ -135,14 +135,21 @@ internal static class AdminApi
         return Results.Accepted($"/admin/operations/{operation.Id}", operation);
     }
 
-    private static IResult Native(INativeLibraryAdmin native) => Results.Ok(NativeView(native.Current));
+    /// <summary>libtandem.so's build at the top level (as before several libraries), every library in <c>libraries</c>.</summary>
+    private static IResult Native(INativeLibraryAdmin native)
+    {
+        var current = NativeView(native.Current);
+        return Results.Ok(new NativeLibrariesResponse(current.Generation, current.Path, current.Abi, current.LoadedAt, current.Error, [.. native.Libraries.Select(NativeView)]));
+    }
 
     private static async Task<IResult> HotSwapAsync(HttpContext context, INativeLibraryAdmin native, AdminOperations operations)
     {
         var request = context.Request.ContentLength is 0 or null && context.Request.ContentType is null
             ? new HotSwapRequest()
-            : await RequestBodies.ReadJsonAsync<HotSwapRequest>(context, 64 << 10, """{"libraryPath":"/opt/tandem/libtandem.so"} or {}""");
-        var path = request.LibraryPath ?? native.Current.Path
+            : await RequestBodies.ReadJsonAsync<HotSwapRequest>(context, 64 << 10, """{"libraryPath":"/opt/tandem/libtandem.so"}, {"library":"ewma","libraryPath":"/opt/kernels/libewma.so"} or {}""");
+        var library = request.Library is null ? native.Current : native.Libraries.FirstOrDefault(l => l.Name == request.Library)
+            ?? throw new TandemException(TandemStatusCode.NotFound, $"field 'library' names '{request.Library}', which is not loaded; the kernel libraries are {string.Join(", ", native.Libraries.Select(l => l.Name ?? l.Path))}");
+        var path = request.LibraryPath ?? library.Path
             ?? throw new TandemException(TandemStatusCode.FailedPrecondition, "no native library is loaded to reload; send 'libraryPath'");
         if (!File.Exists(path))
         {
@@ -151,8 +158,8 @@ internal static class AdminApi
 
         var operation = operations.Start("hot-swap", $"hot-swapping the native library to {path}", async ct =>
         {
-            var now = await native.HotSwapAsync(path, ct);
-            return $"native library generation {now.Generation} serves from {now.Path}";
+            var now = request.Library is null ? await native.HotSwapAsync(path, ct) : await native.HotSwapAsync(request.Library, path, ct);
+            return $"native library {now.Name} generation {now.Generation} serves from {now.Path}";
         });
         return Results.Accepted($"/admin/operations/{operation.Id}", operation);
     }

@@ -49,9 +49,11 @@ internal sealed record KernelFlagsResponse(string Kernel, string Backend, bool A
 internal sealed record UpgradeRequest(string? WorkerPath = null);
 
 /// <summary>POST /admin/native/hot-swap: the new libtandem.so, or null to reload the current file.</summary>
-internal sealed record HotSwapRequest(string? LibraryPath = null);
+internal sealed record HotSwapRequest(string? LibraryPath = null, string? Library = null);
 
-internal sealed record NativeResponse(long Generation, string? Path, string Abi, DateTimeOffset LoadedAt, string? Error);
+internal sealed record NativeResponse(long Generation, string? Path, string Abi, DateTimeOffset LoadedAt, string? Error, string? Name = null, string? Version = null, IReadOnlyList<string>? Kernels = null);
+
+internal sealed record NativeLibrariesResponse(long Generation, string? Path, string Abi, DateTimeOffset LoadedAt, string? Error, IReadOnlyList<NativeResponse> Libraries);
 
 internal sealed record WorkerResponse(string Name, string Address, string Status, int InFlight, long Completed, long Failed, string? Version, string? InstanceId, int? ProcessId);
 

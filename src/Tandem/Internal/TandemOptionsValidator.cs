@@ -47,6 +47,31 @@ internal sealed class TandemOptionsValidator : IValidateOptions<TandemOptions>
             failures.Add($"Tandem:NativeLibraryPath '{path}' does not exist.");
         }
 
+        foreach (var (kernel, kernelOptions) in options.Kernels)
+        {
+            if (kernelOptions.ManagedBelowBytes < 0)
+            {
+                failures.Add($"Tandem:Kernels:{kernel}:ManagedBelowBytes must not be negative, got {kernelOptions.ManagedBelowBytes}.");
+            }
+        }
+
+        if (options.KernelLibraries.Count > Native.KernelLibraryLocator.MaxLibraries)
+        {
+            failures.Add($"Tandem:KernelLibraries lists {options.KernelLibraries.Count} libraries; at most {Native.KernelLibraryLocator.MaxLibraries} may be loaded in one process.");
+        }
+
+        foreach (var library in options.KernelLibraries)
+        {
+            if (string.IsNullOrWhiteSpace(library))
+            {
+                failures.Add("Tandem:KernelLibraries entries must be a path or a library name, got an empty one.");
+            }
+            else if (options.KernelLibraries.Count(l => l == library) > 1)
+            {
+                failures.Add($"Tandem:KernelLibraries lists '{library}' more than once.");
+            }
+        }
+
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 }

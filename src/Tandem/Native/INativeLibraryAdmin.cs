@@ -1,14 +1,31 @@
 namespace Tandem.Native;
 
 /// <summary>
-/// Operates the in-process native library (libtandem.so): which build serves
-/// calls, and replacing it while the application runs (hot swap). Meant for an
-/// operator endpoint, not for application code.
+/// Operates the in-process native kernel libraries (libtandem.so and those of
+/// <see cref="TandemOptions.KernelLibraries"/>): which build of each serves
+/// calls, and replacing one while the application runs (hot swap). Meant for
+/// an operator endpoint, not for application code.
 /// </summary>
 public interface INativeLibraryAdmin
 {
-    /// <summary>The library new native calls run on.</summary>
+    /// <summary>The build of libtandem.so new native calls run on.</summary>
     NativeLibraryInfo Current { get; }
+
+    /// <summary>Every kernel library in process, libtandem.so first, then <see cref="TandemOptions.KernelLibraries"/> in order.</summary>
+    IReadOnlyList<NativeLibraryInfo> Libraries { get; }
+
+    /// <summary>
+    /// Hot-swaps the kernel library named <paramref name="library"/> (its
+    /// <see cref="NativeLibraryInfo.Name"/>) to the build at
+    /// <paramref name="libraryPath"/>, exactly as <see cref="HotSwapAsync(string, CancellationToken)"/>
+    /// does for libtandem.so; the other libraries are not touched.
+    /// </summary>
+    /// <exception cref="TandemException">
+    /// NOT_FOUND when no library of that name is loaded; FAILED_PRECONDITION
+    /// as for libtandem.so, and when the new build is another library or
+    /// exports a kernel or state kind another library owns.
+    /// </exception>
+    ValueTask<NativeLibraryInfo> HotSwapAsync(string library, string libraryPath, CancellationToken cancellationToken = default);
 
     /// <summary>
     /// Loads the library at <paramref name="libraryPath"/> beside the current

@@ -74,7 +74,7 @@ public sealed class AdminAccessTests(SharedServer server) : IClassFixture<Shared
         using var response = await client.GetAsync("/admin/kernels");
 
         var kernels = await response.ReadJsonAsync();
-        Assert.Equal(["hash.blake3", "montecarlo.european", "similarity.topk"], kernels.EnumerateArray().Select(k => k.GetProperty("kernel").GetString()).Order());
+        Assert.Equal(["diagnostics.noop", "hash.blake3", "montecarlo.european", "similarity.topk"], kernels.EnumerateArray().Select(k => k.GetProperty("kernel").GetString()).Order());
     }
 
     /// <summary>Makes every request look as if it came from another host.</summary>

@@ -308,8 +308,8 @@ public sealed class HotSwapTests
             o.FallbackToManaged = false;
         }).BuildServiceProvider();
 
-    private static NativeLibraryHost CreateHost(IReadOnlyList<KernelDescriptor>? contracts = null, uint abiMajor = KernelContracts.AbiMajor, string? initialPath = null) =>
-        new(() => initialPath is null ? NativeLibraryFixture.Runtime : NativeRuntime.Load(initialPath, KernelContracts.All, NullLogger.Instance), new FixedOptions(new TandemOptions { NativeHotSwap = true }), NullLogger.Instance, TimeProvider.System, contracts, abiMajor);
+    private static NativeLibrarySet CreateHost(IReadOnlyList<KernelDescriptor>? contracts = null, uint abiMajor = KernelContracts.AbiMajor, string? initialPath = null) =>
+        new(() => initialPath is null ? NativeLibraryFixture.Runtime : NativeRuntime.Load(initialPath, KernelContracts.All, NullLogger.Instance), new FixedOptions(new TandemOptions { NativeHotSwap = true }), NullLogger.Instance, TimeProvider.System, contracts ?? KernelContracts.All, abiMajor);
 
     private static async Task WaitForCalls(SemaphoreSlim progress, int count)
     {
@@ -336,7 +336,7 @@ public sealed class HotSwapTests
         Assert.Equal("6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85", Convert.ToHexStringLower(services.GetRequiredService<IBlake3Hashing>().Hash("abc"u8)));
     }
 
-    private static unsafe byte[] Hash(NativeLibraryHost host)
+    private static unsafe byte[] Hash(NativeLibrarySet host)
     {
         var backend = new NativeKernelBackend(host, () => new TandemOptions());
         var data = "hot swap"u8.ToArray();

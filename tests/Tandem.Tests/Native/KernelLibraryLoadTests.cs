@@ -65,6 +65,7 @@ public sealed partial class KernelLibraryLoadTests : IDisposable
 
         Assert.Equal(TandemStatusCode.FailedPrecondition, runtime.LoadError!.Code);
         Assert.Contains("could not be loaded (EntryPointNotFoundException)", runtime.LoadError.Message);
+        Assert.Contains("not a Tandem kernel library", runtime.LoadError.Message);
     }
 
     [Fact]

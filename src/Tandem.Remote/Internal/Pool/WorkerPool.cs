@@ -148,6 +148,9 @@ internal sealed class WorkerPool : IAsyncDisposable
         _refusals is { } refusals && refusals.TryGetValue(kernel, out var refusal) ? refusal : null;
 
     /// <summary>Compares the first worker's ABI and descriptors with this build's, once.</summary>
+    /// <summary>The contract the workers are checked against for <paramref name="kernel"/>, or null when the host knows none.</summary>
+    public KernelDescriptor? Contract(string kernel) => _contracts.FirstOrDefault(c => c.Name == kernel);
+
     private void CheckContracts(WorkerConnection worker)
     {
         if (_refusals is not null || worker.Description is not { } description)

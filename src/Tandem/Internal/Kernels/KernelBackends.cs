@@ -12,23 +12,19 @@ using Tandem.Internal.Native;
 namespace Tandem.Internal.Kernels;
 
 /// <summary>
-/// Chooses the backend for each kernel from the current options — the remote
-/// workers when configured and registered, the native library when it is
-/// loaded and its descriptor matches, otherwise managed (when fallback is
-/// allowed, the reason logged once) — and runs calls on it after validating
-/// them against the contract. Failed calls fall back along Remote → Native →
-/// Managed. Synchronous calls run in process only: waiting on a worker would
-/// block their thread on I/O.
+/// Runs calls: validates each against its contract, admits, batches and
+/// caches it, runs it on the backend <see cref="KernelRouter"/> chose with
+/// that backend's resilience, falls back along Remote → Native → Managed when
+/// it fails, and counts it. Owns the native libraries, the dispatcher and the
+/// telemetry of one host.
 /// </summary>
 internal sealed class KernelBackends : IKernelRouting, IDisposable
 {
     private volatile bool _disposed;
     private readonly IOptionsMonitor<TandemOptions> _options;
     private readonly ILogger _logger;
-    private readonly NativeLibraryHost _nativeHost;
+    private readonly NativeLibrarySet _libraries;
     private readonly Lazy<NativeKernelBackend> _native;
-    private readonly IKernelBackend? _remote;
-    private readonly HashSet<string> _loggedFallbacks = new(StringComparer.Ordinal);
 
     private readonly KernelDispatcher _dispatcher;
     private readonly BackendResilience _resilience;
@@ -40,7 +36,6 @@ internal sealed class KernelBackends : IKernelRouting, IDisposable
         Catalog = catalog ?? KernelCatalog.Reference;
         Catalog.ThrowIfRefused();
         _options = options;
-        _remote = remote;
         time ??= TimeProvider.System;
         _time = time;
         _telemetry = new TandemTelemetry(meterFactory);
@@ -48,124 +43,36 @@ internal sealed class KernelBackends : IKernelRouting, IDisposable
         _resilience = new BackendResilience(time, () => _options.CurrentValue);
         _dispatcher = new KernelDispatcher(time, () => _options.CurrentValue, _telemetry, ExecuteAsync);
         _logger = loggerFactory.CreateLogger("Tandem");
-        _nativeHost = new NativeLibraryHost(() => native ?? NativeRuntime.Load(_options.CurrentValue.NativeLibraryPath, Catalog.Descriptors, _logger), options, _logger, time, Catalog.Descriptors);
+        _libraries = new NativeLibrarySet(() => native ?? NativeRuntime.Load(_options.CurrentValue.NativeLibraryPath, Catalog.Descriptors, _logger), options, _logger, time, Catalog.Descriptors);
         Managed = new ManagedKernelBackend(() => _options.CurrentValue, Catalog);
-        _native = new Lazy<NativeKernelBackend>(() => new NativeKernelBackend(_nativeHost, () => _options.CurrentValue));
+        _native = new Lazy<NativeKernelBackend>(() => new NativeKernelBackend(_libraries, () => _options.CurrentValue));
+        Router = new KernelRouter(options, _logger, Catalog, _libraries, Managed, () => _native.Value, remote);
     }
 
     /// <summary>The kernels, state kinds and managed twins this host knows.</summary>
     public KernelCatalog Catalog { get; }
 
-    /// <summary>The native library new calls run on (it changes with a hot swap).</summary>
-    public NativeRuntime Native => _nativeHost.Generation.Runtime;
+    /// <summary>The build of libtandem.so new calls run on (it changes with a hot swap).</summary>
+    public NativeRuntime Native => _libraries.Primary.Generation.Runtime;
 
-    /// <summary>Loads, checks and hot-swaps the native library.</summary>
-    public NativeLibraryHost NativeHost => _nativeHost;
+    /// <summary>Loads, checks and hot-swaps libtandem.so.</summary>
+    public NativeLibraryHost NativeHost => _libraries.Primary;
+
+    /// <summary>Every native kernel library in process, each hot-swapped on its own.</summary>
+    public NativeLibrarySet NativeLibraries => _libraries;
 
     public IInProcessKernelBackend Managed { get; }
 
     /// <summary>The backend for <paramref name="kernel"/> with an input of <paramref name="inputBytes"/>.</summary>
-    public IKernelBackend For(string kernel, long inputBytes = long.MaxValue)
-    {
-        var options = _options.CurrentValue;
-        var configured = options.For(kernel)?.Backend ?? options.Backend;
-        if (configured == BackendKind.Managed
-            || (kernel == KernelContracts.HashBlake3 && inputBytes < options.HashManagedBelowBytes))
-        {
-            return Managed;
-        }
+    public IKernelBackend For(string kernel, long inputBytes = long.MaxValue) => Router.For(kernel, inputBytes);
 
-        if (configured == BackendKind.Remote)
-        {
-            var remoteRefusal = _remote is null
-                ? new TandemException(TandemStatusCode.FailedPrecondition, "the Remote backend is configured but not registered; call AddTandemRemote", kernel, BackendKind.Remote)
-                : (_remote as IKernelRefusals)?.Refusal(kernel);
-            if (remoteRefusal is null)
-            {
-                return _remote!;
-            }
+    /// <summary>The backend for a synchronous call of <paramref name="kernel"/> (see <see cref="KernelRouter.InProcessFor"/>).</summary>
+    public IInProcessKernelBackend InProcessFor(string kernel, long inputBytes = long.MaxValue) => Router.InProcessFor(kernel, inputBytes);
 
-            if (!options.FallbackToManaged)
-            {
-                throw remoteRefusal;
-            }
+    public IReadOnlyList<KernelRoute> Routes => Router.Routes;
 
-            LogFallbackOnce(kernel, BackendKind.Remote, BackendKind.Native, remoteRefusal.Message);
-        }
-
-        return InProcess(kernel, options);
-    }
-
-    /// <summary>
-    /// The backend for a synchronous call of <paramref name="kernel"/>: as
-    /// <see cref="For"/>, except that a kernel routed to Remote runs on Native
-    /// (or Managed) instead, since waiting for a worker would block the
-    /// caller's thread on I/O.
-    /// </summary>
-    public IInProcessKernelBackend InProcessFor(string kernel, long inputBytes = long.MaxValue)
-    {
-        var backend = For(kernel, inputBytes);
-        if (backend is IInProcessKernelBackend inProcess)
-        {
-            return inProcess;
-        }
-
-        LogFallbackOnce(kernel, BackendKind.Remote, BackendKind.Native, "a synchronous call runs in process, since waiting for a remote worker would block its thread; use the asynchronous method to run it on the workers");
-        return InProcess(kernel, _options.CurrentValue);
-    }
-
-    /// <summary>Native when the library serves <paramref name="kernel"/>, otherwise Managed when fallback is allowed.</summary>
-    private IInProcessKernelBackend InProcess(string kernel, TandemOptions options)
-    {
-        if (Native.Kernel(kernel, out var refusal) is not null)
-        {
-            return _native.Value;
-        }
-
-        if (!options.FallbackToManaged)
-        {
-            throw refusal!;
-        }
-
-        LogFallbackOnce(kernel, BackendKind.Native, BackendKind.Managed, refusal!.Message);
-        return Managed;
-    }
-
-    public IReadOnlyList<KernelRoute> Routes
-    {
-        get
-        {
-            var options = _options.CurrentValue;
-            var routes = new List<KernelRoute>(3);
-            foreach (var kernel in (ReadOnlySpan<string>)[KernelContracts.SimilarityTopK, KernelContracts.MonteCarloEuropean, KernelContracts.HashBlake3])
-            {
-                var configured = options.For(kernel)?.Backend ?? options.Backend;
-                try
-                {
-                    var serving = For(kernel).Kind;
-                    routes.Add(new KernelRoute(kernel, configured, serving, serving == configured ? null : RefusalOf(kernel, configured)));
-                }
-                catch (TandemException e)
-                {
-                    routes.Add(new KernelRoute(kernel, configured, null, e.Message));
-                }
-            }
-
-            return routes;
-        }
-    }
-
-    private string? RefusalOf(string kernel, BackendKind configured)
-    {
-        if (configured == BackendKind.Remote)
-        {
-            return _remote is null
-                ? "the Remote backend is configured but not registered; call AddTandemRemote"
-                : (_remote as IKernelRefusals)?.Refusal(kernel)?.Message ?? RefusalOf(kernel, BackendKind.Native);
-        }
-
-        return Native.Kernel(kernel, out var refusal) is null ? refusal?.Message : null;
-    }
+    /// <summary>Chooses the backend of each call.</summary>
+    public KernelRouter Router { get; }
 
     /// <summary>
     /// Counts a streamed call, which bypasses the dispatcher, in
@@ -213,7 +120,7 @@ internal sealed class KernelBackends : IKernelRouting, IDisposable
 
     /// <summary>Native when the remote call fails and the library serves the kernel, otherwise Managed.</summary>
     private IInProcessKernelBackend FallbackFor(IKernelBackend backend, KernelCall call) =>
-        backend.Kind == BackendKind.Remote && Native.Kernel(call.Kernel, out _) is not null ? _native.Value : Managed;
+        backend.Kind == BackendKind.Remote && _libraries.Kernel(call.Kernel, out _) is not null ? _native.Value : Managed;
 
     private static IKernelState? FallbackState(IKernelState? state, IInProcessKernelBackend target) =>
         state is IFallbackState rebuildable ? rebuildable.StateFor(target) : state;
@@ -323,7 +230,7 @@ internal sealed class KernelBackends : IKernelRouting, IDisposable
     {
         _disposed = true;
         _telemetry.Dispose();
-        _nativeHost.Dispose();
+        _libraries.Dispose();
     }
 
     private void ThrowIfDisposed(KernelCall call)
@@ -331,17 +238,6 @@ internal sealed class KernelBackends : IKernelRouting, IDisposable
         if (_disposed)
         {
             throw new TandemException(TandemStatusCode.FailedPrecondition, "the Tandem services were disposed; resolve them from a live service provider", call.Kernel);
-        }
-    }
-
-    private void LogFallbackOnce(string kernel, BackendKind from, BackendKind to, string reason)
-    {
-        lock (_loggedFallbacks)
-        {
-            if (_loggedFallbacks.Add(kernel + "\n" + reason))
-            {
-                TandemLog.FallingBack(_logger, kernel, from, to, reason);
-            }
         }
     }
 }

@@ -77,7 +77,7 @@ internal sealed class KernelCatalog
     public static KernelCatalog Reference { get; } = new([], ReferenceTwins(), [new ManagedCollectionKind()]);
 
     /// <summary>The twins of the reference kernels, registered like any other.</summary>
-    public static IManagedKernel[] ReferenceTwins() => [new ManagedTopK(), new ManagedMonteCarlo(), new ManagedBlake3Kernel()];
+    public static IManagedKernel[] ReferenceTwins() => [new ManagedTopK(), new ManagedMonteCarlo(), new ManagedBlake3Kernel(), new ManagedNoopKernel()];
 
     public IReadOnlyList<KernelContract> Contracts { get; }
 

@@ -45,6 +45,18 @@ internal sealed class ManagedBlake3Kernel : IManagedKernel
     public ISynchronousKernelStream OpenStream() => new ManagedBlake3();
 }
 
+/// <summary><c>diagnostics.noop</c> in C#: nothing to do, so every backend can serve it.</summary>
+internal sealed class ManagedNoopKernel : IManagedKernel
+{
+    public string Name => KernelContracts.DiagnosticsNoop;
+
+    public string DescriptorHash => ReferenceKernels.DiagnosticsNoop.Hash;
+
+    public void Run(KernelCall call, CancellationToken cancellationToken)
+    {
+    }
+}
+
 /// <summary><c>vector_collection</c> in C#: the collection <see cref="ManagedTopK"/> scans.</summary>
 internal sealed class ManagedCollectionKind : IManagedStateKind
 {

@@ -5,15 +5,15 @@ using Tandem.Internal.Kernels;
 namespace Tandem.Internal.Native;
 
 /// <summary>
-/// The in-process Rust backend: calls cross by pointer into libtandem.so
-/// (nothing is copied); short calls run on the caller's thread, long ones are
+/// The in-process Rust backend: calls cross by pointer into the kernel
+/// library that publishes the kernel (libtandem.so or a user's; nothing is copied); short calls run on the caller's thread, long ones are
 /// submitted to Rust's compute pool and awaited. Each call runs entirely on
 /// the library generation current when it starts, so a hot swap never fails
 /// a call. States and streams are owned by
 /// <see cref="SafeHandle"/>s, so a call in flight keeps what it uses alive
 /// even if its owner drops it meanwhile.
 /// </summary>
-internal sealed class NativeKernelBackend(NativeLibraryHost host, Func<TandemOptions> options) : IInProcessKernelBackend
+internal sealed class NativeKernelBackend(NativeLibrarySet libraries, Func<TandemOptions> options) : IInProcessKernelBackend
 {
     public BackendKind Kind => BackendKind.Native;
 
@@ -44,6 +44,7 @@ internal sealed class NativeKernelBackend(NativeLibraryHost host, Func<TandemOpt
         ref var args = ref tensors.Args;
         // Only a copy of the creation tensors lets the state move to a new library.
         var recipe = options().NativeHotSwap ? NativeStateRecipe.Capture(kind, ref args) : null;
+        var host = libraries.HostForStateKind(kind, tensors.Kernel);
         using var creating = host.EnterStateCreation();
         // No swap can switch while the state is being created: it is built in the current generation.
         var generation = host.Generation;
@@ -62,7 +63,7 @@ internal sealed class NativeKernelBackend(NativeLibraryHost host, Func<TandemOpt
     public unsafe ISynchronousKernelStream OpenStream(string kernel)
     {
         // The stream holds its generation until it is freed: it finishes on the library that started it.
-        var generation = host.Hold();
+        var generation = Host(kernel).Hold();
         try
         {
             var library = generation.Runtime.Binding;
@@ -86,6 +87,7 @@ internal sealed class NativeKernelBackend(NativeLibraryHost host, Func<TandemOpt
     /// </summary>
     private StateLease Resolve(KernelCall call, out NativeKernel kernel)
     {
+        var host = Host(call.Kernel);
         var generation = host.Generation;
         if (call.State is null)
         {
@@ -111,6 +113,8 @@ internal sealed class NativeKernelBackend(NativeLibraryHost host, Func<TandemOpt
             generation = next;
         }
     }
+
+    private NativeLibraryHost Host(string kernel) => libraries.HostFor(kernel, out var refusal) ?? throw refusal!;
 
     private static NativeKernel Kernel(NativeRuntime runtime, string name) => runtime.Kernel(name, out var refusal) ?? throw refusal!;
 

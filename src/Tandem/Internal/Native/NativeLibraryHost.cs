@@ -22,9 +22,10 @@ namespace Tandem.Internal.Native;
 /// either deferred by glibc or unsafe. Each swap therefore keeps the old
 /// code and its idle compute pool (threads, no work) for the life of the process.
 /// </remarks>
-internal sealed class NativeLibraryHost : INativeLibraryAdmin, IDisposable
+internal sealed class NativeLibraryHost : IDisposable
 {
     private readonly Func<NativeRuntime> _initial;
+    private readonly Func<TandemOptions, string?>? _configuredPathOf;
     private readonly IOptionsMonitor<TandemOptions> _options;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
@@ -44,9 +45,14 @@ internal sealed class NativeLibraryHost : INativeLibraryAdmin, IDisposable
     /// <param name="initial">Loads the library of generation 1 (on first use).</param>
     /// <param name="contracts">Descriptors every new library is checked against.</param>
     /// <param name="abiMajor">ABI major every new library must speak (a test seam).</param>
-    public NativeLibraryHost(Func<NativeRuntime> initial, IOptionsMonitor<TandemOptions> options, ILogger logger, TimeProvider time, IReadOnlyList<KernelDescriptor>? contracts = null, uint abiMajor = KernelContracts.AbiMajor)
+    /// <param name="configuredPath">
+    /// The option whose change hot-swaps this library (<see cref="TandemOptions.NativeLibraryPath"/>
+    /// for libtandem.so), or null when only <see cref="HotSwapAsync"/> does.
+    /// </param>
+    public NativeLibraryHost(Func<NativeRuntime> initial, IOptionsMonitor<TandemOptions> options, ILogger logger, TimeProvider time, IReadOnlyList<KernelDescriptor>? contracts = null, uint abiMajor = KernelContracts.AbiMajor, Func<TandemOptions, string?>? configuredPath = null)
     {
         _initial = initial;
+        _configuredPathOf = configuredPath;
         _options = options;
         _logger = logger;
         _time = time;
@@ -62,6 +68,15 @@ internal sealed class NativeLibraryHost : INativeLibraryAdmin, IDisposable
 
     /// <summary>Generations switched away from whose state handles or streams are still in use.</summary>
     public int Draining => Volatile.Read(ref _draining);
+
+    /// <summary>
+    /// Says why a new build may not serve beside the other libraries (it
+    /// exports a name another library owns), or null; set by the library set.
+    /// </summary>
+    internal Func<NativeLibraryHost, KernelSet, string?>? Conflicts { get; set; }
+
+    /// <summary>Called after a swap switched new calls to a new build; set by the library set.</summary>
+    internal Action? Swapped { get; set; }
 
     /// <summary>The last swap started by a change of <see cref="TandemOptions.NativeLibraryPath"/>, or null.</summary>
     internal Task? ConfigurationSwap { get; private set; }
@@ -177,6 +192,16 @@ internal sealed class NativeLibraryHost : INativeLibraryAdmin, IDisposable
             throw Refused(loadError.Message, loadError);
         }
 
+        if (current.Runtime.KernelSet is { LibraryName: { Length: > 0 } name } && runtime.KernelSet!.LibraryName != name)
+        {
+            throw Refused($"it is library '{runtime.KernelSet.LibraryName}', not '{name}'; swap each library for a new build of itself");
+        }
+
+        if (Conflicts?.Invoke(this, runtime.KernelSet!) is { } conflict)
+        {
+            throw Refused(conflict);
+        }
+
         foreach (var kernel in current.Runtime.Served)
         {
             if (runtime.Kernel(kernel, out var refusal) is null)
@@ -207,6 +232,7 @@ internal sealed class NativeLibraryHost : INativeLibraryAdmin, IDisposable
             state.Detach(current);
         }
 
+        Swapped?.Invoke();
         TandemLog.NativeLibrarySwapped(_logger, next.Number, source, sha256, rebuilt, current.Number);
         // The hold of being current: the old generation drains once its state handles and streams are released.
         current.Release();
@@ -284,7 +310,7 @@ internal sealed class NativeLibraryHost : INativeLibraryAdmin, IDisposable
             _copies ??= Directory.CreateTempSubdirectory("tandem-native-");
         }
 
-        var copy = Path.Combine(_copies.FullName, $"libtandem.{sha256[..12]}.g{generation}.so");
+        var copy = Path.Combine(_copies.FullName, $"{Path.GetFileNameWithoutExtension(source)}.{sha256[..12]}.g{generation}.so");
         try
         {
             File.WriteAllBytes(copy, bytes);
@@ -306,7 +332,7 @@ internal sealed class NativeLibraryHost : INativeLibraryAdmin, IDisposable
                 return loaded;
             }
 
-            _configuredPath = _options.CurrentValue.NativeLibraryPath;
+            _configuredPath = _configuredPathOf?.Invoke(_options.CurrentValue);
             var runtime = _initial();
             if (runtime.LoadError is null)
             {
@@ -332,12 +358,18 @@ internal sealed class NativeLibraryHost : INativeLibraryAdmin, IDisposable
             current.Runtime.Binding.SetCallLog(options.NativeCallLog);
         }
 
-        if (string.Equals(options.NativeLibraryPath, Interlocked.Exchange(ref _configuredPath, options.NativeLibraryPath), StringComparison.Ordinal) || !options.NativeHotSwap)
+        if (_configuredPathOf is null)
         {
             return;
         }
 
-        if (NativeRuntime.ResolvePath(options.NativeLibraryPath) is { } path)
+        var configured = _configuredPathOf(options);
+        if (string.Equals(configured, Interlocked.Exchange(ref _configuredPath, configured), StringComparison.Ordinal) || !options.NativeHotSwap)
+        {
+            return;
+        }
+
+        if (NativeRuntime.ResolvePath(configured) is { } path)
         {
             ConfigurationSwap = SwapForConfigurationAsync(path);
         }
@@ -364,7 +396,12 @@ internal sealed class NativeLibraryHost : INativeLibraryAdmin, IDisposable
     {
         var runtime = generation.Runtime;
         var version = runtime.LoadError is null ? runtime.Info.AbiVersion : 0;
-        return new NativeLibraryInfo(generation.SourcePath, (int)(version >> 16), (int)(version & 0xFFFF), generation.Number, generation.LoadedAt, runtime.LoadError?.Message);
+        return new NativeLibraryInfo(generation.SourcePath, (int)(version >> 16), (int)(version & 0xFFFF), generation.Number, generation.LoadedAt, runtime.LoadError?.Message)
+        {
+            Name = runtime.KernelSet?.LibraryName is { Length: > 0 } name ? name : null,
+            Version = runtime.KernelSet?.LibraryVersion is { Length: > 0 } v ? v : null,
+            Kernels = [.. runtime.Served.Order(StringComparer.Ordinal)],
+        };
     }
 
     private static TandemException Refused(string reason, Exception? inner = null) =>

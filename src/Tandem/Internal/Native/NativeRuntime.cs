@@ -29,6 +29,9 @@ internal sealed unsafe class NativeRuntime
         LoadError = loadError;
     }
 
+    /// <summary>A library that could not even be opened, for <paramref name="error"/>.</summary>
+    public static NativeRuntime Refused(TandemException error) => new(null, error);
+
     /// <summary>Why the whole library is unusable (missing, wrong ABI), or null.</summary>
     public TandemException? LoadError { get; }
 
@@ -41,6 +44,12 @@ internal sealed unsafe class NativeRuntime
     public NativeRuntimeInfo Info { get; private set; }
 
     public KernelSet? KernelSet { get; private set; }
+
+    /// <summary>The name the library gives itself (its crate), or its file name when it could not say.</summary>
+    public string Name => KernelSet?.LibraryName is { Length: > 0 } name ? name : Path.GetFileName(LibraryPath) ?? LibraryFileName;
+
+    /// <summary>Whether the library publishes <paramref name="kernel"/> (matching this build's contract or not).</summary>
+    public bool Publishes(string kernel) => KernelSet?.Kernels.Any(k => k.Name == kernel) ?? false;
 
     /// <summary>
     /// Loads the library and checks it against <paramref name="expected"/>.
@@ -58,12 +67,16 @@ internal sealed unsafe class NativeRuntime
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or BadImageFormatException)
         {
-            var error = new TandemException(TandemStatusCode.FailedPrecondition, $"the native library libtandem.so could not be loaded ({e.GetType().Name}); build it with 'make build' or set {LibraryPathVariable}", backend: BackendKind.Native, innerException: e);
+            var error = libraryPath is null || Path.GetFileName(libraryPath) == LibraryFileName
+                ? new TandemException(TandemStatusCode.FailedPrecondition, $"the native library libtandem.so could not be loaded ({e.GetType().Name}); build it with 'make build' or set {LibraryPathVariable}", backend: BackendKind.Native, innerException: e)
+                : new TandemException(TandemStatusCode.FailedPrecondition, e is EntryPointNotFoundException
+                    ? $"the kernel library '{libraryPath}' could not be loaded ({e.GetType().Name}): it is not a Tandem kernel library (it exports no tandem_abi_version); build it as a cdylib with tandem_sdk::export!"
+                    : $"the kernel library '{libraryPath}' could not be loaded ({e.GetType().Name}): {e.Message}", backend: BackendKind.Native, innerException: e);
             TandemLog.NativeLibraryRefused(logger, error.Message);
             return new NativeRuntime(null, error);
         }
 
-        if (CheckAbi(version, abiMajor) is { } abiError)
+        if (CheckAbi(version, abiMajor, Path.GetFileName(binding.Path)) is { } abiError)
         {
             // Only the constant-returning version export ran, so unmapping is safe.
             binding.FreeUnused();
@@ -92,12 +105,12 @@ internal sealed unsafe class NativeRuntime
     }
 
     /// <summary>Refuses a library whose ABI major differs from <paramref name="abiMajor"/>.</summary>
-    public static TandemException? CheckAbi(uint version, uint abiMajor = KernelContracts.AbiMajor)
+    public static TandemException? CheckAbi(uint version, uint abiMajor = KernelContracts.AbiMajor, string library = LibraryFileName)
     {
         var (major, minor) = (version >> 16, version & 0xFFFF);
         return major == abiMajor
             ? null
-            : new TandemException(TandemStatusCode.FailedPrecondition, $"libtandem.so speaks ABI {major}.{minor} but this build of Tandem needs ABI {abiMajor}.x; rebuild the native library ('make build') or use a matching release", backend: BackendKind.Native);
+            : new TandemException(TandemStatusCode.FailedPrecondition, $"{library} speaks ABI {major}.{minor} but this build of Tandem needs ABI {abiMajor}.x; rebuild the native library against a matching tandem-sdk ('make build') or use a matching release", backend: BackendKind.Native);
     }
 
     public static string IsaName(uint isa) => isa switch
@@ -163,7 +176,12 @@ internal sealed unsafe class NativeRuntime
             {
                 var refusal = new TandemException(TandemStatusCode.FailedPrecondition, $"the native backend is refused for this kernel: {difference}", contract.Name, BackendKind.Native);
                 _refusals[contract.Name] = refusal;
-                TandemLog.KernelContractMismatch(logger, contract.Name, difference);
+                if (actual is not null)
+                {
+                    // A kernel the library lacks may come from another library: the set decides and tells.
+                    TandemLog.KernelContractMismatch(logger, contract.Name, $"{difference} (library '{Name}')");
+                }
+
                 continue;
             }
 

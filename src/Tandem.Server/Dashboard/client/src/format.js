@@ -1,6 +1,5 @@
 // Number formatting and the fixed colour assignments shared by every card.
 
-export const KERNELS = ['similarity.topk', 'montecarlo.european', 'hash.blake3'];
 export const BACKENDS = ['managed', 'native', 'remote'];
 
 export function isNumber(value) {

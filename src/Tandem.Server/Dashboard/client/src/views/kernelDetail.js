@@ -4,21 +4,19 @@
 import { HistogramChart } from '../charts/histogramChart.js';
 import { TimeSeriesChart } from '../charts/timeSeriesChart.js';
 import { byId, el, setText } from '../dom.js';
-import { KERNELS, formatCount, formatMs, formatRate } from '../format.js';
+import { formatCount, formatMs, formatRate } from '../format.js';
 import { batchHistogram, httpLatency, kernelLatency, knownKernels, queueCompute } from '../series.js';
-
-const DEFAULT_KERNEL = 'similarity.topk';
 
 export class KernelDetail {
   /** @param {() => void} onKernelChange asks for a redraw with the new selection */
   constructor(onKernelChange) {
-    this.kernel = DEFAULT_KERNEL;
+    // The kernels come from the server (every kernel the host knows); the first is shown until one is chosen.
+    this.kernel = null;
     this.select = byId('kernel-select');
     this.select.addEventListener('change', () => {
       this.kernel = this.select.value;
       onKernelChange();
     });
-    this.syncOptions(KERNELS);
 
     this.latency = new TimeSeriesChart(byId('latency-chart'), {
       unit: 'ms', format: formatMs, emptyText: 'No calls for this kernel yet',
@@ -36,8 +34,10 @@ export class KernelDetail {
   }
 
   render(snapshots, latest) {
-    this.syncOptions(knownKernels(latest, KERNELS));
-    for (const name of this.kernelNames) setText(name, this.kernel);
+    const kernels = knownKernels(latest, []);
+    if (!kernels.includes(this.kernel)) this.kernel = kernels[0] ?? null;
+    this.syncOptions(kernels);
+    for (const name of this.kernelNames) setText(name, this.kernel ?? '');
 
     this.latency.update(kernelLatency(snapshots, this.kernel));
     this.queue.update(queueCompute(snapshots, this.kernel));
