@@ -316,9 +316,10 @@ internal sealed class KernelInvoker(KernelBackends backends) : IKernelInvoker
         bound.Fill(-1);
         if (state is not null)
         {
+            // Only the symbols an output's shape uses matter here.
             for (var s = 0; s < plan.Symbols.Length; s++)
             {
-                if (state.Symbols.TryGetValue(plan.Symbols[s], out var size))
+                if (plan.InOutputs[s] && state.Symbols.TryGetValue(plan.Symbols[s], out var size))
                 {
                     bound[s] = size;
                 }
@@ -645,6 +646,18 @@ internal sealed class KernelInvoker(KernelBackends backends) : IKernelInvoker
             InputSymbols = [.. contract.Inputs.Select(t => t.Shape.Select(Index).ToArray())];
             OutputDims = [.. contract.Outputs.Select(t => t.Shape.Select(d => (d.Size, Index(d))).ToArray())];
             Symbols = [.. symbols];
+            InOutputs = new bool[Symbols.Length];
+            foreach (var dims in OutputDims)
+            {
+                foreach (var (_, symbol) in dims)
+                {
+                    if (symbol >= 0)
+                    {
+                        InOutputs[symbol] = true;
+                    }
+                }
+            }
+
             OutputSymbolMax = new long[Symbols.Length];
             for (var s = 0; s < Symbols.Length; s++)
             {
@@ -660,6 +673,9 @@ internal sealed class KernelInvoker(KernelBackends backends) : IKernelInvoker
         }
 
         public string[] Symbols { get; }
+
+        /// <summary>Per symbol: whether an output's shape uses it.</summary>
+        public bool[] InOutputs { get; }
 
         /// <summary>Per input, per axis: the symbol's index, or -1 for a fixed size.</summary>
         public int[][] InputSymbols { get; }
