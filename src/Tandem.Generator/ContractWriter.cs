@@ -8,7 +8,8 @@ namespace Tandem.Generator;
 /// <summary>
 /// Writes one static class per library: for each kernel its name, version,
 /// hash, descriptor (embedded as the library published it), limits and
-/// parameters with their ranges; for each state kind its descriptor.
+/// parameters with their ranges; for each state kind its descriptor. The
+/// typed facades follow it (<see cref="FacadeWriter"/>).
 /// </summary>
 internal static class ContractWriter
 {
@@ -56,16 +57,17 @@ internal static class ContractWriter
                 var tensors = string.Join(", ", kind.Tensors.Select(t => Tensor(t) + (kind.OptionalTensors.Contains(t.Name) ? " (optional)" : "")));
                 w.Append(CultureInfo.InvariantCulture, $"        /// <summary>State kind '{Identifier.Xml(kind.Name)}', built from {Identifier.Xml(tensors)}.</summary>\n");
                 w.Append(CultureInfo.InvariantCulture, $"        public static class {Identifier.Pascal(kind.Name)}\n        {{\n");
-                w.Append(CultureInfo.InvariantCulture, $"            public const string Name = {Identifier.Literal(kind.Name)};\n\n");
+                w.Append(CultureInfo.InvariantCulture, $"            /// <summary>The state kind's name.</summary>\n            public const string Name = {Identifier.Literal(kind.Name)};\n\n");
                 w.Append(options.Public
-                    ? string.Create(CultureInfo.InvariantCulture, $"            public static StateKindContract Contract => Contracts.StateKinds[{i}];\n        }}\n")
-                    : string.Create(CultureInfo.InvariantCulture, $"            public static StateKindDescriptor Descriptor => Set.StateKinds[{i}];\n        }}\n"));
+                    ? string.Create(CultureInfo.InvariantCulture, $"            /// <summary>The state kind's contract.</summary>\n            public static StateKindContract Contract => Contracts.StateKinds[{i}];\n        }}\n")
+                    : string.Create(CultureInfo.InvariantCulture, $"            /// <summary>The state kind's descriptor.</summary>\n            public static StateKindDescriptor Descriptor => Set.StateKinds[{i}];\n        }}\n"));
             }
 
             w.Append("    }\n");
         }
 
         w.Append("}\n");
+        FacadeWriter.Write(w, set, options);
         return w.ToString();
     }
 
@@ -85,13 +87,13 @@ internal static class ContractWriter
         w.Append(CultureInfo.InvariantCulture, $"    /// Flags: {(flags.Length > 0 ? string.Join(", ", flags) : "none")}.\n");
         w.Append("    /// </remarks>\n");
         w.Append(CultureInfo.InvariantCulture, $"    public static class {Identifier.Pascal(d.Name)}\n    {{\n");
-        w.Append(CultureInfo.InvariantCulture, $"        public const string Name = {Identifier.Literal(d.Name)};\n\n");
-        w.Append(CultureInfo.InvariantCulture, $"        public const uint Version = {d.Version};\n\n");
+        w.Append(CultureInfo.InvariantCulture, $"        /// <summary>The kernel's name.</summary>\n        public const string Name = {Identifier.Literal(d.Name)};\n\n");
+        w.Append(CultureInfo.InvariantCulture, $"        /// <summary>The kernel's version.</summary>\n        public const uint Version = {d.Version};\n\n");
         w.Append("        /// <summary>The descriptor hash a library or worker must report for this kernel; compatibility is decided on it at load.</summary>\n");
         w.Append(CultureInfo.InvariantCulture, $"        public const string Hash = {Identifier.Literal(d.Hash)};\n\n");
         w.Append(isPublic
-            ? string.Create(CultureInfo.InvariantCulture, $"        public static KernelContract Contract => Contracts.Kernels[{index}];\n")
-            : string.Create(CultureInfo.InvariantCulture, $"        public static KernelDescriptor Descriptor => Set.Kernels[{index}];\n"));
+            ? string.Create(CultureInfo.InvariantCulture, $"        /// <summary>The kernel's contract, as published.</summary>\n        public static KernelContract Contract => Contracts.Kernels[{index}];\n")
+            : string.Create(CultureInfo.InvariantCulture, $"        /// <summary>The kernel's descriptor, as published.</summary>\n        public static KernelDescriptor Descriptor => Set.Kernels[{index}];\n"));
         if (d.StateKind.Length > 0)
         {
             var kind = set.StateKinds.ToList().FindIndex(k => k.Name == d.StateKind);
@@ -140,7 +142,7 @@ internal static class ContractWriter
             w.Append(CultureInfo.InvariantCulture, $"            public enum {name}\n            {{\n");
             for (var c = 0; c < p.Choices.Count; c++)
             {
-                w.Append(CultureInfo.InvariantCulture, $"                {Identifier.Pascal(p.Choices[c])} = {c},\n");
+                w.Append(CultureInfo.InvariantCulture, $"                /// <summary>Choice '{Identifier.Xml(p.Choices[c])}'.</summary>\n                {Identifier.Pascal(p.Choices[c])} = {c},\n");
             }
 
             w.Append("            }\n\n");
@@ -157,21 +159,21 @@ internal static class ContractWriter
         var kind = p.Type switch { ParamType.Float => "a float", ParamType.Bool => "a boolean", _ => "an integer" };
         w.Append(CultureInfo.InvariantCulture, $"            /// <summary>Parameter {index}, '{Identifier.Xml(p.Name)}': {kind} in [{min}, {max}]; default {value}.</summary>\n");
         w.Append(CultureInfo.InvariantCulture, $"            public static class {name}\n            {{\n");
-        w.Append(CultureInfo.InvariantCulture, $"                public const int Index = {index};\n");
-        w.Append(CultureInfo.InvariantCulture, $"                public const {type} Min = {min};\n");
-        w.Append(CultureInfo.InvariantCulture, $"                public const {type} Max = {max};\n");
-        w.Append(CultureInfo.InvariantCulture, $"                public const {type} Default = {value};\n");
+        w.Append(CultureInfo.InvariantCulture, $"                /// <summary>Position among the parameters.</summary>\n                public const int Index = {index};\n");
+        w.Append(CultureInfo.InvariantCulture, $"                /// <summary>Smallest value allowed.</summary>\n                public const {type} Min = {min};\n");
+        w.Append(CultureInfo.InvariantCulture, $"                /// <summary>Largest value allowed.</summary>\n                public const {type} Max = {max};\n");
+        w.Append(CultureInfo.InvariantCulture, $"                /// <summary>The value a call that does not set it gets.</summary>\n                public const {type} Default = {value};\n");
         w.Append("            }\n\n");
     }
 
-    private static string Int(double value) => value switch
+    internal static string Int(double value) => value switch
     {
         <= long.MinValue => "long.MinValue",
         >= long.MaxValue => "long.MaxValue",
         _ => ((long)value).ToString(CultureInfo.InvariantCulture),
     };
 
-    private static string Float(double value) => double.IsFinite(value) ? value.ToString("R", CultureInfo.InvariantCulture) + (value == Math.Floor(value) && !value.ToString("R", CultureInfo.InvariantCulture).Contains('E') ? ".0" : "") : "double.NaN";
+    internal static string Float(double value) => double.IsFinite(value) ? value.ToString("R", CultureInfo.InvariantCulture) + (value == Math.Floor(value) && !value.ToString("R", CultureInfo.InvariantCulture).Contains('E') ? ".0" : "") : "double.NaN";
 
     private static string Tensors(IEnumerable<TensorSpec> specs)
     {

@@ -52,6 +52,14 @@ internal static class Identifier
         return result.ToString();
     }
 
+    /// <summary>camelCase of <see cref="Pascal"/>, with '@' before a keyword (`row_keys` → `rowKeys`).</summary>
+    public static string Camel(string name)
+    {
+        var pascal = Pascal(name);
+        var camel = pascal[0] == '_' ? pascal : char.ToLowerInvariant(pascal[0]) + pascal[1..];
+        return Keywords.Contains(camel) ? "@" + camel : camel;
+    }
+
     /// <summary>A C# string literal.</summary>
     public static string Literal(string value)
     {

@@ -2,16 +2,17 @@ using Google.Protobuf;
 using Tandem.Contracts.V1;
 using Tandem.Generator;
 
-// tandem-generate: the C# contracts of a kernel library, generated from the
-// descriptors the library itself publishes (DESIGN.md §2: no descriptor is
-// written twice).
+// tandem-generate: the C# contracts and typed facades of a kernel library,
+// generated from the descriptors the library itself publishes (DESIGN.md §2:
+// no descriptor is written twice).
 const string Usage = """
     usage: tandem-generate (--library PATH | --descriptors FILE) --namespace NS --class NAME [--access public|internal] --out DIR
 
       --library PATH      a kernel library (.so); its descriptors are read through its C ABI
       --descriptors FILE  a descriptor file an earlier run wrote (NAME.descriptors.json)
       --namespace NS      namespace of the generated code
-      --class NAME        name of the generated static class (files NAME.g.cs and NAME.descriptors.json)
+      --class NAME        name of the generated static class (files NAME.g.cs and NAME.descriptors.json);
+                          NAME.g.cs also holds the typed facades and their registration, AddNAME()
       --access A          accessibility of the generated class: public (default) or internal
       --out DIR           where the two files are written (created if missing)
     """;

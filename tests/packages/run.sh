@@ -110,5 +110,13 @@ cp "$app/nuget.config" "$tool/"
     step 60 dotnet tool run tandem-generate --library "$out/libtandem.so" --namespace Consumer.Kernels --class Kernels --out generated
 )
 grep -q 'hash.blake3' -r "$tool/generated" || { echo "test-packages: tandem-generate wrote no contract for hash.blake3" >&2; exit 1; }
+grep -q 'class HashBlake3Kernel' "$tool/generated/Kernels.g.cs" || { echo "test-packages: tandem-generate wrote no facade for hash.blake3" >&2; exit 1; }
+
+# The generated contracts and typed facades use the public API only: they
+# build in the consumer, warnings as errors.
+echo "test-packages: building the consumer with the generated facades"
+cp "$tool/generated/Kernels.g.cs" "$app/"
+step 300 dotnet build "$app" -c Release --disable-build-servers -v quiet -nologo > "$work/build-generated.log" 2>&1 \
+    || { cat "$work/build-generated.log" >&2; echo "test-packages: the consumer did not build with the generated facades" >&2; exit 1; }
 
 echo "test-packages: ok (Tandem, Tandem.Remote and Tandem.Generator $version)"

@@ -19,6 +19,20 @@ public interface IKernelInvoker
     /// <exception cref="TandemException">NOT_FOUND for an unknown kernel; INVALID_ARGUMENT naming the tensor, parameter or symbol at fault; any failure of the backend.</exception>
     ValueTask<KernelResult> InvokeAsync(KernelRequest request, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Runs one typed call (what generated facades use): <paramref name="call"/>
+    /// writes its inputs and parameters straight into the call and takes the
+    /// outputs sized from <paramref name="contract"/>; nothing else is
+    /// allocated on the way. Same pipeline as <see cref="InvokeAsync(KernelRequest, CancellationToken)"/>.
+    /// </summary>
+    /// <param name="contract">The kernel's contract, as <see cref="GetContract"/> returns it.</param>
+    /// <param name="state">The state the kernel reads, or null when it reads none.</param>
+    /// <param name="call">The call's inputs and parameters.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <exception cref="TandemException">INVALID_ARGUMENT naming the tensor, parameter or symbol at fault; any failure of the backend.</exception>
+    ValueTask<TResult> InvokeAsync<TCall, TResult>(KernelContract contract, KernelState? state, TCall call, CancellationToken cancellationToken = default)
+        where TCall : struct, IKernelCall<TResult>;
+
     /// <summary>Builds a state of <paramref name="kind"/> from its creation tensors (in the kind's order; <see cref="KernelTensor.Absent"/> for an omitted optional one), on the backend serving the kernels that read it.</summary>
     /// <exception cref="TandemException">NOT_FOUND for an unknown state kind; INVALID_ARGUMENT naming the tensor at fault.</exception>
     ValueTask<KernelState> CreateStateAsync(string kind, IReadOnlyList<KernelTensor> tensors, CancellationToken cancellationToken = default);

@@ -11,6 +11,8 @@ namespace Tandem.Kernels;
 /// </summary>
 public sealed class KernelContract
 {
+    private Internal.Kernels.KernelInvoker.Plan? _plan;
+
     internal KernelContract(KernelDescriptor descriptor, StateKindContract? stateKind)
     {
         Descriptor = descriptor;
@@ -57,6 +59,9 @@ public sealed class KernelContract
     public IReadOnlyList<KernelLimit> OutputSymbols { get; }
 
     internal KernelDescriptor Descriptor { get; }
+
+    /// <summary>The contract reduced to symbol indices for the invoker, computed on first use.</summary>
+    internal Internal.Kernels.KernelInvoker.Plan Plan => _plan ??= new(this);
 
     public override string ToString() => $"{Name} v{Version} ({Hash})";
 }

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Runtime.CompilerServices;
 using Tandem.Internal.Contracts;
 using Tandem.Internal.Native;
 using Tandem.Kernels;
@@ -15,7 +14,8 @@ namespace Tandem.Internal.Kernels;
 /// </summary>
 internal sealed class KernelInvoker(KernelBackends backends) : IKernelInvoker
 {
-    private static readonly ConditionalWeakTable<KernelContract, Plan> Plans = new();
+    /// <summary>The most dimensions a tensor crossing the boundary has.</summary>
+    internal const int MaxRank = 4;
 
     private KernelCatalog Catalog => backends.Catalog;
 
@@ -28,7 +28,7 @@ internal sealed class KernelInvoker(KernelBackends backends) : IKernelInvoker
     {
         ArgumentNullException.ThrowIfNull(request);
         var contract = GetContract(request.Kernel);
-        var plan = Plans.GetValue(contract, static c => new Plan(c));
+        var plan = contract.Plan;
         var name = contract.Name;
         if (request.Inputs.Count != contract.Inputs.Count)
         {
@@ -55,6 +55,75 @@ internal sealed class KernelInvoker(KernelBackends backends) : IKernelInvoker
         }
 
         return new KernelResult(contract, backend.Kind, outputs, shapes);
+    }
+
+    public ValueTask<TResult> InvokeAsync<TCall, TResult>(KernelContract contract, KernelState? state, TCall call, CancellationToken cancellationToken = default)
+        where TCall : struct, IKernelCall<TResult>
+    {
+        ArgumentNullException.ThrowIfNull(contract);
+        var kernelCall = Prepare<TCall, TResult>(contract, state, ref call, out var backend);
+        return RunAsync<TCall, TResult>(backend, kernelCall, call, cancellationToken);
+    }
+
+    /// <summary>Builds the call of a typed facade synchronously (stack buffers, no request objects), so only the await needs a state machine.</summary>
+    private KernelCall Prepare<TCall, TResult>(KernelContract contract, KernelState? state, ref TCall call, out IKernelBackend backend)
+        where TCall : struct, IKernelCall<TResult>
+    {
+        var plan = contract.Plan;
+        var name = contract.Name;
+        var checkedState = CheckState(contract, state);
+        var kernelCall = new KernelCall(contract.Descriptor) { State = checkedState?.Inner };
+        try
+        {
+            Span<long> chosen = plan.Symbols.Length <= 16 ? stackalloc long[plan.Symbols.Length] : new long[plan.Symbols.Length];
+            chosen.Fill(-1);
+            var writer = new KernelCallWriter(kernelCall, plan, chosen);
+            call.Write(ref writer);
+            if (kernelCall.InputCount != contract.Inputs.Count)
+            {
+                throw TandemException.Invalid(name, $"kernel '{name}' takes {contract.Inputs.Count} input tensor(s), got {kernelCall.InputCount}");
+            }
+
+            if (kernelCall.ParamCount > contract.Params.Count)
+            {
+                throw TandemException.Invalid(name, $"kernel '{name}' takes {contract.Params.Count} parameter(s), got {kernelCall.ParamCount}");
+            }
+
+            for (var p = kernelCall.ParamCount; p < contract.Params.Count; p++)
+            {
+                var spec = contract.Params[p];
+                _ = spec.Kind == ParamKind.Float ? kernelCall.Param(spec.Default) : kernelCall.Param((long)spec.Default);
+            }
+
+            Span<long> shapes = stackalloc long[NativeCallArgs.Capacity * MaxRank];
+            ShapeOutputs(plan, contract, checkedState, kernelCall, chosen, shapes);
+            var binder = new KernelOutputBinder(kernelCall, contract, shapes);
+            call.BindOutputs(ref binder);
+            if (kernelCall.OutputCount != contract.Outputs.Count)
+            {
+                throw new InvalidOperationException($"the call of '{name}' took {kernelCall.OutputCount} of its {contract.Outputs.Count} outputs");
+            }
+
+            kernelCall.Work = writer.InputBytes;
+            backend = checkedState?.BackendImpl ?? backends.For(name, writer.InputBytes);
+            return kernelCall;
+        }
+        catch
+        {
+            kernelCall.Dispose();
+            throw;
+        }
+    }
+
+    private async ValueTask<TResult> RunAsync<TCall, TResult>(IKernelBackend backend, KernelCall kernelCall, TCall call, CancellationToken cancellationToken)
+        where TCall : struct, IKernelCall<TResult>
+    {
+        using (kernelCall)
+        {
+            await backends.InvokeAsync(backend, kernelCall, cancellationToken).ConfigureAwait(false);
+        }
+
+        return call.Result(backend.Kind);
     }
 
     public async ValueTask<KernelState> CreateStateAsync(string kind, IReadOnlyList<KernelTensor> tensors, CancellationToken cancellationToken = default)
@@ -206,31 +275,61 @@ internal sealed class KernelInvoker(KernelBackends backends) : IKernelInvoker
 
     /// <summary>
     /// Sizes every output from the symbols its inputs, its state and the
-    /// caller bind, allocates it and adds it to the call. A symbol left
-    /// unbound because an input has the wrong rank gets size 0: the contract
-    /// check then names the input, which is the real problem.
+    /// caller bind, allocates it and adds it to the call.
     /// </summary>
     private static void SizeOutputs(Plan plan, KernelContract contract, KernelRequest request, KernelState? state, KernelCall call, Array[] outputs, long[][] shapes)
+    {
+        Span<long> chosen = plan.Symbols.Length <= 16 ? stackalloc long[plan.Symbols.Length] : new long[plan.Symbols.Length];
+        chosen.Fill(-1);
+        foreach (var (symbol, size) in request.OutputSymbols)
+        {
+            chosen[plan.CheckOutputSymbol(contract.Name, symbol, size)] = size;
+        }
+
+        Span<long> sized = stackalloc long[NativeCallArgs.Capacity * MaxRank];
+        ShapeOutputs(plan, contract, state, call, chosen, sized);
+        for (var o = 0; o < outputs.Length; o++)
+        {
+            var shape = sized.Slice(o * MaxRank, contract.Outputs[o].Shape.Count).ToArray();
+            var elements = 1L;
+            foreach (var size in shape)
+            {
+                elements *= size;
+            }
+
+            shapes[o] = shape;
+            outputs[o] = AddOutput(call, contract.Outputs[o].DType, (int)elements, shape);
+        }
+    }
+
+    /// <summary>
+    /// Writes the shape of every output (<see cref="MaxRank"/> slots each)
+    /// from the symbols the state, the inputs already in the call and the
+    /// caller (<paramref name="chosen"/>, -1 when not given) bind. A symbol
+    /// left unbound because an input has the wrong rank gets size 0: the
+    /// contract check then names the input, which is the real problem.
+    /// </summary>
+    private static void ShapeOutputs(Plan plan, KernelContract contract, KernelState? state, KernelCall call, ReadOnlySpan<long> chosen, Span<long> shapes)
     {
         var name = contract.Name;
         Span<long> bound = plan.Symbols.Length <= 16 ? stackalloc long[plan.Symbols.Length] : new long[plan.Symbols.Length];
         bound.Fill(-1);
         if (state is not null)
         {
+            // Only the symbols an output's shape uses matter here.
             for (var s = 0; s < plan.Symbols.Length; s++)
             {
-                if (state.Symbols.TryGetValue(plan.Symbols[s], out var size))
+                if (plan.InOutputs[s] && state.Symbols.TryGetValue(plan.Symbols[s], out var size))
                 {
                     bound[s] = size;
                 }
             }
         }
 
-        for (var i = 0; i < plan.InputSymbols.Length; i++)
+        for (var i = 0; i < plan.InputSymbols.Length && i < call.InputCount; i++)
         {
-            var shape = request.Inputs[i].Shape;
             var axes = plan.InputSymbols[i];
-            if (shape.Count != axes.Length)
+            if (call.InputRank(i) != axes.Length)
             {
                 continue;
             }
@@ -239,35 +338,24 @@ internal sealed class KernelInvoker(KernelBackends backends) : IKernelInvoker
             {
                 if (axes[axis] >= 0 && bound[axes[axis]] < 0)
                 {
-                    bound[axes[axis]] = shape[axis];
+                    bound[axes[axis]] = call.InputDim(i, axis);
                 }
             }
         }
 
-        foreach (var (symbol, size) in request.OutputSymbols)
+        for (var s = 0; s < chosen.Length; s++)
         {
-            var s = Array.IndexOf(plan.Symbols, symbol);
-            if (s < 0 || plan.OutputSymbolMax[s] < 0)
+            if (chosen[s] >= 0)
             {
-                throw TandemException.Invalid(name, contract.OutputSymbols.Count == 0
-                    ? $"kernel '{name}' has no output symbol '{symbol}'; its outputs are sized by its inputs"
-                    : $"kernel '{name}' has no output symbol '{symbol}'; it takes {string.Join(", ", contract.OutputSymbols.Select(o => o.Name))}");
+                bound[s] = chosen[s];
             }
-
-            var max = plan.OutputSymbolMax[s];
-            if (size < 0 || (max > 0 && size > max))
-            {
-                throw TandemException.Invalid(name, $"output symbol '{symbol}' must be in [0, {(max > 0 ? max.ToString(CultureInfo.InvariantCulture) : "∞")}], got {size}");
-            }
-
-            bound[s] = size;
         }
 
-        for (var o = 0; o < outputs.Length; o++)
+        for (var o = 0; o < plan.OutputDims.Length; o++)
         {
             var spec = contract.Outputs[o];
             var dims = plan.OutputDims[o];
-            var shape = new long[dims.Length];
+            var shape = shapes.Slice(o * MaxRank, dims.Length);
             var elements = 1L;
             for (var axis = 0; axis < dims.Length; axis++)
             {
@@ -288,11 +376,8 @@ internal sealed class KernelInvoker(KernelBackends backends) : IKernelInvoker
 
             if (elements > Array.MaxLength)
             {
-                throw TandemException.Invalid(name, $"output '{spec.Name}' would hold {string.Join(" × ", shape)} elements, more than one array can; split the call");
+                throw TandemException.Invalid(name, $"output '{spec.Name}' would hold {string.Join(" × ", shape.ToArray())} elements, more than one array can; split the call");
             }
-
-            shapes[o] = shape;
-            outputs[o] = AddOutput(call, spec.DType, (int)elements, shape);
         }
     }
 
@@ -535,10 +620,11 @@ internal sealed class KernelInvoker(KernelBackends backends) : IKernelInvoker
     private static string Lower(TensorDType dtype) => dtype.ToString().ToLowerInvariant();
 
     /// <summary>A contract reduced to symbol indices, computed once per contract.</summary>
-    private sealed class Plan
+    internal sealed class Plan
     {
         public Plan(KernelContract contract)
         {
+            Contract = contract;
             var symbols = new List<string>();
             int Index(TensorDim dim)
             {
@@ -560,6 +646,18 @@ internal sealed class KernelInvoker(KernelBackends backends) : IKernelInvoker
             InputSymbols = [.. contract.Inputs.Select(t => t.Shape.Select(Index).ToArray())];
             OutputDims = [.. contract.Outputs.Select(t => t.Shape.Select(d => (d.Size, Index(d))).ToArray())];
             Symbols = [.. symbols];
+            InOutputs = new bool[Symbols.Length];
+            foreach (var dims in OutputDims)
+            {
+                foreach (var (_, symbol) in dims)
+                {
+                    if (symbol >= 0)
+                    {
+                        InOutputs[symbol] = true;
+                    }
+                }
+            }
+
             OutputSymbolMax = new long[Symbols.Length];
             for (var s = 0; s < Symbols.Length; s++)
             {
@@ -576,6 +674,9 @@ internal sealed class KernelInvoker(KernelBackends backends) : IKernelInvoker
 
         public string[] Symbols { get; }
 
+        /// <summary>Per symbol: whether an output's shape uses it.</summary>
+        public bool[] InOutputs { get; }
+
         /// <summary>Per input, per axis: the symbol's index, or -1 for a fixed size.</summary>
         public int[][] InputSymbols { get; }
 
@@ -584,5 +685,24 @@ internal sealed class KernelInvoker(KernelBackends backends) : IKernelInvoker
 
         /// <summary>Per symbol: the largest size a caller may choose (0: no bound), or -1 when inputs or the state bind it.</summary>
         public long[] OutputSymbolMax { get; }
+
+        public KernelContract Contract { get; }
+
+        /// <summary>Checks a caller-chosen output symbol's size; returns the symbol's index.</summary>
+        public int CheckOutputSymbol(string kernel, string symbol, long size)
+        {
+            var s = Array.IndexOf(Symbols, symbol);
+            if (s < 0 || OutputSymbolMax[s] < 0)
+            {
+                throw TandemException.Invalid(kernel, Contract.OutputSymbols.Count == 0
+                    ? $"kernel '{kernel}' has no output symbol '{symbol}'; its outputs are sized by its inputs"
+                    : $"kernel '{kernel}' has no output symbol '{symbol}'; it takes {string.Join(", ", Contract.OutputSymbols.Select(o => o.Name))}");
+            }
+
+            var max = OutputSymbolMax[s];
+            return size < 0 || (max > 0 && size > max)
+                ? throw TandemException.Invalid(kernel, $"output symbol '{symbol}' must be in [0, {(max > 0 ? max.ToString(CultureInfo.InvariantCulture) : "∞")}], got {size}")
+                : s;
+        }
     }
 }

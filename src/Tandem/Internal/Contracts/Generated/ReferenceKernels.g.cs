@@ -32,13 +32,16 @@ internal static partial class ReferenceKernels
     /// </remarks>
     public static class SimilarityTopk
     {
+        /// <summary>The kernel's name.</summary>
         public const string Name = "similarity.topk";
 
+        /// <summary>The kernel's version.</summary>
         public const uint Version = 1;
 
         /// <summary>The descriptor hash a library or worker must report for this kernel; compatibility is decided on it at load.</summary>
         public const string Hash = "e7562506f82fbafb46b7b08d2ebd316f";
 
+        /// <summary>The kernel's descriptor, as published.</summary>
         public static KernelDescriptor Descriptor => Set.Kernels[0];
 
         /// <summary>The 'vector_collection' state kind this kernel reads.</summary>
@@ -57,17 +60,24 @@ internal static partial class ReferenceKernels
             /// <summary>Parameter 0, 'k': an integer in [1, 4096]; default 10.</summary>
             public static class K
             {
+                /// <summary>Position among the parameters.</summary>
                 public const int Index = 0;
+                /// <summary>Smallest value allowed.</summary>
                 public const long Min = 1;
+                /// <summary>Largest value allowed.</summary>
                 public const long Max = 4096;
+                /// <summary>The value a call that does not set it gets.</summary>
                 public const long Default = 10;
             }
 
             /// <summary>Parameter 1, 'metric': one of dot, cosine, l2; default dot.</summary>
             public enum Metric
             {
+                /// <summary>Choice 'dot'.</summary>
                 Dot = 0,
+                /// <summary>Choice 'cosine'.</summary>
                 Cosine = 1,
+                /// <summary>Choice 'l2'.</summary>
                 L2 = 2,
             }
 
@@ -83,13 +93,16 @@ internal static partial class ReferenceKernels
     /// </remarks>
     public static class MontecarloEuropean
     {
+        /// <summary>The kernel's name.</summary>
         public const string Name = "montecarlo.european";
 
+        /// <summary>The kernel's version.</summary>
         public const uint Version = 1;
 
         /// <summary>The descriptor hash a library or worker must report for this kernel; compatibility is decided on it at load.</summary>
         public const string Hash = "0c543c94cb9c527a6d4ad808e9eb7fa3";
 
+        /// <summary>The kernel's descriptor, as published.</summary>
         public static KernelDescriptor Descriptor => Set.Kernels[1];
 
         /// <summary>Limits the kernel publishes for its callers.</summary>
@@ -105,27 +118,39 @@ internal static partial class ReferenceKernels
             /// <summary>Parameter 0, 'paths': an integer in [1, 1000000000]; default 100000.</summary>
             public static class Paths
             {
+                /// <summary>Position among the parameters.</summary>
                 public const int Index = 0;
+                /// <summary>Smallest value allowed.</summary>
                 public const long Min = 1;
+                /// <summary>Largest value allowed.</summary>
                 public const long Max = 1000000000;
+                /// <summary>The value a call that does not set it gets.</summary>
                 public const long Default = 100000;
             }
 
             /// <summary>Parameter 1, 'seed': an integer in [long.MinValue, long.MaxValue]; default 0.</summary>
             public static class Seed
             {
+                /// <summary>Position among the parameters.</summary>
                 public const int Index = 1;
+                /// <summary>Smallest value allowed.</summary>
                 public const long Min = long.MinValue;
+                /// <summary>Largest value allowed.</summary>
                 public const long Max = long.MaxValue;
+                /// <summary>The value a call that does not set it gets.</summary>
                 public const long Default = 0;
             }
 
             /// <summary>Parameter 2, 'antithetic': a boolean in [false, true]; default false.</summary>
             public static class Antithetic
             {
+                /// <summary>Position among the parameters.</summary>
                 public const int Index = 2;
+                /// <summary>Smallest value allowed.</summary>
                 public const bool Min = false;
+                /// <summary>Largest value allowed.</summary>
                 public const bool Max = true;
+                /// <summary>The value a call that does not set it gets.</summary>
                 public const bool Default = false;
             }
         }
@@ -138,13 +163,16 @@ internal static partial class ReferenceKernels
     /// </remarks>
     public static class HashBlake3
     {
+        /// <summary>The kernel's name.</summary>
         public const string Name = "hash.blake3";
 
+        /// <summary>The kernel's version.</summary>
         public const uint Version = 1;
 
         /// <summary>The descriptor hash a library or worker must report for this kernel; compatibility is decided on it at load.</summary>
         public const string Hash = "6f924246449ed40e0b4928d8d8acb90c";
 
+        /// <summary>The kernel's descriptor, as published.</summary>
         public static KernelDescriptor Descriptor => Set.Kernels[2];
 
         /// <summary>Limits the kernel publishes for its callers.</summary>
@@ -162,13 +190,16 @@ internal static partial class ReferenceKernels
     /// </remarks>
     public static class DiagnosticsNoop
     {
+        /// <summary>The kernel's name.</summary>
         public const string Name = "diagnostics.noop";
 
+        /// <summary>The kernel's version.</summary>
         public const uint Version = 1;
 
         /// <summary>The descriptor hash a library or worker must report for this kernel; compatibility is decided on it at load.</summary>
         public const string Hash = "d1ad3ca9c5b7665f691e794687d77686";
 
+        /// <summary>The kernel's descriptor, as published.</summary>
         public static KernelDescriptor Descriptor => Set.Kernels[3];
     }
 
@@ -178,9 +209,459 @@ internal static partial class ReferenceKernels
         /// <summary>State kind 'vector_collection', built from vectors f32[n, dim] (finite), ids i64[n] (optional).</summary>
         public static class VectorCollection
         {
+            /// <summary>The state kind's name.</summary>
             public const string Name = "vector_collection";
 
+            /// <summary>The state kind's descriptor.</summary>
             public static StateKindDescriptor Descriptor => Set.StateKinds[0];
         }
+    }
+}
+
+/// <summary>The outputs of one call of 'similarity.topk': ids i64[batch, k], scores f32[batch, k].</summary>
+internal readonly struct SimilarityTopkResult
+{
+    internal SimilarityTopkResult(long[] ids, float[] scores, long batch, long k, global::Tandem.BackendKind backend)
+    {
+        Ids = ids;
+        Scores = scores;
+        Batch = batch;
+        K = k;
+        Backend = backend;
+    }
+
+    /// <summary>Output 'ids', i64[batch, k], row-major.</summary>
+    public global::System.ReadOnlyMemory<long> Ids { get; }
+
+    /// <summary>Output 'scores', f32[batch, k], row-major.</summary>
+    public global::System.ReadOnlyMemory<float> Scores { get; }
+
+    /// <summary>Size of dimension 'batch' of the outputs.</summary>
+    public long Batch { get; }
+
+    /// <summary>Size of dimension 'k' of the outputs.</summary>
+    public long K { get; }
+
+    /// <summary>The backend the call was routed to (a fallback, when one happened, is counted in <c>tandem.fallbacks</c>).</summary>
+    public global::Tandem.BackendKind Backend { get; }
+}
+
+/// <summary>Typed facade of kernel 'similarity.topk' v1: The k rows of a vector collection most similar to each query (ties to the lower id).</summary>
+/// <remarks>Calls take the whole pipeline (validation against the contract, cache, batching, resilience, fallback, telemetry) through <see cref="global::Tandem.Kernels.IKernelInvoker"/>; out-of-range parameters fail with INVALID_ARGUMENT naming them. Register it with the library's registration extension, or construct it over the host's invoker.</remarks>
+internal sealed class SimilarityTopkKernel
+{
+    private readonly global::Tandem.Kernels.IKernelInvoker _invoker;
+    private readonly global::Tandem.Kernels.KernelContract _contract;
+
+    /// <summary>A facade over <paramref name="invoker"/>.</summary>
+    /// <param name="invoker">The host's invoker.</param>
+    /// <exception cref="global::Tandem.TandemException">NOT_FOUND when the host does not know the kernel; FAILED_PRECONDITION when it knows another contract than this code was generated from.</exception>
+    public SimilarityTopkKernel(global::Tandem.Kernels.IKernelInvoker invoker)
+    {
+        global::System.ArgumentNullException.ThrowIfNull(invoker);
+        _invoker = invoker;
+        _contract = invoker.GetContract(ReferenceKernels.SimilarityTopk.Name);
+        if (_contract.Hash != ReferenceKernels.SimilarityTopk.Hash)
+        {
+            throw new global::Tandem.TandemException(global::Tandem.TandemStatusCode.FailedPrecondition, $"the host knows '{ReferenceKernels.SimilarityTopk.Name}' with descriptor hash {_contract.Hash}; this facade was generated from {ReferenceKernels.SimilarityTopk.Hash}: regenerate it", ReferenceKernels.SimilarityTopk.Name);
+        }
+    }
+
+    /// <summary>The kernel's contract, as the host knows it.</summary>
+    public global::Tandem.Kernels.KernelContract Contract => _contract;
+
+    /// <summary>Runs one call of 'similarity.topk'; outputs are allocated from the contract's shapes.</summary>
+    /// <param name="vectorCollection">The 'vector_collection' state the kernel reads (from VectorCollectionStateKind.CreateAsync).</param>
+    /// <param name="queries">Input 'queries', f32[batch, dim] (finite), row-major; read in place until the call completes.</param>
+    /// <param name="dim">Size of dimension 'dim'.</param>
+    /// <param name="k">Parameter 'k': an integer in [1, 4096]; default 10.</param>
+    /// <param name="metric">Parameter 'metric': one of dot, cosine, l2; default dot.</param>
+    /// <param name="kSize">Size of output dimension 'k' (in [0, 4096]): min(parameter k, rows in the collection); null: the value of parameter 'k' (k).</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The outputs, their dimensions and the backend that served the call.</returns>
+    /// <exception cref="global::Tandem.TandemException">INVALID_ARGUMENT naming the tensor, parameter or dimension at fault; any failure of the backend.</exception>
+    public global::System.Threading.Tasks.ValueTask<SimilarityTopkResult> InvokeAsync(global::Tandem.Kernels.KernelState vectorCollection, global::System.ReadOnlyMemory<float> queries, long dim, long k = 10, ReferenceKernels.SimilarityTopk.Params.Metric metric = ReferenceKernels.SimilarityTopk.Params.Metric.Dot, long? kSize = null, global::System.Threading.CancellationToken cancellationToken = default)
+    {
+        var kSizeGiven = kSize ?? k;
+        var batchRow = dim;
+        if (batchRow <= 0 || queries.Length % batchRow != 0)
+        {
+            throw new global::Tandem.TandemException(global::Tandem.TandemStatusCode.InvalidArgument, $"tensor 'queries' holds {queries.Length} values, which is not a whole number of rows of {batchRow}", ReferenceKernels.SimilarityTopk.Name);
+        }
+
+        var batch = queries.Length / batchRow;
+        return _invoker.InvokeAsync<Call, SimilarityTopkResult>(_contract, vectorCollection, new Call(queries, dim, batch, kSizeGiven, k, (long)metric), cancellationToken);
+    }
+
+    private struct Call : global::Tandem.Kernels.IKernelCall<SimilarityTopkResult>
+    {
+        private readonly global::System.ReadOnlyMemory<float> _queries;
+        private readonly long _dim;
+        private readonly long _batch;
+        private readonly long _kSize;
+        private readonly long _k;
+        private readonly long _metric;
+        private long[]? _outIds;
+        private float[]? _outScores;
+        private long _dimBatch;
+        private long _dimK;
+
+        public Call(global::System.ReadOnlyMemory<float> queries, long dim, long batch, long kSize, long k, long metric)
+        {
+            _queries = queries;
+            _dim = dim;
+            _batch = batch;
+            _kSize = kSize;
+            _k = k;
+            _metric = metric;
+        }
+
+        public readonly void Write(ref global::Tandem.Kernels.KernelCallWriter writer)
+        {
+            writer.Input(_queries, _batch, _dim);
+            writer.Param(_k);
+            writer.Param(_metric);
+            writer.OutputSymbol("k", _kSize);
+        }
+
+        public void BindOutputs(ref global::Tandem.Kernels.KernelOutputBinder binder)
+        {
+            _outIds = binder.Output<long>(0);
+            _outScores = binder.Output<float>(1);
+            _dimBatch = binder.Dim(0, 0);
+            _dimK = binder.Dim(0, 1);
+        }
+
+        public readonly SimilarityTopkResult Result(global::Tandem.BackendKind backend) => new(_outIds!, _outScores!, _dimBatch, _dimK, backend);
+    }
+}
+
+/// <summary>The outputs of one call of 'montecarlo.european': price f64[batch], stderr f64[batch].</summary>
+internal readonly struct MontecarloEuropeanResult
+{
+    internal MontecarloEuropeanResult(double[] price, double[] stderr, long batch, global::Tandem.BackendKind backend)
+    {
+        Price = price;
+        Stderr = stderr;
+        Batch = batch;
+        Backend = backend;
+    }
+
+    /// <summary>Output 'price', f64[batch], row-major.</summary>
+    public global::System.ReadOnlyMemory<double> Price { get; }
+
+    /// <summary>Output 'stderr', f64[batch], row-major.</summary>
+    public global::System.ReadOnlyMemory<double> Stderr { get; }
+
+    /// <summary>Size of dimension 'batch' of the outputs.</summary>
+    public long Batch { get; }
+
+    /// <summary>The backend the call was routed to (a fallback, when one happened, is counted in <c>tandem.fallbacks</c>).</summary>
+    public global::Tandem.BackendKind Backend { get; }
+}
+
+/// <summary>Typed facade of kernel 'montecarlo.european' v1: Monte Carlo prices of European options, bitwise repeatable per (seed, row key, path).</summary>
+/// <remarks>Calls take the whole pipeline (validation against the contract, cache, batching, resilience, fallback, telemetry) through <see cref="global::Tandem.Kernels.IKernelInvoker"/>; out-of-range parameters fail with INVALID_ARGUMENT naming them. Register it with the library's registration extension, or construct it over the host's invoker.</remarks>
+internal sealed class MontecarloEuropeanKernel
+{
+    private readonly global::Tandem.Kernels.IKernelInvoker _invoker;
+    private readonly global::Tandem.Kernels.KernelContract _contract;
+
+    /// <summary>A facade over <paramref name="invoker"/>.</summary>
+    /// <param name="invoker">The host's invoker.</param>
+    /// <exception cref="global::Tandem.TandemException">NOT_FOUND when the host does not know the kernel; FAILED_PRECONDITION when it knows another contract than this code was generated from.</exception>
+    public MontecarloEuropeanKernel(global::Tandem.Kernels.IKernelInvoker invoker)
+    {
+        global::System.ArgumentNullException.ThrowIfNull(invoker);
+        _invoker = invoker;
+        _contract = invoker.GetContract(ReferenceKernels.MontecarloEuropean.Name);
+        if (_contract.Hash != ReferenceKernels.MontecarloEuropean.Hash)
+        {
+            throw new global::Tandem.TandemException(global::Tandem.TandemStatusCode.FailedPrecondition, $"the host knows '{ReferenceKernels.MontecarloEuropean.Name}' with descriptor hash {_contract.Hash}; this facade was generated from {ReferenceKernels.MontecarloEuropean.Hash}: regenerate it", ReferenceKernels.MontecarloEuropean.Name);
+        }
+    }
+
+    /// <summary>The kernel's contract, as the host knows it.</summary>
+    public global::Tandem.Kernels.KernelContract Contract => _contract;
+
+    /// <summary>Runs one call of 'montecarlo.european'; outputs are allocated from the contract's shapes.</summary>
+    /// <param name="options">Input 'options', f64[batch, 6], row-major; read in place until the call completes.</param>
+    /// <param name="rowKeys">Input 'row_keys', i64[batch], row-major; read in place until the call completes.</param>
+    /// <param name="paths">Parameter 'paths': an integer in [1, 1000000000]; default 100000.</param>
+    /// <param name="seed">Parameter 'seed': an integer in [long.MinValue, long.MaxValue]; default 0.</param>
+    /// <param name="antithetic">Parameter 'antithetic'; default false.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The outputs, their dimensions and the backend that served the call.</returns>
+    /// <exception cref="global::Tandem.TandemException">INVALID_ARGUMENT naming the tensor, parameter or dimension at fault; any failure of the backend.</exception>
+    public global::System.Threading.Tasks.ValueTask<MontecarloEuropeanResult> InvokeAsync(global::System.ReadOnlyMemory<double> options, global::System.ReadOnlyMemory<long> rowKeys, long paths = 100000, long seed = 0, bool antithetic = false, global::System.Threading.CancellationToken cancellationToken = default)
+    {
+        var batchRow = 6L;
+        if (batchRow <= 0 || options.Length % batchRow != 0)
+        {
+            throw new global::Tandem.TandemException(global::Tandem.TandemStatusCode.InvalidArgument, $"tensor 'options' holds {options.Length} values, which is not a whole number of rows of {batchRow}", ReferenceKernels.MontecarloEuropean.Name);
+        }
+
+        var batch = options.Length / batchRow;
+        return _invoker.InvokeAsync<Call, MontecarloEuropeanResult>(_contract, null, new Call(options, batch, rowKeys, paths, seed, antithetic), cancellationToken);
+    }
+
+    private struct Call : global::Tandem.Kernels.IKernelCall<MontecarloEuropeanResult>
+    {
+        private readonly global::System.ReadOnlyMemory<double> _options;
+        private readonly long _batch;
+        private readonly global::System.ReadOnlyMemory<long> _rowKeys;
+        private readonly long _paths;
+        private readonly long _seed;
+        private readonly bool _antithetic;
+        private double[]? _outPrice;
+        private double[]? _outStderr;
+        private long _dimBatch;
+
+        public Call(global::System.ReadOnlyMemory<double> options, long batch, global::System.ReadOnlyMemory<long> rowKeys, long paths, long seed, bool antithetic)
+        {
+            _options = options;
+            _batch = batch;
+            _rowKeys = rowKeys;
+            _paths = paths;
+            _seed = seed;
+            _antithetic = antithetic;
+        }
+
+        public readonly void Write(ref global::Tandem.Kernels.KernelCallWriter writer)
+        {
+            writer.Input(_options, _batch, 6L);
+            writer.Input(_rowKeys, _batch);
+            writer.Param(_paths);
+            writer.Param(_seed);
+            writer.Param(_antithetic);
+        }
+
+        public void BindOutputs(ref global::Tandem.Kernels.KernelOutputBinder binder)
+        {
+            _outPrice = binder.Output<double>(0);
+            _outStderr = binder.Output<double>(1);
+            _dimBatch = binder.Dim(0, 0);
+        }
+
+        public readonly MontecarloEuropeanResult Result(global::Tandem.BackendKind backend) => new(_outPrice!, _outStderr!, _dimBatch, backend);
+    }
+}
+
+/// <summary>The outputs of one call of 'hash.blake3': digest u8[output_len].</summary>
+internal readonly struct HashBlake3Result
+{
+    internal HashBlake3Result(byte[] digest, long outputLen, global::Tandem.BackendKind backend)
+    {
+        Digest = digest;
+        OutputLen = outputLen;
+        Backend = backend;
+    }
+
+    /// <summary>Output 'digest', u8[output_len], row-major.</summary>
+    public global::System.ReadOnlyMemory<byte> Digest { get; }
+
+    /// <summary>Size of dimension 'output_len' of the outputs.</summary>
+    public long OutputLen { get; }
+
+    /// <summary>The backend the call was routed to (a fallback, when one happened, is counted in <c>tandem.fallbacks</c>).</summary>
+    public global::Tandem.BackendKind Backend { get; }
+}
+
+/// <summary>Typed facade of kernel 'hash.blake3' v1: BLAKE3 of a byte string, with extended output beyond 32 bytes.</summary>
+/// <remarks>Calls take the whole pipeline (validation against the contract, cache, batching, resilience, fallback, telemetry) through <see cref="global::Tandem.Kernels.IKernelInvoker"/>; out-of-range parameters fail with INVALID_ARGUMENT naming them. Register it with the library's registration extension, or construct it over the host's invoker.</remarks>
+internal sealed class HashBlake3Kernel
+{
+    private readonly global::Tandem.Kernels.IKernelInvoker _invoker;
+    private readonly global::Tandem.Kernels.KernelContract _contract;
+
+    /// <summary>A facade over <paramref name="invoker"/>.</summary>
+    /// <param name="invoker">The host's invoker.</param>
+    /// <exception cref="global::Tandem.TandemException">NOT_FOUND when the host does not know the kernel; FAILED_PRECONDITION when it knows another contract than this code was generated from.</exception>
+    public HashBlake3Kernel(global::Tandem.Kernels.IKernelInvoker invoker)
+    {
+        global::System.ArgumentNullException.ThrowIfNull(invoker);
+        _invoker = invoker;
+        _contract = invoker.GetContract(ReferenceKernels.HashBlake3.Name);
+        if (_contract.Hash != ReferenceKernels.HashBlake3.Hash)
+        {
+            throw new global::Tandem.TandemException(global::Tandem.TandemStatusCode.FailedPrecondition, $"the host knows '{ReferenceKernels.HashBlake3.Name}' with descriptor hash {_contract.Hash}; this facade was generated from {ReferenceKernels.HashBlake3.Hash}: regenerate it", ReferenceKernels.HashBlake3.Name);
+        }
+    }
+
+    /// <summary>The kernel's contract, as the host knows it.</summary>
+    public global::Tandem.Kernels.KernelContract Contract => _contract;
+
+    /// <summary>Runs one call of 'hash.blake3'; outputs are allocated from the contract's shapes.</summary>
+    /// <param name="data">Input 'data', u8[len], row-major; read in place until the call completes.</param>
+    /// <param name="outputLen">Size of output dimension 'output_len' (in [0, 1048576]): digest length in bytes, chosen by the caller.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The outputs, their dimensions and the backend that served the call.</returns>
+    /// <exception cref="global::Tandem.TandemException">INVALID_ARGUMENT naming the tensor, parameter or dimension at fault; any failure of the backend.</exception>
+    public global::System.Threading.Tasks.ValueTask<HashBlake3Result> InvokeAsync(global::System.ReadOnlyMemory<byte> data, long outputLen, global::System.Threading.CancellationToken cancellationToken = default)
+    {
+        var len = (long)data.Length;
+        return _invoker.InvokeAsync<Call, HashBlake3Result>(_contract, null, new Call(data, len, outputLen), cancellationToken);
+    }
+
+    /// <summary>Opens a stream of 'hash.blake3': append chunks, then finalize once.</summary>
+    /// <param name="cancellationToken">Cancels opening the stream.</param>
+    /// <returns>The open stream; dispose it when done.</returns>
+    public global::System.Threading.Tasks.ValueTask<global::Tandem.Kernels.KernelStream> OpenAsync(global::System.Threading.CancellationToken cancellationToken = default) => _invoker.OpenStreamAsync(ReferenceKernels.HashBlake3.Name, cancellationToken);
+
+    private struct Call : global::Tandem.Kernels.IKernelCall<HashBlake3Result>
+    {
+        private readonly global::System.ReadOnlyMemory<byte> _data;
+        private readonly long _len;
+        private readonly long _outputLen;
+        private byte[]? _outDigest;
+        private long _dimOutputLen;
+
+        public Call(global::System.ReadOnlyMemory<byte> data, long len, long outputLen)
+        {
+            _data = data;
+            _len = len;
+            _outputLen = outputLen;
+        }
+
+        public readonly void Write(ref global::Tandem.Kernels.KernelCallWriter writer)
+        {
+            writer.Input(_data, _len);
+            writer.OutputSymbol("output_len", _outputLen);
+        }
+
+        public void BindOutputs(ref global::Tandem.Kernels.KernelOutputBinder binder)
+        {
+            _outDigest = binder.Output<byte>(0);
+            _dimOutputLen = binder.Dim(0, 0);
+        }
+
+        public readonly HashBlake3Result Result(global::Tandem.BackendKind backend) => new(_outDigest!, _dimOutputLen, backend);
+    }
+}
+
+/// <summary>The outputs of one call of 'diagnostics.noop': none.</summary>
+internal readonly struct DiagnosticsNoopResult
+{
+    internal DiagnosticsNoopResult(global::Tandem.BackendKind backend)
+    {
+        Backend = backend;
+    }
+
+    /// <summary>The backend the call was routed to (a fallback, when one happened, is counted in <c>tandem.fallbacks</c>).</summary>
+    public global::Tandem.BackendKind Backend { get; }
+}
+
+/// <summary>Typed facade of kernel 'diagnostics.noop' v1: Does nothing with two byte tensors: the cost of crossing a boundary.</summary>
+/// <remarks>Calls take the whole pipeline (validation against the contract, cache, batching, resilience, fallback, telemetry) through <see cref="global::Tandem.Kernels.IKernelInvoker"/>; out-of-range parameters fail with INVALID_ARGUMENT naming them. Register it with the library's registration extension, or construct it over the host's invoker.</remarks>
+internal sealed class DiagnosticsNoopKernel
+{
+    private readonly global::Tandem.Kernels.IKernelInvoker _invoker;
+    private readonly global::Tandem.Kernels.KernelContract _contract;
+
+    /// <summary>A facade over <paramref name="invoker"/>.</summary>
+    /// <param name="invoker">The host's invoker.</param>
+    /// <exception cref="global::Tandem.TandemException">NOT_FOUND when the host does not know the kernel; FAILED_PRECONDITION when it knows another contract than this code was generated from.</exception>
+    public DiagnosticsNoopKernel(global::Tandem.Kernels.IKernelInvoker invoker)
+    {
+        global::System.ArgumentNullException.ThrowIfNull(invoker);
+        _invoker = invoker;
+        _contract = invoker.GetContract(ReferenceKernels.DiagnosticsNoop.Name);
+        if (_contract.Hash != ReferenceKernels.DiagnosticsNoop.Hash)
+        {
+            throw new global::Tandem.TandemException(global::Tandem.TandemStatusCode.FailedPrecondition, $"the host knows '{ReferenceKernels.DiagnosticsNoop.Name}' with descriptor hash {_contract.Hash}; this facade was generated from {ReferenceKernels.DiagnosticsNoop.Hash}: regenerate it", ReferenceKernels.DiagnosticsNoop.Name);
+        }
+    }
+
+    /// <summary>The kernel's contract, as the host knows it.</summary>
+    public global::Tandem.Kernels.KernelContract Contract => _contract;
+
+    /// <summary>Runs one call of 'diagnostics.noop'; outputs are allocated from the contract's shapes.</summary>
+    /// <param name="a">Input 'a', u8[a_len], row-major; read in place until the call completes.</param>
+    /// <param name="b">Input 'b', u8[b_len], row-major; read in place until the call completes.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The outputs, their dimensions and the backend that served the call.</returns>
+    /// <exception cref="global::Tandem.TandemException">INVALID_ARGUMENT naming the tensor, parameter or dimension at fault; any failure of the backend.</exception>
+    public global::System.Threading.Tasks.ValueTask<DiagnosticsNoopResult> InvokeAsync(global::System.ReadOnlyMemory<byte> a, global::System.ReadOnlyMemory<byte> b, global::System.Threading.CancellationToken cancellationToken = default)
+    {
+        var aLen = (long)a.Length;
+        var bLen = (long)b.Length;
+        return _invoker.InvokeAsync<Call, DiagnosticsNoopResult>(_contract, null, new Call(a, aLen, b, bLen), cancellationToken);
+    }
+
+    private struct Call : global::Tandem.Kernels.IKernelCall<DiagnosticsNoopResult>
+    {
+        private readonly global::System.ReadOnlyMemory<byte> _a;
+        private readonly long _aLen;
+        private readonly global::System.ReadOnlyMemory<byte> _b;
+        private readonly long _bLen;
+
+        public Call(global::System.ReadOnlyMemory<byte> a, long aLen, global::System.ReadOnlyMemory<byte> b, long bLen)
+        {
+            _a = a;
+            _aLen = aLen;
+            _b = b;
+            _bLen = bLen;
+        }
+
+        public readonly void Write(ref global::Tandem.Kernels.KernelCallWriter writer)
+        {
+            writer.Input(_a, _aLen);
+            writer.Input(_b, _bLen);
+        }
+
+        public void BindOutputs(ref global::Tandem.Kernels.KernelOutputBinder binder)
+        {
+        }
+
+        public readonly DiagnosticsNoopResult Result(global::Tandem.BackendKind backend) => new(backend);
+    }
+}
+
+/// <summary>Builds states of kind 'vector_collection', read by similarity.topk.</summary>
+internal sealed class VectorCollectionStateKind
+{
+    private readonly global::Tandem.Kernels.IKernelInvoker _invoker;
+
+    /// <summary>A factory over <paramref name="invoker"/>.</summary>
+    /// <param name="invoker">The host's invoker.</param>
+    public VectorCollectionStateKind(global::Tandem.Kernels.IKernelInvoker invoker)
+    {
+        global::System.ArgumentNullException.ThrowIfNull(invoker);
+        _invoker = invoker;
+    }
+
+    /// <summary>Builds a 'vector_collection' state on the backend serving the kernels that read it; dispose it to release it.</summary>
+    /// <param name="vectors">Tensor 'vectors', f32[n, dim] (finite), row-major; copied into the state.</param>
+    /// <param name="dim">Size of dimension 'dim'.</param>
+    /// <param name="ids">Tensor 'ids', i64[n], row-major; null to omit it; copied into the state.</param>
+    /// <param name="cancellationToken">Cancels the creation; nothing is kept.</param>
+    /// <returns>The state, to pass to the kernels that read it.</returns>
+    /// <exception cref="global::Tandem.TandemException">INVALID_ARGUMENT naming the tensor at fault; any failure of the backend.</exception>
+    public global::System.Threading.Tasks.ValueTask<global::Tandem.Kernels.KernelState> CreateAsync(global::System.ReadOnlyMemory<float> vectors, long dim, global::System.ReadOnlyMemory<long>? ids = null, global::System.Threading.CancellationToken cancellationToken = default)
+    {
+        var n = dim > 0 ? vectors.Length / (dim) : 0L;
+        return _invoker.CreateStateAsync(ReferenceKernels.StateKinds.VectorCollection.Name, new global::Tandem.Kernels.KernelTensor[]
+        {
+            global::Tandem.Kernels.KernelTensor.Of(vectors, n, dim),
+            ids is { } idsData ? global::Tandem.Kernels.KernelTensor.Of(idsData, n) : global::Tandem.Kernels.KernelTensor.Absent,
+        }, cancellationToken);
+    }
+}
+
+/// <summary>Registers the typed facades of kernel library 'tandem'.</summary>
+internal static class ReferenceKernelsServiceCollectionExtensions
+{
+    /// <summary>Registers the library's facades as singletons (its contracts are the host's own).</summary>
+    /// <param name="services">The services of a host that calls AddTandem.</param>
+    /// <returns><paramref name="services"/>.</returns>
+    public static global::Microsoft.Extensions.DependencyInjection.IServiceCollection AddReferenceKernels(this global::Microsoft.Extensions.DependencyInjection.IServiceCollection services)
+    {
+        global::System.ArgumentNullException.ThrowIfNull(services);
+        global::Microsoft.Extensions.DependencyInjection.Extensions.ServiceCollectionDescriptorExtensions.TryAddSingleton<SimilarityTopkKernel>(services);
+        global::Microsoft.Extensions.DependencyInjection.Extensions.ServiceCollectionDescriptorExtensions.TryAddSingleton<MontecarloEuropeanKernel>(services);
+        global::Microsoft.Extensions.DependencyInjection.Extensions.ServiceCollectionDescriptorExtensions.TryAddSingleton<HashBlake3Kernel>(services);
+        global::Microsoft.Extensions.DependencyInjection.Extensions.ServiceCollectionDescriptorExtensions.TryAddSingleton<DiagnosticsNoopKernel>(services);
+        global::Microsoft.Extensions.DependencyInjection.Extensions.ServiceCollectionDescriptorExtensions.TryAddSingleton<VectorCollectionStateKind>(services);
+        return services;
     }
 }
