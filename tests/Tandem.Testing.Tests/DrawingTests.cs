@@ -56,6 +56,7 @@ public sealed class DrawingTests
         Assert.Contains(descriptions, d => d.Contains("given with rank 2", StringComparison.Ordinal));
         Assert.Contains(descriptions, d => d.Contains("given with rank 0", StringComparison.Ordinal));
         Assert.Contains(descriptions, d => d.Contains("one element more", StringComparison.Ordinal));
+        Assert.Contains(descriptions, d => d.Contains("axis 0 of size -1", StringComparison.Ordinal));
         Assert.Contains(descriptions, d => d.Contains("holding NaN", StringComparison.Ordinal));
         Assert.Contains(descriptions, d => d.Contains("holding +infinity", StringComparison.Ordinal));
         Assert.Contains(descriptions, d => d.Contains("below its min -1000000", StringComparison.Ordinal));

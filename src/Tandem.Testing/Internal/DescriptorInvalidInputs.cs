@@ -5,9 +5,9 @@ namespace Tandem.Testing.Internal;
 
 /// <summary>
 /// Every bad input a descriptor implies, each a small change of a valid case:
-/// per input tensor (dtype, rank, fixed sizes, symbols that disagree, byte
-/// length, NaN and infinities where only finite values are allowed), per
-/// parameter (out of range, not a choice, not whole), the request (missing
+/// per input tensor (dtype, rank, fixed sizes, symbols that disagree, a
+/// negative size, byte length, NaN and infinities where only finite values
+/// are allowed), per parameter (out of range, not a choice, not whole), the request (missing
 /// or extra inputs, unknown parameters and output symbols, output symbols
 /// above their limit, a missing state), the state's creation tensors and a
 /// stream's output length.
@@ -64,6 +64,13 @@ internal static class DescriptorInvalidInputs
                     var size = tensor.Shape[axis] + 1;
                     yield return ($"{what} {spec} with axis {axis} ('{spec.Shape[axis].Symbol}') of size {size} while {specs[firstTensor].Name} axis {firstAxis} has {tensors[firstTensor].Shape[firstAxis]}", Replace(i, Resized(tensor, axis, size)));
                 }
+            }
+
+            if (spec.Shape.Count > 0)
+            {
+                var negative = tensor.Shape.ToArray();
+                negative[0] = -1;
+                yield return ($"{what} {spec} with axis 0 of size -1", Replace(i, tensor.With(negative, tensor.Data)));
             }
 
             var longer = TensorData.NewArray(spec.DType, elements + 1);
