@@ -19,7 +19,7 @@ REFERENCE_CONTRACTS_DIR := src/Tandem/Internal/Contracts/Generated
 # NuGet packages (`make pack`): the version is Directory.Build.props' unless
 # VERSION is given (`make pack VERSION=1.2.3`).
 PACKAGES_DIR := $(CURDIR)/artifacts/packages
-PACKAGE_PROJECTS := src/Tandem/Tandem.csproj src/Tandem.Remote/Tandem.Remote.csproj src/Tandem.Generator/Tandem.Generator.csproj
+PACKAGE_PROJECTS := src/Tandem/Tandem.csproj src/Tandem.Remote/Tandem.Remote.csproj src/Tandem.Generator/Tandem.Generator.csproj src/Tandem.Testing/Tandem.Testing.csproj
 PACKAGE_VERSION = $(or $(VERSION),$(shell sed -n 's:.*<Version>\(.*\)</Version>.*:\1:p' Directory.Build.props))
 
 # Debian packages the build and tests need: the Rust crates (used offline
@@ -84,6 +84,7 @@ test-native:
 test-dotnet:
 	dotnet test tests/Tandem.Tests/Tandem.Tests.csproj -c $(CONFIG) --no-build
 	dotnet test tests/Tandem.Server.Tests/Tandem.Server.Tests.csproj -c $(CONFIG) --no-build
+	dotnet test tests/Tandem.Testing.Tests/Tandem.Testing.Tests.csproj -c $(CONFIG) --no-build
 
 ## test-dashboard: the dashboard's own unit tests (node --test); its browser test runs in test-dotnet
 test-dashboard:
