@@ -64,7 +64,7 @@ APT_PACKAGES := \
 	chromium \
 	wrk
 
-.PHONY: setup build native test test-native test-dotnet test-interop test-dashboard test-packages lint header check-header generate check-generated demo bench bench-http pack clean
+.PHONY: setup build native test test-native test-dotnet test-interop test-dashboard test-packages test-example lint header check-header generate check-generated demo bench bench-http pack clean
 
 ## setup: install what a fresh Debian 12 machine lacks (idempotent, fast when done)
 setup:
@@ -76,7 +76,7 @@ build: setup
 	dotnet build Tandem.slnx -c $(CONFIG)
 
 ## test: every Rust, .NET, interop and dashboard test, lints, and the header drift check
-test: build check-header check-generated lint test-native test-dotnet test-interop test-dashboard test-packages
+test: build check-header check-generated lint test-native test-dotnet test-interop test-dashboard test-packages test-example
 
 test-native:
 	cd native && $(CARGO) test --release --workspace
@@ -97,6 +97,10 @@ test-interop:
 ## test-packages: a fresh consumer project restores the packages from the local folder, builds and runs on Native and Remote
 test-packages: pack
 	bash tests/packages/run.sh $(PACKAGE_VERSION) $(PACKAGES_DIR)
+
+## test-example: examples/timeseries, a user's kernel in its own crate and solution, built and tested against the packages
+test-example: pack
+	bash examples/timeseries/run-tests.sh $(PACKAGE_VERSION) $(PACKAGES_DIR)
 
 lint:
 	cd native && $(CARGO) fmt --all --check
