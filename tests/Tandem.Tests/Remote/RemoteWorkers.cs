@@ -8,22 +8,7 @@ namespace Tandem.Tests.Remote;
 /// <summary>Where the tests find tandem-worker: $TANDEM_WORKER_PATH, else the repository's release build.</summary>
 internal static class WorkerBinary
 {
-    public static string Path => Environment.GetEnvironmentVariable(RemoteOptionsValidator.WorkerPathVariable) is { Length: > 0 } path
-        ? path
-        : System.IO.Path.Combine(RepoRoot(), "native", "target", "release", "tandem-worker");
-
-    private static string RepoRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(System.IO.Path.Combine(directory.FullName, "Tandem.slnx")))
-            {
-                return directory.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("the repository root (Tandem.slnx) was not found above the test binaries");
-    }
+    public static string Path => Shared.RepositoryPaths.WorkerPath;
 }
 
 /// <summary>
