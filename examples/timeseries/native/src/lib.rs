@@ -75,10 +75,8 @@ impl Kernel for Ewma {
 
     fn invoke(&self, call: Invocation<'_, '_>) -> Result<(), KernelError> {
         // The SDK has already checked x, alpha and the output y against the descriptor.
-        let len = call.symbol("len");
-        let alpha = call.float(0);
-        let x = call.inputs[0].f64s("x")?;
-        let y = call.outputs[0].f64s_mut("y")?;
+        let (len, alpha) = (call.symbol("len"), call.float(0));
+        let (x, y) = (call.inputs[0].f64s("x")?, call.outputs[0].f64s_mut("y")?);
         let block = ROWS_PER_CHECK * len.max(1);
         for (x, y) in x.chunks(block).zip(y.chunks_mut(block)) {
             call.ctx.check()?;
