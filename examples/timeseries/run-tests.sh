@@ -18,7 +18,7 @@ version=${1:?$usage}
 feed=$(realpath "${2:?$usage}")
 generate=${3:-}
 here=$(cd "$(dirname "$0")" && pwd)
-for package in Tandem Tandem.Remote Tandem.Generator; do
+for package in Tandem Tandem.Remote Tandem.Generator Tandem.Testing; do
     [[ -f "$feed/$package.$version.nupkg" ]] || { echo "example: $feed/$package.$version.nupkg is missing; run 'make pack' in Tandem's repository" >&2; exit 1; }
 done
 

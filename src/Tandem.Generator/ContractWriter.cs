@@ -29,6 +29,11 @@ internal static class ContractWriter
         w.Append(CultureInfo.InvariantCulture, $"/// <summary>The contracts of kernel library '{Identifier.Xml(set.LibraryName)}' {Identifier.Xml(set.LibraryVersion)}, as it published them.</summary>\n");
         w.Append(CultureInfo.InvariantCulture, $"{access} static partial class {options.ClassName}\n{{\n");
         w.Append(CultureInfo.InvariantCulture, $"    /// <summary>The library's name.</summary>\n    public const string LibraryName = {Identifier.Literal(set.LibraryName)};\n\n");
+        if (options.Public)
+        {
+            w.Append(CultureInfo.InvariantCulture, $"    /// <summary>The library's file, which the project copies next to the app; give its full path to RemoteOptions.KernelLibraries.</summary>\n    public const string LibraryFile = {Identifier.Literal(options.LibraryFile(set.LibraryName))};\n\n");
+        }
+
         w.Append(CultureInfo.InvariantCulture, $"    /// <summary>The library's version when this code was generated.</summary>\n    public const string LibraryVersion = {Identifier.Literal(set.LibraryVersion)};\n\n");
         w.Append(CultureInfo.InvariantCulture, $"    /// <summary>ABI major the library speaks.</summary>\n    public const uint AbiMajor = {set.AbiVersion >> 16};\n\n");
         var encoded = Identifier.Literal(Convert.ToBase64String(set.ToByteArray()));

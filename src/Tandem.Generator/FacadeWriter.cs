@@ -9,7 +9,8 @@ namespace Tandem.Generator;
 /// <c>IKernelInvoker</c> (typed inputs, dimensions, parameters, state and
 /// output-symbol sizes in; a typed result out; <c>OpenAsync</c> for a
 /// streaming kernel), per state kind a <c>CreateAsync</c> over its tensors,
-/// and one <c>AddNAME()</c> registration. The code uses Tandem's public API
+/// and one <c>AddNAME()</c> registration (which, for a public library other
+/// than libtandem.so, also loads the library in process). The code uses Tandem's public API
 /// only, fully qualified, so it compiles in any namespace of a user's project.
 /// </summary>
 internal static class FacadeWriter
@@ -427,17 +428,32 @@ internal static class FacadeWriter
     private static void WriteRegistration(StringBuilder w, KernelSet set, GeneratorOptions options, string access)
     {
         var di = "global::Microsoft.Extensions.DependencyInjection";
+        var library = options.Public ? options.KernelLibraryName(set.LibraryName) : null;
         w.Append(CultureInfo.InvariantCulture, $"\n/// <summary>Registers the typed facades of kernel library '{Identifier.Xml(set.LibraryName)}'.</summary>\n");
         w.Append(CultureInfo.InvariantCulture, $"{access} static class {options.ClassName}ServiceCollectionExtensions\n{{\n");
         w.Append(options.Public
-            ? "    /// <summary>Declares the library's contracts (AddKernelContracts) and registers its facades as singletons.</summary>\n"
+            ? library is null
+                ? "    /// <summary>Declares the library's contracts (AddKernelContracts) and registers its facades as singletons.</summary>\n"
+                : "    /// <summary>Declares the library's contracts (AddKernelContracts), loads it in process beside libtandem.so (AddKernelLibrary) and registers its facades as singletons. Register the managed twins yourself (AddManagedKernel).</summary>\n"
             : "    /// <summary>Registers the library's facades as singletons (its contracts are the host's own).</summary>\n");
-        w.Append("    /// <param name=\"services\">The services of a host that calls AddTandem.</param>\n    /// <returns><paramref name=\"services\"/>.</returns>\n");
-        w.Append(CultureInfo.InvariantCulture, $"    public static {di}.IServiceCollection Add{options.ClassName}(this {di}.IServiceCollection services)\n    {{\n");
+        w.Append("    /// <param name=\"services\">The services of a host that calls AddTandem.</param>\n");
+        if (library is not null)
+        {
+            w.Append("    /// <param name=\"library\">The library to load in process: a name found next to the app (the default, the file this code was generated from) or a path; null loads none (the kernels are served by workers or twins only).</param>\n");
+        }
+
+        w.Append("    /// <returns><paramref name=\"services\"/>.</returns>\n");
+        var parameters = library is null ? "" : $", string? library = {Identifier.Literal(library)}";
+        w.Append(CultureInfo.InvariantCulture, $"    public static {di}.IServiceCollection Add{options.ClassName}(this {di}.IServiceCollection services{parameters})\n    {{\n");
         w.Append("        global::System.ArgumentNullException.ThrowIfNull(services);\n");
         if (options.Public)
         {
             w.Append(CultureInfo.InvariantCulture, $"        {di}.TandemServiceCollectionExtensions.AddKernelContracts(services, {options.ClassName}.Contracts);\n");
+        }
+
+        if (library is not null)
+        {
+            w.Append(CultureInfo.InvariantCulture, $"        if (library is not null)\n        {{\n            {di}.TandemServiceCollectionExtensions.AddKernelLibrary(services, library);\n        }}\n\n");
         }
 
         foreach (var name in set.Kernels.Select(k => Identifier.Pascal(k.Name) + "Kernel").Concat(set.StateKinds.Select(k => Identifier.Pascal(k.Name) + "StateKind")))

@@ -65,6 +65,28 @@ internal sealed record GeneratorOptions(string? LibraryPath, string? Descriptors
         return new GeneratorOptions(library, descriptors, ns, className, access == "public", Required(values, "--out"));
     }
 
+    /// <summary>
+    /// The file name of the kernel library the code is generated for: the
+    /// file --library read, or, from --descriptors, the file cargo names the
+    /// cdylib of <paramref name="libraryName"/> (<c>ewma-kernels</c> →
+    /// <c>libewma_kernels.so</c>).
+    /// </summary>
+    public string LibraryFile(string libraryName) =>
+        LibraryPath is { } path ? Path.GetFileName(path) : $"lib{libraryName.Replace('-', '_')}.so";
+
+    /// <summary>
+    /// The name <c>AddKernelLibrary</c> finds <see cref="LibraryFile"/> by
+    /// (<c>libewma.so</c> → <c>ewma</c>), or null for libtandem.so, which
+    /// every host loads already.
+    /// </summary>
+    public string? KernelLibraryName(string libraryName)
+    {
+        var file = LibraryFile(libraryName);
+        var name = file.EndsWith(".so", StringComparison.Ordinal) ? file[..^3] : file;
+        name = name.StartsWith("lib", StringComparison.Ordinal) && name.Length > 3 ? name[3..] : name;
+        return name == "tandem" ? null : name;
+    }
+
     private static string Required(Dictionary<string, string> values, string name) =>
         values.TryGetValue(name, out var value) && value.Length > 0 ? value : throw new GeneratorException($"{name} is required");
 }

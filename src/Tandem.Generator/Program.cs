@@ -12,7 +12,8 @@ const string Usage = """
       --descriptors FILE  a descriptor file an earlier run wrote (NAME.descriptors.json)
       --namespace NS      namespace of the generated code
       --class NAME        name of the generated static class (files NAME.g.cs and NAME.descriptors.json);
-                          NAME.g.cs also holds the typed facades and their registration, AddNAME()
+                          NAME.g.cs also holds the typed facades and their registration, AddNAME(),
+                          which with --access public also loads the library (AddKernelLibrary)
       --access A          accessibility of the generated class: public (default) or internal
       --out DIR           where the two files are written (created if missing)
     """;

@@ -27,7 +27,9 @@ public sealed class GeneratorTests : IDisposable
         Assert.Contains("public sealed class FixtureLookupKernel", code);
         Assert.Contains("public sealed class FixtureTableStateKind", code);
         Assert.Contains("OpenAsync(", code);
-        Assert.Contains("public static global::Microsoft.Extensions.DependencyInjection.IServiceCollection AddFixtureKernels(", code);
+        Assert.Contains("public static global::Microsoft.Extensions.DependencyInjection.IServiceCollection AddFixtureKernels(this global::Microsoft.Extensions.DependencyInjection.IServiceCollection services, string? library = \"tandem_fixture_kernels\")", code);
+        Assert.Contains("TandemServiceCollectionExtensions.AddKernelLibrary(services, library);", code);
+        Assert.Contains("public const string LibraryFile = \"libtandem_fixture_kernels.so\";", code);
         Assert.Contains("Parameter 'factor': a float in [-1000000.0, 1000000.0]; default 2.0.", code);
 
         await File.WriteAllTextAsync(Path.Combine(_directory, "Consumer.csproj"), Project());
@@ -55,6 +57,8 @@ public sealed class GeneratorTests : IDisposable
             public static async System.Threading.Tasks.Task<double> RunAsync(IKernelInvoker invoker, IServiceCollection services)
             {
                 services.AddFixtureKernels();
+                services.AddFixtureKernels(library: null);
+                services.AddFixtureKernels(FixtureKernels.LibraryFile);
                 FixtureScaleResult scaled = await new FixtureScaleKernel(invoker).InvokeAsync(new double[] { 1, 2 }, factor: 3.0);
                 using KernelState table = await new FixtureTableStateKind(invoker).CreateAsync(new double[] { 5, 6 });
                 FixtureLookupResult looked = await new FixtureLookupKernel(invoker).InvokeAsync(table, new long[] { 1 });

@@ -34,7 +34,6 @@
 //! - [`register`] and `tandem_sdk::export!`: the library's C ABI.
 
 use tandem_sdk::descriptor::{Flags, KernelDescriptor, ParamSpec, TensorSpec, D};
-use tandem_sdk::validate::check_output;
 use tandem_sdk::{DType, Invocation, Kernel, KernelError, LibraryBuilder};
 
 /// The smallest smoothing factor the contract accepts (a half-life of about
@@ -75,14 +74,9 @@ impl Kernel for Ewma {
     }
 
     fn invoke(&self, call: Invocation<'_, '_>) -> Result<(), KernelError> {
-        // The SDK has already checked x and alpha against the descriptor.
-        // What's left to check is the output the caller provided.
-        call.expect_outputs()?;
-        let (batch, len) = (call.symbol("batch"), call.symbol("len"));
-        check_output(&call.descriptor.outputs[0], &call.outputs[0], &[batch, len])?;
-        let alpha = call.float(0);
-        let x = call.inputs[0].f64s("x")?;
-        let y = call.outputs[0].f64s_mut("y")?;
+        // The SDK has already checked x, alpha and the output y against the descriptor.
+        let (len, alpha) = (call.symbol("len"), call.float(0));
+        let (x, y) = (call.inputs[0].f64s("x")?, call.outputs[0].f64s_mut("y")?);
         let block = ROWS_PER_CHECK * len.max(1);
         for (x, y) in x.chunks(block).zip(y.chunks_mut(block)) {
             call.ctx.check()?;
@@ -116,17 +110,8 @@ mod tests {
         let kernel = library.kernel("timeseries.ewma")?;
         let shape = [rows, x.len().checked_div(rows).unwrap_or(0)];
         let mut y = vec![0.0f64; x.len()];
-        // SAFETY: both slices cover live f64 allocations of exactly these many
-        // bytes, and f64 has no invalid byte patterns. `y` is borrowed mutably
-        // only through `out`.
-        let (input, out) = unsafe {
-            (
-                std::slice::from_raw_parts(x.as_ptr().cast::<u8>(), std::mem::size_of_val(x)),
-                std::slice::from_raw_parts_mut(y.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(x)),
-            )
-        };
-        let inputs = [TensorRef { dtype: DType::F64, shape: &shape, bytes: input }];
-        let mut outputs = [TensorMut { dtype: DType::F64, shape: &shape, bytes: out }];
+        let inputs = [TensorRef::of(&shape, x)];
+        let mut outputs = [TensorMut::of(&shape, &mut y)];
         library.invoke(kernel, None, &inputs, &[Param::Float(alpha)], &mut outputs, &CallContext::default())?;
         Ok(y)
     }
@@ -183,6 +168,20 @@ mod tests {
             assert_eq!(error.code, Code::InvalidArgument);
             assert!(error.message.contains("'alpha'"), "{alpha}: {error}");
         }
+    }
+
+    #[test]
+    fn invoke_output_of_another_shape_is_refused_naming_it() {
+        let library = library();
+        let kernel = library.kernel("timeseries.ewma").unwrap();
+        let mut y = [0.0f64; 3];
+        let inputs = [TensorRef::of(&[1, 2], &[1.0f64, 2.0][..])];
+        let mut outputs = [TensorMut::of(&[1, 3], &mut y[..])];
+        let error = library
+            .invoke(kernel, None, &inputs, &[Param::Float(0.5)], &mut outputs, &CallContext::default())
+            .unwrap_err();
+        assert_eq!(error.code, Code::InvalidArgument);
+        assert!(error.message.contains("'y'"), "{error}");
     }
 
     #[test]

@@ -14,6 +14,9 @@ public static partial class TimeseriesKernels
     /// <summary>The library's name.</summary>
     public const string LibraryName = "timeseries-kernels";
 
+    /// <summary>The library's file, which the project copies next to the app; give its full path to RemoteOptions.KernelLibraries.</summary>
+    public const string LibraryFile = "libtimeseries_kernels.so";
+
     /// <summary>The library's version when this code was generated.</summary>
     public const string LibraryVersion = "0.1.0";
 
@@ -31,13 +34,16 @@ public static partial class TimeseriesKernels
     /// </remarks>
     public static class TimeseriesEwma
     {
+        /// <summary>The kernel's name.</summary>
         public const string Name = "timeseries.ewma";
 
+        /// <summary>The kernel's version.</summary>
         public const uint Version = 1;
 
         /// <summary>The descriptor hash a library or worker must report for this kernel; compatibility is decided on it at load.</summary>
         public const string Hash = "912c1ef39158ea327e489ca3f22d3154";
 
+        /// <summary>The kernel's contract, as published.</summary>
         public static KernelContract Contract => Contracts.Kernels[0];
 
         /// <summary>Parameters in call order, with their ranges.</summary>
@@ -46,11 +52,138 @@ public static partial class TimeseriesKernels
             /// <summary>Parameter 0, 'alpha': a float in [1E-06, 1.0]; default 0.1.</summary>
             public static class Alpha
             {
+                /// <summary>Position among the parameters.</summary>
                 public const int Index = 0;
+                /// <summary>Smallest value allowed.</summary>
                 public const double Min = 1E-06;
+                /// <summary>Largest value allowed.</summary>
                 public const double Max = 1.0;
+                /// <summary>The value a call that does not set it gets.</summary>
                 public const double Default = 0.1;
             }
         }
+    }
+}
+
+/// <summary>The outputs of one call of 'timeseries.ewma': y f64[batch, len].</summary>
+public readonly struct TimeseriesEwmaResult
+{
+    internal TimeseriesEwmaResult(double[] y, long batch, long len, global::Tandem.BackendKind backend)
+    {
+        Y = y;
+        Batch = batch;
+        Len = len;
+        Backend = backend;
+    }
+
+    /// <summary>Output 'y', f64[batch, len], row-major.</summary>
+    public global::System.ReadOnlyMemory<double> Y { get; }
+
+    /// <summary>Size of dimension 'batch' of the outputs.</summary>
+    public long Batch { get; }
+
+    /// <summary>Size of dimension 'len' of the outputs.</summary>
+    public long Len { get; }
+
+    /// <summary>The backend the call was routed to (a fallback, when one happened, is counted in <c>tandem.fallbacks</c>).</summary>
+    public global::Tandem.BackendKind Backend { get; }
+}
+
+/// <summary>Typed facade of kernel 'timeseries.ewma' v1: Exponentially weighted moving average of each row: y[0] = x[0], y[t] = y[t-1] + alpha·(x[t] − y[t-1]).</summary>
+/// <remarks>Calls take the whole pipeline (validation against the contract, cache, batching, resilience, fallback, telemetry) through <see cref="global::Tandem.Kernels.IKernelInvoker"/>; out-of-range parameters fail with INVALID_ARGUMENT naming them. Register it with the library's registration extension, or construct it over the host's invoker.</remarks>
+public sealed class TimeseriesEwmaKernel
+{
+    private readonly global::Tandem.Kernels.IKernelInvoker _invoker;
+    private readonly global::Tandem.Kernels.KernelContract _contract;
+
+    /// <summary>A facade over <paramref name="invoker"/>.</summary>
+    /// <param name="invoker">The host's invoker.</param>
+    /// <exception cref="global::Tandem.TandemException">NOT_FOUND when the host does not know the kernel; FAILED_PRECONDITION when it knows another contract than this code was generated from.</exception>
+    public TimeseriesEwmaKernel(global::Tandem.Kernels.IKernelInvoker invoker)
+    {
+        global::System.ArgumentNullException.ThrowIfNull(invoker);
+        _invoker = invoker;
+        _contract = invoker.GetContract(TimeseriesKernels.TimeseriesEwma.Name);
+        if (_contract.Hash != TimeseriesKernels.TimeseriesEwma.Hash)
+        {
+            throw new global::Tandem.TandemException(global::Tandem.TandemStatusCode.FailedPrecondition, $"the host knows '{TimeseriesKernels.TimeseriesEwma.Name}' with descriptor hash {_contract.Hash}; this facade was generated from {TimeseriesKernels.TimeseriesEwma.Hash}: regenerate it", TimeseriesKernels.TimeseriesEwma.Name);
+        }
+    }
+
+    /// <summary>The kernel's contract, as the host knows it.</summary>
+    public global::Tandem.Kernels.KernelContract Contract => _contract;
+
+    /// <summary>Runs one call of 'timeseries.ewma'; outputs are allocated from the contract's shapes.</summary>
+    /// <param name="x">Input 'x', f64[batch, len] (finite), row-major; read in place until the call completes.</param>
+    /// <param name="len">Size of dimension 'len'.</param>
+    /// <param name="alpha">Parameter 'alpha': a float in [1E-06, 1.0]; default 0.1.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The outputs, their dimensions and the backend that served the call.</returns>
+    /// <exception cref="global::Tandem.TandemException">INVALID_ARGUMENT naming the tensor, parameter or dimension at fault; any failure of the backend.</exception>
+    public global::System.Threading.Tasks.ValueTask<TimeseriesEwmaResult> InvokeAsync(global::System.ReadOnlyMemory<double> x, long len, double alpha = 0.1, global::System.Threading.CancellationToken cancellationToken = default)
+    {
+        var batchRow = len;
+        if (batchRow <= 0 || x.Length % batchRow != 0)
+        {
+            throw new global::Tandem.TandemException(global::Tandem.TandemStatusCode.InvalidArgument, $"tensor 'x' holds {x.Length} values, which is not a whole number of rows of {batchRow}", TimeseriesKernels.TimeseriesEwma.Name);
+        }
+
+        var batch = x.Length / batchRow;
+        return _invoker.InvokeAsync<Call, TimeseriesEwmaResult>(_contract, null, new Call(x, len, batch, alpha), cancellationToken);
+    }
+
+    private struct Call : global::Tandem.Kernels.IKernelCall<TimeseriesEwmaResult>
+    {
+        private readonly global::System.ReadOnlyMemory<double> _x;
+        private readonly long _len;
+        private readonly long _batch;
+        private readonly double _alpha;
+        private double[]? _outY;
+        private long _dimBatch;
+        private long _dimLen;
+
+        public Call(global::System.ReadOnlyMemory<double> x, long len, long batch, double alpha)
+        {
+            _x = x;
+            _len = len;
+            _batch = batch;
+            _alpha = alpha;
+        }
+
+        public readonly void Write(ref global::Tandem.Kernels.KernelCallWriter writer)
+        {
+            writer.Input(_x, _batch, _len);
+            writer.Param(_alpha);
+        }
+
+        public void BindOutputs(ref global::Tandem.Kernels.KernelOutputBinder binder)
+        {
+            _outY = binder.Output<double>(0);
+            _dimBatch = binder.Dim(0, 0);
+            _dimLen = binder.Dim(0, 1);
+        }
+
+        public readonly TimeseriesEwmaResult Result(global::Tandem.BackendKind backend) => new(_outY!, _dimBatch, _dimLen, backend);
+    }
+}
+
+/// <summary>Registers the typed facades of kernel library 'timeseries-kernels'.</summary>
+public static class TimeseriesKernelsServiceCollectionExtensions
+{
+    /// <summary>Declares the library's contracts (AddKernelContracts), loads it in process beside libtandem.so (AddKernelLibrary) and registers its facades as singletons. Register the managed twins yourself (AddManagedKernel).</summary>
+    /// <param name="services">The services of a host that calls AddTandem.</param>
+    /// <param name="library">The library to load in process: a name found next to the app (the default, the file this code was generated from) or a path; null loads none (the kernels are served by workers or twins only).</param>
+    /// <returns><paramref name="services"/>.</returns>
+    public static global::Microsoft.Extensions.DependencyInjection.IServiceCollection AddTimeseriesKernels(this global::Microsoft.Extensions.DependencyInjection.IServiceCollection services, string? library = "timeseries_kernels")
+    {
+        global::System.ArgumentNullException.ThrowIfNull(services);
+        global::Microsoft.Extensions.DependencyInjection.TandemServiceCollectionExtensions.AddKernelContracts(services, TimeseriesKernels.Contracts);
+        if (library is not null)
+        {
+            global::Microsoft.Extensions.DependencyInjection.TandemServiceCollectionExtensions.AddKernelLibrary(services, library);
+        }
+
+        global::Microsoft.Extensions.DependencyInjection.Extensions.ServiceCollectionDescriptorExtensions.TryAddSingleton<TimeseriesEwmaKernel>(services);
+        return services;
     }
 }
