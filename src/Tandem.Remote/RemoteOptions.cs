@@ -130,7 +130,9 @@ public sealed class RemoteOptions
 
     /// <summary>
     /// Kernel libraries (cdylibs built with tandem-sdk) every supervised worker
-    /// serves next to its built-in kernels, each passed as <c>--kernels PATH</c>.
+    /// serves next to its built-in kernels, each passed as <c>--kernels PATH</c>:
+    /// a path, or a name found as <see cref="TandemOptions.KernelLibraries"/> finds it
+    /// (<c>ewma</c> for <c>libewma.so</c> next to the app or under <c>runtimes/&lt;rid&gt;/native</c>).
     /// The worker checks each at start (ABI, descriptor hashes, unique names)
     /// and refuses to start on a bad one. Changed at run time (bound
     /// configuration), the workers are rolled onto the new set.

@@ -6,8 +6,7 @@
 //! `lib.rs` registers its kernels and exports the C ABI with one line:
 //!
 //! ```
-//! use tandem_sdk::descriptor::{Flags, KernelDescriptor, TensorSpec, D};
-//! use tandem_sdk::{DType, Invocation, Kernel, KernelError, LibraryBuilder};
+//! use tandem_sdk::prelude::*;
 //!
 //! /// `scale.double`: y = 2·x, row by row.
 //! struct Double;
@@ -22,31 +21,28 @@
 //!             .build()
 //!     }
 //!
+//!     // The library checked x and the output y against the descriptor first.
 //!     fn invoke(&self, call: Invocation<'_, '_>) -> Result<(), KernelError> {
-//!         call.expect_outputs()?;
 //!         let x = call.inputs[0].f64s("x")?;
-//!         let y = call.outputs[0].f64s_mut("y")?;
-//!         if y.len() != x.len() {
-//!             return Err(KernelError::invalid("output 'y' must have one element per input row"));
-//!         }
-//!         for (y, x) in y.iter_mut().zip(x) {
+//!         for (y, x) in call.outputs[0].f64s_mut("y")?.iter_mut().zip(x) {
 //!             *y = 2.0 * x;
 //!         }
 //!         Ok(())
 //!     }
 //! }
 //!
-//! pub fn register(library: &mut LibraryBuilder) {
-//!     library.kernel(Double);
-//! }
-//!
-//! // In the cdylib's lib.rs (once per library):
-//! tandem_sdk::export!(register);
+//! // In the cdylib's lib.rs (once per library); it also writes `pub fn register`.
+//! tandem_sdk::export!(kernels: [Double]);
 //! # fn main() {
 //! #     let library = tandem_sdk::Library::from_register("doc", "0.1.0", register).unwrap();
 //! #     let kernel = library.kernel("scale.double").unwrap();
 //! #     library.warm_up(kernel).unwrap();
 //! #     assert_eq!(kernel.descriptor().hash.len(), 32);
+//! #     let x = [1.5, -2.0];
+//! #     let mut y = [0.0; 2];
+//! #     let mut outputs = [TensorMut::of(&[2], &mut y)];
+//! #     library.invoke(kernel, None, &[TensorRef::of(&[2], &x)], &[], &mut outputs, &CallContext::default()).unwrap();
+//! #     assert_eq!(y, [3.0, -4.0]);
 //! # }
 //! ```
 //!
@@ -81,6 +77,15 @@ mod streams;
 pub mod tensor;
 pub mod validate;
 pub mod warmup;
+
+/// What a kernel author usually needs, in one `use tandem_sdk::prelude::*;`.
+pub mod prelude {
+    pub use crate::descriptor::{Flags, KernelDescriptor, ParamSpec, StateKindDescriptor, TensorSpec, D};
+    pub use crate::{
+        CallContext, DType, Invocation, Kernel, KernelError, KernelStream, LibraryBuilder, Param, StateKind,
+        StreamingKernel, TensorMut, TensorRef, WarmTensor, WarmUp,
+    };
+}
 
 pub use context::CallContext;
 pub use error::{Code, KernelError};

@@ -21,9 +21,13 @@ internal sealed class RemoteOptionsValidator : IValidateOptions<RemoteOptions>
 
         foreach (var library in options.KernelLibraries)
         {
-            if (string.IsNullOrEmpty(library) || !File.Exists(library))
+            if (string.IsNullOrWhiteSpace(library))
             {
-                failures.Add($"Tandem:Remote:KernelLibraries entry '{library}' does not exist; give the path of a kernel library (.so) built with tandem-sdk.");
+                failures.Add("Tandem:Remote:KernelLibraries entries must be a path or a library name, got an empty one.");
+            }
+            else if (Tandem.Internal.Native.KernelLibraryLocator.Resolve(library, out var searched) is null)
+            {
+                failures.Add($"Tandem:Remote:KernelLibraries entry '{library}' was not found (looked for {string.Join(", ", searched)}); give the path or name of a kernel library (.so) built with tandem-sdk.");
             }
             else if (options.Endpoints.Count > 0)
             {

@@ -28,7 +28,7 @@ public sealed class EwmaContractTests(KernelTestHosts hosts) : KernelContractTes
             services.AddTandemRemote(o =>
             {
                 o.WorkerCount = 1;
-                o.KernelLibraries.Add(Path.Combine(AppContext.BaseDirectory, TimeseriesKernels.LibraryFile));
+                o.KernelLibraries.Add("timeseries_kernels");
             });
         }
     }

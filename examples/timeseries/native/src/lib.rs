@@ -31,10 +31,9 @@
 //! - [`Ewma`]: the kernel: its descriptor (the contract, which C# is
 //!   generated from) and `invoke`, which adapts the tensors to
 //!   [`ewma_rows`];
-//! - [`register`] and `tandem_sdk::export!`: the library's C ABI.
+//! - `tandem_sdk::export!`: the library's C ABI (it writes [`register`]).
 
-use tandem_sdk::descriptor::{Flags, KernelDescriptor, ParamSpec, TensorSpec, D};
-use tandem_sdk::{DType, Invocation, Kernel, KernelError, LibraryBuilder};
+use tandem_sdk::prelude::*;
 
 /// The smallest smoothing factor the contract accepts (a half-life of about
 /// 690,000 samples). The contract can't say "greater than 0", only a minimum.
@@ -86,13 +85,8 @@ impl Kernel for Ewma {
     }
 }
 
-/// Registers the library's kernels. `export!` calls it when the library is
-/// loaded.
-pub fn register(library: &mut LibraryBuilder) {
-    library.kernel(Ewma);
-}
-
-tandem_sdk::export!(register);
+// The library's C ABI, and `pub fn register` adding its kernels (the tests call it).
+tandem_sdk::export!(kernels: [Ewma]);
 
 #[cfg(test)]
 mod tests {

@@ -119,8 +119,25 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 ///
 /// The library is named after the crate (`CARGO_PKG_NAME`, version
 /// `CARGO_PKG_VERSION`) unless given. Call it once per library.
+///
+/// When the library only adds kernels and state kinds, list them and the
+/// macro writes `pub fn register` too (tests call it with
+/// `Library::from_register`):
+///
+/// ```text
+/// tandem_sdk::export!(kernels: [MyKernel], state_kinds: [MyStateKind]);
+/// ```
 #[macro_export]
 macro_rules! export {
+    (kernels: [$($kernel:expr),* $(,)?] $(, state_kinds: [$($kind:expr),* $(,)?])? $(,)?) => {
+        /// Adds this library's kernels and state kinds (written by `tandem_sdk::export!`).
+        pub fn register(library: &mut $crate::LibraryBuilder) {
+            $($(library.state_kind($kind);)*)?
+            $(library.kernel($kernel);)*
+        }
+
+        $crate::export!(register);
+    };
     ($register:path) => {
         $crate::export!($register, name = env!("CARGO_PKG_NAME"), version = env!("CARGO_PKG_VERSION"));
     };

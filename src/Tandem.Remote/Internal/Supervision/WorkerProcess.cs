@@ -80,7 +80,8 @@ internal sealed class WorkerProcess : IDisposable
         foreach (var library in kernelLibraries ?? [.. options.KernelLibraries])
         {
             info.ArgumentList.Add("--kernels");
-            info.ArgumentList.Add(library);
+            // A name (ewma) is resolved as in process: next to the app, then under runtimes/<rid>/native.
+            info.ArgumentList.Add(Tandem.Internal.Native.KernelLibraryLocator.Resolve(library, out _) ?? library);
         }
 
         if (!string.IsNullOrEmpty(buildId))
