@@ -15,6 +15,9 @@ CONFIG ?= Release
 GENERATE := env -u TANDEM_TEST_KERNELS dotnet src/Tandem.Generator/bin/$(CONFIG)/net10.0/tandem-generate.dll
 REFERENCE_CONTRACTS := --library native/target/release/libtandem.so --namespace Tandem.Internal.Contracts --class ReferenceKernels --access internal
 REFERENCE_CONTRACTS_DIR := src/Tandem/Internal/Contracts/Generated
+# The fixture library's, generated as a user generates theirs (public facades).
+FIXTURE_CONTRACTS := --library native/target/release/libtandem_fixture_kernels.so --namespace Tandem.Tests.Kernels --class FixtureKernels --access public
+FIXTURE_CONTRACTS_DIR := tests/Tandem.Tests/Kernels/Generated
 
 # NuGet packages (`make pack`): the version is Directory.Build.props' unless
 # VERSION is given (`make pack VERSION=1.2.3`).
@@ -121,14 +124,18 @@ check-header:
 ## generate: regenerate the reference kernels' C# contracts from libtandem.so
 generate: build
 	$(GENERATE) $(REFERENCE_CONTRACTS) --out $(REFERENCE_CONTRACTS_DIR)
+	$(GENERATE) $(FIXTURE_CONTRACTS) --out $(FIXTURE_CONTRACTS_DIR)
 
 ## check-generated: fail when the committed C# contracts differ from what libtandem.so publishes
 check-generated:
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
-	$(GENERATE) $(REFERENCE_CONTRACTS) --out "$$tmp" && \
-	if ! diff -ru $(REFERENCE_CONTRACTS_DIR) "$$tmp"; then \
-		echo "check-generated: $(REFERENCE_CONTRACTS_DIR) is stale; run 'make generate' and commit it"; exit 1; \
-	fi
+	for pair in "$(REFERENCE_CONTRACTS_DIR)|$(REFERENCE_CONTRACTS)" "$(FIXTURE_CONTRACTS_DIR)|$(FIXTURE_CONTRACTS)"; do \
+		dir=$${pair%%|*}; rm -rf "$$tmp/out"; \
+		$(GENERATE) $${pair#*|} --out "$$tmp/out" || exit 1; \
+		if ! diff -ru "$$dir" "$$tmp/out"; then \
+			echo "check-generated: $$dir is stale; run 'make generate' and commit it"; exit 1; \
+		fi; \
+	done
 
 ## demo: the main job: Tandem.Server on 127.0.0.1 with the demo collection,
 ## live load and dashboard; `make demo WORKERS=2` runs kernels on worker processes

@@ -58,6 +58,30 @@ public sealed partial class KernelLibrarySetTests : IDisposable
     }
 
     [Fact]
+    public async Task GeneratedRegistration_LoadsTheLibraryByNameAndServesItsFacades()
+    {
+        // What a user's app writes: the generated AddXxxKernels loads the library beside libtandem.so.
+        using var services = new ServiceCollection()
+            .AddTandem(o => o.FallbackToManaged = false)
+            .AddFixtureKernels()
+            .AddManagedKernel<ScaleTwin>()
+            .AddManagedKernel<LookupTwin>()
+            .AddManagedKernel<ByteSumTwin>()
+            .AddManagedStateKind<TableTwin>()
+            .BuildServiceProvider();
+        services.GetRequiredService<IStartupValidator>().Validate();
+
+        var scaled = await services.GetRequiredService<FixtureScaleKernel>().InvokeAsync(new double[] { 1, 2 }, factor: 3);
+        using var table = await services.GetRequiredService<FixtureTableStateKind>().CreateAsync(new double[] { 5, 6, 7 });
+        var looked = await services.GetRequiredService<FixtureLookupKernel>().InvokeAsync(table, new long[] { 1 });
+
+        Assert.Equal(BackendKind.Native, scaled.Backend);
+        Assert.Equal(new double[] { 3, 6 }, scaled.Y.ToArray());
+        Assert.Equal((BackendKind.Native, 6.0), (looked.Backend, looked.Values.Span[0]));
+        Assert.Equal(FixturePath, services.GetRequiredService<INativeLibraryAdmin>().Libraries[1].Path);
+    }
+
+    [Fact]
     public void Libraries_ListsEachLibraryWithTheKernelsItServes()
     {
         using var services = CreateSut(FixturePath);

@@ -14,6 +14,9 @@ public static partial class FixtureKernels
     /// <summary>The library's name.</summary>
     public const string LibraryName = "tandem-fixture-kernels";
 
+    /// <summary>The library's file, which the project copies next to the app; give its full path to RemoteOptions.KernelLibraries.</summary>
+    public const string LibraryFile = "libtandem_fixture_kernels.so";
+
     /// <summary>The library's version when this code was generated.</summary>
     public const string LibraryVersion = "0.1.0";
 
@@ -31,13 +34,16 @@ public static partial class FixtureKernels
     /// </remarks>
     public static class FixtureScale
     {
+        /// <summary>The kernel's name.</summary>
         public const string Name = "fixture.scale";
 
+        /// <summary>The kernel's version.</summary>
         public const uint Version = 1;
 
         /// <summary>The descriptor hash a library or worker must report for this kernel; compatibility is decided on it at load.</summary>
         public const string Hash = "b384326dcf0800c3267686e8624a7928";
 
+        /// <summary>The kernel's contract, as published.</summary>
         public static KernelContract Contract => Contracts.Kernels[0];
 
         /// <summary>Parameters in call order, with their ranges.</summary>
@@ -46,9 +52,13 @@ public static partial class FixtureKernels
             /// <summary>Parameter 0, 'factor': a float in [-1000000.0, 1000000.0]; default 2.0.</summary>
             public static class Factor
             {
+                /// <summary>Position among the parameters.</summary>
                 public const int Index = 0;
+                /// <summary>Smallest value allowed.</summary>
                 public const double Min = -1000000.0;
+                /// <summary>Largest value allowed.</summary>
                 public const double Max = 1000000.0;
+                /// <summary>The value a call that does not set it gets.</summary>
                 public const double Default = 2.0;
             }
         }
@@ -62,13 +72,16 @@ public static partial class FixtureKernels
     /// </remarks>
     public static class FixtureLookup
     {
+        /// <summary>The kernel's name.</summary>
         public const string Name = "fixture.lookup";
 
+        /// <summary>The kernel's version.</summary>
         public const uint Version = 1;
 
         /// <summary>The descriptor hash a library or worker must report for this kernel; compatibility is decided on it at load.</summary>
         public const string Hash = "65ac3577b1371ace016cb521fb52fd14";
 
+        /// <summary>The kernel's contract, as published.</summary>
         public static KernelContract Contract => Contracts.Kernels[1];
 
         /// <summary>The 'fixture.table' state kind this kernel reads.</summary>
@@ -82,13 +95,16 @@ public static partial class FixtureKernels
     /// </remarks>
     public static class FixtureBytesum
     {
+        /// <summary>The kernel's name.</summary>
         public const string Name = "fixture.bytesum";
 
+        /// <summary>The kernel's version.</summary>
         public const uint Version = 1;
 
         /// <summary>The descriptor hash a library or worker must report for this kernel; compatibility is decided on it at load.</summary>
         public const string Hash = "eb312d21d493f76a57dc22f1c8bc27e2";
 
+        /// <summary>The kernel's contract, as published.</summary>
         public static KernelContract Contract => Contracts.Kernels[2];
     }
 
@@ -98,9 +114,316 @@ public static partial class FixtureKernels
         /// <summary>State kind 'fixture.table', built from values f64[n].</summary>
         public static class FixtureTable
         {
+            /// <summary>The state kind's name.</summary>
             public const string Name = "fixture.table";
 
+            /// <summary>The state kind's contract.</summary>
             public static StateKindContract Contract => Contracts.StateKinds[0];
         }
+    }
+}
+
+/// <summary>The outputs of one call of 'fixture.scale': y f64[batch].</summary>
+public readonly struct FixtureScaleResult
+{
+    internal FixtureScaleResult(double[] y, long batch, global::Tandem.BackendKind backend)
+    {
+        Y = y;
+        Batch = batch;
+        Backend = backend;
+    }
+
+    /// <summary>Output 'y', f64[batch], row-major.</summary>
+    public global::System.ReadOnlyMemory<double> Y { get; }
+
+    /// <summary>Size of dimension 'batch' of the outputs.</summary>
+    public long Batch { get; }
+
+    /// <summary>The backend the call was routed to (a fallback, when one happened, is counted in <c>tandem.fallbacks</c>).</summary>
+    public global::Tandem.BackendKind Backend { get; }
+}
+
+/// <summary>Typed facade of kernel 'fixture.scale' v1: y = factor · x, row by row.</summary>
+/// <remarks>Calls take the whole pipeline (validation against the contract, cache, batching, resilience, fallback, telemetry) through <see cref="global::Tandem.Kernels.IKernelInvoker"/>; out-of-range parameters fail with INVALID_ARGUMENT naming them. Register it with the library's registration extension, or construct it over the host's invoker.</remarks>
+public sealed class FixtureScaleKernel
+{
+    private readonly global::Tandem.Kernels.IKernelInvoker _invoker;
+    private readonly global::Tandem.Kernels.KernelContract _contract;
+
+    /// <summary>A facade over <paramref name="invoker"/>.</summary>
+    /// <param name="invoker">The host's invoker.</param>
+    /// <exception cref="global::Tandem.TandemException">NOT_FOUND when the host does not know the kernel; FAILED_PRECONDITION when it knows another contract than this code was generated from.</exception>
+    public FixtureScaleKernel(global::Tandem.Kernels.IKernelInvoker invoker)
+    {
+        global::System.ArgumentNullException.ThrowIfNull(invoker);
+        _invoker = invoker;
+        _contract = invoker.GetContract(FixtureKernels.FixtureScale.Name);
+        if (_contract.Hash != FixtureKernels.FixtureScale.Hash)
+        {
+            throw new global::Tandem.TandemException(global::Tandem.TandemStatusCode.FailedPrecondition, $"the host knows '{FixtureKernels.FixtureScale.Name}' with descriptor hash {_contract.Hash}; this facade was generated from {FixtureKernels.FixtureScale.Hash}: regenerate it", FixtureKernels.FixtureScale.Name);
+        }
+    }
+
+    /// <summary>The kernel's contract, as the host knows it.</summary>
+    public global::Tandem.Kernels.KernelContract Contract => _contract;
+
+    /// <summary>Runs one call of 'fixture.scale'; outputs are allocated from the contract's shapes.</summary>
+    /// <param name="x">Input 'x', f64[batch] (finite), row-major; read in place until the call completes.</param>
+    /// <param name="factor">Parameter 'factor': a float in [-1000000.0, 1000000.0]; default 2.0.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The outputs, their dimensions and the backend that served the call.</returns>
+    /// <exception cref="global::Tandem.TandemException">INVALID_ARGUMENT naming the tensor, parameter or dimension at fault; any failure of the backend.</exception>
+    public global::System.Threading.Tasks.ValueTask<FixtureScaleResult> InvokeAsync(global::System.ReadOnlyMemory<double> x, double factor = 2.0, global::System.Threading.CancellationToken cancellationToken = default)
+    {
+        var batch = (long)x.Length;
+        return _invoker.InvokeAsync<Call, FixtureScaleResult>(_contract, null, new Call(x, batch, factor), cancellationToken);
+    }
+
+    private struct Call : global::Tandem.Kernels.IKernelCall<FixtureScaleResult>
+    {
+        private readonly global::System.ReadOnlyMemory<double> _x;
+        private readonly long _batch;
+        private readonly double _factor;
+        private double[]? _outY;
+        private long _dimBatch;
+
+        public Call(global::System.ReadOnlyMemory<double> x, long batch, double factor)
+        {
+            _x = x;
+            _batch = batch;
+            _factor = factor;
+        }
+
+        public readonly void Write(ref global::Tandem.Kernels.KernelCallWriter writer)
+        {
+            writer.Input(_x, _batch);
+            writer.Param(_factor);
+        }
+
+        public void BindOutputs(ref global::Tandem.Kernels.KernelOutputBinder binder)
+        {
+            _outY = binder.Output<double>(0);
+            _dimBatch = binder.Dim(0, 0);
+        }
+
+        public readonly FixtureScaleResult Result(global::Tandem.BackendKind backend) => new(_outY!, _dimBatch, backend);
+    }
+}
+
+/// <summary>The outputs of one call of 'fixture.lookup': values f64[batch].</summary>
+public readonly struct FixtureLookupResult
+{
+    internal FixtureLookupResult(double[] values, long batch, global::Tandem.BackendKind backend)
+    {
+        Values = values;
+        Batch = batch;
+        Backend = backend;
+    }
+
+    /// <summary>Output 'values', f64[batch], row-major.</summary>
+    public global::System.ReadOnlyMemory<double> Values { get; }
+
+    /// <summary>Size of dimension 'batch' of the outputs.</summary>
+    public long Batch { get; }
+
+    /// <summary>The backend the call was routed to (a fallback, when one happened, is counted in <c>tandem.fallbacks</c>).</summary>
+    public global::Tandem.BackendKind Backend { get; }
+}
+
+/// <summary>Typed facade of kernel 'fixture.lookup' v1: The table's values at the given indices.</summary>
+/// <remarks>Calls take the whole pipeline (validation against the contract, cache, batching, resilience, fallback, telemetry) through <see cref="global::Tandem.Kernels.IKernelInvoker"/>; out-of-range parameters fail with INVALID_ARGUMENT naming them. Register it with the library's registration extension, or construct it over the host's invoker.</remarks>
+public sealed class FixtureLookupKernel
+{
+    private readonly global::Tandem.Kernels.IKernelInvoker _invoker;
+    private readonly global::Tandem.Kernels.KernelContract _contract;
+
+    /// <summary>A facade over <paramref name="invoker"/>.</summary>
+    /// <param name="invoker">The host's invoker.</param>
+    /// <exception cref="global::Tandem.TandemException">NOT_FOUND when the host does not know the kernel; FAILED_PRECONDITION when it knows another contract than this code was generated from.</exception>
+    public FixtureLookupKernel(global::Tandem.Kernels.IKernelInvoker invoker)
+    {
+        global::System.ArgumentNullException.ThrowIfNull(invoker);
+        _invoker = invoker;
+        _contract = invoker.GetContract(FixtureKernels.FixtureLookup.Name);
+        if (_contract.Hash != FixtureKernels.FixtureLookup.Hash)
+        {
+            throw new global::Tandem.TandemException(global::Tandem.TandemStatusCode.FailedPrecondition, $"the host knows '{FixtureKernels.FixtureLookup.Name}' with descriptor hash {_contract.Hash}; this facade was generated from {FixtureKernels.FixtureLookup.Hash}: regenerate it", FixtureKernels.FixtureLookup.Name);
+        }
+    }
+
+    /// <summary>The kernel's contract, as the host knows it.</summary>
+    public global::Tandem.Kernels.KernelContract Contract => _contract;
+
+    /// <summary>Runs one call of 'fixture.lookup'; outputs are allocated from the contract's shapes.</summary>
+    /// <param name="fixtureTable">The 'fixture.table' state the kernel reads (from FixtureTableStateKind.CreateAsync).</param>
+    /// <param name="indices">Input 'indices', i64[batch], row-major; read in place until the call completes.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The outputs, their dimensions and the backend that served the call.</returns>
+    /// <exception cref="global::Tandem.TandemException">INVALID_ARGUMENT naming the tensor, parameter or dimension at fault; any failure of the backend.</exception>
+    public global::System.Threading.Tasks.ValueTask<FixtureLookupResult> InvokeAsync(global::Tandem.Kernels.KernelState fixtureTable, global::System.ReadOnlyMemory<long> indices, global::System.Threading.CancellationToken cancellationToken = default)
+    {
+        var batch = (long)indices.Length;
+        return _invoker.InvokeAsync<Call, FixtureLookupResult>(_contract, fixtureTable, new Call(indices, batch), cancellationToken);
+    }
+
+    private struct Call : global::Tandem.Kernels.IKernelCall<FixtureLookupResult>
+    {
+        private readonly global::System.ReadOnlyMemory<long> _indices;
+        private readonly long _batch;
+        private double[]? _outValues;
+        private long _dimBatch;
+
+        public Call(global::System.ReadOnlyMemory<long> indices, long batch)
+        {
+            _indices = indices;
+            _batch = batch;
+        }
+
+        public readonly void Write(ref global::Tandem.Kernels.KernelCallWriter writer)
+        {
+            writer.Input(_indices, _batch);
+        }
+
+        public void BindOutputs(ref global::Tandem.Kernels.KernelOutputBinder binder)
+        {
+            _outValues = binder.Output<double>(0);
+            _dimBatch = binder.Dim(0, 0);
+        }
+
+        public readonly FixtureLookupResult Result(global::Tandem.BackendKind backend) => new(_outValues!, _dimBatch, backend);
+    }
+}
+
+/// <summary>The outputs of one call of 'fixture.bytesum': sum u8[8].</summary>
+public readonly struct FixtureBytesumResult
+{
+    internal FixtureBytesumResult(byte[] sum, global::Tandem.BackendKind backend)
+    {
+        Sum = sum;
+        Backend = backend;
+    }
+
+    /// <summary>Output 'sum', u8[8], row-major.</summary>
+    public global::System.ReadOnlyMemory<byte> Sum { get; }
+
+    /// <summary>The backend the call was routed to (a fallback, when one happened, is counted in <c>tandem.fallbacks</c>).</summary>
+    public global::Tandem.BackendKind Backend { get; }
+}
+
+/// <summary>Typed facade of kernel 'fixture.bytesum' v1: The sum of the bytes, as a little-endian u64.</summary>
+/// <remarks>Calls take the whole pipeline (validation against the contract, cache, batching, resilience, fallback, telemetry) through <see cref="global::Tandem.Kernels.IKernelInvoker"/>; out-of-range parameters fail with INVALID_ARGUMENT naming them. Register it with the library's registration extension, or construct it over the host's invoker.</remarks>
+public sealed class FixtureBytesumKernel
+{
+    private readonly global::Tandem.Kernels.IKernelInvoker _invoker;
+    private readonly global::Tandem.Kernels.KernelContract _contract;
+
+    /// <summary>A facade over <paramref name="invoker"/>.</summary>
+    /// <param name="invoker">The host's invoker.</param>
+    /// <exception cref="global::Tandem.TandemException">NOT_FOUND when the host does not know the kernel; FAILED_PRECONDITION when it knows another contract than this code was generated from.</exception>
+    public FixtureBytesumKernel(global::Tandem.Kernels.IKernelInvoker invoker)
+    {
+        global::System.ArgumentNullException.ThrowIfNull(invoker);
+        _invoker = invoker;
+        _contract = invoker.GetContract(FixtureKernels.FixtureBytesum.Name);
+        if (_contract.Hash != FixtureKernels.FixtureBytesum.Hash)
+        {
+            throw new global::Tandem.TandemException(global::Tandem.TandemStatusCode.FailedPrecondition, $"the host knows '{FixtureKernels.FixtureBytesum.Name}' with descriptor hash {_contract.Hash}; this facade was generated from {FixtureKernels.FixtureBytesum.Hash}: regenerate it", FixtureKernels.FixtureBytesum.Name);
+        }
+    }
+
+    /// <summary>The kernel's contract, as the host knows it.</summary>
+    public global::Tandem.Kernels.KernelContract Contract => _contract;
+
+    /// <summary>Runs one call of 'fixture.bytesum'; outputs are allocated from the contract's shapes.</summary>
+    /// <param name="data">Input 'data', u8[len], row-major; read in place until the call completes.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The outputs, their dimensions and the backend that served the call.</returns>
+    /// <exception cref="global::Tandem.TandemException">INVALID_ARGUMENT naming the tensor, parameter or dimension at fault; any failure of the backend.</exception>
+    public global::System.Threading.Tasks.ValueTask<FixtureBytesumResult> InvokeAsync(global::System.ReadOnlyMemory<byte> data, global::System.Threading.CancellationToken cancellationToken = default)
+    {
+        var len = (long)data.Length;
+        return _invoker.InvokeAsync<Call, FixtureBytesumResult>(_contract, null, new Call(data, len), cancellationToken);
+    }
+
+    /// <summary>Opens a stream of 'fixture.bytesum': append chunks, then finalize once.</summary>
+    /// <param name="cancellationToken">Cancels opening the stream.</param>
+    /// <returns>The open stream; dispose it when done.</returns>
+    public global::System.Threading.Tasks.ValueTask<global::Tandem.Kernels.KernelStream> OpenAsync(global::System.Threading.CancellationToken cancellationToken = default) => _invoker.OpenStreamAsync(FixtureKernels.FixtureBytesum.Name, cancellationToken);
+
+    private struct Call : global::Tandem.Kernels.IKernelCall<FixtureBytesumResult>
+    {
+        private readonly global::System.ReadOnlyMemory<byte> _data;
+        private readonly long _len;
+        private byte[]? _outSum;
+
+        public Call(global::System.ReadOnlyMemory<byte> data, long len)
+        {
+            _data = data;
+            _len = len;
+        }
+
+        public readonly void Write(ref global::Tandem.Kernels.KernelCallWriter writer)
+        {
+            writer.Input(_data, _len);
+        }
+
+        public void BindOutputs(ref global::Tandem.Kernels.KernelOutputBinder binder)
+        {
+            _outSum = binder.Output<byte>(0);
+        }
+
+        public readonly FixtureBytesumResult Result(global::Tandem.BackendKind backend) => new(_outSum!, backend);
+    }
+}
+
+/// <summary>Builds states of kind 'fixture.table', read by fixture.lookup.</summary>
+public sealed class FixtureTableStateKind
+{
+    private readonly global::Tandem.Kernels.IKernelInvoker _invoker;
+
+    /// <summary>A factory over <paramref name="invoker"/>.</summary>
+    /// <param name="invoker">The host's invoker.</param>
+    public FixtureTableStateKind(global::Tandem.Kernels.IKernelInvoker invoker)
+    {
+        global::System.ArgumentNullException.ThrowIfNull(invoker);
+        _invoker = invoker;
+    }
+
+    /// <summary>Builds a 'fixture.table' state on the backend serving the kernels that read it; dispose it to release it.</summary>
+    /// <param name="values">Tensor 'values', f64[n], row-major; copied into the state.</param>
+    /// <param name="cancellationToken">Cancels the creation; nothing is kept.</param>
+    /// <returns>The state, to pass to the kernels that read it.</returns>
+    /// <exception cref="global::Tandem.TandemException">INVALID_ARGUMENT naming the tensor at fault; any failure of the backend.</exception>
+    public global::System.Threading.Tasks.ValueTask<global::Tandem.Kernels.KernelState> CreateAsync(global::System.ReadOnlyMemory<double> values, global::System.Threading.CancellationToken cancellationToken = default)
+    {
+        var n = (long)values.Length;
+        return _invoker.CreateStateAsync(FixtureKernels.StateKinds.FixtureTable.Name, new global::Tandem.Kernels.KernelTensor[]
+        {
+            global::Tandem.Kernels.KernelTensor.Of(values, n),
+        }, cancellationToken);
+    }
+}
+
+/// <summary>Registers the typed facades of kernel library 'tandem-fixture-kernels'.</summary>
+public static class FixtureKernelsServiceCollectionExtensions
+{
+    /// <summary>Declares the library's contracts (AddKernelContracts), loads it in process beside libtandem.so (AddKernelLibrary) and registers its facades as singletons. Register the managed twins yourself (AddManagedKernel).</summary>
+    /// <param name="services">The services of a host that calls AddTandem.</param>
+    /// <param name="library">The library to load in process: a name found next to the app (the default, the file this code was generated from) or a path; null loads none (the kernels are served by workers or twins only).</param>
+    /// <returns><paramref name="services"/>.</returns>
+    public static global::Microsoft.Extensions.DependencyInjection.IServiceCollection AddFixtureKernels(this global::Microsoft.Extensions.DependencyInjection.IServiceCollection services, string? library = "tandem_fixture_kernels")
+    {
+        global::System.ArgumentNullException.ThrowIfNull(services);
+        global::Microsoft.Extensions.DependencyInjection.TandemServiceCollectionExtensions.AddKernelContracts(services, FixtureKernels.Contracts);
+        if (library is not null)
+        {
+            global::Microsoft.Extensions.DependencyInjection.TandemServiceCollectionExtensions.AddKernelLibrary(services, library);
+        }
+
+        global::Microsoft.Extensions.DependencyInjection.Extensions.ServiceCollectionDescriptorExtensions.TryAddSingleton<FixtureScaleKernel>(services);
+        global::Microsoft.Extensions.DependencyInjection.Extensions.ServiceCollectionDescriptorExtensions.TryAddSingleton<FixtureLookupKernel>(services);
+        global::Microsoft.Extensions.DependencyInjection.Extensions.ServiceCollectionDescriptorExtensions.TryAddSingleton<FixtureBytesumKernel>(services);
+        global::Microsoft.Extensions.DependencyInjection.Extensions.ServiceCollectionDescriptorExtensions.TryAddSingleton<FixtureTableStateKind>(services);
+        return services;
     }
 }
