@@ -43,17 +43,7 @@ internal static class FacadeWriter
         var type = pascal + "Kernel";
         var result = pascal + "Result";
         var constants = $"{options.ClassName}.{pascal}";
-        var used = new HashSet<string>(StringComparer.Ordinal) { "cancellationToken" };
-        string Local(string name)
-        {
-            var local = Identifier.Camel(name);
-            while (!used.Add(local.TrimStart('@')))
-            {
-                local += "Value";
-            }
-
-            return local;
-        }
+        var parameterName = ParameterNames();
 
         // Arguments, in order: state, each input followed by the dimensions
         // its length cannot tell, required output sizes, parameters
@@ -65,7 +55,7 @@ internal static class FacadeWriter
         string? stateLocal = null;
         if (d.StateKind.Length > 0)
         {
-            stateLocal = Local(d.StateKind);
+            stateLocal = parameterName(d.StateKind);
             args.Add($"{K}KernelState {stateLocal}");
             docs.Add(Param(stateLocal, $"The '{d.StateKind}' state the kernel reads (from {Identifier.Pascal(d.StateKind)}StateKind.CreateAsync)."));
         }
@@ -74,12 +64,12 @@ internal static class FacadeWriter
         var inputs = new List<(TensorSpec Spec, string Local)>();
         foreach (var input in d.Inputs)
         {
-            var local = Local(input.Name);
+            var local = parameterName(input.Name);
             inputs.Add((input, local));
             args.Add($"global::System.ReadOnlyMemory<{ClrType(input.Dtype)}> {local}");
             docs.Add(Param(local, $"Input '{input.Name}', {Tensor(input)}, row-major; read in place until the call completes."));
             fields.Add(($"global::System.ReadOnlyMemory<{ClrType(input.Dtype)}>", local));
-            AddDims(input, local, symbols, Local, args, docs, fields);
+            AddDims(input, local, symbols, parameterName, args, docs, fields);
         }
 
         var outputSymbols = d.OutputSymbols.ToList();
@@ -88,7 +78,7 @@ internal static class FacadeWriter
         foreach (var symbol in outputSymbols)
         {
             var same = d.Params.FirstOrDefault(p => p.Name == symbol.Name && p.Type == ParamType.Int);
-            var local = Local(same is not null ? symbol.Name + "_size" : symbol.Name);
+            var local = parameterName(same is not null ? symbol.Name + "_size" : symbol.Name);
             sizeLocals.Add((symbol.Name, local));
             fields.Add(("long", local));
             if (same is not null)
@@ -104,7 +94,7 @@ internal static class FacadeWriter
         var paramLocals = new List<(ParamSpec Spec, string Local)>();
         foreach (var p in d.Params)
         {
-            var local = Local(p.Name);
+            var local = parameterName(p.Name);
             paramLocals.Add((p, local));
             var name = Identifier.Pascal(p.Name);
             switch (p.Type)
@@ -352,11 +342,11 @@ internal static class FacadeWriter
         w.Append("    public global::Tandem.BackendKind Backend { get; }\n}\n");
     }
 
-    private static void WriteStateKind(StringBuilder w, KernelSet set, StateKindDescriptor kind, GeneratorOptions options, string access)
+    /// <summary>A namer of a method's parameters: camel case, unique (a clash gets "Value" appended), never cancellationToken.</summary>
+    private static Func<string, string> ParameterNames()
     {
-        var type = Identifier.Pascal(kind.Name) + "StateKind";
         var used = new HashSet<string>(StringComparer.Ordinal) { "cancellationToken" };
-        string Local(string name)
+        return name =>
         {
             var local = Identifier.Camel(name);
             while (!used.Add(local.TrimStart('@')))
@@ -365,7 +355,13 @@ internal static class FacadeWriter
             }
 
             return local;
-        }
+        };
+    }
+
+    private static void WriteStateKind(StringBuilder w, KernelSet set, StateKindDescriptor kind, GeneratorOptions options, string access)
+    {
+        var type = Identifier.Pascal(kind.Name) + "StateKind";
+        var parameterName = ParameterNames();
 
         var required = new List<string>();
         var optional = new List<string>();
@@ -375,14 +371,14 @@ internal static class FacadeWriter
         var tensors = new List<string>();
         foreach (var tensor in kind.Tensors)
         {
-            var local = Local(tensor.Name);
+            var local = parameterName(tensor.Name);
             var isOptional = kind.OptionalTensors.Contains(tensor.Name);
             var memory = $"global::System.ReadOnlyMemory<{ClrType(tensor.Dtype)}>";
             (isOptional ? optional : required).Add(isOptional ? $"{memory}? {local} = null" : $"{memory} {local}");
             docs.Add(Param(local, $"Tensor '{tensor.Name}', {Tensor(tensor)}, row-major{(isOptional ? "; null to omit it" : "")}; copied into the state."));
             var dimArgs = new List<string>();
             var unusedFields = new List<(string, string)>();
-            AddDims(tensor, local, symbols, Local, dimArgs, docs, unusedFields);
+            AddDims(tensor, local, symbols, parameterName, dimArgs, docs, unusedFields);
             required.AddRange(dimArgs);
             var data = isOptional ? $"{local}.GetValueOrDefault()" : local;
             foreach (var symbol in symbols.Values.Where(s => s.DerivedFrom == local))
