@@ -41,6 +41,7 @@ use service::App;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -99,15 +100,35 @@ fn bind_unix(path: &Path) -> std::io::Result<UnixListener> {
         }
         std::fs::remove_file(path)?;
     }
-    // SAFETY: umask only changes this process's file-creation mask; the
-    // mask is restored right after the socket file is created, so the
-    // socket never exists with group or other permissions.
-    let previous = unsafe { libc::umask(0o177) };
-    let listener = UnixListener::bind(path);
-    // SAFETY: as above.
-    unsafe { libc::umask(previous) };
-    listener
+    // No umask change (process-wide, so it would race other threads creating
+    // files): the socket is bound inside a fresh 0700 directory next to its
+    // path, where nobody else can reach it, made 0600, then renamed into
+    // place (atomic, same directory's filesystem).
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let private = parent.join(format!(".tb{}-{}", std::process::id(), BIND_COUNTER.fetch_add(1, Ordering::Relaxed)));
+    std::fs::DirBuilder::new().mode(0o700).create(&private)?;
+    let staged = private.join("s");
+    let bound = match UnixListener::bind(&staged) {
+        Ok(listener) => std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o600))
+            .and_then(|()| std::fs::rename(&staged, path))
+            .map(|()| listener),
+        // The staged path is a few bytes longer than `path`: when only `path`
+        // fits a socket address, bind there and restrict it at once (a
+        // socket needs write permission to connect, which the usual umask
+        // already withholds from others).
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => UnixListener::bind(path).and_then(|listener| {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map(|()| listener)
+        }),
+        Err(e) => Err(e),
+    };
+    let _ = std::fs::remove_file(&staged);
+    let _ = std::fs::remove_dir(&private);
+    bound
 }
+
+/// Makes each bind's private directory name unique within the process.
+static BIND_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Binds, starts serving (liveness SERVING at once), warms every kernel up
 /// in the background and then turns readiness SERVING.

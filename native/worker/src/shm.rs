@@ -4,10 +4,15 @@
 //! use, so unregistering a region during a call is safe and the mapping goes
 //! away when its last user finishes.
 //!
-//! The client owns concurrent access to the bytes it shares: it must not
-//! write an input range, or touch an output range, while a call that
-//! references it is in flight. The worker only bounds-checks references and
-//! refuses outputs that overlap the call's own inputs or other outputs.
+//! The client's process may write a region at any moment, so the worker never
+//! holds a Rust reference into one: inputs are copied out and outputs copied
+//! in with volatile accesses through raw pointers (`Region::copy_out`,
+//! `Region::copy_in`), between the call and memory the worker owns. A client
+//! that writes a range while a call uses it gets torn values for that call,
+//! never undefined behaviour in the worker. The worker bounds-checks every
+//! reference, refuses outputs that overlap the call's own inputs or other
+//! outputs, and refuses an output range another call in flight is writing
+//! (`Region::reserve`).
 
 use crate::grpc::{status, Code, Status};
 use crate::pb::accelerator::{SharedMemoryRef, SharedMemoryRegion};
@@ -24,40 +29,123 @@ pub struct Region {
     pub path: String,
     pub size: usize,
     map: MmapRaw,
+    /// Output ranges calls in flight are writing (see [`Region::reserve`]).
+    writing: Mutex<Vec<(usize, usize)>>,
 }
 
 impl Region {
-    /// Bytes `[offset, offset + len)`, which the caller checked against `size`.
+    /// Copies bytes `[offset, offset + dst.len())` out of the region.
     ///
-    /// # Safety
-    /// The range is within the mapping, and no `&mut` view of an overlapping
-    /// range exists in this process while the slice lives.
-    pub unsafe fn bytes(&self, offset: usize, len: usize) -> &[u8] {
-        debug_assert!(offset + len <= self.size);
-        if len == 0 {
-            return &[];
-        }
-        // SAFETY: the mapping is `size` bytes long and lives as long as
-        // `self`; the range is inside it and not mutably aliased per the
-        // caller's contract.
-        unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(offset), len) }
+    /// The client's process may write the region at any time, so its bytes
+    /// are never turned into a Rust reference (`&[u8]` promises that nothing
+    /// changes them while it lives): they are read through a raw pointer
+    /// with volatile loads, which the compiler neither elides nor assumes
+    /// stable, into memory this process owns. A concurrent write by the
+    /// client can only make the copy hold a mix of old and new bytes.
+    pub fn copy_out(&self, offset: usize, dst: &mut [u8]) {
+        assert!(offset.checked_add(dst.len()).is_some_and(|end| end <= self.size), "range checked by resolve");
+        // SAFETY: the mapping is `size` bytes long, readable, and lives as
+        // long as `self`; the range is inside it (asserted). Only raw
+        // pointers touch the shared bytes, and `dst` is our own memory.
+        unsafe { volatile_copy_out(self.map.as_ptr().add(offset), dst.as_mut_ptr(), dst.len()) }
     }
 
-    /// Writable bytes `[offset, offset + len)`.
-    ///
-    /// # Safety
-    /// The range is within the mapping and no other view of it exists in this
-    /// process while the slice lives.
-    #[allow(clippy::mut_from_ref)]
-    pub unsafe fn bytes_mut(&self, offset: usize, len: usize) -> &mut [u8] {
-        debug_assert!(offset + len <= self.size);
-        if len == 0 {
-            return &mut [];
+    /// Copies `src` into the region at `offset`, with volatile stores (see
+    /// [`Region::copy_out`]); nothing in this process holds a reference to
+    /// the shared bytes it writes.
+    pub fn copy_in(&self, offset: usize, src: &[u8]) {
+        assert!(offset.checked_add(src.len()).is_some_and(|end| end <= self.size), "range checked by resolve");
+        // SAFETY: the mapping is shared read-write, `size` bytes long and
+        // lives as long as `self`; the range is inside it (asserted).
+        unsafe { volatile_copy_in(src.as_ptr(), self.map.as_mut_ptr().add(offset), src.len()) }
+    }
+
+    /// Reserves `[offset, offset + len)` for one call's output until the
+    /// guard drops; refuses a range an output of another call in flight
+    /// overlaps, so two calls never write the same bytes at once.
+    pub fn reserve(self: &Arc<Region>, offset: usize, len: usize, what: &str) -> Result<Reservation, Status> {
+        let mut writing = self.writing.lock().map_err(|_| poisoned())?;
+        if let Some(&(start, end)) =
+            writing.iter().find(|&&(start, end)| len > 0 && offset < end && start < offset + len)
+        {
+            return Err(status(
+                Code::FailedPrecondition,
+                format!(
+                    "{what}: range [{offset}, {}) of region '{}' overlaps [{start}, {end}), which another call in flight is writing; give concurrent calls disjoint output ranges",
+                    offset + len,
+                    self.name
+                ),
+            ));
         }
-        // SAFETY: the mapping is writable (shared, read-write) and `size`
-        // bytes long; the range is inside it and exclusively ours per the
-        // caller's contract.
-        unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr().add(offset), len) }
+        writing.push((offset, offset + len));
+        Ok(Reservation { region: Arc::clone(self), range: (offset, offset + len) })
+    }
+}
+
+/// Copies `len` bytes from the shared mapping at `shared` into private
+/// memory: volatile 8-byte loads where `shared` is aligned, bytewise at the
+/// edges.
+///
+/// # Safety
+/// `shared` is readable and `private` writable for `len` bytes, and the two
+/// ranges do not overlap.
+unsafe fn volatile_copy_out(shared: *const u8, private: *mut u8, len: usize) {
+    let head = shared.align_offset(8).min(len);
+    let words = (len - head) / 8;
+    // SAFETY (every access below): offsets stay below `len`, where both
+    // ranges are valid (caller); word loads are at 8-aligned `shared`
+    // addresses; private stores tolerate any alignment.
+    unsafe {
+        for i in 0..head {
+            private.add(i).write(shared.add(i).read_volatile());
+        }
+        for w in 0..words {
+            let at = head + 8 * w;
+            private.add(at).cast::<u64>().write_unaligned(shared.add(at).cast::<u64>().read_volatile());
+        }
+        for i in head + 8 * words..len {
+            private.add(i).write(shared.add(i).read_volatile());
+        }
+    }
+}
+
+/// Copies `len` bytes from private memory into the shared mapping at
+/// `shared`: volatile 8-byte stores where `shared` is aligned.
+///
+/// # Safety
+/// `private` is readable and `shared` writable for `len` bytes, and the two
+/// ranges do not overlap.
+unsafe fn volatile_copy_in(private: *const u8, shared: *mut u8, len: usize) {
+    let head = shared.align_offset(8).min(len);
+    let words = (len - head) / 8;
+    // SAFETY: as in `volatile_copy_out`, with the roles swapped.
+    unsafe {
+        for i in 0..head {
+            shared.add(i).write_volatile(private.add(i).read());
+        }
+        for w in 0..words {
+            let at = head + 8 * w;
+            shared.add(at).cast::<u64>().write_volatile(private.add(at).cast::<u64>().read_unaligned());
+        }
+        for i in head + 8 * words..len {
+            shared.add(i).write_volatile(private.add(i).read());
+        }
+    }
+}
+
+/// An output range of a region reserved for one call (see [`Region::reserve`]).
+pub struct Reservation {
+    region: Arc<Region>,
+    range: (usize, usize),
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if let Ok(mut writing) = self.region.writing.lock() {
+            if let Some(i) = writing.iter().position(|r| *r == self.range) {
+                writing.swap_remove(i);
+            }
+        }
     }
 }
 
@@ -173,7 +261,13 @@ impl Regions {
             .len(size)
             .map_raw(&file)
             .map_err(|_| status(Code::ResourceExhausted, format!("cannot map {size} bytes of region '{name}'")))?;
-        let region = Arc::new(Region { name: name.to_owned(), path: path.to_owned(), size, map });
+        let region = Arc::new(Region {
+            name: name.to_owned(),
+            path: path.to_owned(),
+            size,
+            map,
+            writing: Mutex::new(Vec::new()),
+        });
         let mut regions = self.regions.lock().map_err(|_| poisoned())?;
         if regions.contains_key(name) {
             return Err(status(Code::AlreadyExists, format!("a region named '{name}' is already registered")));
@@ -220,5 +314,65 @@ impl Regions {
             ));
         }
         Ok(Span { region, offset: r.offset as usize, len: r.length as usize })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pb::accelerator::SharedMemoryRef;
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A registry with one 4 KiB region "r" whose file holds 0, 1, 2, … (mod 251).
+    fn region() -> (tempfile::TempDir, Arc<Region>) {
+        let dir = tempfile::Builder::new().prefix("tandem-shm-").tempdir_in("/dev/shm").expect("a dir in /dev/shm");
+        let path = dir.path().join("r");
+        let mut file = std::fs::File::create(&path).unwrap();
+        file.set_permissions(std::fs::Permissions::from_mode(0o600)).unwrap();
+        file.write_all(&(0..4096u32).map(|i| (i % 251) as u8).collect::<Vec<_>>()).unwrap();
+        let regions = Regions::new(std::path::Path::new("/dev/shm"));
+        regions.register("r", path.to_str().unwrap(), 4096).unwrap();
+        let span = regions.resolve(&SharedMemoryRef { region: "r".into(), offset: 0, length: 1 }, 1, "t").unwrap();
+        (dir, span.region)
+    }
+
+    #[test]
+    fn copies_round_trip_at_every_alignment_and_length() {
+        let (_dir, region) = region();
+        for offset in 0..9 {
+            for len in [0, 1, 7, 8, 9, 15, 16, 17, 100] {
+                let mut out = vec![0u8; len];
+                region.copy_out(offset, &mut out);
+                let expected: Vec<u8> = (offset..offset + len).map(|i| (i % 251) as u8).collect();
+                assert_eq!(out, expected, "copy_out at {offset}, {len} bytes");
+                let written: Vec<u8> = (0..len).map(|i| 255 - i as u8).collect();
+                region.copy_in(2048 + offset, &written);
+                let mut back = vec![0u8; len];
+                region.copy_out(2048 + offset, &mut back);
+                assert_eq!(back, written, "copy_in at {}, {len} bytes", 2048 + offset);
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "range checked by resolve")]
+    fn copies_beyond_the_region_panic_rather_than_touch_other_memory() {
+        let (_dir, region) = region();
+        region.copy_out(4090, &mut [0u8; 8]);
+    }
+
+    #[test]
+    fn reservations_refuse_overlapping_writers_until_released() {
+        let (_dir, region) = region();
+        let first = region.reserve(0, 64, "output 0").unwrap();
+        let refused = region.reserve(32, 64, "output 1").err().unwrap();
+        assert_eq!(refused.code, Code::FailedPrecondition);
+        assert!(refused.message.contains("[32, 96) of region 'r' overlaps [0, 64)"), "{}", refused.message);
+        let beside = region.reserve(64, 64, "output 1").unwrap();
+        drop(first);
+        let again = region.reserve(32, 16, "output 2").unwrap();
+        drop((beside, again));
+        assert!(region.writing.lock().unwrap().is_empty());
     }
 }

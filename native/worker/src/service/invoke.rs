@@ -2,7 +2,9 @@
 //! copied), then the kernel on the compute pool; and the start-up warm-up
 //! that runs every kernel's own (descriptor-derived) warm-up on that pool.
 
-use super::tensors::{allocate_outputs, check_overlaps, decode_inputs, decode_params, plan_outputs, Input, Output};
+use super::tensors::{
+    allocate_outputs, check_overlaps, decode_inputs, decode_params, plan_outputs, reserve_outputs, Input, Output,
+};
 use super::{App, Call};
 use crate::admission::on_pool;
 use crate::catalog::WorkerState;
@@ -39,10 +41,13 @@ async fn invoke_with_state(
     let (outputs, compute) = on_pool(Some(slot), &name, move || {
         let mut outputs = allocate_outputs(plan)?;
         check_overlaps(&inputs, &outputs)?;
+        reserve_outputs(&mut outputs)?;
         let views: Vec<TensorRef<'_>> = inputs.iter().map(Input::view).collect();
         let mut out_views: Vec<TensorMut<'_>> = outputs.iter_mut().map(Output::view).collect();
         catalog.invoke(&kernel, state.as_deref(), &views, &params, &mut out_views, &ctx)?;
         drop(out_views);
+        // Into the client's shared ranges, still on the compute thread.
+        outputs.iter_mut().for_each(Output::publish);
         Ok(outputs)
     })
     .await?;

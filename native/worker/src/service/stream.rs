@@ -68,7 +68,13 @@ pub async fn invoke_stream(
         call.ctx.check()?;
         let chunk = match decode::<StreamRequest>(message)?.part {
             Some(Part::Data(data)) => Chunk::Inline(data),
-            Some(Part::Shared(r)) => Chunk::Shared(app.regions.resolve(&r, 1, "stream chunk")?),
+            Some(Part::Shared(r)) => {
+                // Copied out at once: the client may write the region at any time (crate::shm).
+                let span = app.regions.resolve(&r, 1, "stream chunk")?;
+                let mut copy = super::tensors::AlignedBuf::zeroed(span.len)?;
+                span.region.copy_out(span.offset, copy.bytes_mut());
+                Chunk::Copied(copy)
+            }
             Some(Part::Header(_)) => {
                 return Err(status(Code::InvalidArgument, "a stream carries one header, at its start"))
             }
@@ -131,17 +137,14 @@ fn check_stream_output(descriptor: &KernelDescriptor, dtype: DType, shape: &[usi
 
 enum Chunk {
     Inline(Bytes),
-    Shared(crate::shm::Span),
+    Copied(super::tensors::AlignedBuf),
 }
 
 impl Chunk {
     fn bytes(&self) -> &[u8] {
         match self {
             Chunk::Inline(b) => b,
-            // SAFETY: bounds-checked by `resolve`; the stream writes nothing
-            // to shared memory before its final digest, and the client owns
-            // concurrent access to the range.
-            Chunk::Shared(span) => unsafe { span.region.bytes(span.offset, span.len) },
+            Chunk::Copied(b) => b.bytes(),
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::grpc::{status, Code, Status};
 use crate::pb::accelerator::{param_value, tensor, OutputSpec, ParamValue, Tensor};
-use crate::shm::{Regions, Span};
+use crate::shm::{Regions, Reservation, Span};
 use bytes::Bytes;
 use tandem_sdk::tensor::MAX_RANK;
 use tandem_sdk::{DType, Param, TensorMut, TensorRef};
@@ -51,7 +51,9 @@ impl AlignedBuf {
 enum InputData {
     Inline(Bytes),
     Copied(AlignedBuf),
-    Shared(Span),
+    /// A shared-memory range, copied out of the region when decoded (the
+    /// client may write the region at any time; see crate::shm).
+    Shared(Span, AlignedBuf),
 }
 
 /// A decoded input tensor that owns (or holds the region of) its bytes.
@@ -65,10 +67,7 @@ impl Input {
     pub fn bytes(&self) -> &[u8] {
         match &self.data {
             InputData::Inline(b) => b,
-            InputData::Copied(b) => b.bytes(),
-            // SAFETY: the span was bounds-checked when resolved, and no output
-            // of the same call overlaps it (`check_overlaps`).
-            InputData::Shared(span) => unsafe { span.region.bytes(span.offset, span.len) },
+            InputData::Copied(b) | InputData::Shared(_, b) => b.bytes(),
         }
     }
 
@@ -78,7 +77,7 @@ impl Input {
 
     pub fn span(&self) -> Option<&Span> {
         match &self.data {
-            InputData::Shared(span) => Some(span),
+            InputData::Shared(span, _) => Some(span),
             _ => None,
         }
     }
@@ -86,7 +85,9 @@ impl Input {
 
 enum OutputBuf {
     Inline(AlignedBuf),
-    Shared(Span),
+    /// The kernel writes the private buffer; `publish` copies it into the
+    /// shared range, which the reservation keeps other calls from writing.
+    Shared(Span, AlignedBuf, Option<Reservation>),
 }
 
 /// An output buffer the kernel fills.
@@ -99,35 +100,47 @@ pub struct Output {
 impl Output {
     pub fn view(&mut self) -> TensorMut<'_> {
         let bytes: &mut [u8] = match &mut self.buf {
-            OutputBuf::Inline(b) => b.bytes_mut(),
-            // SAFETY: bounds-checked when resolved; `check_overlaps` proved no
-            // input or other output of this call overlaps it, and the client
-            // owns concurrent access from outside the process.
-            OutputBuf::Shared(span) => unsafe { span.region.bytes_mut(span.offset, span.len) },
+            OutputBuf::Inline(b) | OutputBuf::Shared(_, b, _) => b.bytes_mut(),
         };
         TensorMut { dtype: self.dtype, shape: &self.shape, bytes }
     }
 
     pub fn bytes(&self) -> &[u8] {
         match &self.buf {
-            OutputBuf::Inline(b) => b.bytes(),
-            // SAFETY: as in `view`; the kernel has finished writing.
-            OutputBuf::Shared(span) => unsafe { span.region.bytes(span.offset, span.len) },
+            OutputBuf::Inline(b) | OutputBuf::Shared(_, b, _) => b.bytes(),
         }
     }
 
-    /// The reply tensor: inline bytes, or the filled shared range.
+    /// Reserves a shared output's range against other calls in flight
+    /// (`Region::reserve`); inline outputs need nothing.
+    pub fn reserve(&mut self, what: &str) -> Result<(), Status> {
+        if let OutputBuf::Shared(span, _, reservation @ None) = &mut self.buf {
+            *reservation = Some(span.region.reserve(span.offset, span.len, what)?);
+        }
+        Ok(())
+    }
+
+    /// Copies what the kernel wrote into the shared range, then releases its
+    /// reservation; inline outputs need nothing.
+    pub fn publish(&mut self) {
+        if let OutputBuf::Shared(span, b, reservation) = &mut self.buf {
+            span.region.copy_in(span.offset, b.bytes());
+            *reservation = None;
+        }
+    }
+
+    /// The reply tensor: inline bytes, or the filled (published) shared range.
     pub fn into_reply(self) -> Tensor {
         let data = match self.buf {
             OutputBuf::Inline(b) => tensor::Data::InlineData(Bytes::copy_from_slice(b.bytes())),
-            OutputBuf::Shared(span) => tensor::Data::Shared(span.to_ref()),
+            OutputBuf::Shared(span, _, _) => tensor::Data::Shared(span.to_ref()),
         };
         Tensor { dtype: self.dtype as i32, shape: self.shape.iter().map(|d| *d as i64).collect(), data: Some(data) }
     }
 
     fn span(&self) -> Option<&Span> {
         match &self.buf {
-            OutputBuf::Shared(span) => Some(span),
+            OutputBuf::Shared(span, _, _) => Some(span),
             OutputBuf::Inline(_) => None,
         }
     }
@@ -171,13 +184,21 @@ pub fn decode_input(t: &Tensor, regions: &Regions, what: &str) -> Result<Input, 
             InputData::Inline(bytes.clone())
         }
         Some(tensor::Data::InlineData(bytes)) => InputData::Copied(AlignedBuf::copy_of(bytes)?),
-        Some(tensor::Data::Shared(r)) => InputData::Shared(regions.resolve(r, dtype.size(), what)?),
+        Some(tensor::Data::Shared(r)) => {
+            let span = regions.resolve(r, dtype.size(), what)?;
+            if span.len != len {
+                return Err(status(
+                    Code::InvalidArgument,
+                    format!("{what} has {} data bytes; shape {:?} of {} needs {len}", span.len, t.shape, dtype.name()),
+                ));
+            }
+            let mut copy = AlignedBuf::zeroed(span.len)?;
+            span.region.copy_out(span.offset, copy.bytes_mut());
+            InputData::Shared(span, copy)
+        }
     };
     let input = Input { dtype, shape, data };
-    let actual = match &input.data {
-        InputData::Shared(span) => span.len,
-        _ => input.bytes().len(),
-    };
+    let actual = input.bytes().len();
     if actual != len {
         return Err(status(
             Code::InvalidArgument,
@@ -266,12 +287,21 @@ pub fn allocate_outputs(plan: Vec<PlannedOutput>) -> Result<Vec<Output>, Status>
     plan.into_iter()
         .map(|PlannedOutput { dtype, shape, len, span }| {
             let buf = match span {
-                Some(span) => OutputBuf::Shared(span),
+                Some(span) => OutputBuf::Shared(span, AlignedBuf::zeroed(len)?, None),
                 None => OutputBuf::Inline(AlignedBuf::zeroed(len)?),
             };
             Ok(Output { dtype, shape, buf })
         })
         .collect()
+}
+
+/// Reserves every shared output's range against other calls in flight
+/// (after `check_overlaps`, which names overlaps within the call).
+pub fn reserve_outputs(outputs: &mut [Output]) -> Result<(), Status> {
+    for (i, output) in outputs.iter_mut().enumerate() {
+        output.reserve(&format!("output {i}"))?;
+    }
+    Ok(())
 }
 
 /// Refuses shared outputs that overlap an input or another output.
