@@ -21,6 +21,9 @@ Serves tandem.v1.Accelerator and grpc.health.v1.Health over gRPC (HTTP/2).
   --max-concurrency N        kernel calls running at once (default: compute threads)
   --max-queue M              calls waiting for a slot (default 64); beyond: RESOURCE_EXHAUSTED
   --max-message-bytes B      largest message received or inline output (default 67108864)
+  --max-states N             states (CreateState) held at once (default 4096)
+  --max-state-bytes B        bytes of states held at once (default 8589934592, 8 GiB)
+  --max-regions N            shared-memory regions registered at once (default 256)
   --grace SECONDS            time in-flight calls get to finish when draining (default 10)
   --build-id ID              appended to the version as <version>+ID
   --log-level LEVEL          error, warn, info or debug (default info)
@@ -51,6 +54,9 @@ pub struct Config {
     pub supervised: bool,
     /// Kernel libraries served next to the built-in reference kernels.
     pub kernel_libraries: Vec<PathBuf>,
+    pub max_states: usize,
+    pub max_state_bytes: u64,
+    pub max_regions: usize,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -62,6 +68,9 @@ pub enum Command {
 
 pub const DEFAULT_MAX_QUEUE: usize = 64;
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 << 20;
+pub const DEFAULT_MAX_STATES: usize = 4096;
+/// 8 GiB: two supervised workers at their limit leave most of a 24 GiB machine.
+pub const DEFAULT_MAX_STATE_BYTES: u64 = 8 << 30;
 
 impl Config {
     /// Defaults, with a Unix socket at `socket`.
@@ -78,6 +87,9 @@ impl Config {
             log_level: Level::Info,
             supervised: false,
             kernel_libraries: Vec::new(),
+            max_states: DEFAULT_MAX_STATES,
+            max_state_bytes: DEFAULT_MAX_STATE_BYTES,
+            max_regions: crate::shm::DEFAULT_MAX_REGIONS,
         }
     }
 }
@@ -121,6 +133,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<(Command, Config)
             | "--grace"
             | "--build-id"
             | "--log-level"
+            | "--max-states"
+            | "--max-state-bytes"
+            | "--max-regions"
             | "--kernels" => {}
             _ => return Err(format!("unknown argument '{arg}'")),
         }
@@ -151,6 +166,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<(Command, Config)
             }
             "--build-id" => config.build_id = Some(value),
             "--kernels" => config.kernel_libraries.push(PathBuf::from(value)),
+            "--max-states" => config.max_states = number(&flag, &value)?,
+            "--max-state-bytes" => config.max_state_bytes = number(&flag, &value)?,
+            "--max-regions" => config.max_regions = number(&flag, &value)?,
             "--log-level" => {
                 config.log_level = Level::parse(&value).ok_or_else(|| format!("{flag}: unknown level '{value}'"))?
             }

@@ -171,10 +171,16 @@ impl Span {
     }
 }
 
+/// The regions registered with one worker, at most `max` of them
+/// (`--max-regions`).
 pub struct Regions {
     dir: Option<PathBuf>,
     regions: Mutex<HashMap<String, Arc<Region>>>,
+    max: usize,
 }
+
+/// Default of `--max-regions`.
+pub const DEFAULT_MAX_REGIONS: usize = 256;
 
 fn poisoned() -> Status {
     status(Code::Internal, "the region table's lock was poisoned by an earlier failure")
@@ -194,13 +200,34 @@ impl Regions {
     /// Regions must lie in `dir` (canonicalised; `None` when it is missing,
     /// which refuses every registration).
     pub fn new(dir: &Path) -> Regions {
-        Regions { dir: dir.canonicalize().ok(), regions: Mutex::new(HashMap::new()) }
+        Regions::with_limit(dir, DEFAULT_MAX_REGIONS)
+    }
+
+    pub fn with_limit(dir: &Path, max: usize) -> Regions {
+        Regions { dir: dir.canonicalize().ok(), regions: Mutex::new(HashMap::new()), max }
+    }
+
+    fn full(&self, count: usize) -> Result<(), Status> {
+        if count >= self.max {
+            return Err(status(
+                Code::ResourceExhausted,
+                format!(
+                    "the worker has {count} regions registered, its limit (--max-regions {}); unregister one first",
+                    self.max
+                ),
+            ));
+        }
+        Ok(())
     }
 
     pub fn register(&self, name: &str, path: &str, size: u64) -> Result<(), Status> {
         check_name(name)?;
-        if self.regions.lock().map_err(|_| poisoned())?.contains_key(name) {
-            return Err(status(Code::AlreadyExists, format!("a region named '{name}' is already registered")));
+        {
+            let regions = self.regions.lock().map_err(|_| poisoned())?;
+            if regions.contains_key(name) {
+                return Err(status(Code::AlreadyExists, format!("a region named '{name}' is already registered")));
+            }
+            self.full(regions.len())?;
         }
         let size = usize::try_from(size)
             .ok()
@@ -272,6 +299,7 @@ impl Regions {
         if regions.contains_key(name) {
             return Err(status(Code::AlreadyExists, format!("a region named '{name}' is already registered")));
         }
+        self.full(regions.len())?;
         regions.insert(name.to_owned(), region);
         Ok(())
     }

@@ -214,3 +214,36 @@ async fn create_state_validates_ids_and_kinds() {
         client.unary("DropState", &DropStateRequest { state_id: "none".into() }).await.unwrap();
     assert!(!dropped.dropped);
 }
+
+#[tokio::test]
+async fn a_state_flood_is_refused_at_the_limits_and_the_worker_keeps_serving() {
+    let w = start_with(|c| {
+        c.max_states = 3;
+        c.max_state_bytes = 100;
+    })
+    .await;
+    let mut client = Client::connect(&w.socket).await;
+    let create = |id: &str, rows: usize| CreateStateRequest {
+        state_id: id.into(),
+        kind: "vector_collection".into(),
+        tensors: vec![f32_tensor(&[rows as i64, 2], &vec![0.5; rows * 2])],
+    };
+    // 8 bytes a row: 3 rows of 24 bytes each fit, a fourth state does not.
+    for id in ["a", "b", "c"] {
+        client.unary::<_, CreateStateReply>("CreateState", &create(id, 3)).await.unwrap();
+    }
+    let (code, message) = client.unary::<_, CreateStateReply>("CreateState", &create("d", 1)).await.unwrap_err();
+    assert_eq!(code, Code::ResourceExhausted);
+    assert!(message.contains("--max-states 3"), "{message}");
+    client.unary::<_, DropStateReply>("DropState", &DropStateRequest { state_id: "a".into() }).await.unwrap();
+    // 48 bytes held: a 7-row state (56 bytes) is beyond 100, refused before it is built.
+    let (code, message) = client.unary::<_, CreateStateReply>("CreateState", &create("big", 7)).await.unwrap_err();
+    assert_eq!(code, Code::ResourceExhausted);
+    assert!(message.contains("holds 48 bytes of states and its limit is 100 (--max-state-bytes)"), "{message}");
+    client.unary::<_, CreateStateReply>("CreateState", &create("d", 6)).await.unwrap();
+    let listed: ListStatesReply = client.unary("ListStates", &ListStatesRequest {}).await.unwrap();
+    assert_eq!(listed.states.iter().map(|s| s.state_id.as_str()).collect::<Vec<_>>(), ["b", "c", "d"]);
+    // Still serving calls.
+    let reply = client.invoke(&blake3_request(b"abc", 32)).await.unwrap();
+    assert_eq!(inline_bytes(&reply.outputs[0]).as_ref(), blake3::hash(b"abc").as_bytes());
+}

@@ -167,3 +167,57 @@ async fn registration_refuses_unsafe_or_bad_files() {
     assert_eq!(register(&mut client, "missing", &missing, 16).await.unwrap_err().0, Code::NotFound);
     assert_eq!(register(&mut client, "dir", dir.path(), 16).await.unwrap_err().0, Code::InvalidArgument);
 }
+
+#[tokio::test]
+async fn registrations_beyond_the_region_limit_are_refused_until_one_is_unregistered() {
+    let w = start_with(|c| c.max_regions = 2).await;
+    let mut client = Client::connect(&w.socket).await;
+    let (_dir, path) = region_file(&[]);
+    register(&mut client, "a", &path, 64).await.unwrap();
+    register(&mut client, "b", &path, 64).await.unwrap();
+    let (code, message) = register(&mut client, "c", &path, 64).await.unwrap_err();
+    assert_eq!(code, Code::ResourceExhausted);
+    assert!(message.contains("--max-regions 2"), "{message}");
+    let unregistered: UnregisterSharedMemoryReply =
+        client.unary("UnregisterSharedMemory", &UnregisterSharedMemoryRequest { name: "a".into() }).await.unwrap();
+    assert!(unregistered.unregistered);
+    register(&mut client, "c", &path, 64).await.unwrap();
+}
+
+#[tokio::test]
+async fn concurrent_calls_never_write_one_shared_range_at_once() {
+    // Each call hashes 60 KiB into the same 32 output bytes: a call either
+    // runs alone on the range (serialised by the reservation, or by the
+    // compute slots) or is refused, naming the ranges; the bytes end as the
+    // digest, never torn.
+    let w = start_with(|c| c.max_concurrency = 4).await;
+    let data: Vec<u8> = (0..60_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let (_dir, path) = region_file(&data);
+    let mut client = Client::connect(&w.socket).await;
+    register(&mut client, "r", &path, REGION_SIZE as u64).await.unwrap();
+    let calls = (0..16).map(|i| {
+        let socket = w.socket.clone();
+        tokio::spawn(async move {
+            let mut client = Client::connect(&socket).await;
+            // Overlapping, not equal, ranges: [61000 + i, 61032 + i).
+            let out = shared("r", 61_000 + i, 32);
+            client.invoke(&hash_shared(shared("r", 0, 60_000), 60_000, Some(out), 32)).await.map(|_| i)
+        })
+    });
+    let mut refused = 0;
+    for call in calls {
+        match call.await.unwrap() {
+            Ok(_) => {}
+            Err((code, message)) => {
+                assert_eq!(code, Code::FailedPrecondition, "{message}");
+                assert!(message.contains("which another call in flight is writing"), "{message}");
+                refused += 1;
+            }
+        }
+    }
+    assert!(refused < 16, "at least one call ran");
+    let file = std::fs::read(&path).unwrap();
+    let digest = blake3::hash(&data);
+    // The last writer's range holds the whole digest.
+    assert!((0..16).any(|i| &file[61_000 + i..61_032 + i] == digest.as_bytes()), "some call's digest is intact");
+}

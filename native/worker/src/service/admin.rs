@@ -31,6 +31,10 @@ pub async fn create_state(app: &Arc<App>, req: CreateStateRequest) -> Result<Cre
     if req.tensors.len() > super::tensors::MAX_ITEMS {
         return Err(status(Code::InvalidArgument, "too many tensors"));
     }
+    // Before anything is copied or built: the bytes the request declares.
+    app.states
+        .check_room(req.tensors.iter().map(declared_bytes).sum())
+        .inspect_err(|_| app.metrics.reject("states"))?;
     let mut tensors = Vec::with_capacity(req.tensors.len());
     for (i, t) in req.tensors.iter().enumerate() {
         tensors.push(if t.dtype == 0 { None } else { Some(decode_input(t, &app.regions, &format!("tensor {i}"))?) });
@@ -50,7 +54,7 @@ pub async fn create_state(app: &Arc<App>, req: CreateStateRequest) -> Result<Cre
         catalog.create_state(&kind, &views)
     })
     .await?;
-    app.states.insert(&req.state_id, size_bytes, state)?;
+    app.states.insert(&req.state_id, size_bytes, state).inspect_err(|_| app.metrics.reject("states"))?;
     Ok(CreateStateReply { state_id: req.state_id, size_bytes })
 }
 
@@ -66,7 +70,11 @@ pub fn register_shared_memory(
     app: &App,
     req: RegisterSharedMemoryRequest,
 ) -> Result<RegisterSharedMemoryReply, Status> {
-    app.regions.register(&req.name, &req.path, req.size)?;
+    app.regions.register(&req.name, &req.path, req.size).inspect_err(|e| {
+        if e.code == Code::ResourceExhausted {
+            app.metrics.reject("regions");
+        }
+    })?;
     crate::log::info("region registered", serde_json::json!({ "region": req.name, "size": req.size }));
     Ok(RegisterSharedMemoryReply {})
 }
@@ -86,4 +94,13 @@ pub fn drain(app: &App) -> DrainReply {
     let in_flight = app.lifecycle.in_flight() as u32;
     app.lifecycle.request_drain();
     DrainReply { in_flight }
+}
+
+/// The data bytes a request tensor declares (inline length or shared range length).
+fn declared_bytes(t: &crate::pb::accelerator::Tensor) -> u64 {
+    match &t.data {
+        Some(crate::pb::accelerator::tensor::Data::InlineData(b)) => b.len() as u64,
+        Some(crate::pb::accelerator::tensor::Data::Shared(r)) => r.length,
+        None => 0,
+    }
 }
