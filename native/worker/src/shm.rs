@@ -6,8 +6,8 @@
 //!
 //! The client's process may write a region at any moment, so the worker never
 //! holds a Rust reference into one: inputs are copied out and outputs copied
-//! in with volatile accesses through raw pointers (`Region::copy_out`,
-//! `Region::copy_in`), between the call and memory the worker owns. A client
+//! in through raw pointers (`Region::copy_out`, `Region::copy_in`), between
+//! the call and memory the worker owns. A client
 //! that writes a range while a call uses it gets torn values for that call,
 //! never undefined behaviour in the worker. The worker bounds-checks every
 //! reference, refuses outputs that overlap the call's own inputs or other
@@ -34,30 +34,35 @@ pub struct Region {
 }
 
 impl Region {
-    /// Copies bytes `[offset, offset + dst.len())` out of the region.
+    /// Copies bytes `[offset, offset + len)` out of the region to `dst`.
     ///
     /// The client's process may write the region at any time, so its bytes
     /// are never turned into a Rust reference (`&[u8]` promises that nothing
-    /// changes them while it lives): they are read through a raw pointer
-    /// with volatile loads, which the compiler neither elides nor assumes
-    /// stable, into memory this process owns. A concurrent write by the
-    /// client can only make the copy hold a mix of old and new bytes.
-    pub fn copy_out(&self, offset: usize, dst: &mut [u8]) {
-        assert!(offset.checked_add(dst.len()).is_some_and(|end| end <= self.size), "range checked by resolve");
+    /// changes them while it lives): they are only read through a raw
+    /// pointer, copied (memcpy) into memory this process owns, which is what
+    /// the kernel then reads. A concurrent write by the client can only make
+    /// the copy hold a mix of old and new bytes.
+    ///
+    /// # Safety
+    /// `dst` is valid for writes of `len` bytes and does not overlap the
+    /// mapping.
+    pub unsafe fn copy_out(&self, offset: usize, dst: *mut u8, len: usize) {
+        assert!(offset.checked_add(len).is_some_and(|end| end <= self.size), "range checked by resolve");
         // SAFETY: the mapping is `size` bytes long, readable, and lives as
-        // long as `self`; the range is inside it (asserted). Only raw
-        // pointers touch the shared bytes, and `dst` is our own memory.
-        unsafe { volatile_copy_out(self.map.as_ptr().add(offset), dst.as_mut_ptr(), dst.len()) }
+        // long as `self`; the range is inside it (asserted); `dst` is valid
+        // and disjoint (caller). Only raw pointers touch the shared bytes.
+        unsafe { std::ptr::copy_nonoverlapping(self.map.as_ptr().add(offset), dst, len) }
     }
 
-    /// Copies `src` into the region at `offset`, with volatile stores (see
+    /// Copies `src` into the region at `offset` through a raw pointer (see
     /// [`Region::copy_out`]); nothing in this process holds a reference to
     /// the shared bytes it writes.
     pub fn copy_in(&self, offset: usize, src: &[u8]) {
         assert!(offset.checked_add(src.len()).is_some_and(|end| end <= self.size), "range checked by resolve");
         // SAFETY: the mapping is shared read-write, `size` bytes long and
-        // lives as long as `self`; the range is inside it (asserted).
-        unsafe { volatile_copy_in(src.as_ptr(), self.map.as_mut_ptr().add(offset), src.len()) }
+        // lives as long as `self`; the range is inside it (asserted); `src`
+        // is our own memory, so the two do not overlap.
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), self.map.as_mut_ptr().add(offset), src.len()) }
     }
 
     /// Reserves `[offset, offset + len)` for one call's output until the
@@ -79,57 +84,6 @@ impl Region {
         }
         writing.push((offset, offset + len));
         Ok(Reservation { region: Arc::clone(self), range: (offset, offset + len) })
-    }
-}
-
-/// Copies `len` bytes from the shared mapping at `shared` into private
-/// memory: volatile 8-byte loads where `shared` is aligned, bytewise at the
-/// edges.
-///
-/// # Safety
-/// `shared` is readable and `private` writable for `len` bytes, and the two
-/// ranges do not overlap.
-unsafe fn volatile_copy_out(shared: *const u8, private: *mut u8, len: usize) {
-    let head = shared.align_offset(8).min(len);
-    let words = (len - head) / 8;
-    // SAFETY (every access below): offsets stay below `len`, where both
-    // ranges are valid (caller); word loads are at 8-aligned `shared`
-    // addresses; private stores tolerate any alignment.
-    unsafe {
-        for i in 0..head {
-            private.add(i).write(shared.add(i).read_volatile());
-        }
-        for w in 0..words {
-            let at = head + 8 * w;
-            private.add(at).cast::<u64>().write_unaligned(shared.add(at).cast::<u64>().read_volatile());
-        }
-        for i in head + 8 * words..len {
-            private.add(i).write(shared.add(i).read_volatile());
-        }
-    }
-}
-
-/// Copies `len` bytes from private memory into the shared mapping at
-/// `shared`: volatile 8-byte stores where `shared` is aligned.
-///
-/// # Safety
-/// `private` is readable and `shared` writable for `len` bytes, and the two
-/// ranges do not overlap.
-unsafe fn volatile_copy_in(private: *const u8, shared: *mut u8, len: usize) {
-    let head = shared.align_offset(8).min(len);
-    let words = (len - head) / 8;
-    // SAFETY: as in `volatile_copy_out`, with the roles swapped.
-    unsafe {
-        for i in 0..head {
-            shared.add(i).write_volatile(private.add(i).read());
-        }
-        for w in 0..words {
-            let at = head + 8 * w;
-            shared.add(at).cast::<u64>().write_volatile(private.add(at).cast::<u64>().read_unaligned());
-        }
-        for i in head + 8 * words..len {
-            shared.add(i).write_volatile(private.add(i).read());
-        }
     }
 }
 
@@ -371,13 +325,15 @@ mod tests {
         for offset in 0..9 {
             for len in [0, 1, 7, 8, 9, 15, 16, 17, 100] {
                 let mut out = vec![0u8; len];
-                region.copy_out(offset, &mut out);
+                // SAFETY: `out` is ours, `len` bytes long.
+                unsafe { region.copy_out(offset, out.as_mut_ptr(), len) };
                 let expected: Vec<u8> = (offset..offset + len).map(|i| (i % 251) as u8).collect();
                 assert_eq!(out, expected, "copy_out at {offset}, {len} bytes");
                 let written: Vec<u8> = (0..len).map(|i| 255 - i as u8).collect();
                 region.copy_in(2048 + offset, &written);
                 let mut back = vec![0u8; len];
-                region.copy_out(2048 + offset, &mut back);
+                // SAFETY: as above.
+                unsafe { region.copy_out(2048 + offset, back.as_mut_ptr(), len) };
                 assert_eq!(back, written, "copy_in at {}, {len} bytes", 2048 + offset);
             }
         }
@@ -387,7 +343,9 @@ mod tests {
     #[should_panic(expected = "range checked by resolve")]
     fn copies_beyond_the_region_panic_rather_than_touch_other_memory() {
         let (_dir, region) = region();
-        region.copy_out(4090, &mut [0u8; 8]);
+        let mut out = [0u8; 8];
+        // SAFETY: `out` is ours; the range beyond the region is what is refused.
+        unsafe { region.copy_out(4090, out.as_mut_ptr(), 8) };
     }
 
     #[test]

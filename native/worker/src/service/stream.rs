@@ -71,9 +71,7 @@ pub async fn invoke_stream(
             Some(Part::Shared(r)) => {
                 // Copied out at once: the client may write the region at any time (crate::shm).
                 let span = app.regions.resolve(&r, 1, "stream chunk")?;
-                let mut copy = super::tensors::AlignedBuf::zeroed(span.len)?;
-                span.region.copy_out(span.offset, copy.bytes_mut());
-                Chunk::Copied(copy)
+                Chunk::Copied(super::tensors::AlignedBuf::copy_of_shared(&span)?)
             }
             Some(Part::Header(_)) => {
                 return Err(status(Code::InvalidArgument, "a stream carries one header, at its start"))

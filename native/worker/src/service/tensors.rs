@@ -13,10 +13,56 @@ use tandem_sdk::{DType, Param, TensorMut, TensorRef};
 /// Most tensors or parameters one request may carry.
 pub const MAX_ITEMS: usize = 16;
 
+/// Large copy buffers kept for reuse: a fresh allocation of hundreds of MiB
+/// costs more in page faults than the copy itself. At most `MAX_KEPT`
+/// buffers of at least `MIN_WORDS` words, `MAX_KEPT_WORDS` in all.
+mod spare {
+    use std::sync::Mutex;
+
+    pub const MIN_WORDS: usize = 1 << 17; // 1 MiB
+    const MAX_KEPT: usize = 2;
+    const MAX_KEPT_WORDS: usize = 1 << 26; // 512 MiB
+
+    static KEPT: Mutex<Vec<Vec<u64>>> = Mutex::new(Vec::new());
+
+    /// An empty vector with capacity for `words` when a kept one fits
+    /// (without wasting more than half of it), else a new empty one.
+    pub fn take(words: usize) -> Vec<u64> {
+        if words >= MIN_WORDS {
+            if let Ok(mut kept) = KEPT.lock() {
+                if let Some(i) = kept.iter().position(|v| v.capacity() >= words && v.capacity() / 2 <= words) {
+                    return kept.swap_remove(i);
+                }
+            }
+        }
+        Vec::new()
+    }
+
+    /// Keeps `words` (emptied) for a later copy when there is room.
+    pub fn give(mut words: Vec<u64>) {
+        if words.capacity() < MIN_WORDS {
+            return;
+        }
+        words.clear();
+        if let Ok(mut kept) = KEPT.lock() {
+            let total: usize = kept.iter().map(Vec::capacity).sum();
+            if kept.len() < MAX_KEPT && total + words.capacity() <= MAX_KEPT_WORDS {
+                kept.push(words);
+            }
+        }
+    }
+}
+
 /// Bytes kept 8-byte aligned, so every dtype can be viewed in place.
 pub struct AlignedBuf {
     words: Vec<u64>,
     len: usize,
+}
+
+impl Drop for AlignedBuf {
+    fn drop(&mut self) {
+        spare::give(std::mem::take(&mut self.words));
+    }
 }
 
 impl AlignedBuf {
@@ -27,6 +73,31 @@ impl AlignedBuf {
             .try_reserve_exact(words_len)
             .map_err(|_| status(Code::ResourceExhausted, format!("cannot allocate {len} bytes")))?;
         words.resize(words_len, 0);
+        Ok(AlignedBuf { words, len })
+    }
+
+    /// A buffer holding bytes `[span.offset, span.offset + span.len)` of a
+    /// shared-memory region, copied in one pass (no zeroing first).
+    pub fn copy_of_shared(span: &Span) -> Result<AlignedBuf, Status> {
+        let len = span.len;
+        let words_len = len.div_ceil(8);
+        let mut words = spare::take(words_len);
+        if words.capacity() < words_len {
+            words
+                .try_reserve_exact(words_len)
+                .map_err(|_| status(Code::ResourceExhausted, format!("cannot allocate {len} bytes")))?;
+        }
+        // SAFETY: the capacity holds `words_len` words; the last one is zeroed
+        // first (its bytes past `len` are never copied), then `copy_out`
+        // writes the first `len` bytes, so all `words_len` words are
+        // initialised before `set_len`.
+        unsafe {
+            if words_len > 0 {
+                words.as_mut_ptr().add(words_len - 1).write(0);
+            }
+            span.region.copy_out(span.offset, words.as_mut_ptr().cast::<u8>(), len);
+            words.set_len(words_len);
+        }
         Ok(AlignedBuf { words, len })
     }
 
@@ -192,8 +263,7 @@ pub fn decode_input(t: &Tensor, regions: &Regions, what: &str) -> Result<Input, 
                     format!("{what} has {} data bytes; shape {:?} of {} needs {len}", span.len, t.shape, dtype.name()),
                 ));
             }
-            let mut copy = AlignedBuf::zeroed(span.len)?;
-            span.region.copy_out(span.offset, copy.bytes_mut());
+            let copy = AlignedBuf::copy_of_shared(&span)?;
             InputData::Shared(span, copy)
         }
     };
