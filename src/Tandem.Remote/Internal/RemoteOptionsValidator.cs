@@ -27,7 +27,7 @@ internal sealed class RemoteOptionsValidator : IValidateOptions<RemoteOptions>
             }
             else if (Tandem.Internal.Native.KernelLibraryLocator.Resolve(library, out var searched) is null)
             {
-                failures.Add($"Tandem:Remote:KernelLibraries entry '{library}' was not found (looked for {string.Join(", ", searched)}); give the path or name of a kernel library (.so) built with tandem-sdk.");
+                failures.Add($"Tandem:Remote:KernelLibraries: {Tandem.Internal.Native.KernelLibraryLocator.NotFound(library, searched)}; give the path or name of a kernel library (.so) built with tandem-sdk.");
             }
             else if (options.Endpoints.Count > 0)
             {

@@ -49,6 +49,10 @@ internal static class KernelLibraryLocator
         return null;
     }
 
+    /// <summary>Why <paramref name="library"/> was not found: every place <see cref="Resolve"/> looked.</summary>
+    public static string NotFound(string library, IReadOnlyList<string> searched) =>
+        $"kernel library '{library}' was not found; looked for {string.Join(", ", searched)}";
+
     /// <summary>A value with a directory separator is a path; anything else is a name.</summary>
     public static bool IsPath(string library) => library.Contains('/', StringComparison.Ordinal);
 

@@ -136,7 +136,7 @@ internal sealed class NativeLibrarySet : INativeLibraryAdmin, IDisposable
         {
             if (KernelLibraryLocator.Resolve(library, out var searched) is not { } path)
             {
-                problems.Add($"Tandem:KernelLibraries: kernel library '{library}' was not found; looked for {string.Join(", ", searched)}.");
+                problems.Add($"Tandem:KernelLibraries: {KernelLibraryLocator.NotFound(library, searched)}.");
                 continue;
             }
 
@@ -179,7 +179,7 @@ internal sealed class NativeLibrarySet : INativeLibraryAdmin, IDisposable
             return NativeRuntime.Load(path, _contracts, _logger, _abiMajor);
         }
 
-        var error = new TandemException(TandemStatusCode.FailedPrecondition, $"kernel library '{library}' was not found; looked for {string.Join(", ", searched)}", backend: BackendKind.Native);
+        var error = new TandemException(TandemStatusCode.FailedPrecondition, KernelLibraryLocator.NotFound(library, searched), backend: BackendKind.Native);
         TandemLog.NativeLibraryRefused(_logger, error.Message);
         return NativeRuntime.Refused(error);
     }
