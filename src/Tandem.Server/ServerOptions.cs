@@ -41,6 +41,9 @@ internal sealed class ServerOptions
     public LimitOptions Limits { get; set; } = new();
 
     [ValidateObjectMembers]
+    public CollectionOptions Collections { get; set; } = new();
+
+    [ValidateObjectMembers]
     public DemoOptions Demo { get; set; } = new();
 
     [ValidateObjectMembers]
@@ -68,10 +71,14 @@ internal sealed class LimitOptions
     [Range(1024L, long.MaxValue)]
     public long MaxJsonBytes { get; set; } = 32L << 20;
 
-    /// <summary>Largest binary collection upload (raw f32 or .npy).</summary>
-    /// <value>The default is 2 GiB.</value>
+    /// <summary>
+    /// Largest binary collection upload (raw f32 or .npy), per request: a
+    /// larger declared Content-Length or .npy shape is refused (413) before
+    /// anything is allocated, and a chunked body as soon as it passes it.
+    /// </summary>
+    /// <value>The default is 1 GiB.</value>
     [Range(1024L, long.MaxValue)]
-    public long MaxUploadBytes { get; set; } = 2L << 30;
+    public long MaxUploadBytes { get; set; } = 1L << 30;
 
     /// <summary>Largest body <c>POST /hash/blake3</c> accepts; null means no limit (memory stays constant whatever the size).</summary>
     /// <value>The default is <see langword="null"/>.</value>
@@ -95,6 +102,20 @@ internal sealed class LimitOptions
     /// <value>The default is 1024.</value>
     [Range(1L, long.MaxValue)]
     public long? MaxConnections { get; set; } = 1024;
+}
+
+/// <summary>What all collections may hold together (<c>Server:Collections</c>); a creation past either limit is refused with 507.</summary>
+internal sealed class CollectionOptions
+{
+    /// <summary>Most collections that may exist (or be being created) at once.</summary>
+    /// <value>The default is 1,000.</value>
+    [Range(1, int.MaxValue)]
+    public int MaxCount { get; set; } = 1_000;
+
+    /// <summary>Most bytes of vectors (4 per f32 component) and ids (8 each) all collections may hold together, uploads in progress included.</summary>
+    /// <value>The default is 4 GiB.</value>
+    [Range(1024L, long.MaxValue)]
+    public long MaxTotalBytes { get; set; } = 4L << 30;
 }
 
 /// <summary>The demo: a collection loaded at startup and a built-in load generator.</summary>

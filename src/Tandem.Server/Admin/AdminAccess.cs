@@ -41,20 +41,36 @@ internal sealed class AdminAccess(AdminToken token, IOptions<ServerOptions> opti
             return Refuse(context, TandemStatusCode.PermissionDenied, $"admin endpoints accept loopback callers only, and this call came from {remote}; set Server:Admin:AllowRemote to accept others");
         }
 
+        if (CheckToken(context, token, "admin endpoints change or show the service's state") is { } refusal)
+        {
+            ServerLog.AdminRefused(logger, context.Request.Method, context.Request.Path, "no or wrong admin token");
+            return refusal;
+        }
+
+        return await next(invocation);
+    }
+
+    /// <summary>
+    /// The 401 problem for a request without the right bearer token (null when
+    /// it has it); <paramref name="why"/> says why this endpoint needs it.
+    /// Missing token → plain challenge; wrong token → error="invalid_token" (RFC 6750).
+    /// </summary>
+    public static IResult? CheckToken(HttpContext context, AdminToken token, string why)
+    {
         var header = context.Request.Headers.Authorization.ToString();
         if (header.Length == 0)
         {
             context.Response.Headers.WWWAuthenticate = "Bearer realm=\"tandem-admin\"";
-            return Refuse(context, TandemStatusCode.Unauthenticated, "admin endpoints need the admin token: send 'Authorization: Bearer <token>' (the token is Server:Admin:Token, or the one printed at startup)");
+            return ApiProblems.Of(context, TandemStatusCode.Unauthenticated, $"{why}, so it needs the admin token: send 'Authorization: Bearer <token>' (the token is Server:Admin:Token, or the one printed at startup)");
         }
 
         if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || !token.Matches(header["Bearer ".Length..].Trim()))
         {
             context.Response.Headers.WWWAuthenticate = "Bearer realm=\"tandem-admin\", error=\"invalid_token\"";
-            return Refuse(context, TandemStatusCode.Unauthenticated, "the admin token is wrong: send 'Authorization: Bearer <token>' with Server:Admin:Token or the token printed at startup");
+            return ApiProblems.Of(context, TandemStatusCode.Unauthenticated, "the admin token is wrong: send 'Authorization: Bearer <token>' with Server:Admin:Token or the token printed at startup");
         }
 
-        return await next(invocation);
+        return null;
     }
 
     private IResult Refuse(HttpContext context, TandemStatusCode code, string reason)

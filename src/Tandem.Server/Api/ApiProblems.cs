@@ -41,13 +41,21 @@ internal static class ApiProblems
     public static IResult Of(HttpContext context, TandemStatusCode code, string detail, int? status = null) =>
         Write(context, code, detail, backend: null, correlationId: null, status);
 
+    /// <summary>A problem for a request a limit refused; counted in <c>tandem.server.refusals</c> by <paramref name="reason"/>.</summary>
+    public static IResult Refused(HttpContext context, string reason, TandemStatusCode code, string detail, int? status = null)
+    {
+        context.RequestServices.GetService<ServerMetrics>()?.Refused(reason);
+        return Of(context, code, detail, status);
+    }
+
     private static IResult Write(HttpContext context, TandemStatusCode code, string detail, BackendKind? backend, string? correlationId, int? status = null)
     {
         var httpStatus = status ?? StatusOf(code);
         var codeName = CodeName(code);
         correlationId ??= CorrelationId(context);
-        // A body over its limit (413, RESOURCE_EXHAUSTED) is refused again however long the client waits.
-        if (TandemStatusCodes.IsRetryable(code) && httpStatus != StatusCodes.Status413PayloadTooLarge)
+        // A body over its limit (413) or a full collection budget (507) is
+        // refused again however long the client waits: no Retry-After.
+        if (TandemStatusCodes.IsRetryable(code) && httpStatus is not (StatusCodes.Status413PayloadTooLarge or StatusCodes.Status507InsufficientStorage))
         {
             context.Response.Headers.RetryAfter = "1";
         }
@@ -90,9 +98,10 @@ internal static class ApiProblems
         var result = error switch
         {
             TandemException tandem => For(context, tandem),
+            HttpProblemException { Reason: { } reason } http => Refused(context, reason, http.Code, http.Message, http.Status),
             HttpProblemException http => Of(context, http.Code, http.Message, http.Status),
             BadHttpRequestException bad when bad.StatusCode == StatusCodes.Status413PayloadTooLarge =>
-                Of(context, TandemStatusCode.ResourceExhausted, $"the request body is larger than this endpoint accepts ({LimitOf(context)}); see Server:Limits in docs/operations.md", StatusCodes.Status413PayloadTooLarge),
+                Refused(context, RefusalReasons.BodyTooLarge, TandemStatusCode.ResourceExhausted, $"the request body is larger than this endpoint accepts ({LimitOf(context)}); see Server:Limits in docs/operations.md", StatusCodes.Status413PayloadTooLarge),
             BadHttpRequestException bad when bad.InnerException is JsonException json => MalformedJson(context, json),
             BadHttpRequestException bad => Of(context, TandemStatusCode.InvalidArgument, ReadableErrors.Binding(bad.Message) ?? $"the request could not be read: {bad.Message}", bad.StatusCode),
             JsonException json => MalformedJson(context, json),
@@ -135,6 +144,7 @@ internal static class ApiProblems
         499 => "Request cancelled",
         503 => "No backend available",
         504 => "Deadline exceeded",
+        507 => "Insufficient storage",
         _ => code,
     };
 

@@ -19,13 +19,13 @@ internal static class CollectionsApi
             .WithSummary("Creates a collection from JSON")
             .Accepts<CreateCollectionRequest>("application/json")
             .Produces<CollectionResponse>(StatusCodes.Status201Created)
-            .ProducesProblem(400).ProducesProblem(409).ProducesProblem(413).ProducesProblem(415);
+            .ProducesProblem(400).ProducesProblem(409).ProducesProblem(413).ProducesProblem(415).ProducesProblem(507);
         group.MapPut("/{name}", UploadAsync)
             .WithSummary("Creates a collection from a binary upload")
             .WithDescription("Content-Type application/octet-stream: raw little-endian f32 rows, with ?dimension=N. Content-Type application/x-npy: a NumPy .npy file holding a 2-D float32 or float64 array in C order.")
             .Accepts<Stream>("application/octet-stream", "application/x-npy")
             .Produces<CollectionResponse>(StatusCodes.Status201Created)
-            .ProducesProblem(400).ProducesProblem(409).ProducesProblem(413).ProducesProblem(415);
+            .ProducesProblem(400).ProducesProblem(409).ProducesProblem(413).ProducesProblem(415).ProducesProblem(507);
         group.MapGet("/{name}", Find).WithSummary("Describes a collection").ProducesProblem(404);
         group.MapDelete("/{name}", Drop).WithSummary("Drops a collection").Produces(StatusCodes.Status204NoContent).ProducesProblem(404);
         group.MapPost("/{name}/search", SearchAsync)
@@ -46,21 +46,37 @@ internal static class CollectionsApi
     private static IResult Drop(string name, CollectionCatalog catalog) =>
         catalog.Drop(name) ? Results.NoContent() : throw NotFound(name);
 
-    private static async Task<IResult> CreateFromJsonAsync(HttpContext context, CollectionCatalog catalog, IOptions<ServerOptions> options)
+    private static async Task<IResult> CreateFromJsonAsync(HttpContext context, CollectionCatalog catalog, CollectionBudget budget, IOptions<ServerOptions> options)
     {
-        var request = await RequestBodies.ReadJsonAsync<CreateCollectionRequest>(context, options.Value.Limits.MaxJsonBytes, CreateExample);
-        if (request.Name is null)
+        // The slot is taken before the body is read, so a flood of creations is refused without parsing any.
+        var reservation = budget.Reserve(0);
+        CreateCollectionRequest request;
+        float[] values;
+        int dimension;
+        try
         {
-            throw Invalid($"field 'name' is required, for example {CreateExample}");
+            request = await RequestBodies.ReadJsonAsync<CreateCollectionRequest>(context, options.Value.Limits.MaxJsonBytes, CreateExample);
+            if (request.Name is null)
+            {
+                throw Invalid($"field 'name' is required, for example {CreateExample}");
+            }
+
+            (values, dimension) = Flatten(request.Vectors, "vectors");
+        }
+        catch
+        {
+            reservation.Dispose();
+            throw;
         }
 
-        var (values, dimension) = Flatten(request.Vectors, "vectors");
-        var entry = await catalog.CreateAsync(request.Name, values, dimension, request.Ids, context.RequestAborted);
+        var entry = await catalog.CreateAsync(request.Name, values, dimension, request.Ids, reservation, context.RequestAborted);
         return Results.Created($"/collections/{entry.Name}", Describe(entry));
     }
 
-    private static async Task<IResult> UploadAsync(string name, int? dimension, HttpContext context, CollectionCatalog catalog, IOptions<ServerOptions> options)
+    private static async Task<IResult> UploadAsync(string name, int? dimension, HttpContext context, CollectionCatalog catalog, CollectionBudget budget, IOptions<ServerOptions> options)
     {
+        // Everything the URL and headers decide is checked before the body is touched.
+        CollectionCatalog.ValidateName(name);
         var mediaType = context.Request.ContentType?.Split(';')[0].Trim().ToLowerInvariant();
         if (mediaType is not ("application/octet-stream" or "application/x-npy"))
         {
@@ -70,18 +86,35 @@ internal static class CollectionsApi
                 $"PUT /collections/{{name}} takes Content-Type application/octet-stream (raw little-endian f32 with ?dimension=N) or application/x-npy (a .npy file); the request says '{context.Request.ContentType ?? "(none)"}'. For JSON use POST /collections.");
         }
 
-        var body = RequestBodies.Limit(context, options.Value.Limits.MaxUploadBytes);
-        UploadedVectors upload;
-        if (mediaType == "application/x-npy")
+        var isNpy = mediaType == "application/x-npy";
+        if (!isNpy && dimension is null)
         {
-            upload = await VectorUploads.ReadNpyAsync(body, options.Value.Limits.MaxUploadBytes, context.RequestAborted);
-        }
-        else
-        {
-            upload = await VectorUploads.ReadRawAsync(body, context.Request.ContentLength, dimension ?? throw Invalid("query parameter 'dimension' is required with application/octet-stream: the number of f32 components per vector, for example ?dimension=384"), context.RequestAborted);
+            throw Invalid("query parameter 'dimension' is required with application/octet-stream: the number of f32 components per vector, for example ?dimension=384");
         }
 
-        var entry = await catalog.CreateAsync(name, upload.Values, upload.Dimension, null, context.RequestAborted);
+        if (!isNpy && dimension <= 0)
+        {
+            throw Invalid($"query parameter 'dimension' must be a positive number of components per vector, got {dimension}");
+        }
+
+        catalog.CheckAvailable(name);
+        var maxBytes = options.Value.Limits.MaxUploadBytes;
+        var body = RequestBodies.Limit(context, maxBytes);
+        var reservation = budget.Reserve(0);
+        UploadedVectors upload;
+        try
+        {
+            upload = isNpy
+                ? await VectorUploads.ReadNpyAsync(body, maxBytes, reservation, context.RequestAborted)
+                : await VectorUploads.ReadRawAsync(body, context.Request.ContentLength, dimension!.Value, reservation, context.RequestAborted);
+        }
+        catch
+        {
+            reservation.Dispose();
+            throw;
+        }
+
+        var entry = await catalog.CreateAsync(name, upload.Values, upload.Dimension, null, reservation, context.RequestAborted);
         return Results.Created($"/collections/{entry.Name}", Describe(entry));
     }
 

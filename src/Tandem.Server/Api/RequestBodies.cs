@@ -4,12 +4,15 @@ using Microsoft.AspNetCore.Http.Features;
 
 namespace Tandem.Server.Api;
 
-/// <summary>A failure answered with a specific HTTP status (413, 415) besides the Tandem code's own.</summary>
+/// <summary>A failure answered with a specific HTTP status (413, 415, 507) besides the Tandem code's own.</summary>
 internal sealed class HttpProblemException(int status, TandemStatusCode code, string message) : Exception(message)
 {
     public int Status { get; } = status;
 
     public TandemStatusCode Code { get; } = code;
+
+    /// <summary>When a limit refused the request: the <c>reason</c> counted in <c>tandem.server.refusals</c>.</summary>
+    public string? Reason { get; init; }
 }
 
 /// <summary>Reading request bodies within their limits, with errors that say what to send instead.</summary>
@@ -81,7 +84,10 @@ internal static class RequestBodies
     }
 
     public static HttpProblemException TooLarge(long max) =>
-        new(StatusCodes.Status413PayloadTooLarge, TandemStatusCode.ResourceExhausted, $"the request body is larger than this endpoint's limit of {max} bytes; see Server:Limits in docs/operations.md");
+        new(StatusCodes.Status413PayloadTooLarge, TandemStatusCode.ResourceExhausted, $"the request body is larger than this endpoint's limit of {max} bytes; see Server:Limits in docs/operations.md")
+        {
+            Reason = Hosting.RefusalReasons.BodyTooLarge,
+        };
 
     private static TandemException Empty(string example) =>
         new(TandemStatusCode.InvalidArgument, $"the request body is empty; send a JSON object, for example {example}");

@@ -6,7 +6,8 @@ using Tandem.Similarity;
 namespace Tandem.Server.Collections;
 
 /// <summary>A published collection: its public name and the Tandem state serving it.</summary>
-internal sealed record CatalogEntry(string Name, string StateName, int Count, int Dimension, BackendKind Backend, long SizeBytes, DateTimeOffset CreatedAt, float[] Vectors, long[]? Ids);
+/// <remarks><see cref="Budget"/> is the entry's share of the collection budget, given back when it is dropped.</remarks>
+internal sealed record CatalogEntry(string Name, string StateName, int Count, int Dimension, BackendKind Backend, long SizeBytes, DateTimeOffset CreatedAt, ReadOnlyMemory<float> Vectors, long[]? Ids, CollectionBudget.Reservation Budget);
 
 /// <summary>
 /// The service's vector collections by public name. A collection becomes
@@ -22,6 +23,7 @@ internal sealed partial class CollectionCatalog : IDisposable
     private const int MaxNameLength = 128;
 
     private readonly ISimilaritySearch _search;
+    private readonly CollectionBudget _budget;
     private readonly IKernelRouting _routing;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -33,9 +35,10 @@ internal sealed partial class CollectionCatalog : IDisposable
     private long _generation;
     private Task _move = Task.CompletedTask;
 
-    public CollectionCatalog(ISimilaritySearch search, IKernelRouting routing, IOptionsMonitor<TandemOptions> options, TimeProvider time, ILogger<CollectionCatalog> logger)
+    public CollectionCatalog(ISimilaritySearch search, CollectionBudget budget, IKernelRouting routing, IOptionsMonitor<TandemOptions> options, TimeProvider time, ILogger<CollectionCatalog> logger)
     {
         _search = search;
+        _budget = budget;
         _routing = routing;
         _time = time;
         _logger = logger;
@@ -49,30 +52,62 @@ internal sealed partial class CollectionCatalog : IDisposable
 
     public bool TryGet(string name, out CatalogEntry entry) => _entries.TryGetValue(name, out entry!);
 
-    public async Task<CatalogEntry> CreateAsync(string name, float[] vectors, int dimension, long[]? ids, CancellationToken cancellationToken)
+    /// <summary>Creates a collection, reserving its slot and bytes in the budget first (507 when full).</summary>
+    public Task<CatalogEntry> CreateAsync(string name, ReadOnlyMemory<float> vectors, int dimension, long[]? ids, CancellationToken cancellationToken)
     {
         ValidateName(name);
-        lock (_reserved)
-        {
-            if (_entries.ContainsKey(name) || !_reserved.Add(name))
-            {
-                throw new TandemException(TandemStatusCode.AlreadyExists, $"a collection named '{name}' already exists or is being created; drop it first or choose another name", Kernel);
-            }
-        }
+        return CreateAsync(name, vectors, dimension, ids, _budget.Reserve(BytesOf(vectors.Length, ids)), cancellationToken);
+    }
 
+    /// <summary>
+    /// Creates a collection under <paramref name="reservation"/>, which this
+    /// call owns from now on: the new entry keeps it, and any failure
+    /// releases it.
+    /// </summary>
+    public async Task<CatalogEntry> CreateAsync(string name, ReadOnlyMemory<float> vectors, int dimension, long[]? ids, CollectionBudget.Reservation reservation, CancellationToken cancellationToken)
+    {
+        var reserved = false;
         try
         {
-            var entry = await BuildAsync(name, vectors, dimension, ids, cancellationToken);
+            ValidateName(name);
+            reservation.Resize(BytesOf(vectors.Length, ids));
+            lock (_reserved)
+            {
+                if (_entries.ContainsKey(name) || !_reserved.Add(name))
+                {
+                    throw AlreadyExists(name);
+                }
+            }
+
+            reserved = true;
+            var entry = await BuildAsync(name, vectors, dimension, ids, reservation, cancellationToken);
             _entries[name] = entry;
             ServerLog.CollectionCreated(_logger, name, entry.Count, dimension, entry.Backend);
             return entry;
         }
+        catch
+        {
+            reservation.Dispose();
+            throw;
+        }
         finally
         {
-            lock (_reserved)
+            if (reserved)
             {
-                _reserved.Remove(name);
+                lock (_reserved)
+                {
+                    _reserved.Remove(name);
+                }
             }
+        }
+    }
+
+    /// <summary>Fails with 409 when <paramref name="name"/> is taken now (checked again when the collection is built).</summary>
+    public void CheckAvailable(string name)
+    {
+        if (_entries.ContainsKey(name))
+        {
+            throw AlreadyExists(name);
         }
     }
 
@@ -84,6 +119,7 @@ internal sealed partial class CollectionCatalog : IDisposable
         }
 
         _search.DropCollection(entry.StateName);
+        entry.Budget.Dispose();
         ServerLog.CollectionDropped(_logger, name);
         return true;
     }
@@ -109,12 +145,15 @@ internal sealed partial class CollectionCatalog : IDisposable
         }
     }
 
-    private async Task<CatalogEntry> BuildAsync(string name, float[] vectors, int dimension, long[]? ids, CancellationToken cancellationToken)
+    private async Task<CatalogEntry> BuildAsync(string name, ReadOnlyMemory<float> vectors, int dimension, long[]? ids, CollectionBudget.Reservation budget, CancellationToken cancellationToken)
     {
         var stateName = $"{name}@{Interlocked.Increment(ref _generation)}";
         var info = await _search.CreateCollectionAsync(stateName, vectors, dimension, ids, cancellationToken);
-        return new CatalogEntry(name, stateName, info.Count, info.Dimension, info.Backend, info.SizeBytes, _time.GetUtcNow(), vectors, ids);
+        return new CatalogEntry(name, stateName, info.Count, info.Dimension, info.Backend, info.SizeBytes, _time.GetUtcNow(), vectors, ids, budget);
     }
+
+    /// <summary>What a collection is charged: 4 bytes per f32 component and 8 per id.</summary>
+    public static long BytesOf(int values, long[]? ids) => ((long)values * sizeof(float)) + ((long)(ids?.Length ?? 0) * sizeof(long));
 
     private async Task MoveToServingBackendAsync()
     {
@@ -131,7 +170,7 @@ internal sealed partial class CollectionCatalog : IDisposable
 
                 try
                 {
-                    var moved = await BuildAsync(entry.Name, entry.Vectors, entry.Dimension, entry.Ids, _stopping.Token);
+                    var moved = await BuildAsync(entry.Name, entry.Vectors, entry.Dimension, entry.Ids, entry.Budget, _stopping.Token);
                     if (_entries.TryUpdate(entry.Name, moved with { CreatedAt = entry.CreatedAt }, entry))
                     {
                         _search.DropCollection(entry.StateName);
@@ -167,13 +206,17 @@ internal sealed partial class CollectionCatalog : IDisposable
         return null;
     }
 
-    private static void ValidateName(string name)
+    /// <summary>Checks a collection name's syntax (400 naming the rule); cheap enough to run before a body is read.</summary>
+    public static void ValidateName(string name)
     {
         if (string.IsNullOrEmpty(name) || name.Length > MaxNameLength || !NamePattern().IsMatch(name))
         {
             throw new TandemException(TandemStatusCode.InvalidArgument, $"collection name must be 1 to {MaxNameLength} characters of letters, digits, '.', '_' or '-', got '{name}'", Kernel);
         }
     }
+
+    private static TandemException AlreadyExists(string name) =>
+        new(TandemStatusCode.AlreadyExists, $"a collection named '{name}' already exists or is being created; drop it first or choose another name", Kernel);
 
     [System.Text.RegularExpressions.GeneratedRegex("^[A-Za-z0-9._-]+$")]
     private static partial System.Text.RegularExpressions.Regex NamePattern();

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Globalization;
 using System.Runtime.InteropServices;
@@ -6,23 +7,37 @@ using System.Text.RegularExpressions;
 
 namespace Tandem.Server.Collections;
 
-/// <summary>Vectors read from a binary upload, row-major.</summary>
-internal sealed record UploadedVectors(float[] Values, int Dimension);
+/// <summary>Vectors read from a binary upload, row-major (the memory may be longer than the values).</summary>
+internal sealed record UploadedVectors(ReadOnlyMemory<float> Values, int Dimension);
 
 /// <summary>
 /// Reads collection uploads in their binary forms: raw little-endian f32
 /// (the dimension given separately) and NumPy <c>.npy</c> files (2-D,
-/// C order, <c>&lt;f4</c> or <c>&lt;f8</c>). Every malformed or truncated
-/// body fails with INVALID_ARGUMENT before a collection exists.
+/// C order, <c>&lt;f4</c> or <c>&lt;f8</c>). The body is read in pooled
+/// chunks straight into the final float buffer (float64 converted chunk by
+/// chunk), which grows with what has actually arrived, never with what a
+/// header declares; the collection budget is reserved before the buffer
+/// grows. Every malformed or truncated body fails with INVALID_ARGUMENT
+/// before a collection exists.
 /// </summary>
 internal static partial class VectorUploads
 {
     private const string Kernel = "similarity.topk";
+    private const int ScratchBytes = 64 << 10;
+    private const int MinCapacity = ScratchBytes / sizeof(float);
     // Byte 0x93, not the UTF-8 string "\x93" (which would be C2 93).
     private static ReadOnlySpan<byte> NpyMagic => [0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y'];
 
-    /// <summary>Reads raw little-endian f32 values, <paramref name="dimension"/> per row.</summary>
-    public static async ValueTask<UploadedVectors> ReadRawAsync(Stream body, long? contentLength, int dimension, CancellationToken cancellationToken)
+    /// <summary>Reads raw little-endian f32 values, <paramref name="dimension"/> per row, outside any budget.</summary>
+    public static ValueTask<UploadedVectors> ReadRawAsync(Stream body, long? contentLength, int dimension, CancellationToken cancellationToken) =>
+        ReadRawAsync(body, contentLength, dimension, reservation: null, cancellationToken);
+
+    /// <summary>
+    /// Reads raw little-endian f32 values, <paramref name="dimension"/> per row.
+    /// A declared <paramref name="contentLength"/> is reserved in full before
+    /// anything is read; without one, the reservation grows with the buffer.
+    /// </summary>
+    public static async ValueTask<UploadedVectors> ReadRawAsync(Stream body, long? contentLength, int dimension, CollectionBudget.Reservation? reservation, CancellationToken cancellationToken)
     {
         if (dimension <= 0)
         {
@@ -30,27 +45,71 @@ internal static partial class VectorUploads
         }
 
         var rowBytes = 4L * dimension;
-        if (contentLength is { } length && length % rowBytes != 0)
+        long? expectedValues = null;
+        if (contentLength is { } length)
         {
-            throw Invalid($"the body has {length} bytes, which is not a whole number of rows of {dimension} f32 values ({rowBytes} bytes each)");
+            if (length == 0)
+            {
+                throw Invalid("the body is empty; a collection needs at least one vector");
+            }
+
+            if (length % rowBytes != 0)
+            {
+                throw Invalid($"the body has {length} bytes, which is not a whole number of rows of {dimension} f32 values ({rowBytes} bytes each)");
+            }
+
+            if (length / sizeof(float) > Array.MaxLength)
+            {
+                throw Invalid($"the body of {length} bytes is too large for one collection; split it");
+            }
+
+            reservation?.Resize(length);
+            expectedValues = length / sizeof(float);
         }
 
-        var bytes = await ReadAllAsync(body, contentLength, cancellationToken);
-        if (bytes.Length == 0)
+        var read = await ReadValuesAsync(body, isDouble: false, expectedValues, reservation, cancellationToken);
+        var received = read.Received;
+        if (contentLength is { } declared && received < declared)
+        {
+            throw Invalid($"the body ended after {received} of the {declared} bytes its Content-Length declares ({declared - received} bytes missing); the upload was truncated");
+        }
+
+        if (received == 0)
         {
             throw Invalid("the body is empty; a collection needs at least one vector");
         }
 
-        if (bytes.Length % rowBytes != 0)
+        if (received % rowBytes != 0)
         {
-            throw Invalid($"the body has {bytes.Length} bytes, which is not a whole number of rows of {dimension} f32 values ({rowBytes} bytes each)");
+            throw Invalid($"the body has {received} bytes, which is not a whole number of rows of {dimension} f32 values ({rowBytes} bytes each)");
         }
 
-        return new UploadedVectors(ToFloats(bytes, bytes.Length, isDouble: false), dimension);
+        if (contentLength is not null)
+        {
+            await RequireEndAsync(body, $"the body continues past the {contentLength} bytes its Content-Length declares", cancellationToken);
+        }
+
+        if (read.Count == read.Values.Length)
+        {
+            return new UploadedVectors(read.Values, dimension);
+        }
+
+        // A chunked body grew its buffer by doubling: keep (and hold budget for) only what arrived.
+        var exact = read.Values.AsSpan(0, read.Count).ToArray();
+        reservation?.Resize((long)exact.Length * sizeof(float));
+        return new UploadedVectors(exact, dimension);
     }
 
-    /// <summary>Reads a NumPy <c>.npy</c> file holding a 2-D float32 or float64 array in C order.</summary>
-    public static async ValueTask<UploadedVectors> ReadNpyAsync(Stream body, long maxBytes, CancellationToken cancellationToken)
+    /// <summary>Reads a NumPy <c>.npy</c> file holding a 2-D float32 or float64 array in C order, outside any budget.</summary>
+    public static ValueTask<UploadedVectors> ReadNpyAsync(Stream body, long maxBytes, CancellationToken cancellationToken) =>
+        ReadNpyAsync(body, maxBytes, reservation: null, cancellationToken);
+
+    /// <summary>
+    /// Reads a NumPy <c>.npy</c> file holding a 2-D float32 or float64 array
+    /// in C order. Its shape is checked against <paramref name="maxBytes"/>
+    /// (413) and reserved as f32 values (507) before its data is read.
+    /// </summary>
+    public static async ValueTask<UploadedVectors> ReadNpyAsync(Stream body, long maxBytes, CollectionBudget.Reservation? reservation, CancellationToken cancellationToken)
     {
         var prefix = new byte[12];
         var read = await body.ReadAtLeastAsync(prefix.AsMemory(0, 10), 10, throwOnEndOfStream: false, cancellationToken);
@@ -76,31 +135,42 @@ internal static partial class VectorUploads
             throw Invalid($".npy format version {major}.{prefix[7]} is not supported; use version 1.0, 2.0 or 3.0");
         }
 
-        var header = new byte[headerLength];
-        await ReadExactlyAsync(body, header, "the .npy header", cancellationToken);
-        var (isDouble, rows, dimension) = ParseHeader(Encoding.UTF8.GetString(header));
-        var itemBytes = isDouble ? 8L : 4L;
-        // Checked before allocating (division first, so a huge shape cannot
-        // overflow): the header alone must not make the server commit memory.
-        if (rows > Array.MaxLength / dimension / itemBytes)
+        var header = ArrayPool<byte>.Shared.Rent(headerLength);
+        (bool IsDouble, long Rows, int Dimension) shape;
+        try
+        {
+            await ReadExactlyAsync(body, header.AsMemory(0, headerLength), "the .npy header", cancellationToken);
+            shape = ParseHeader(Encoding.UTF8.GetString(header, 0, headerLength));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(header);
+        }
+
+        var (isDouble, rows, dimension) = shape;
+        // Checked before reserving or allocating (division first, so a huge
+        // shape cannot overflow): the header alone commits no memory.
+        if (rows > Array.MaxLength / dimension)
         {
             throw Invalid($"the array of shape ({rows}, {dimension}) is too large for one collection; split it");
         }
 
-        if (rows * dimension * itemBytes > maxBytes)
+        var values = rows * dimension;
+        var dataBytes = values * (isDouble ? 8L : 4L);
+        if (dataBytes > maxBytes)
         {
             throw Api.RequestBodies.TooLarge(maxBytes);
         }
 
-        var dataBytes = rows * dimension * itemBytes;
-        var data = GC.AllocateUninitializedArray<byte>((int)dataBytes);
-        await ReadExactlyAsync(body, data, $"the array data of shape ({rows}, {dimension})", cancellationToken);
-        if (await body.ReadAsync(new byte[1], cancellationToken) != 0)
+        reservation?.Resize(values * sizeof(float));
+        var data = await ReadValuesAsync(body, isDouble, values, reservation, cancellationToken);
+        if (data.Received < dataBytes)
         {
-            throw Invalid($"the body continues past the array data of shape ({rows}, {dimension}); send exactly one .npy file");
+            throw Invalid($"the body ended inside the array data of shape ({rows}, {dimension}): got {data.Received} of {dataBytes} bytes ({dataBytes - data.Received} missing); the upload was truncated");
         }
 
-        return new UploadedVectors(ToFloats(data, data.Length, isDouble), dimension);
+        await RequireEndAsync(body, $"the body continues past the array data of shape ({rows}, {dimension}); send exactly one .npy file", cancellationToken);
+        return new UploadedVectors(data.Values.AsMemory(0, data.Count), dimension);
     }
 
     private static (bool IsDouble, long Rows, int Dimension) ParseHeader(string header)
@@ -140,39 +210,114 @@ internal static partial class VectorUploads
         return (isDouble, rows, dimension);
     }
 
-    private static async ValueTask<byte[]> ReadAllAsync(Stream body, long? contentLength, CancellationToken cancellationToken)
+    /// <summary>What <see cref="ReadValuesAsync"/> read: the buffer, the whole values in it, and every byte received.</summary>
+    private readonly record struct ReadValues(float[] Values, int Count, long Received);
+
+    /// <summary>
+    /// Reads items (f32, or f64 narrowed to f32) until the body ends or
+    /// <paramref name="expectedValues"/> are in, through a pooled scratch
+    /// chunk into a buffer that doubles as data arrives (never past
+    /// <paramref name="expectedValues"/>, so a complete declared body ends in
+    /// a buffer of exactly its size).
+    /// </summary>
+    private static async ValueTask<ReadValues> ReadValuesAsync(Stream body, bool isDouble, long? expectedValues, CollectionBudget.Reservation? reservation, CancellationToken cancellationToken)
     {
-        if (contentLength is { } length)
+        var itemBytes = isDouble ? sizeof(double) : sizeof(float);
+        var scratch = ArrayPool<byte>.Shared.Rent(ScratchBytes);
+        try
         {
-            if (length > Array.MaxLength)
+            var values = Array.Empty<float>();
+            var count = 0;
+            var carry = 0;
+            while (expectedValues is not { } expected || count < expected)
             {
-                throw Invalid($"the body of {length} bytes is too large for one collection; split it");
+                var room = scratch.Length - carry;
+                if (expectedValues is { } limit)
+                {
+                    room = (int)Math.Min(room, ((limit - count) * itemBytes) - carry);
+                }
+
+                var read = await body.ReadAsync(scratch.AsMemory(carry, room), cancellationToken);
+                if (read == 0)
+                {
+                    break;
+                }
+
+                var filled = carry + read;
+                var items = filled / itemBytes;
+                values = EnsureCapacity(values, count, (long)count + items, expectedValues, reservation);
+                Convert(scratch.AsSpan(0, items * itemBytes), values.AsSpan(count, items), isDouble);
+                count += items;
+                carry = filled - (items * itemBytes);
+                scratch.AsSpan(items * itemBytes, carry).CopyTo(scratch);
             }
 
-            var exact = GC.AllocateUninitializedArray<byte>((int)length);
-            await ReadExactlyAsync(body, exact, "the body", cancellationToken);
-            return exact;
+            return new ReadValues(values, count, ((long)count * itemBytes) + carry);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(scratch);
+        }
+    }
+
+    private static float[] EnsureCapacity(float[] values, int count, long needed, long? expectedValues, CollectionBudget.Reservation? reservation)
+    {
+        if (needed <= values.Length)
+        {
+            return values;
         }
 
-        // Chunked: grow by doubling; the stream's own limit bounds the size.
-        var buffer = new byte[1 << 16];
-        var filled = 0;
-        while (true)
+        var capacity = Math.Max(needed, Math.Max(2L * values.Length, MinCapacity));
+        capacity = Math.Min(capacity, expectedValues ?? Array.MaxLength);
+        if (needed > capacity)
         {
-            if (filled == buffer.Length)
+            throw Invalid($"the body holds more than {Array.MaxLength} values, too many for one collection; split it");
+        }
+
+        // A declared size was reserved up front; a chunked body reserves as its buffer grows.
+        if (reservation is not null && capacity * sizeof(float) > reservation.Bytes)
+        {
+            reservation.Resize(capacity * sizeof(float));
+        }
+
+        var grown = GC.AllocateUninitializedArray<float>((int)capacity);
+        values.AsSpan(0, count).CopyTo(grown);
+        return grown;
+    }
+
+    private static void Convert(ReadOnlySpan<byte> bytes, Span<float> destination, bool isDouble)
+    {
+        if (isDouble)
+        {
+            for (var i = 0; i < destination.Length; i++)
             {
-                var grown = GC.AllocateUninitializedArray<byte>((int)Math.Min((long)buffer.Length * 2, Array.MaxLength));
-                buffer.AsSpan(0, filled).CopyTo(grown);
-                buffer = grown;
+                destination[i] = (float)BinaryPrimitives.ReadDoubleLittleEndian(bytes.Slice(i * sizeof(double), sizeof(double)));
             }
 
-            var read = await body.ReadAsync(buffer.AsMemory(filled), cancellationToken);
-            if (read == 0)
-            {
-                return buffer.AsSpan(0, filled).ToArray();
-            }
+            return;
+        }
 
-            filled += read;
+        MemoryMarshal.Cast<byte, float>(bytes).CopyTo(destination);
+        if (!BitConverter.IsLittleEndian)
+        {
+            var raw = MemoryMarshal.Cast<float, int>(destination);
+            BinaryPrimitives.ReverseEndianness(raw, raw);
+        }
+    }
+
+    private static async ValueTask RequireEndAsync(Stream body, string message, CancellationToken cancellationToken)
+    {
+        var probe = ArrayPool<byte>.Shared.Rent(1);
+        try
+        {
+            if (await body.ReadAsync(probe.AsMemory(0, 1), cancellationToken) != 0)
+            {
+                throw Invalid(message);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(probe);
         }
     }
 
@@ -183,29 +328,6 @@ internal static partial class VectorUploads
         {
             throw Invalid($"the body ended inside {what}: got {read} of {buffer.Length} bytes; the upload was truncated");
         }
-    }
-
-    private static float[] ToFloats(byte[] bytes, int length, bool isDouble)
-    {
-        if (!isDouble)
-        {
-            var values = MemoryMarshal.Cast<byte, float>(bytes.AsSpan(0, length)).ToArray();
-            if (!BitConverter.IsLittleEndian)
-            {
-                var raw = MemoryMarshal.Cast<float, int>(values.AsSpan());
-                BinaryPrimitives.ReverseEndianness(raw, raw);
-            }
-
-            return values;
-        }
-
-        var doubles = new float[length / 8];
-        for (var i = 0; i < doubles.Length; i++)
-        {
-            doubles[i] = (float)BinaryPrimitives.ReadDoubleLittleEndian(bytes.AsSpan(i * 8, 8));
-        }
-
-        return doubles;
     }
 
     private static TandemException Invalid(string message) => new(TandemStatusCode.InvalidArgument, message, Kernel);

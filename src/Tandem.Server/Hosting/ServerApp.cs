@@ -56,23 +56,39 @@ internal static class ServerApp
             });
         }
 
+        var binding = ServerBinding.Of(EffectiveUrls(builder.Configuration, server));
+        if (binding.IsLoopbackOnly && string.IsNullOrEmpty(builder.Configuration["AllowedHosts"]))
+        {
+            // Against DNS rebinding: a page on another site that resolves its
+            // name to 127.0.0.1 sends its own name as Host and gets 400.
+            builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.Memory.MemoryConfigurationSource
+            {
+                InitialData = new Dictionary<string, string?> { ["AllowedHosts"] = ServerBinding.LoopbackHosts },
+            });
+        }
+
         var flags = new KernelFlags(builder.Configuration);
         ((IConfigurationBuilder)builder.Configuration).Add(flags);
 
         ConfigureKestrel(builder, server);
         ConfigureServices(builder, server, flags);
+        builder.Services.AddSingleton(binding);
         ConfigureTelemetry(builder, server);
 
         var app = builder.Build();
         app.UseExceptionHandler(new ExceptionHandlerOptions { ExceptionHandler = ApiProblems.HandleAsync });
         app.UseStatusCodePages(context => UnmatchedAsync(context.HttpContext));
+        ReadOnlyAccess.Use(app, binding);
         MapEndpoints(app);
         return app;
     }
 
+    /// <summary>ASP.NET Core's own --urls / ASPNETCORE_URLS win when given explicitly; otherwise Server:Urls.</summary>
+    private static string EffectiveUrls(IConfiguration configuration, ServerOptions server) =>
+        configuration[WebHostDefaults.ServerUrlsKey] is { Length: > 0 } urls ? urls : server.Urls;
+
     private static void ConfigureKestrel(WebApplicationBuilder builder, ServerOptions server)
     {
-        // ASP.NET Core's own --urls / ASPNETCORE_URLS win when given explicitly.
         if (string.IsNullOrEmpty(builder.Configuration[WebHostDefaults.ServerUrlsKey]))
         {
             builder.WebHost.UseUrls(server.Urls);
@@ -105,6 +121,7 @@ internal static class ServerApp
         services.AddSingleton<AdminToken>();
         services.AddSingleton<AdminAccess>();
         services.AddSingleton<AdminOperations>();
+        services.AddSingleton<CollectionBudget>();
         services.AddSingleton<CollectionCatalog>();
         services.AddSingleton<StartupState>();
         services.AddSingleton<DemoLoadControl>();
