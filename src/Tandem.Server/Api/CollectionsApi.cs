@@ -73,7 +73,7 @@ internal static class CollectionsApi
         return Results.Created($"/collections/{entry.Name}", Describe(entry));
     }
 
-    private static async Task<IResult> UploadAsync(string name, int? dimension, HttpContext context, CollectionCatalog catalog, CollectionBudget budget, IOptions<ServerOptions> options)
+    internal static async Task<IResult> UploadAsync(string name, int? dimension, HttpContext context, CollectionCatalog catalog, CollectionBudget budget, IOptions<ServerOptions> options)
     {
         // Everything the URL and headers decide is checked before the body is touched.
         CollectionCatalog.ValidateName(name);

@@ -7,9 +7,9 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Tandem.Server.Tests.Support;
 
 /// <summary>
-/// Tandem.Server on a real Kestrel listener at 127.0.0.1 and a free port,
-/// for tests that need sockets: uploads that stop midway, slow clients,
-/// connection limits.
+/// Tandem.Server on a real Kestrel listener at 127.0.0.1 and a free port
+/// (or the Server:Urls a test gives), for tests that need sockets: uploads
+/// that stop midway, slow clients, connection limits, Host headers.
 /// </summary>
 internal sealed class KestrelHost : IAsyncDisposable
 {
@@ -27,14 +27,21 @@ internal sealed class KestrelHost : IAsyncDisposable
 
     public static KestrelHost Start(IDictionary<string, string?>? settings = null)
     {
-        var all = new Dictionary<string, string?>(settings ?? new Dictionary<string, string?>()) { ["Server:Urls"] = "http://127.0.0.1:0" };
+        var all = new Dictionary<string, string?>(settings ?? new Dictionary<string, string?>());
+        all.TryAdd("Server:Urls", "http://127.0.0.1:0");
         var factory = new ServerFactory(all);
         try
         {
             factory.UseKestrel();
             factory.StartServer();
-            var address = factory.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
-            return new KestrelHost(factory, new Uri(address));
+            var address = new UriBuilder(factory.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single());
+            // A server bound to every interface (0.0.0.0, [::]) is still reached over loopback: tests send no traffic off the machine.
+            if (address.Host is "0.0.0.0" or "[::]" or "::")
+            {
+                address.Host = "127.0.0.1";
+            }
+
+            return new KestrelHost(factory, address.Uri);
         }
         catch
         {
