@@ -109,6 +109,37 @@ public sealed class CollectionBudgetTests
     }
 
     [Fact]
+    public async Task UploadRaw_Chunked_IsCreatedAndChargedExactlyItsValues()
+    {
+        using var factory = new ServerFactory();
+        using var client = factory.CreateClient();
+        var rows = Vectors.Random(10_000, 8, seed: 4);
+
+        using var response = await client.PutAsync("/collections/streamed?dimension=8", Chunked(Vectors.RawF32(rows)));
+
+        Assert.Equal(10_000, (await response.ReadJsonAsync()).GetProperty("count").GetInt32());
+        var budget = factory.Services.GetRequiredService<CollectionBudget>();
+        Assert.Equal((1, 10_000L * 8 * 4), (budget.Count, budget.Bytes));
+        using var search = await client.PostAsync("/collections/streamed/search", Http.Json($"{{\"query\":[{string.Join(",", rows[1234].Select(v => v.ToString("R", System.Globalization.CultureInfo.InvariantCulture)))}],\"k\":1,\"metric\":\"l2\"}}"));
+        Assert.Equal(1234, (await search.ReadJsonAsync()).GetProperty("results")[0].GetProperty("ids")[0].GetInt64());
+    }
+
+    [Fact]
+    public async Task UploadNpy_Float64_IsChargedFourBytesPerValueAndDropGivesThemBack()
+    {
+        using var factory = new ServerFactory();
+        using var client = factory.CreateClient();
+        var budget = factory.Services.GetRequiredService<CollectionBudget>();
+
+        using var response = await client.PutAsync("/collections/doubles", Http.NpyFile(Npy.F8(Vectors.Random(300, 16, seed: 5))));
+
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        Assert.Equal((1, 300L * 16 * 4), (budget.Count, budget.Bytes));
+        Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync("/collections/doubles")).StatusCode);
+        Assert.Equal((0, 0L), (budget.Count, budget.Bytes));
+    }
+
+    [Fact]
     public async Task Upload_HundredFailures_LeaveTheBudgetWhereItWas()
     {
         await using var host = KestrelHost.Start(new Dictionary<string, string?> { ["Server:Limits:MaxUploadBytes"] = "65536" });
