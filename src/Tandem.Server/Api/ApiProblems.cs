@@ -63,7 +63,8 @@ internal static class ApiProblems
         var services = context.RequestServices;
         services.GetService<ServerMetrics>()?.Problem(httpStatus, codeName, backend);
         var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("Tandem.Server");
-        if (httpStatus >= 500)
+        // A full collection budget (507) is a flooding client's doing as often as not: Debug, counted in tandem.server.refusals.
+        if (httpStatus >= 500 && httpStatus != StatusCodes.Status507InsufficientStorage)
         {
             ServerLog.ServerProblem(logger, context.Request.Method, context.Request.Path, httpStatus, codeName, correlationId, detail);
         }
