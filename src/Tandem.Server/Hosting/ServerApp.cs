@@ -73,9 +73,13 @@ internal static class ServerApp
         ConfigureKestrel(builder, server);
         ConfigureServices(builder, server, flags);
         builder.Services.AddSingleton(binding);
+        // Ahead of ASP.NET Core's own host filtering filter, so it wraps it.
+        builder.Services.Insert(0, ServiceDescriptor.Singleton<IStartupFilter, HostFilteringProblems>());
+        builder.Services.Configure<Microsoft.AspNetCore.HostFiltering.HostFilteringOptions>(o => o.IncludeFailureMessage = false);
         ConfigureTelemetry(builder, server);
 
         var app = builder.Build();
+        HostFilteringProblems.MarkPassed(app);
         app.UseExceptionHandler(new ExceptionHandlerOptions { ExceptionHandler = ApiProblems.HandleAsync });
         app.UseStatusCodePages(context => UnmatchedAsync(context.HttpContext));
         ReadOnlyAccess.Use(app, binding);

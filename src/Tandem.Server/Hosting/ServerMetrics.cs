@@ -23,7 +23,7 @@ internal sealed class ServerMetrics
     {
         var meter = meterFactory.Create(MeterName);
         _problems = meter.CreateCounter<long>(ProblemsName, "{response}", "Error responses (problem details), by HTTP status, Tandem code and backend.");
-        _refusals = meter.CreateCounter<long>(RefusalsName, "{request}", "Requests refused by a limit, by reason (body_too_large, collections_count, collections_bytes, read_only_token).");
+        _refusals = meter.CreateCounter<long>(RefusalsName, "{request}", "Requests refused by a limit, by reason (body_too_large, collections_count, collections_bytes, host, read_only_token).");
         meter.CreateObservableGauge(CollectionsName, () => budget.Count, "{collection}", "Collections that exist or are being created (limit Server:Collections:MaxCount).");
         meter.CreateObservableGauge(CollectionBytesName, () => budget.Bytes, "By", "Bytes collections hold or have reserved (limit Server:Collections:MaxTotalBytes).");
     }
@@ -49,6 +49,9 @@ internal static class RefusalReasons
 
     /// <summary>Server:Collections:MaxTotalBytes reached (507).</summary>
     public const string CollectionBytes = "collections_bytes";
+
+    /// <summary>A Host header not in AllowedHosts (400).</summary>
+    public const string Host = "host";
 
     /// <summary>A read-only endpoint asked for without the admin token while the server listens off loopback (401).</summary>
     public const string ReadOnlyToken = "read_only_token";

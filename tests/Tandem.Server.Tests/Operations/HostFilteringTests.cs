@@ -20,11 +20,18 @@ public sealed class HostFilteringTests : IAsyncLifetime
     [InlineData("evil.example:5080")]
     [InlineData("localhost.evil.example")]
     [InlineData("10.0.0.1")]
-    public async Task Request_ForeignHostHeader_Returns400(string host)
+    public async Task Request_ForeignHostHeader_Returns400ProblemNamingAllowedHosts(string host)
     {
+        using var refusals = new Refusals(_host.Services);
+
         var response = await GetAsync(host);
 
         Assert.StartsWith("HTTP/1.1 400", response);
+        Assert.Contains("Content-Type: application/problem+json", response);
+        Assert.Contains($"Host '{host}'", response);
+        Assert.Contains("localhost, 127.0.0.1, [::1] (AllowedHosts", response);
+        Assert.Contains("\"code\":\"INVALID_ARGUMENT\"", response);
+        Assert.Equal(1, refusals["host"]);
     }
 
     [Theory]
