@@ -43,7 +43,7 @@ internal sealed class StartupWork(
                 await catalog.SearchAsync(demo.Collection, vectors.AsMemory(0, demo.Dimension), 10, SimilarityMetric.Cosine, stoppingToken);
             }
         }
-        catch (Exception e) when (e is TandemException or InvalidOperationException)
+        catch (Exception e) when (e is TandemException or InvalidOperationException or Api.HttpProblemException)
         {
             failure = e.Message;
             ServerLog.DemoSetupFailed(logger, e);

@@ -140,6 +140,30 @@ public sealed class CollectionBudgetTests
     }
 
     [Fact]
+    public async Task Startup_DemoPastMaxTotalBytes_ReadinessDegradedNamingTheLimitAndStillServing()
+    {
+        using var factory = new ServerFactory(new Dictionary<string, string?>
+        {
+            ["Server:Demo:Enabled"] = "true",
+            ["Server:Demo:Load"] = "false",
+            ["Server:Demo:Vectors"] = "100",
+            ["Server:Demo:Dimension"] = "8",
+            ["Server:Collections:MaxTotalBytes"] = "1024",
+        });
+        using var client = factory.CreateClient();
+        await factory.Services.GetRequiredService<Tandem.Server.Hosting.StartupState>().Done.WaitAsync(Bound);
+
+        using var ready = await client.GetAsync("/readyz");
+
+        var body = await ready.Content.ReadAsStringAsync();
+        Assert.Contains("\"Degraded\"", body);
+        Assert.Contains("startup work failed", body);
+        Assert.Contains("Server:Collections:MaxTotalBytes", body);
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/healthz")).StatusCode);
+        await client.CreateCollectionAsync("small", [[1, 2]]);
+    }
+
+    [Fact]
     public async Task Upload_HundredFailures_LeaveTheBudgetWhereItWas()
     {
         await using var host = KestrelHost.Start(new Dictionary<string, string?> { ["Server:Limits:MaxUploadBytes"] = "65536" });
