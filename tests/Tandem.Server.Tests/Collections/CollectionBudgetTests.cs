@@ -60,6 +60,23 @@ public sealed class CollectionBudgetTests
     }
 
     [Fact]
+    public async Task Metrics_AfterARefusal_ExposeRefusalsAndWhatCollectionsHold()
+    {
+        using var factory = new ServerFactory(new Dictionary<string, string?> { ["Server:Collections:MaxCount"] = "1" });
+        using var client = factory.CreateClient();
+        await client.CreateCollectionAsync("only", [[1, 2, 3, 4]]);
+        using var refused = await client.PostAsync("/collections", Http.Collection("more", [[1, 1]]));
+        Assert.Equal(HttpStatusCode.InsufficientStorage, refused.StatusCode);
+
+        string metrics = string.Empty;
+        await EventuallyAsync(async () => (metrics = await client.GetStringAsync("/metrics")).Contains("tandem_server_refusals_total", StringComparison.Ordinal));
+
+        Assert.Matches("tandem_server_refusals_total\\{[^}]*reason=\"collections_count\"[^}]*\\} 1", metrics);
+        Assert.Matches("(?m)^tandem_server_collections(\\{[^}]*\\})? 1( |$)", metrics);
+        Assert.Matches("(?m)^tandem_server_collections_bytes(\\{[^}]*\\})? 16( |$)", metrics);
+    }
+
+    [Fact]
     public async Task UploadNpy_ShapePastMaxTotalBytes_Returns507AfterTheHeaderOnly()
     {
         using var factory = new ServerFactory(new Dictionary<string, string?> { ["Server:Collections:MaxTotalBytes"] = "4096" });
@@ -239,6 +256,15 @@ public sealed class CollectionBudgetTests
         }
 
         return received.ToString();
+    }
+
+    private static async Task EventuallyAsync(Func<Task<bool>> condition)
+    {
+        using var timeout = new CancellationTokenSource(Bound);
+        while (!await condition())
+        {
+            await Task.Delay(50, timeout.Token);
+        }
     }
 
     private static async Task Eventually(Func<bool> condition)
