@@ -18,7 +18,13 @@ internal enum FaultKind
     /// <summary>IWorkerPoolAdmin.RestartAsync of one worker.</summary>
     Restart = 3,
 
-    /// <summary>INativeLibraryAdmin.HotSwapAsync of the in-process library to a copy of libtandem.so.</summary>
+    /// <summary>
+    /// INativeLibraryAdmin.HotSwapAsync of the in-process library: to a copy
+    /// of libtandem.so (at most --max-hot-swaps times: each keeps the old
+    /// library mapped for the life of the process, operations.md), otherwise
+    /// and every second time to a truncated copy, which must be refused with
+    /// FAILED_PRECONDITION while the current library keeps serving.
+    /// </summary>
     HotSwap = 4,
 
     /// <summary>Options reloaded for 1–2.5 s (batching off, result cache on, kernels moved to another backend, or fallback off during a kill), then restored.</summary>
@@ -35,13 +41,14 @@ internal sealed record Fault(FaultKind Kind, string Detail, long Started, long R
 /// stopped worker is always continued and a changed option always restored,
 /// even when the run stops.
 /// </summary>
-internal sealed class ChaosDriver(SoakSettings settings, Target remote, Target native, string[] libraryCopies, ProcessRegistry processes, Ledger ledger)
+internal sealed class ChaosDriver(SoakSettings settings, Target remote, Target native, string[] libraryCopies, string brokenLibrary, ProcessRegistry processes, Ledger ledger)
 {
     private static readonly TimeSpan RecoveryLimit = TimeSpan.FromSeconds(30);
     private static readonly string[] Kernels = ["similarity.topk", "montecarlo.european", "hash.blake3"];
     private readonly List<Fault> _faults = [];
     private readonly IWorkerPoolAdmin _pool = remote.Pool ?? throw new ArgumentException("the Remote target has no pool", nameof(remote));
     private int _swaps;
+    private int _swapFaults;
 
     public int CompletedCycles { get; private set; }
 
@@ -59,7 +66,7 @@ internal sealed class ChaosDriver(SoakSettings settings, Target remote, Target n
     public async Task RunAsync(CancellationToken stop)
     {
         var random = new Random(settings.Seed ^ 0x5EED);
-        var kinds = Enum.GetValues<FaultKind>();
+        var kinds = settings.Faults.ToArray();
         while (!stop.IsCancellationRequested)
         {
             random.Shuffle(kinds);
@@ -151,21 +158,44 @@ internal sealed class ChaosDriver(SoakSettings settings, Target remote, Target n
             }
 
             case FaultKind.HotSwap:
-            {
-                var before = native.Native.Current.Generation;
-                var copy = libraryCopies[_swaps++ % libraryCopies.Length];
-                var after = await native.Native.HotSwapAsync(copy);
-                if (after.Generation <= before)
-                {
-                    ledger.Fail($"hot swap to {copy} returned generation {after.Generation}, not above {before}");
-                }
-
-                return $"generation {before} -> {after.Generation}";
-            }
+                return _swapFaults++ % 2 == 1 || _swaps >= settings.MaxHotSwaps ? await RefusedHotSwapAsync() : await HotSwapAsync();
 
             default:
                 return await FlipOptionsAsync(random);
         }
+    }
+
+    private async Task<string> HotSwapAsync()
+    {
+        var before = native.Native.Current.Generation;
+        var copy = libraryCopies[_swaps++ % libraryCopies.Length];
+        var after = await native.Native.HotSwapAsync(copy);
+        if (after.Generation <= before)
+        {
+            ledger.Fail($"hot swap to {copy} returned generation {after.Generation}, not above {before}");
+        }
+
+        return $"generation {before} -> {after.Generation}";
+    }
+
+    private async Task<string> RefusedHotSwapAsync()
+    {
+        var before = native.Native.Current.Generation;
+        try
+        {
+            await native.Native.HotSwapAsync(brokenLibrary);
+            ledger.Fail($"hot swap to the truncated library {brokenLibrary} was accepted");
+        }
+        catch (TandemException e) when (e.Code == TandemStatusCode.FailedPrecondition)
+        {
+        }
+
+        if (native.Native.Current.Generation != before)
+        {
+            ledger.Fail($"a refused hot swap changed the generation from {before} to {native.Native.Current.Generation}");
+        }
+
+        return $"truncated library refused, generation {before} kept";
     }
 
     private async Task<string> FlipOptionsAsync(Random random)

@@ -83,18 +83,49 @@ internal static class Program
                 File.Copy(current, copy);
             }
 
+            // And one cut short, which a hot swap must refuse.
+            var broken = Path.Combine(libraries, "libtandem-truncated.so");
+            using (var source = File.OpenRead(current))
+            using (var target = File.Create(broken))
+            {
+                var head = new byte[64 * 1024];
+                source.ReadExactly(head);
+                target.Write(head);
+            }
+
             using var stopChaos = new CancellationTokenSource();
             using var stopSampling = new CancellationTokenSource();
             rss = new RssSampler(settings, remote, processes);
-            var chaos = new ChaosDriver(settings, remote, native, copies, processes, ledger);
+            var chaos = new ChaosDriver(settings, remote, native, copies, broken, processes, ledger);
             var runner = new CallRunner(settings, workload, targets, ledger);
             runStarted = Stopwatch.GetTimestamp();
             var sampling = rss.RunAsync(stopSampling.Token);
             var chaosRun = Task.Run(() => chaos.RunAsync(stopChaos.Token));
 
             long next = -1;
-            bool More(long id) =>
-                id < settings.Calls && !(settings.Seconds > 0 && Stopwatch.GetElapsedTime(runStarted).TotalSeconds >= settings.Seconds && chaos.CompletedCycles > 0);
+            var interrupted = false;
+            Console.CancelKeyPress += (_, e) =>
+            {
+                // Ctrl-C ends the run like its time limit: calls stop, faults are undone, everything is cleaned up.
+                e.Cancel = true;
+                Volatile.Write(ref interrupted, true);
+            };
+            bool More(long id)
+            {
+                if (id >= settings.Calls || Volatile.Read(ref interrupted))
+                {
+                    return false;
+                }
+
+                if (settings.Seconds <= 0)
+                {
+                    return true;
+                }
+
+                var elapsed = Stopwatch.GetElapsedTime(runStarted).TotalSeconds;
+                return elapsed < settings.Seconds || (chaos.CompletedCycles == 0 && elapsed < (2 * settings.Seconds) + 10);
+            }
+
             var loops = Enumerable.Range(0, settings.Concurrency).Select(_ => Task.Run(async () =>
             {
                 for (var id = Interlocked.Increment(ref next); More(id); id = Interlocked.Increment(ref next))
@@ -163,7 +194,7 @@ internal static class Program
             ledger.Fail(leftover);
         }
 
-        var report = SoakReport.Build(settings, command, startedAt, runStarted, runEnded, taken, issued, ledger, faults, rss.Series, leftovers);
+        var report = SoakReport.Build(settings, command, startedAt, runStarted, runEnded, taken, issued, ledger, faults, rss, leftovers);
         report.Write(settings.Output);
         Console.WriteLine(report.Markdown());
         Console.WriteLine($"soak: report written to {Path.GetFullPath(settings.Output)}/report.json and report.md");

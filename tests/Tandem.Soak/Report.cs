@@ -33,6 +33,7 @@ internal sealed record SoakReport(
     LatencySummary LatencyDuringFaults,
     LatencySummary LatencyOutsideFaults,
     List<RssSummary> Rss,
+    List<double> DriverRssTimelineMiB,
     List<string> Leftovers,
     long FailureCount,
     List<string> Failures,
@@ -41,7 +42,7 @@ internal sealed record SoakReport(
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
 
     /// <summary>Folds the ledger, the faults and the RSS samples into the report.</summary>
-    public static SoakReport Build(SoakSettings settings, string command, DateTimeOffset startedAt, long runStarted, long runEnded, long taken, long issued, Ledger ledger, IReadOnlyList<Fault> faults, IReadOnlyCollection<RssSeries> rss, List<string> leftovers)
+    public static SoakReport Build(SoakSettings settings, string command, DateTimeOffset startedAt, long runStarted, long runEnded, long taken, long issued, Ledger ledger, IReadOnlyList<Fault> faults, RssSampler rss, List<string> leftovers)
     {
         // A call is "during a fault" when it started between an injection and a quarter second after the pool was whole again.
         var tail = Stopwatch.Frequency / 4;
@@ -98,11 +99,12 @@ internal sealed record SoakReport(
             Latency: Summarize(all),
             LatencyDuringFaults: Summarize(during),
             LatencyOutsideFaults: Summarize(outside),
-            Rss: [.. rss.Select(s =>
+            Rss: [.. rss.Series.Select(s =>
             {
-                var (first, last) = s.QuarterMedians();
+                var (first, last) = s.QuarterMedians(rss.SteadyFrom);
                 return new RssSummary(s.Name, s.ProcessId, s.Samples.Count, Mib(first), Mib(last), Mib(s.Peak));
             })],
+            DriverRssTimelineMiB: Timeline(rss.Series.FirstOrDefault(s => s.Name == "driver")),
             Leftovers: leftovers,
             FailureCount: ledger.FailureCount,
             Failures: failures,
@@ -134,7 +136,7 @@ internal sealed record SoakReport(
         text.AppendLine(c, $"| latency outside faults | p50 {LatencyOutsideFaults.P50Ms:F2} ms, p99 {LatencyOutsideFaults.P99Ms:F2} ms, max {LatencyOutsideFaults.MaxMs:F0} ms |");
         var driver = Rss.Where(r => r.Name == "driver").ToArray();
         var workers = Rss.Where(r => r.Name != "driver").ToArray();
-        text.AppendLine(c, $"| peak RSS, driver (first → last quarter median) | {string.Join("; ", driver.Select(r => $"{r.PeakMiB:F0} MiB ({r.FirstQuarterMedianMiB:F0} → {r.LastQuarterMedianMiB:F0})"))} |");
+        text.AppendLine(c, $"| peak RSS, driver (steady first → last quarter median) | {string.Join("; ", driver.Select(r => $"{r.PeakMiB:F0} MiB ({r.FirstQuarterMedianMiB:F0} → {r.LastQuarterMedianMiB:F0})"))} |");
         if (workers.Length > 0)
         {
             var longest = workers.OrderByDescending(r => r.Samples).First();
@@ -195,6 +197,18 @@ internal sealed record SoakReport(
         micros.Sort();
         double At(double q) => micros[(int)Math.Min(micros.Count - 1, Math.Floor(q * micros.Count))] / 1000.0;
         return new LatencySummary(micros.Count, Math.Round(At(0.50), 3), Math.Round(At(0.99), 3), Math.Round(micros[^1] / 1000.0, 1));
+    }
+
+    /// <summary>At most 100 evenly spaced samples of a series, to see the shape of its memory over the run.</summary>
+    private static List<double> Timeline(RssSeries? series)
+    {
+        if (series is null || series.Samples.Count == 0)
+        {
+            return [];
+        }
+
+        var points = Math.Min(100, series.Samples.Count);
+        return [.. Enumerable.Range(0, points).Select(i => Mib(series.Samples[(int)((long)i * (series.Samples.Count - 1) / Math.Max(1, points - 1))]))];
     }
 
     private static double Mib(long bytes) => Math.Round(bytes / (1024.0 * 1024.0), 1);

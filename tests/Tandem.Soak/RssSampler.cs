@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 
 namespace Tandem.Soak;
 
@@ -19,15 +20,24 @@ internal sealed class RssSeries(int pid, string name)
 
     public string Name { get; } = name;
 
+    /// <summary>RSS in bytes, one per sample.</summary>
     public List<long> Samples { get; } = [];
+
+    /// <summary>When each sample was taken (<see cref="Stopwatch.GetTimestamp"/>).</summary>
+    public List<long> Times { get; } = [];
 
     public long Peak => Samples.Count == 0 ? 0 : Samples.Max();
 
-    /// <summary>Median of the first and of the last quarter of the samples.</summary>
-    public (long First, long Last) QuarterMedians()
+    /// <summary>The samples taken from <paramref name="since"/> on.</summary>
+    public List<long> Steady(long since) => [.. Samples.Where((_, i) => Times[i] >= since)];
+
+    /// <summary>Median of the first and of the last quarter of the samples taken from <paramref name="since"/> on (of all, when fewer than 8 are that late).</summary>
+    public (long First, long Last) QuarterMedians(long since)
     {
-        var quarter = Math.Max(1, Samples.Count / 4);
-        return (Median(Samples.Take(quarter)), Median(Samples.Skip(Samples.Count - quarter)));
+        var samples = Steady(since);
+        samples = samples.Count >= 8 ? samples : Samples;
+        var quarter = Math.Max(1, samples.Count / 4);
+        return (Median(samples.Take(quarter)), Median(samples.Skip(samples.Count - quarter)));
     }
 
     private static long Median(IEnumerable<long> values)
@@ -45,11 +55,21 @@ internal sealed class RssSampler(SoakSettings settings, Target remote, ProcessRe
 {
     private readonly ConcurrentDictionary<int, RssSeries> _series = new();
 
+    private long _started;
+    private long _stopped;
+
+    /// <summary>
+    /// Memory grows while the heaps and pools reach their working size: the
+    /// flatness check starts after 10 s or a tenth of the run, whichever is longer.
+    /// </summary>
+    public long SteadyFrom => _started + Math.Max(10 * Stopwatch.Frequency, (_stopped - _started) / 10);
+
     public IReadOnlyCollection<RssSeries> Series => [.. _series.Values.OrderBy(s => s.Name, StringComparer.Ordinal).ThenBy(s => s.ProcessId)];
 
     public async Task RunAsync(CancellationToken stop)
     {
         var self = Environment.ProcessId;
+        _started = Stopwatch.GetTimestamp();
         using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(settings.RssSampleMs));
         try
         {
@@ -70,6 +90,8 @@ internal sealed class RssSampler(SoakSettings settings, Target remote, ProcessRe
         catch (OperationCanceledException)
         {
         }
+
+        _stopped = Stopwatch.GetTimestamp();
     }
 
     private void Sample(int pid, string name)
@@ -80,21 +102,26 @@ internal sealed class RssSampler(SoakSettings settings, Target remote, ProcessRe
             lock (series)
             {
                 series.Samples.Add(bytes);
+                series.Times.Add(Stopwatch.GetTimestamp());
             }
         }
     }
 
-    /// <summary>Flatness failures: a process sampled at least 8 times whose last-quarter median exceeds its first-quarter median × factor + slack.</summary>
+    /// <summary>
+    /// Flatness failures: a process sampled at least 8 times after the
+    /// warm-up (<see cref="SteadyFrom"/>) whose last-quarter median exceeds
+    /// its first-quarter median × factor + slack.
+    /// </summary>
     public IEnumerable<string> Growth()
     {
         foreach (var series in Series)
         {
-            if (series.Samples.Count < 8)
+            if (series.Steady(SteadyFrom).Count < 8)
             {
                 continue;
             }
 
-            var (first, last) = series.QuarterMedians();
+            var (first, last) = series.QuarterMedians(SteadyFrom);
             var limit = (first * settings.RssFactor) + (settings.RssSlackMiB * 1024 * 1024);
             if (last > limit)
             {

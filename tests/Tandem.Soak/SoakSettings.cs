@@ -44,6 +44,12 @@ internal sealed class SoakSettings
     /// <summary>Interval between two RSS samples, in milliseconds.</summary>
     public int RssSampleMs { get; set; } = 250;
 
+    /// <summary>Hot swaps that load a library (each keeps the old one mapped for the life of the process); further hot-swap faults are refused swaps.</summary>
+    public int MaxHotSwaps { get; set; } = 10;
+
+    /// <summary>The fault kinds the chaos driver injects (default: every kind).</summary>
+    public FaultKind[] Faults { get; set; } = Enum.GetValues<FaultKind>();
+
     /// <summary>Where report.json and report.md are written.</summary>
     public string Output { get; set; } = "artifacts/soak";
 
@@ -82,6 +88,8 @@ internal sealed class SoakSettings
                 case "--rss-factor": settings.RssFactor = Double(flag, value, 1); break;
                 case "--rss-slack-mib": settings.RssSlackMiB = Double(flag, value, 0); break;
                 case "--rss-sample-ms": settings.RssSampleMs = (int)Long(flag, value, 10); break;
+                case "--max-hot-swaps": settings.MaxHotSwaps = (int)Long(flag, value, 0); break;
+                case "--faults": settings.Faults = Kinds(flag, value); break;
                 case "--out": settings.Output = value; break;
                 case "--worker": settings.WorkerPath = value; break;
                 default: throw new SoakUsageException($"unknown flag {flag}\n{Usage}");
@@ -96,7 +104,21 @@ internal sealed class SoakSettings
         "                   [--concurrency N (16)] [--remote-share F (0.6)] [--fault-gap-ms N (800)]\n" +
         "                   [--call-timeout S (3)] [--attempt-deadline S (1)] [--grace S (15)]\n" +
         "                   [--rss-factor F (1.25)] [--rss-slack-mib N (48)] [--rss-sample-ms N (250)]\n" +
-        "                   [--out DIR (artifacts/soak)] [--worker PATH]";
+        "                   [--max-hot-swaps N (10)] [--faults kill,stall,slow,restart,hotswap,flags (all)] [--out DIR (artifacts/soak)] [--worker PATH]\n" +
+        "A run ends after --calls calls, or after --seconds once every fault kind was injected (at the latest 2 x --seconds + 10 s).";
+
+    private static FaultKind[] Kinds(string flag, string value)
+    {
+        var kinds = new List<FaultKind>();
+        foreach (var name in value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            kinds.Add(Enum.TryParse<FaultKind>(name, ignoreCase: true, out var kind) && Enum.IsDefined(kind)
+                ? kind
+                : throw new SoakUsageException($"{flag}: unknown fault kind '{name}' (known: {string.Join(", ", Enum.GetNames<FaultKind>()).ToLowerInvariant()})"));
+        }
+
+        return kinds.Count > 0 ? [.. kinds.Distinct()] : throw new SoakUsageException($"{flag} needs at least one fault kind");
+    }
 
     private static long Long(string flag, string value, long min) =>
         long.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var parsed) && parsed >= min
