@@ -88,11 +88,11 @@ SOAK_CALLS ?= 1000000
 SOAK_SECONDS ?= 0
 SOAK_SEED ?= 12
 soak: build
-	bash build/soak.sh --calls $(SOAK_CALLS) --seconds $(SOAK_SECONDS) --seed $(SOAK_SEED) --out artifacts/soak
+	CONFIG=$(CONFIG) bash build/soak.sh --calls $(SOAK_CALLS) --seconds $(SOAK_SECONDS) --seed $(SOAK_SEED) --out artifacts/soak
 
 ## soak-short: the same soak for about 20 s (at least one fault of every kind), part of `make test`
 soak-short: build
-	bash build/soak.sh --calls 400000 --seconds 20 --seed $(SOAK_SEED) --out artifacts/soak-short
+	CONFIG=$(CONFIG) bash build/soak.sh --calls 400000 --seconds 20 --seed $(SOAK_SEED) --out artifacts/soak-short
 
 test-native:
 	cd native && $(CARGO) test --release --workspace

@@ -28,6 +28,7 @@ internal sealed record SoakReport(
     Dictionary<string, long> CallsByKind,
     Dictionary<string, long> Outcomes,
     Dictionary<string, long> OutcomesDuringFaults,
+    Dictionary<string, long> ErrorsByCall,
     Dictionary<string, long> FaultsByKind,
     LatencySummary Latency,
     LatencySummary LatencyDuringFaults,
@@ -54,6 +55,7 @@ internal sealed record SoakReport(
         var outcomesDuring = new SortedDictionary<string, long>(StringComparer.Ordinal);
         var byTarget = new SortedDictionary<string, long>(StringComparer.Ordinal);
         var byKind = new SortedDictionary<string, long>(StringComparer.Ordinal);
+        var errors = new SortedDictionary<string, long>(StringComparer.Ordinal);
         for (long id = 0; id < taken; id++)
         {
             if (!ledger.WasStarted(id))
@@ -65,6 +67,11 @@ internal sealed record SoakReport(
             Add(outcomes, outcome);
             Add(byTarget, Program.TargetNames[ledger.TargetOf(id)]);
             Add(byKind, ledger.Kind(id).ToString());
+            if (ledger.Outcome(id) != (byte)TandemStatusCode.Ok)
+            {
+                Add(errors, $"{outcome} ({ledger.Describe(id)})");
+            }
+
             var latency = ledger.LatencyMicros(id);
             all.Add(latency);
             if (InAnyWindow(windows, ledger.StartedAt(id)))
@@ -95,6 +102,7 @@ internal sealed record SoakReport(
             CallsByKind: new(byKind),
             Outcomes: new(outcomes),
             OutcomesDuringFaults: new(outcomesDuring),
+            ErrorsByCall: new(errors),
             FaultsByKind: Enum.GetValues<FaultKind>().ToDictionary(k => k.ToString(), k => (long)faults.Count(f => f.Kind == k)),
             Latency: Summarize(all),
             LatencyDuringFaults: Summarize(during),
@@ -131,6 +139,7 @@ internal sealed record SoakReport(
         text.AppendLine(c, $"| faults injected | {FaultsByKind.Values.Sum()}: {Join(FaultsByKind)} |");
         text.AppendLine(c, $"| outcomes | {Join(Outcomes)} |");
         text.AppendLine(c, $"| outcomes of calls started during a fault | {Join(OutcomesDuringFaults)} |");
+        text.AppendLine(c, $"| errors by call | {(ErrorsByCall.Count == 0 ? "none" : Join(ErrorsByCall))} |");
         text.AppendLine(c, $"| latency, all calls | p50 {Latency.P50Ms:F2} ms, p99 {Latency.P99Ms:F2} ms, max {Latency.MaxMs:F0} ms |");
         text.AppendLine(c, $"| latency during faults ({LatencyDuringFaults.Calls:N0} calls) | p50 {LatencyDuringFaults.P50Ms:F2} ms, p99 {LatencyDuringFaults.P99Ms:F2} ms, max {LatencyDuringFaults.MaxMs:F0} ms |");
         text.AppendLine(c, $"| latency outside faults | p50 {LatencyOutsideFaults.P50Ms:F2} ms, p99 {LatencyOutsideFaults.P99Ms:F2} ms, max {LatencyOutsideFaults.MaxMs:F0} ms |");
