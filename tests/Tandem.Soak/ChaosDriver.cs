@@ -50,7 +50,10 @@ internal sealed class ChaosDriver(SoakSettings settings, Target remote, Target n
     private int _swaps;
     private int _swapFaults;
 
-    public int CompletedCycles { get; private set; }
+    private int _completedCycles;
+
+    /// <summary>Cycles in which every fault kind was injected once (read by the call loops).</summary>
+    public int CompletedCycles => Volatile.Read(ref _completedCycles);
 
     public IReadOnlyList<Fault> Faults
     {
@@ -100,7 +103,7 @@ internal sealed class ChaosDriver(SoakSettings settings, Target remote, Target n
                 }
             }
 
-            CompletedCycles++;
+            Interlocked.Increment(ref _completedCycles);
         }
     }
 

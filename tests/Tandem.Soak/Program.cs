@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Tandem.Soak;
 
 namespace Tandem.Soak;
 

@@ -77,18 +77,18 @@ internal sealed class SoakSettings
             {
                 case "--calls": settings.Calls = Long(flag, value, 1); break;
                 case "--seconds": settings.Seconds = Double(flag, value, 0); break;
-                case "--seed": settings.Seed = (int)Long(flag, value, 0); break;
-                case "--workers": settings.Workers = (int)Long(flag, value, 2); break;
-                case "--concurrency": settings.Concurrency = (int)Long(flag, value, 1); break;
+                case "--seed": settings.Seed = (int)Long(flag, value, 0, int.MaxValue); break;
+                case "--workers": settings.Workers = (int)Long(flag, value, 2, int.MaxValue); break;
+                case "--concurrency": settings.Concurrency = (int)Long(flag, value, 1, int.MaxValue); break;
                 case "--remote-share": settings.RemoteShare = Double(flag, value, 0, 1); break;
-                case "--fault-gap-ms": settings.FaultGapMs = (int)Long(flag, value, 10); break;
+                case "--fault-gap-ms": settings.FaultGapMs = (int)Long(flag, value, 10, int.MaxValue); break;
                 case "--call-timeout": settings.CallTimeoutSeconds = Double(flag, value, 0.1); break;
                 case "--attempt-deadline": settings.AttemptDeadlineSeconds = Double(flag, value, 0.05); break;
                 case "--grace": settings.GraceSeconds = Double(flag, value, 1); break;
                 case "--rss-factor": settings.RssFactor = Double(flag, value, 1); break;
                 case "--rss-slack-mib": settings.RssSlackMiB = Double(flag, value, 0); break;
-                case "--rss-sample-ms": settings.RssSampleMs = (int)Long(flag, value, 10); break;
-                case "--max-hot-swaps": settings.MaxHotSwaps = (int)Long(flag, value, 0); break;
+                case "--rss-sample-ms": settings.RssSampleMs = (int)Long(flag, value, 10, int.MaxValue); break;
+                case "--max-hot-swaps": settings.MaxHotSwaps = (int)Long(flag, value, 0, int.MaxValue); break;
                 case "--faults": settings.Faults = Kinds(flag, value); break;
                 case "--out": settings.Output = value; break;
                 case "--worker": settings.WorkerPath = value; break;
@@ -120,10 +120,10 @@ internal sealed class SoakSettings
         return kinds.Count > 0 ? [.. kinds.Distinct()] : throw new SoakUsageException($"{flag} needs at least one fault kind");
     }
 
-    private static long Long(string flag, string value, long min) =>
-        long.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var parsed) && parsed >= min
+    private static long Long(string flag, string value, long min, long max = long.MaxValue) =>
+        long.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var parsed) && parsed >= min && parsed <= max
             ? parsed
-            : throw new SoakUsageException($"{flag} must be an integer >= {min}, got '{value}'");
+            : throw new SoakUsageException($"{flag} must be an integer in [{min}, {max}], got '{value}'");
 
     private static double Double(string flag, string value, double min, double max = double.MaxValue) =>
         double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var parsed) && parsed >= min && parsed <= max
