@@ -67,7 +67,7 @@ APT_PACKAGES := \
 	chromium \
 	wrk
 
-.PHONY: setup build native test test-native test-dotnet test-interop test-dashboard test-packages test-example lint header check-header generate check-generated demo bench bench-http pack clean
+.PHONY: setup build native soak soak-short test test-native test-dotnet test-interop test-dashboard test-packages test-example lint header check-header generate check-generated demo bench bench-http pack clean
 
 ## setup: install what a fresh Debian 12 machine lacks (idempotent, fast when done)
 setup:
@@ -79,7 +79,20 @@ build: setup
 	dotnet build Tandem.slnx -c $(CONFIG)
 
 ## test: every Rust, .NET, interop and dashboard test, lints, and the header drift check
-test: build check-header check-generated lint test-native test-dotnet test-interop test-dashboard test-packages test-example
+test: build soak-short check-header check-generated lint test-native test-dotnet test-interop test-dashboard test-packages test-example
+
+## soak: the fault soak (docs/reliability.md, "Fault soak"): SOAK_CALLS calls
+## (1,000,000) over the three kernels on Remote and Native under seeded chaos;
+## SOAK_SECONDS > 0 stops earlier, SOAK_SEED picks the schedule; report in artifacts/soak
+SOAK_CALLS ?= 1000000
+SOAK_SECONDS ?= 0
+SOAK_SEED ?= 12
+soak: build
+	CONFIG=$(CONFIG) bash build/soak.sh --calls $(SOAK_CALLS) --seconds $(SOAK_SECONDS) --seed $(SOAK_SEED) --out artifacts/soak
+
+## soak-short: the same soak for about 20 s (at least one fault of every kind), part of `make test`
+soak-short: build
+	CONFIG=$(CONFIG) bash build/soak.sh --calls 400000 --seconds 20 --seed $(SOAK_SEED) --out artifacts/soak-short
 
 test-native:
 	cd native && $(CARGO) test --release --workspace

@@ -164,6 +164,31 @@ public sealed class HotSwapTests
     }
 
     [Fact]
+    public async Task HotSwapAsync_TruncatedLibrary_FailedPreconditionAndOldLibraryServes()
+    {
+        // Found by the fault soak: dlopen mapped the cut file and the process died of SIGBUS.
+        using var services = CreateSut();
+        var admin = services.GetRequiredService<INativeLibraryAdmin>();
+        var expected = await SearchOnce(services);
+        var file = Path.Combine(Path.GetTempPath(), $"truncated-{Guid.NewGuid():N}.so");
+        var bytes = await File.ReadAllBytesAsync(LibraryPath);
+        await File.WriteAllBytesAsync(file, bytes.AsMemory(0, 64 * 1024).ToArray());
+        try
+        {
+            var error = await Assert.ThrowsAsync<TandemException>(() => admin.HotSwapAsync(file).AsTask());
+
+            Assert.Equal(TandemStatusCode.FailedPrecondition, error.Code);
+            Assert.Contains("is truncated", error.Message);
+            Assert.Equal(1, admin.Current.Generation);
+            await AssertStillServes(services, expected);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
     public async Task HotSwapAsync_Disabled_FailedPreconditionNamingTheOption()
     {
         using var services = CreateSut(hotSwap: false);

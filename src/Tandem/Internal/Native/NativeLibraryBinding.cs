@@ -81,14 +81,24 @@ internal sealed unsafe class NativeLibraryBinding
     /// <summary>
     /// Loads the library at <paramref name="path"/> and resolves every export.
     /// Throws <see cref="DllNotFoundException"/> (missing file, not a shared
-    /// library) or <see cref="EntryPointNotFoundException"/> (an export missing).
+    /// library), <see cref="BadImageFormatException"/> (a truncated file) or
+    /// <see cref="EntryPointNotFoundException"/> (an export missing).
     /// </summary>
     /// <remarks>
     /// The library is never unloaded: a Rust cdylib that has run keeps compute
     /// threads parked inside its code and registers thread-local destructors,
     /// so dlclose would either be deferred by glibc or unmap code still in use.
     /// </remarks>
-    public static NativeLibraryBinding Load(string path) => new(path, NativeLibrary.Load(path));
+    public static NativeLibraryBinding Load(string path)
+    {
+        // A truncated file would be mapped and then kill the process (SIGBUS): refuse it first.
+        if (File.Exists(path))
+        {
+            ElfImage.CheckComplete(path);
+        }
+
+        return new(path, NativeLibrary.Load(path));
+    }
 
     /// <summary>
     /// Unloads a library that has only been asked its ABI version: no Rust
