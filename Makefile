@@ -30,7 +30,8 @@ PACKAGE_VERSION = $(or $(VERSION),$(shell sed -n 's:.*<Version>\(.*\)</Version>.
 # cbindgen, b3sum (the BLAKE3 reference the tests compare with), numpy
 # on OpenBLAS for the benchmark baseline (without libopenblas0-pthread,
 # numpy falls back to the slow reference BLAS), Chromium for the dashboard's
-# browser test, and wrk for the HTTP benchmark.
+# browser test, wrk for the HTTP benchmark, and the libFuzzer runtime
+# (libclang-rt-14-dev) that the fuzz harnesses link (build/fuzz.sh).
 APT_PACKAGES := \
 	librust-rayon-dev \
 	librust-blake3-dev \
@@ -65,9 +66,10 @@ APT_PACKAGES := \
 	python3-numpy \
 	libopenblas0-pthread \
 	chromium \
-	wrk
+	wrk \
+	libclang-rt-14-dev
 
-.PHONY: setup build native test test-native test-dotnet test-interop test-dashboard test-packages test-example lint header check-header generate check-generated demo bench bench-http pack clean
+.PHONY: fuzz fuzz-smoke setup build native test test-native test-dotnet test-interop test-dashboard test-packages test-example lint header check-header generate check-generated demo bench bench-http pack clean
 
 ## setup: install what a fresh Debian 12 machine lacks (idempotent, fast when done)
 setup:
@@ -79,7 +81,7 @@ build: setup
 	dotnet build Tandem.slnx -c $(CONFIG)
 
 ## test: every Rust, .NET, interop and dashboard test, lints, and the header drift check
-test: build check-header check-generated lint test-native test-dotnet test-interop test-dashboard test-packages test-example
+test: build check-header check-generated lint test-native test-dotnet test-interop test-dashboard test-packages test-example fuzz-smoke
 
 test-native:
 	cd native && $(CARGO) test --release --workspace
@@ -88,6 +90,22 @@ test-dotnet:
 	dotnet test tests/Tandem.Tests/Tandem.Tests.csproj -c $(CONFIG) --no-build
 	dotnet test tests/Tandem.Server.Tests/Tandem.Server.Tests.csproj -c $(CONFIG) --no-build
 	dotnet test tests/Tandem.Testing.Tests/Tandem.Testing.Tests.csproj -c $(CONFIG) --no-build
+
+# Fuzzing (docs/reliability.md, "Fuzzing"): the Rust targets coverage-guided
+# (sancov + libFuzzer, build/fuzz.sh), the C# decoders with CsCheck.
+FUZZ_SECONDS ?= 300
+FUZZ_SMOKE_SECONDS ?= 15
+FUZZ_DOTNET := dotnet tests/Tandem.Fuzz/bin/$(CONFIG)/net10.0/Tandem.Fuzz.dll
+
+## fuzz: every fuzz target for FUZZ_SECONDS (default 300) each; findings land in native/fuzz/artifacts and tests/Tandem.Fuzz/artifacts
+fuzz: build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash build/fuzz.sh run
+	$(FUZZ_DOTNET) run $(FUZZ_SECONDS)
+
+## fuzz-smoke: replay every committed seed and regression, then FUZZ_SMOKE_SECONDS (default 15) of fuzzing per target
+fuzz-smoke: build
+	FUZZ_SMOKE_SECONDS=$(FUZZ_SMOKE_SECONDS) bash build/fuzz.sh smoke
+	$(FUZZ_DOTNET) smoke $(FUZZ_SMOKE_SECONDS)
 
 ## test-dashboard: the dashboard's own unit tests (node --test); its browser test runs in test-dotnet
 test-dashboard:
@@ -107,6 +125,7 @@ test-example: pack
 
 lint:
 	cd native && $(CARGO) fmt --all --check
+	cd native/fuzz && $(CARGO) fmt --check
 	cd native && $(CARGO) clippy --release --workspace --all-targets -- -D warnings
 
 ## header: regenerate native/sdk/include/tandem.h with cbindgen
@@ -159,5 +178,6 @@ pack: build
 
 clean:
 	cd native && $(CARGO) clean
+	rm -rf native/fuzz/target
 	dotnet clean Tandem.slnx -c $(CONFIG)
 	rm -rf $(PACKAGES_DIR)
