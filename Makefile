@@ -30,8 +30,9 @@ PACKAGE_VERSION = $(or $(VERSION),$(shell sed -n 's:.*<Version>\(.*\)</Version>.
 # cbindgen, b3sum (the BLAKE3 reference the tests compare with), numpy
 # on OpenBLAS for the benchmark baseline (without libopenblas0-pthread,
 # numpy falls back to the slow reference BLAS), Chromium for the dashboard's
-# browser test, wrk for the HTTP benchmark, and the libFuzzer runtime
-# (libclang-rt-14-dev) that the fuzz harnesses link (build/fuzz.sh).
+# browser test, wrk for the HTTP benchmark, and for the fuzz harnesses
+# (build/fuzz.sh) the libFuzzer runtime the Rust targets link
+# (libclang-rt-14-dev) and AFL++, which drives the C# targets.
 APT_PACKAGES := \
 	librust-rayon-dev \
 	librust-blake3-dev \
@@ -67,7 +68,8 @@ APT_PACKAGES := \
 	libopenblas0-pthread \
 	chromium \
 	wrk \
-	libclang-rt-14-dev
+	libclang-rt-14-dev \
+	afl++
 
 .PHONY: fuzz fuzz-smoke setup build native test test-native test-dotnet test-interop test-dashboard test-packages test-example lint header check-header generate check-generated demo bench bench-http pack clean
 
@@ -91,21 +93,18 @@ test-dotnet:
 	dotnet test tests/Tandem.Server.Tests/Tandem.Server.Tests.csproj -c $(CONFIG) --no-build
 	dotnet test tests/Tandem.Testing.Tests/Tandem.Testing.Tests.csproj -c $(CONFIG) --no-build
 
-# Fuzzing (docs/reliability.md, "Fuzzing"): the Rust targets coverage-guided
-# (sancov + libFuzzer, build/fuzz.sh), the C# decoders with CsCheck.
+# Fuzzing (docs/reliability.md, "Fuzzing"), coverage-guided: the Rust
+# targets with sancov + libFuzzer, the C# decoders with SharpFuzz + AFL++.
 FUZZ_SECONDS ?= 300
 FUZZ_SMOKE_SECONDS ?= 15
-FUZZ_DOTNET := dotnet tests/Tandem.Fuzz/bin/$(CONFIG)/net10.0/Tandem.Fuzz.dll
 
 ## fuzz: every fuzz target for FUZZ_SECONDS (default 300) each; findings land in native/fuzz/artifacts and tests/Tandem.Fuzz/artifacts
 fuzz: build
-	FUZZ_SECONDS=$(FUZZ_SECONDS) bash build/fuzz.sh run
-	$(FUZZ_DOTNET) run $(FUZZ_SECONDS)
+	CONFIG=$(CONFIG) FUZZ_SECONDS=$(FUZZ_SECONDS) bash build/fuzz.sh run
 
 ## fuzz-smoke: replay every committed seed and regression, then FUZZ_SMOKE_SECONDS (default 15) of fuzzing per target
 fuzz-smoke: build
-	FUZZ_SMOKE_SECONDS=$(FUZZ_SMOKE_SECONDS) bash build/fuzz.sh smoke
-	$(FUZZ_DOTNET) smoke $(FUZZ_SMOKE_SECONDS)
+	CONFIG=$(CONFIG) FUZZ_SMOKE_SECONDS=$(FUZZ_SMOKE_SECONDS) bash build/fuzz.sh smoke
 
 ## test-dashboard: the dashboard's own unit tests (node --test); its browser test runs in test-dotnet
 test-dashboard:

@@ -6,6 +6,9 @@ using Tandem.Fuzz;
 // tandem-fuzz replay            every committed seed and regression input once
 // tandem-fuzz smoke [seconds]   replay, then generated inputs per target (default 10 s)
 // tandem-fuzz run [seconds]     the same, longer (default 300 s)
+// tandem-fuzz afl <target>      one target under afl-fuzz, coverage-guided through
+//                               SharpFuzz-instrumented Tandem assemblies
+//                               (build/fuzz.sh dotnet-afl sets it up)
 //
 // Generated inputs are CsCheck samples: random bytes, and seeds mutated by
 // flips, inserts, deletions and boundary values. A finding is shrunk by
@@ -13,6 +16,19 @@ using Tandem.Fuzz;
 // commit the input to tests/Tandem.Fuzz/regressions/<target>/.
 IFuzzTarget[] targets = [new DescriptorTarget(), new NpyTarget(), new RawTarget()];
 var mode = args.Length > 0 ? args[0] : "smoke";
+if (mode == "afl")
+{
+    var chosen = targets.Single(t => t.Name == args[1]);
+    // An exception escaping the action is a crash to afl-fuzz.
+    SharpFuzz.Fuzzer.OutOfProcess.Run(stream =>
+    {
+        using var copy = new MemoryStream();
+        stream.CopyTo(copy);
+        chosen.Run(copy.ToArray());
+    });
+    return 0;
+}
+
 var seconds = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : mode == "run" ? 300 : 10;
 var only = args.Length > 2 ? args[2] : null;
 var root = FindRoot();
