@@ -237,3 +237,46 @@ fn create_state(req: &pb::CreateStateRequest) -> Result<(), Status> {
     let views: Vec<_> = tensors.iter().map(|t| t.as_ref().map(Input::view)).collect();
     fixture.catalog.create_state(&req.kind, &views).map(drop)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// Runs every committed seed and regression input of `target` through
+    /// `harness`, so `cargo test` replays them without an instrumented build.
+    fn replay(target: &str, harness: fn(&[u8])) {
+        let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+        let mut count = 0;
+        for dir in ["corpus", "regressions"] {
+            let Ok(entries) = std::fs::read_dir(fuzz.join(dir).join(target)) else { continue };
+            for entry in entries {
+                let path = entry.unwrap().path();
+                harness(&std::fs::read(&path).unwrap());
+                count += 1;
+            }
+        }
+        assert!(count > 0, "no committed inputs for {target}");
+    }
+
+    #[test]
+    fn committed_framing_inputs_decode_or_fail_with_a_status() {
+        replay("grpc_framing", grpc_framing);
+    }
+
+    #[test]
+    fn committed_metadata_inputs_parse_or_are_refused() {
+        replay("metadata", metadata);
+    }
+
+    #[test]
+    fn committed_requests_decode_or_fail_with_a_status() {
+        replay("requests", requests);
+    }
+
+    #[test]
+    #[should_panic(expected = "a failure carried OK")]
+    fn a_status_of_ok_on_failure_is_a_finding() {
+        assert_status(&Status::new(Code::Ok, "not an error"));
+    }
+}
