@@ -30,7 +30,9 @@ PACKAGE_VERSION = $(or $(VERSION),$(shell sed -n 's:.*<Version>\(.*\)</Version>.
 # cbindgen, b3sum (the BLAKE3 reference the tests compare with), numpy
 # on OpenBLAS for the benchmark baseline (without libopenblas0-pthread,
 # numpy falls back to the slow reference BLAS), Chromium for the dashboard's
-# browser test, and wrk for the HTTP benchmark.
+# browser test, wrk for the HTTP benchmark, and for the fuzz harnesses
+# (build/fuzz.sh) the libFuzzer runtime the Rust targets link
+# (libclang-rt-14-dev) and AFL++, which drives the C# targets.
 APT_PACKAGES := \
 	librust-rayon-dev \
 	librust-blake3-dev \
@@ -65,9 +67,11 @@ APT_PACKAGES := \
 	python3-numpy \
 	libopenblas0-pthread \
 	chromium \
-	wrk
+	wrk \
+	libclang-rt-14-dev \
+	afl++
 
-.PHONY: setup build native soak soak-short test test-native test-dotnet test-interop test-dashboard test-packages test-example lint header check-header generate check-generated demo bench bench-http pack clean
+.PHONY: fuzz fuzz-smoke setup build native soak soak-short test test-native test-dotnet test-interop test-dashboard test-packages test-example lint header check-header generate check-generated demo bench bench-http pack clean
 
 ## setup: install what a fresh Debian 12 machine lacks (idempotent, fast when done)
 setup:
@@ -79,7 +83,7 @@ build: setup
 	dotnet build Tandem.slnx -c $(CONFIG)
 
 ## test: every Rust, .NET, interop and dashboard test, lints, and the header drift check
-test: build soak-short check-header check-generated lint test-native test-dotnet test-interop test-dashboard test-packages test-example
+test: build soak-short check-header check-generated lint test-native test-dotnet test-interop test-dashboard test-packages test-example fuzz-smoke
 
 ## soak: the fault soak (docs/reliability.md, "Fault soak"): SOAK_CALLS calls
 ## (1,000,000) over the three kernels on Remote and Native under seeded chaos;
@@ -102,6 +106,19 @@ test-dotnet:
 	dotnet test tests/Tandem.Server.Tests/Tandem.Server.Tests.csproj -c $(CONFIG) --no-build
 	dotnet test tests/Tandem.Testing.Tests/Tandem.Testing.Tests.csproj -c $(CONFIG) --no-build
 
+# Fuzzing (docs/reliability.md, "Fuzzing"), coverage-guided: the Rust
+# targets with sancov + libFuzzer, the C# decoders with SharpFuzz + AFL++.
+FUZZ_SECONDS ?= 300
+FUZZ_SMOKE_SECONDS ?= 15
+
+## fuzz: every fuzz target for FUZZ_SECONDS (default 300) each; findings land in native/fuzz/artifacts and tests/Tandem.Fuzz/artifacts
+fuzz: build
+	CONFIG=$(CONFIG) FUZZ_SECONDS=$(FUZZ_SECONDS) bash build/fuzz.sh run
+
+## fuzz-smoke: replay every committed seed and regression, then FUZZ_SMOKE_SECONDS (default 15) of fuzzing per target
+fuzz-smoke: build
+	CONFIG=$(CONFIG) FUZZ_SMOKE_SECONDS=$(FUZZ_SMOKE_SECONDS) bash build/fuzz.sh smoke
+
 ## test-dashboard: the dashboard's own unit tests (node --test); its browser test runs in test-dotnet
 test-dashboard:
 	cd src/Tandem.Server/Dashboard/client && npm test
@@ -120,6 +137,7 @@ test-example: pack
 
 lint:
 	cd native && $(CARGO) fmt --all --check
+	cd native/fuzz && $(CARGO) fmt --check
 	cd native && $(CARGO) clippy --release --workspace --all-targets -- -D warnings
 
 ## header: regenerate native/sdk/include/tandem.h with cbindgen
@@ -172,5 +190,6 @@ pack: build
 
 clean:
 	cd native && $(CARGO) clean
+	rm -rf native/fuzz/target
 	dotnet clean Tandem.slnx -c $(CONFIG)
 	rm -rf $(PACKAGES_DIR)

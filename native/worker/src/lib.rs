@@ -22,6 +22,8 @@
 pub mod admission;
 pub mod args;
 pub mod catalog;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod grpc;
 pub mod health;
 pub mod lifecycle;
