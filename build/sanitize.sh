@@ -55,7 +55,8 @@ run_harness() { # $1 = TANDEM_ISA value
 }
 
 expect_report() { # $1 = flag, $2 = what the sanitizer must say
-  if ASAN_OPTIONS=$asan_options "$harness" "$1" >"$out/self.log" 2>&1; then
+  # In a subshell that waits, so the shell's "Aborted" notice lands in the log.
+  if (ASAN_OPTIONS=$asan_options "$harness" "$1"; exit $?) >"$out/self.log" 2>&1; then
     echo "sanitize: FAILED: abi_test $1 exited 0; the sanitizer did not see the library's heap"
     exit 1
   fi

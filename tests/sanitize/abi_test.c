@@ -11,7 +11,7 @@
  * harness's buffers) but not out-of-bounds reads inside its own code.
  *
  * `abi_test --leak-on-purpose` skips one tandem_error_free and
- * `--double-free-on-purpose` frees one twice: build/sanitize.sh runs both and
+ * `--double-free-on-purpose` frees a buffer's bytes twice: build/sanitize.sh runs both and
  * requires the sanitizer to report them, which proves it sees the library's
  * allocations and frees.
  */
@@ -651,10 +651,14 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (argc > 1 && strcmp(argv[1], "--double-free-on-purpose") == 0) {
-        tandem_error_t *error = tandem_kernel_find(NULL, 1, NULL);
-        fprintf(stderr, "abi_test: freeing one tandem_error_t twice on purpose\n");
-        tandem_error_free(error);
-        tandem_error_free(error);
+        /* A copy of a described buffer, so the free that nulls the original
+         * cannot save the second free: Rust's free reaches ASan twice. */
+        tandem_buffer_t set = {0};
+        tandem_error_free(tandem_kernels_describe(&set));
+        tandem_buffer_t copy = set;
+        fprintf(stderr, "abi_test: freeing one tandem_buffer_t twice on purpose\n");
+        tandem_buffer_free(&set);
+        tandem_buffer_free(&copy);
         return 0;
     }
 
