@@ -30,7 +30,8 @@ PACKAGE_VERSION = $(or $(VERSION),$(shell sed -n 's:.*<Version>\(.*\)</Version>.
 # cbindgen, b3sum (the BLAKE3 reference the tests compare with), numpy
 # on OpenBLAS for the benchmark baseline (without libopenblas0-pthread,
 # numpy falls back to the slow reference BLAS), Chromium for the dashboard's
-# browser test, wrk for the HTTP benchmark, and for the fuzz harnesses
+# browser test, wrk for the HTTP benchmark, clang with its AddressSanitizer
+# runtime plus valgrind for `make test-sanitize`, and for the fuzz harnesses
 # (build/fuzz.sh) the libFuzzer runtime the Rust targets link
 # (libclang-rt-14-dev) and AFL++, which drives the C# targets.
 APT_PACKAGES := \
@@ -68,10 +69,12 @@ APT_PACKAGES := \
 	libopenblas0-pthread \
 	chromium \
 	wrk \
+	clang \
 	libclang-rt-14-dev \
+	valgrind \
 	afl++
 
-.PHONY: fuzz fuzz-smoke setup build native soak soak-short test test-native test-dotnet test-interop test-dashboard test-packages test-example lint header check-header generate check-generated demo bench bench-http pack clean
+.PHONY: fuzz fuzz-smoke setup build native soak soak-short test test-native test-isa test-sanitize test-sanitize-fast test-dotnet test-interop test-dashboard test-packages test-example lint header check-header generate check-generated demo bench bench-http pack clean
 
 ## setup: install what a fresh Debian 12 machine lacks (idempotent, fast when done)
 setup:
@@ -83,7 +86,7 @@ build: setup
 	dotnet build Tandem.slnx -c $(CONFIG)
 
 ## test: every Rust, .NET, interop and dashboard test, lints, and the header drift check
-test: build soak-short check-header check-generated lint test-native test-dotnet test-interop test-dashboard test-packages test-example fuzz-smoke
+test: build soak-short check-header check-generated lint test-native test-isa test-sanitize-fast test-dotnet test-interop test-dashboard test-packages test-example fuzz-smoke
 
 ## soak: the fault soak (docs/reliability.md, "Fault soak"): SOAK_CALLS calls
 ## (1,000,000) over the three kernels on Remote and Native under seeded chaos;
@@ -100,6 +103,20 @@ soak-short: build
 
 test-native:
 	cd native && $(CARGO) test --release --workspace
+
+## test-isa: the kernel tests once per SIMD path (TANDEM_ISA=avx512|avx2|portable), unavailable paths skipped with the reason;
+## `make test-isa ISA_DOTNET=1` adds the .NET Native contract suites per path
+ISA_DOTNET ?= 0
+test-isa:
+	CONFIG=$(CONFIG) ISA_DOTNET=$(ISA_DOTNET) bash build/test-isa.sh
+
+## test-sanitize: the C ABI harness under clang ASan+LSan and the Rust suites under valgrind memcheck (zero reports)
+test-sanitize:
+	bash build/sanitize.sh full
+
+## test-sanitize-fast: the subset of test-sanitize that `make test` runs
+test-sanitize-fast:
+	bash build/sanitize.sh fast
 
 test-dotnet:
 	dotnet test tests/Tandem.Tests/Tandem.Tests.csproj -c $(CONFIG) --no-build

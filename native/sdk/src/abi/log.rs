@@ -67,6 +67,22 @@ pub fn error(operation: &str, trace_id: Option<&str>, code: Code, correlation_id
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
+/// One warning line: a setting the library ignored and why (the host keeps
+/// running; `detail` says what was used instead).
+pub fn warning(operation: &str, detail: &str) {
+    let line = warning_line(operation, detail);
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
+fn warning_line(operation: &str, detail: &str) -> String {
+    format!(
+        "{{\"ts\":{:.6},\"level\":\"warn\",\"target\":\"tandem\",\"operation\":\"{}\",\"detail\":\"{}\"}}\n",
+        now(),
+        escape(operation),
+        escape(detail)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,6 +97,15 @@ mod tests {
         assert!(line.contains("\"kernel\":\"similarity.topk\""));
         assert!(line.contains("\"code\":\"OK\""));
         assert!(line.contains("\"duration_us\":42"));
+        assert!(line.ends_with("}\n"));
+    }
+
+    #[test]
+    fn warning_lines_are_json_naming_the_operation() {
+        let line = warning_line("simd.detect", "TANDEM_ISA='x' is \"bad\"");
+        assert!(line.contains("\"level\":\"warn\""), "{line}");
+        assert!(line.contains("\"operation\":\"simd.detect\""), "{line}");
+        assert!(line.contains("is \\\"bad\\\""), "{line}");
         assert!(line.ends_with("}\n"));
     }
 
