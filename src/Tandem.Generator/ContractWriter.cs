@@ -110,13 +110,20 @@ internal static class ContractWriter
             }
         }
 
-        if (d.Limits.Count > 0)
+        if (d.Limits.Count > 0 || d.Work is not null)
         {
             w.Append("\n        /// <summary>Limits the kernel publishes for its callers.</summary>\n        public static class Limits\n        {\n");
             foreach (var limit in d.Limits)
             {
                 w.Append(CultureInfo.InvariantCulture, $"            /// <summary>{Identifier.Xml(limit.Description.Length > 0 ? limit.Description : limit.Name)}</summary>\n");
                 w.Append(CultureInfo.InvariantCulture, $"            public const long {Identifier.Pascal(limit.Name)} = {limit.Value};\n");
+            }
+
+            if (d.Work is { } work)
+            {
+                var factors = string.Join(" × ", work.Factors.Select(f => f.KindCase == WorkFactor.KindOneofCase.Param ? "parameter " + f.Param : f.Symbol));
+                w.Append(CultureInfo.InvariantCulture, $"            /// <summary>Most units of work ({Identifier.Xml(factors)}) one call may ask for; a larger call is refused with RESOURCE_EXHAUSTED.</summary>\n");
+                w.Append(CultureInfo.InvariantCulture, $"            public const long MaxWorkPerCall = {work.MaxPerCall};\n");
             }
 
             w.Append("        }\n");

@@ -102,9 +102,19 @@ public sealed class TandemOptions
     /// <value>The default is <see langword="false"/>.</value>
     public bool NativeCallLog { get; set; }
 
-    /// <summary>Deadline of each kernel call; null means none.</summary>
-    /// <value>The default is <see langword="null"/>.</value>
-    public TimeSpan? CallTimeout { get; set; }
+    /// <summary>
+    /// Deadline of each kernel call, from admission: a call still queued when
+    /// it passes is never run, a native call stops at the kernel's next check,
+    /// a remote one carries it as <c>grpc-timeout</c> (unless
+    /// <c>Tandem:Remote:CallDeadline</c> sets its own); each fails with
+    /// DEADLINE_EXCEEDED naming this option. Null (set in code) means none,
+    /// which lets one caller hold the backend for as long as its work takes.
+    /// </summary>
+    /// <value>The default is 30 s.</value>
+    public TimeSpan? CallTimeout { get; set; } = DefaultCallTimeout;
+
+    /// <summary>The library's default <see cref="CallTimeout"/>: 30 s.</summary>
+    public static readonly TimeSpan DefaultCallTimeout = TimeSpan.FromSeconds(30);
 }
 
 /// <summary>Lookups of per-kernel options.</summary>

@@ -16,6 +16,9 @@ public static class TandemTelemetryNames
     /// <summary>Counter of calls moved to another backend, tagged kernel, from, to, reason.</summary>
     public const string Fallbacks = "tandem.fallbacks";
 
+    /// <summary>Counter of calls refused before they were queued, tagged kernel, reason (the limit, such as <c>max_work_per_call</c>).</summary>
+    public const string Rejections = "tandem.rejections";
+
     /// <summary>Histogram (seconds) from admission to completion, tagged kernel, backend, code.</summary>
     public const string CallDuration = "tandem.call.duration";
 

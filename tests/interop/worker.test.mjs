@@ -209,6 +209,25 @@ test('errors arrive as gRPC statuses', async () => {
   await assert.rejects(unary(health, 'Check', { service: 'no.such.service' }), (e) => e.code === grpc.status.NOT_FOUND);
 });
 
+test('a call over the descriptor\'s work bound is RESOURCE_EXHAUSTED naming the limit, whoever the client', async () => {
+  // 100 options × 10^9 paths = 10^11 paths; montecarlo.european allows 10^10 per call.
+  const rows = [];
+  for (let i = 0; i < 100; i++) rows.push(100, 100, 0.01, 0.2, 1, 1);
+  const request = {
+    kernel: 'montecarlo.european',
+    inputs: [
+      { dtype: 'DTYPE_F64', shape: [100, 6], inline_data: f64(rows) },
+      { dtype: 'DTYPE_I64', shape: [100], inline_data: i64([...Array(100).keys()]) },
+    ],
+    params: [{ int_value: 1000000000 }, { int_value: 7 }, { int_value: 0 }],
+    outputs: [{ dtype: 'DTYPE_F64', shape: [100] }, { dtype: 'DTYPE_F64', shape: [100] }],
+  };
+  await assert.rejects(
+    unary(accelerator, 'Invoke', request),
+    (e) => e.code === grpc.status.RESOURCE_EXHAUSTED && e.details.includes('(limit max_work_per_call)') && e.details.includes('batch 100 × paths 1000000000'),
+  );
+});
+
 test('Health Watch reports SERVING, then NOT_SERVING on SIGTERM, and the worker exits 0', async () => {
   const statuses = [];
   const watch = health.Watch({ service: '' });

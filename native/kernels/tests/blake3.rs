@@ -126,3 +126,12 @@ proptest! {
         prop_assert_eq!(streamed(&chunks, 48), one_shot(&data, 48).unwrap());
     }
 }
+
+#[test]
+fn one_shot_input_over_the_work_bound_is_refused_naming_the_limit() {
+    let bound = tandem_kernels::hashing::MAX_WORK_PER_CALL as usize;
+    let error = one_shot(&vec![0u8; bound + 1], 32).unwrap_err();
+    assert_eq!(error.code, tandem_sdk::Code::ResourceExhausted);
+    assert!(error.message.contains(&format!("asks for {} units of work (len {})", bound + 1, bound + 1)), "{error}");
+    assert!(error.message.contains("(limit max_work_per_call)"), "{error}");
+}

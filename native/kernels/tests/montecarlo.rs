@@ -177,3 +177,27 @@ fn cancellation_and_deadlines_stop_long_runs() {
     let err = run(&[100.0, 100.0, 0.01, 0.2, 1.0, 1.0], &[0], 1_000_000_000, 0, false, &ctx).unwrap_err();
     assert_eq!(err.code, Code::DeadlineExceeded);
 }
+
+#[test]
+fn a_call_over_the_work_bound_is_refused_before_any_path_runs() {
+    use tandem_kernels::montecarlo::{MAX_PATHS, MAX_WORK_PER_CALL};
+    let row = [100.0, 100.0, 0.01, 0.2, 1.0, 1.0];
+    // 100 options × 10^9 paths = 10^11 paths: minutes of both cores.
+    let options: Vec<f64> = row.iter().copied().cycle().take(6 * 100).collect();
+    let keys: Vec<i64> = (0..100).collect();
+    let error = run(&options, &keys, MAX_PATHS, 7, false, &CallContext::default()).unwrap_err();
+    assert_eq!(error.code, Code::ResourceExhausted);
+    assert_eq!(
+        error.message,
+        format!(
+            "kernel 'montecarlo.european' asks for 100000000000 units of work (batch 100 × paths 1000000000); \
+             at most {MAX_WORK_PER_CALL} per call (limit max_work_per_call); split the call"
+        )
+    );
+    // 64 options × 1M paths fit the bound; checked on the descriptor's own numbers
+    // rather than run (it is seconds of work).
+    let reg = tandem_kernels::library().unwrap();
+    let work = reg.find(KERNEL_NAME).unwrap().descriptor().work.clone().unwrap();
+    assert!(64 * 1_000_000 * 100 <= work.max_per_call, "64 × 1M paths pass with a wide margin");
+    assert_eq!(work.max_per_call, MAX_WORK_PER_CALL);
+}

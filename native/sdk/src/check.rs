@@ -2,10 +2,10 @@
 //! refuses so that no host or worker ever serves a contract that callers
 //! could not satisfy or that validation could not enforce.
 
-use crate::descriptor::pb::{dim, ParamType};
-use crate::descriptor::{symbol, KernelDescriptor, StateKindDescriptor, TensorSpec};
+use crate::descriptor::pb::{dim, work_factor, ParamType};
+use crate::descriptor::{symbol, KernelDescriptor, StateKindDescriptor, TensorSpec, WorkBound};
 use crate::tensor::{DType, MAX_RANK};
-use crate::validate::MAX_SYMBOLS;
+use crate::validate::{MAX_SYMBOLS, WORK_LIMIT};
 use std::collections::HashSet;
 
 /// Most tensors a kernel declares (inputs or outputs): what one C ABI call carries.
@@ -187,6 +187,50 @@ pub fn kernel(d: &KernelDescriptor, state_kind: Option<&StateKindDescriptor>, ha
             return Err(format!("{owner} declares limit '{}' twice or without a name", l.name));
         }
     }
+    if let Some(work) = &d.work {
+        work_bound(&owner, d, work)?;
+    }
+    Ok(())
+}
+
+/// A work bound's factors must be sizes a call binds (a symbol of an input
+/// or output) or non-negative integer parameters, and its maximum positive.
+fn work_bound(owner: &str, d: &KernelDescriptor, work: &WorkBound) -> Result<(), String> {
+    if work.factors.is_empty() {
+        return Err(format!("{owner} declares a work bound without factors"));
+    }
+    if work.max_per_call <= 0 {
+        return Err(format!("{owner} declares max_work_per_call {}; it must be positive", work.max_per_call));
+    }
+    if d.limits.iter().any(|l| l.name == WORK_LIMIT) {
+        return Err(format!("{owner} declares a limit named '{WORK_LIMIT}'; declare it with `work` instead"));
+    }
+    let bound: HashSet<&str> = symbols_of(&d.inputs).chain(symbols_of(&d.outputs)).collect();
+    for factor in &work.factors {
+        match &factor.kind {
+            Some(work_factor::Kind::Symbol(s)) if !bound.contains(s.as_str()) => {
+                return Err(format!(
+                    "{owner}: work factor '{s}' is no symbol of an input or output (state symbols are not bound by a call)"
+                ));
+            }
+            Some(work_factor::Kind::Param(p)) => {
+                let spec = d.params.iter().find(|spec| &spec.name == p);
+                let integer = spec.map(|s| ParamType::from_i32(s.r#type) == Some(ParamType::Int));
+                match (spec, integer) {
+                    (None, _) => return Err(format!("{owner}: work factor '{p}' is no parameter of the kernel")),
+                    (Some(_), Some(false)) => {
+                        return Err(format!("{owner}: work factor '{p}' is not an integer parameter"));
+                    }
+                    (Some(spec), _) if spec.min < 0.0 => {
+                        return Err(format!("{owner}: work factor '{p}' may be negative (min {})", spec.min));
+                    }
+                    _ => {}
+                }
+            }
+            None => return Err(format!("{owner} has a work factor with no symbol or parameter")),
+            _ => {}
+        }
+    }
     Ok(())
 }
 
@@ -197,7 +241,7 @@ fn first_batch_symbol(d: &KernelDescriptor) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::descriptor::{Flags, ParamSpec, TensorSpec, D};
+    use crate::descriptor::{Flags, ParamSpec, TensorSpec, D, W};
 
     fn base() -> crate::descriptor::DescriptorBuilder {
         KernelDescriptor::builder("t.k", 1)
@@ -279,5 +323,38 @@ mod tests {
         assert!(state_kinds(&[&kind]).unwrap_err().contains("unknown tensor 'w' optional"));
         let ok = StateKindDescriptor::new("s", vec![], &[]);
         assert!(state_kinds(&[&ok, &ok]).unwrap_err().contains("registered twice"));
+    }
+
+    #[test]
+    fn kernel_accepts_a_work_bound_over_symbols_and_integer_parameters() {
+        let d =
+            base().param(ParamSpec::int("paths", 1, 1000, 10)).work(&[W::sym("batch"), W::param("paths")], 64).build();
+        assert_eq!(kernel(&d, None, false), Ok(()));
+    }
+
+    #[test]
+    fn kernel_refuses_work_bounds_it_could_not_enforce() {
+        let cases = [
+            (base().work(&[], 10).build(), "work bound without factors"),
+            (base().work(&[W::sym("batch")], 0).build(), "max_work_per_call 0; it must be positive"),
+            (base().work(&[W::sym("rows")], 10).build(), "work factor 'rows' is no symbol of an input or output"),
+            (base().work(&[W::param("paths")], 10).build(), "work factor 'paths' is no parameter"),
+            (
+                base().param(ParamSpec::float("scale", 0.0, 1.0, 0.5)).work(&[W::param("scale")], 10).build(),
+                "'scale' is not an integer parameter",
+            ),
+            (
+                base().param(ParamSpec::int("seed", -5, 5, 0)).work(&[W::param("seed")], 10).build(),
+                "'seed' may be negative (min -5)",
+            ),
+            (
+                base().limit("max_work_per_call", 5, "").work(&[W::sym("batch")], 10).build(),
+                "declares a limit named 'max_work_per_call'",
+            ),
+        ];
+        for (d, text) in cases {
+            let error = refused(d);
+            assert!(error.contains(text), "{text}: {error}");
+        }
     }
 }

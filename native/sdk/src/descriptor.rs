@@ -23,6 +23,7 @@ pub mod pb {
 
 pub use pb::{
     KernelDescriptor, KernelFlags, KernelSet, Limit, OutputSymbol, ParamSpec, StateKindDescriptor, TensorSpec,
+    WorkBound, WorkFactor,
 };
 
 /// Named kernel flags (`Flags { idempotent: true, ..Flags::default() }`).
@@ -47,6 +48,24 @@ impl D {
 
     pub const fn fixed(size: i64) -> D {
         D::Fixed(size)
+    }
+}
+
+/// A factor of a call's work (see [`DescriptorBuilder::work`]): the size a
+/// call binds to a symbol, or the value of an integer parameter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum W {
+    Sym(&'static str),
+    Param(&'static str),
+}
+
+impl W {
+    pub const fn sym(name: &'static str) -> W {
+        W::Sym(name)
+    }
+
+    pub const fn param(name: &'static str) -> W {
+        W::Param(name)
     }
 }
 
@@ -190,6 +209,26 @@ impl DescriptorBuilder {
         self
     }
 
+    /// Declares how one call's work grows, as the product of `factors`, and
+    /// the most of it one call may ask for: validation refuses a larger call
+    /// with RESOURCE_EXHAUSTED naming the factors and the limit
+    /// `max_work_per_call`, on every backend, and dynamic batching splits
+    /// batches at it. `.work(&[W::sym("batch"), W::param("paths")], 10_000_000_000)`
+    /// bounds rows × paths.
+    pub fn work(mut self, factors: &[W], max_per_call: i64) -> Self {
+        let factors = factors
+            .iter()
+            .map(|f| WorkFactor {
+                kind: Some(match f {
+                    W::Sym(s) => pb::work_factor::Kind::Symbol((*s).to_owned()),
+                    W::Param(p) => pb::work_factor::Kind::Param((*p).to_owned()),
+                }),
+            })
+            .collect();
+        self.descriptor.work = Some(WorkBound { factors, max_per_call });
+        self
+    }
+
     pub fn build(self) -> KernelDescriptor {
         self.descriptor
     }
@@ -270,5 +309,22 @@ mod tests {
         assert_ne!(hash(&d, None), hash(&other, None));
         let kind = StateKindDescriptor::new("s", vec![TensorSpec::new("v", DType::F32, [D::sym("n")])], &[]);
         assert_ne!(hash(&d, None), hash(&d, Some(&kind)));
+    }
+
+    #[test]
+    fn hash_changes_with_a_work_bound_only_when_one_is_declared() {
+        let plain = sample();
+        let mut unset = sample();
+        unset.work = None;
+        assert_eq!(hash(&plain, None), hash(&unset, None));
+        let bounded = KernelDescriptor::builder("t.k", 1)
+            .input(TensorSpec::new("x", DType::F32, [D::sym("n")]))
+            .output(TensorSpec::new("y", DType::F32, [D::sym("n")]))
+            .work(&[W::sym("n")], 100)
+            .build();
+        assert_ne!(hash(&plain, None), hash(&bounded, None));
+        let mut other = bounded.clone();
+        other.work.as_mut().unwrap().max_per_call = 101;
+        assert_ne!(hash(&bounded, None), hash(&other, None));
     }
 }

@@ -80,7 +80,7 @@ pub mod warmup;
 
 /// What a kernel author usually needs, in one `use tandem_sdk::prelude::*;`.
 pub mod prelude {
-    pub use crate::descriptor::{Flags, KernelDescriptor, ParamSpec, StateKindDescriptor, TensorSpec, D};
+    pub use crate::descriptor::{Flags, KernelDescriptor, ParamSpec, StateKindDescriptor, TensorSpec, D, W};
     pub use crate::{
         CallContext, DType, Invocation, Kernel, KernelError, KernelStream, LibraryBuilder, Param, StateKind,
         StreamingKernel, TensorMut, TensorRef, WarmTensor, WarmUp,

@@ -1,15 +1,18 @@
 //! Validation of an invocation against its kernel's descriptor: counts,
 //! dtypes, ranks, symbolic dimensions, byte lengths, non-finite values,
-//! parameter ranges, and the output buffers' shapes. Runs before any kernel
-//! code; allocates only on error.
+//! parameter ranges, the output buffers' shapes, and the work bound the
+//! descriptor declares. Runs before any kernel code; allocates only on error.
 
-use crate::descriptor::pb::{dim, ParamType};
+use crate::descriptor::pb::{dim, work_factor, ParamType};
 use crate::descriptor::{KernelDescriptor, ParamSpec, TensorSpec};
-use crate::error::KernelError;
+use crate::error::{Code, KernelError};
 use crate::tensor::{DType, Param, TensorMut, TensorRef};
 
 /// Most distinct symbols one kernel may use.
 pub const MAX_SYMBOLS: usize = 8;
+
+/// The name messages give a descriptor's work bound (`WorkBound.max_per_call`).
+pub const WORK_LIMIT: &str = "max_work_per_call";
 
 /// Sizes bound to the descriptor's symbolic dimensions by the inputs.
 #[derive(Clone, Copy, Debug, Default)]
@@ -71,6 +74,19 @@ struct CompiledTensor {
     finite_only: bool,
 }
 
+/// A work factor as an index: into the compiled symbols or the parameters.
+#[derive(Clone, Copy, Debug)]
+enum CompiledFactor {
+    Symbol(usize),
+    Param(usize),
+}
+
+#[derive(Clone, Debug)]
+struct CompiledWork {
+    factors: Vec<CompiledFactor>,
+    max: u64,
+}
+
 #[derive(Clone, Copy, Debug)]
 struct CompiledParam {
     kind: ParamType,
@@ -87,6 +103,7 @@ pub struct CompiledDescriptor {
     outputs: Vec<CompiledTensor>,
     params: Vec<CompiledParam>,
     symbols: Vec<String>,
+    work: Option<CompiledWork>,
 }
 
 impl CompiledDescriptor {
@@ -104,7 +121,69 @@ impl CompiledDescriptor {
                 max: p.max,
             })
             .collect();
-        CompiledDescriptor { inputs, outputs, params, symbols }
+        // A factor naming nothing (the SDK's checks refuse such a descriptor)
+        // indexes past the end, counts as unbounded and refuses every call.
+        let work = desc.work.as_ref().map(|w| CompiledWork {
+            factors: w
+                .factors
+                .iter()
+                .map(|f| match &f.kind {
+                    Some(work_factor::Kind::Symbol(s)) => {
+                        CompiledFactor::Symbol(symbols.iter().position(|n| n == s).unwrap_or(usize::MAX))
+                    }
+                    Some(work_factor::Kind::Param(p)) => {
+                        CompiledFactor::Param(desc.params.iter().position(|n| &n.name == p).unwrap_or(usize::MAX))
+                    }
+                    None => CompiledFactor::Symbol(usize::MAX),
+                })
+                .collect(),
+            max: u64::try_from(w.max_per_call).unwrap_or(0),
+        });
+        CompiledDescriptor { inputs, outputs, params, symbols, work }
+    }
+
+    /// The units of work a call asks for: the product of the descriptor's
+    /// work factors, saturating at `u64::MAX`; `None` when it declares none.
+    pub fn work(&self, bindings: &Bindings<'_>, params: &[Param]) -> Option<u64> {
+        let work = self.work.as_ref()?;
+        Some(work.factors.iter().fold(1u64, |product, &f| product.saturating_mul(factor_value(f, bindings, params))))
+    }
+
+    /// RESOURCE_EXHAUSTED when the call asks for more work than the
+    /// descriptor's bound, naming each factor and the limit.
+    fn check_work(
+        &self,
+        desc: &KernelDescriptor,
+        bindings: &Bindings<'_>,
+        params: &[Param],
+    ) -> Result<(), KernelError> {
+        let (Some(work), Some(units)) = (self.work.as_ref(), self.work(bindings, params)) else {
+            return Ok(());
+        };
+        if units <= work.max {
+            return Ok(());
+        }
+        let factors: Vec<String> = work
+            .factors
+            .iter()
+            .map(|&f| {
+                let name = match f {
+                    CompiledFactor::Symbol(i) => self.symbols.get(i).map_or("?", String::as_str),
+                    CompiledFactor::Param(i) => desc.params.get(i).map_or("?", |p| p.name.as_str()),
+                };
+                format!("{name} {}", factor_value(f, bindings, params))
+            })
+            .collect();
+        let asked = if units == u64::MAX { format!("more than {}", u64::MAX) } else { units.to_string() };
+        Err(KernelError::new(
+            Code::ResourceExhausted,
+            format!(
+                "kernel '{}' asks for {asked} units of work ({}); at most {} per call (limit {WORK_LIMIT}); split the call",
+                desc.name,
+                factors.join(" × "),
+                work.max
+            ),
+        ))
     }
 
     /// Validates inputs, parameters and output buffers (count, dtype, rank,
@@ -118,7 +197,11 @@ impl CompiledDescriptor {
         outputs: &[TensorMut<'_>],
     ) -> Result<Bindings<'d>, KernelError> {
         match self.check_fast(inputs, params, outputs) {
-            Some(sizes) if self.symbols.len() <= MAX_SYMBOLS => Ok(Bindings { names: &self.symbols, sizes }),
+            Some(sizes) if self.symbols.len() <= MAX_SYMBOLS => {
+                let bindings = Bindings { names: &self.symbols, sizes };
+                self.check_work(desc, &bindings, params)?;
+                Ok(bindings)
+            }
             // Slow path: the descriptive checks find and name the problem.
             _ => {
                 check_invocation(desc, inputs, params, outputs)?;
@@ -160,6 +243,14 @@ impl CompiledDescriptor {
             fits(spec, output.dtype, output.shape, output.bytes.len(), &mut sizes, &mut bound)?;
         }
         Some(sizes)
+    }
+}
+
+/// One factor's value; a factor naming nothing is unbounded.
+fn factor_value(factor: CompiledFactor, bindings: &Bindings<'_>, params: &[Param]) -> u64 {
+    match factor {
+        CompiledFactor::Symbol(i) => bindings.sizes.get(i).map_or(u64::MAX, |&s| s as u64),
+        CompiledFactor::Param(i) => params.get(i).map_or(u64::MAX, |p| u64::try_from(p.as_i64()).unwrap_or(0)),
     }
 }
 
@@ -411,4 +502,77 @@ pub fn first_non_finite_row(values: &[f32], row_len: usize) -> Option<usize> {
         base += 64;
     }
     chunks.remainder().iter().position(|x| !x.is_finite()).map(|i| (base + i) / row_len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::descriptor::{ParamSpec, D, W};
+
+    /// rows × paths × scale, at most 1000 per call.
+    fn bounded() -> KernelDescriptor {
+        KernelDescriptor::builder("t.work", 1)
+            .input(TensorSpec::new("rows", DType::F64, [D::sym("batch")]))
+            .output(TensorSpec::new("out", DType::F64, [D::sym("batch")]))
+            .param(ParamSpec::int("paths", 1, i64::MAX, 1))
+            .param(ParamSpec::int("scale", 0, i64::MAX, 1))
+            .work(&[W::sym("batch"), W::param("paths"), W::param("scale")], 1000)
+            .build()
+    }
+
+    fn check(rows: usize, paths: i64, scale: i64) -> Result<Option<u64>, KernelError> {
+        let desc = bounded();
+        let compiled = CompiledDescriptor::new(&desc);
+        let input = vec![0.0f64; rows];
+        let mut output = vec![0.0f64; rows];
+        let shape = [rows];
+        let params = [Param::Int(paths), Param::Int(scale)];
+        let bindings =
+            compiled.check(&desc, &[TensorRef::of(&shape, &input)], &params, &[TensorMut::of(&shape, &mut output)])?;
+        Ok(compiled.work(&bindings, &params))
+    }
+
+    #[test]
+    fn check_accepts_work_up_to_the_bound_and_reports_it() {
+        assert_eq!(check(10, 100, 1), Ok(Some(1000)));
+        assert_eq!(check(0, 100, 1), Ok(Some(0)));
+    }
+
+    #[test]
+    fn check_refuses_work_over_the_bound_naming_factors_and_limit() {
+        let error = check(10, 101, 1).unwrap_err();
+        assert_eq!(error.code, Code::ResourceExhausted);
+        assert_eq!(
+            error.message,
+            "kernel 't.work' asks for 1010 units of work (batch 10 × paths 101 × scale 1); \
+             at most 1000 per call (limit max_work_per_call); split the call"
+        );
+    }
+
+    #[test]
+    fn check_saturates_an_overflowing_product_and_refuses_it() {
+        // 3 × (2^62) × (2^62) wraps to a small number in u64; it must saturate instead.
+        let error = check(3, 1 << 62, 1 << 62).unwrap_err();
+        assert_eq!(error.code, Code::ResourceExhausted);
+        assert!(error.message.contains("asks for more than 18446744073709551615 units of work"), "{error}");
+        assert!(error.message.contains("paths 4611686018427387904 × scale 4611686018427387904"), "{error}");
+        // 2^32 × 2^32 = 2^64 is exactly one past u64::MAX: wrapping would give 0.
+        assert_eq!(check(1, 1 << 32, 1 << 32).unwrap_err().code, Code::ResourceExhausted);
+    }
+
+    #[test]
+    fn check_lets_a_zero_factor_through_and_other_errors_win_over_the_bound() {
+        assert_eq!(check(5, i64::MAX, 0), Ok(Some(0)));
+        // An invalid parameter is INVALID_ARGUMENT even when the work would also be too much.
+        assert_eq!(check(10, 1000, -1).unwrap_err().code, Code::InvalidArgument);
+    }
+
+    #[test]
+    fn work_is_none_without_a_declared_bound() {
+        let desc = KernelDescriptor::builder("t.free", 1).input(TensorSpec::new("x", DType::U8, [D::sym("n")])).build();
+        let compiled = CompiledDescriptor::new(&desc);
+        let data = [0u8; 4];
+        let bindings = compiled.check(&desc, &[TensorRef::of(&[4], &data)], &[], &[]).unwrap();
+        assert_eq!(compiled.work(&bindings, &[]), None);
+    }
 }

@@ -41,6 +41,8 @@ internal static class ServerApp
             {
                 // The dashboard's hot-swap control needs it; it doubles native collection memory (docs/operations.md).
                 ["Tandem:NativeHotSwap"] = "true",
+                // No HTTP request holds a backend for longer than this (the library's default is 30 s).
+                ["Tandem:CallTimeout"] = "00:00:10",
                 ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
                 // Failures are logged once, by ApiProblems, with their correlation id.
                 ["Logging:LogLevel:Microsoft.AspNetCore.Diagnostics.ExceptionHandlerMiddleware"] = "None",

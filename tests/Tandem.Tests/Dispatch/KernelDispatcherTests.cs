@@ -81,6 +81,55 @@ public sealed class KernelDispatcherTests
     }
 
     [Fact]
+    public async Task DispatchAsync_DeadlinePassesWhileQueued_MessageNamesTheCallTimeoutOption()
+    {
+        _options.CallTimeout = TimeSpan.FromMilliseconds(1);
+        var sut = CreateSut(maxRows: 64, delay: TimeSpan.FromMilliseconds(5));
+        _backend.Open();
+
+        var call = Call(sut, firstKey: 0, rows: 1);
+        _time.Advance(TimeSpan.FromMilliseconds(5));
+
+        var error = await Assert.ThrowsAsync<TandemException>(() => call.Task.WaitAsync(Patience));
+        Assert.Contains("Tandem:CallTimeout", error.Message);
+    }
+
+    [Fact]
+    public async Task DispatchAsync_DefaultOptions_QueuedCallGetsTheDefaultDeadline()
+    {
+        Assert.Equal(TimeSpan.FromSeconds(30), new TandemOptions().CallTimeout);
+        var sut = CreateSut(maxRows: 64, delay: TimeSpan.FromMinutes(1));
+
+        // No deadline of its own: the default one ends it while it waits for a batch.
+        var call = Call(sut, firstKey: 0, rows: 1);
+        _time.Advance(TimeSpan.FromMinutes(1));
+
+        var error = await Assert.ThrowsAsync<TandemException>(() => call.Task.WaitAsync(Patience));
+        Assert.Equal(TandemStatusCode.DeadlineExceeded, error.Code);
+        Assert.Empty(_backend.BatchRows);
+    }
+
+    [Fact]
+    public async Task DispatchAsync_SummedWorkOverTheBound_SplitsBatchesAtTheBoundAndAllSucceed()
+    {
+        var sut = CreateSut(maxRows: 64, delay: TimeSpan.FromSeconds(1));
+        _backend.Open();
+
+        // Each call asks for 4 rows × 10^9 paths = 4e9 units; the bound (1e10) holds two per batch.
+        var calls = Enumerable.Range(0, 5).Select(i => Call(sut, firstKey: 10 * i, rows: 4, paths: 1_000_000_000)).ToArray();
+        await Task.Yield();
+        _time.Advance(TimeSpan.FromSeconds(1));
+        await Task.WhenAll(calls.Select(c => c.Task)).WaitAsync(Patience);
+
+        Assert.Equal(10_000_000_000, ReferenceKernels.MontecarloEuropean.Limits.MaxWorkPerCall);
+        Assert.Equal([4, 8, 8], _backend.BatchRows.Order());
+        for (var i = 0; i < calls.Length; i++)
+        {
+            Assert.Equal([Expected(10 * i), Expected((10 * i) + 1), Expected((10 * i) + 2), Expected((10 * i) + 3)], calls[i].Prices);
+        }
+    }
+
+    [Fact]
     public async Task DispatchAsync_QueueFull_ResourceExhaustedAtOnce()
     {
         _options.Batching.QueueLimit = 2;
@@ -191,7 +240,10 @@ public sealed class KernelDispatcherTests
         return new KernelDispatcher(_time, () => _options);
     }
 
-    private PendingResult Call(KernelDispatcher sut, long firstKey, int rows, CancellationToken cancellationToken = default)
+    private PendingResult Call(KernelDispatcher sut, long firstKey, int rows, CancellationToken cancellationToken = default) =>
+        Call(sut, firstKey, rows, paths: 1000, cancellationToken);
+
+    private PendingResult Call(KernelDispatcher sut, long firstKey, int rows, long paths, CancellationToken cancellationToken = default)
     {
         var options = new double[rows * 6];
         var keys = new long[rows];
@@ -203,7 +255,9 @@ public sealed class KernelDispatcherTests
 
         var prices = new double[rows];
         var call = new KernelCall(KernelContracts.European);
-        call.Input<double>(options, rows, 6).Input<long>(keys, rows).Output(prices.AsMemory(), rows).Output(new double[rows].AsMemory(), rows).Param(1000L).Param(0L).Param(0L);
+        call.Input<double>(options, rows, 6).Input<long>(keys, rows).Output(prices.AsMemory(), rows).Output(new double[rows].AsMemory(), rows).Param(paths).Param(0L).Param(0L);
+        // What KernelBackends does before dispatching: the units batches are split by.
+        call.WorkUnits = CallWork.Check(call);
         return new PendingResult(Run(sut, call, cancellationToken), prices);
     }
 

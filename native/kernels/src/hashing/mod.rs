@@ -5,13 +5,16 @@
 //! Output length is the output buffer's length: 1 byte to 1 MiB (extended
 //! output, XOF, beyond 32 bytes).
 
-use tandem_sdk::descriptor::{Flags, KernelDescriptor, TensorSpec, D};
+use tandem_sdk::descriptor::{Flags, KernelDescriptor, TensorSpec, D, W};
 use tandem_sdk::pool::pool;
 use tandem_sdk::{DType, Invocation, Kernel, KernelError, KernelStream, StreamingKernel};
 
 pub const KERNEL_NAME: &str = "hash.blake3";
 /// Longest digest a call may ask for.
 pub const MAX_OUTPUT: usize = 1 << 20;
+/// Most bytes one one-shot call may hash (about a second of both cores);
+/// longer inputs go through a stream.
+pub const MAX_WORK_PER_CALL: i64 = 1 << 30;
 /// Inputs at least this long are hashed on every core of the pool.
 pub const PARALLEL_THRESHOLD: usize = 128 * 1024;
 
@@ -43,6 +46,7 @@ impl Kernel for Blake3 {
             .output(TensorSpec::new("digest", DType::U8, [D::sym("output_len")]))
             .output_symbol("output_len", MAX_OUTPUT as i64, "digest length in bytes, chosen by the caller")
             .limit("max_output_len", MAX_OUTPUT as i64, "Longest digest (extended output) a call may ask for.")
+            .work(&[W::sym("len")], MAX_WORK_PER_CALL)
             .flags(Flags { idempotent: true, deterministic: true, streaming: true, ..Flags::default() })
             .build()
     }

@@ -14,13 +14,16 @@ pub mod philox;
 pub use european::{price, Contract, Sampling, BLOCK};
 
 use rayon::prelude::*;
-use tandem_sdk::descriptor::{Flags, KernelDescriptor, ParamSpec, TensorSpec, D};
+use tandem_sdk::descriptor::{Flags, KernelDescriptor, ParamSpec, TensorSpec, D, W};
 use tandem_sdk::pool::pool;
 use tandem_sdk::{DType, Invocation, Kernel, KernelError};
 
 pub const KERNEL_NAME: &str = "montecarlo.european";
 /// Most paths a row may ask for.
 pub const MAX_PATHS: i64 = 1_000_000_000;
+/// Most paths one call may ask for over all its rows (rows × paths): ten
+/// rows at the most paths, or 64 rows × 1M paths 156 times over.
+pub const MAX_WORK_PER_CALL: i64 = 10_000_000_000;
 /// Names of the six fields of an option row, in order.
 pub const FIELDS: [&str; 6] = ["spot", "strike", "rate", "volatility", "maturity", "call"];
 
@@ -72,6 +75,7 @@ impl Kernel for European {
             .param(ParamSpec::int("seed", i64::MIN, i64::MAX, 0))
             .param(ParamSpec::boolean("antithetic", false))
             .limit("max_paths", MAX_PATHS, "Most paths a row may ask for.")
+            .work(&[W::sym("batch"), W::param("paths")], MAX_WORK_PER_CALL)
             .flags(Flags { idempotent: true, batchable: true, deterministic: true, ..Flags::default() })
             .build()
     }

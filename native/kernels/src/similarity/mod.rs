@@ -14,13 +14,17 @@ pub mod select;
 pub use collection::Collection;
 pub use search::search;
 
-use tandem_sdk::descriptor::{Flags, KernelDescriptor, ParamSpec, StateKindDescriptor, TensorSpec, D};
+use tandem_sdk::descriptor::{Flags, KernelDescriptor, ParamSpec, StateKindDescriptor, TensorSpec, D, W};
 use tandem_sdk::{DType, Invocation, Kernel, KernelError, StateKind, TensorRef, WarmTensor, WarmUp};
 
 pub const KERNEL_NAME: &str = "similarity.topk";
 pub const COLLECTION_KIND: &str = "vector_collection";
 /// Largest `k` a call may ask for.
 pub const MAX_K: i64 = 4096;
+/// Most query values (queries × dim) one call may send: 256 MiB of f32. A
+/// call's work is this times the collection's rows, which the state bounds;
+/// the collection is no factor because a call's tensors do not bind it.
+pub const MAX_WORK_PER_CALL: i64 = 1 << 26;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Metric {
@@ -81,6 +85,7 @@ impl Kernel for TopK {
             .param(ParamSpec::choice("metric", &["dot", "cosine", "l2"], 0))
             .state_kind(COLLECTION_KIND)
             .limit("max_k", MAX_K, "Largest k a call may ask for.")
+            .work(&[W::sym("batch"), W::sym("dim")], MAX_WORK_PER_CALL)
             .flags(Flags { idempotent: true, batchable: true, deterministic: true, ..Flags::default() })
             .build()
     }

@@ -147,7 +147,9 @@ internal sealed class BatchQueue(BatchKey key, InFlightGate gate, TimeProvider t
     }
 
     /// <summary>
-    /// Takes calls in order up to <paramref name="maxRows"/>, completing
+    /// Takes calls in order up to <paramref name="maxRows"/> and the kernel's
+    /// work bound (so a merged batch never asks for more work than one call
+    /// may; the next batch takes the rest), completing
     /// expired ones with DEADLINE_EXCEEDED. When none are left the queue
     /// retires, before any call it held completes, so a caller that sees its
     /// call done never finds the queue still in the dispatcher.
@@ -157,10 +159,12 @@ internal sealed class BatchQueue(BatchKey key, InFlightGate gate, TimeProvider t
         var members = new List<PendingCall>();
         List<PendingCall>? expired = null;
         var rows = 0;
+        var work = 0UL;
         var now = time.GetTimestamp();
         lock (_lock)
         {
-            while (_items.TryPeek(out var next) && (members.Count == 0 || rows + next.Rows <= maxRows))
+            var maxWork = _items.TryPeek(out var first) ? CallWork.BatchLimit(first.Call.Descriptor) : ulong.MaxValue;
+            while (_items.TryPeek(out var next) && (members.Count == 0 || (rows + next.Rows <= maxRows && work + next.Work <= maxWork)))
             {
                 _items.Dequeue();
                 _rows -= next.Rows;
@@ -174,6 +178,7 @@ internal sealed class BatchQueue(BatchKey key, InFlightGate gate, TimeProvider t
                 {
                     members.Add(next);
                     rows += next.Rows;
+                    work += next.Work;
                 }
             }
 
@@ -191,7 +196,7 @@ internal sealed class BatchQueue(BatchKey key, InFlightGate gate, TimeProvider t
             {
                 if (late.TryMove(PendingCall.Queued, PendingCall.Done))
                 {
-                    late.Fail(new TandemException(TandemStatusCode.DeadlineExceeded, "the call's deadline passed while it waited in the queue; it was not run", late.Call.Kernel));
+                    late.Fail(new TandemException(TandemStatusCode.DeadlineExceeded, "the call's deadline (Tandem:CallTimeout) passed while it waited in the queue; it was not run", late.Call.Kernel));
                 }
             }
         }

@@ -39,6 +39,9 @@ internal sealed class PendingCall
 
     public int Rows { get; }
 
+    /// <summary>The call's units of work by its descriptor's work bound (0 without one).</summary>
+    public ulong Work => Call.WorkUnits;
+
     /// <summary>TimeProvider timestamp when the call was admitted.</summary>
     public long EnqueuedAt { get; }
 

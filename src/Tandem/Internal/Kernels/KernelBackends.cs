@@ -96,8 +96,23 @@ internal sealed class KernelBackends : IKernelRouting, IDisposable
     public void Invoke(IInProcessKernelBackend backend, KernelCall call)
     {
         ThrowIfDisposed(call);
-        ContractValidator.Validate(call);
+        Validate(call);
         _dispatcher.Dispatch(backend, call, Execute);
+    }
+
+    /// <summary>The contract, then the work bound: a call over it is counted in <c>tandem.rejections</c> and refused before it is cached, queued or batched.</summary>
+    private void Validate(KernelCall call)
+    {
+        ContractValidator.Validate(call);
+        try
+        {
+            call.WorkUnits = CallWork.Check(call);
+        }
+        catch (TandemException)
+        {
+            _telemetry.Rejections.Add(1, new KeyValuePair<string, object?>("kernel", call.Kernel), new KeyValuePair<string, object?>("reason", CallWork.Limit));
+            throw;
+        }
     }
 
     private void Execute(IInProcessKernelBackend backend, KernelCall call)
@@ -143,7 +158,7 @@ internal sealed class KernelBackends : IKernelRouting, IDisposable
     public async ValueTask InvokeAsync(IKernelBackend backend, KernelCall call, CancellationToken cancellationToken)
     {
         ThrowIfDisposed(call);
-        ContractValidator.Validate(call);
+        Validate(call);
         var flags = call.Descriptor.Flags;
         if (!(_options.CurrentValue.For(call.Kernel)?.Cache ?? false) || !flags.Idempotent || !flags.Deterministic)
         {

@@ -28,6 +28,9 @@ internal sealed class KernelCall(KernelDescriptor descriptor) : IDisposable
     /// <summary>Rough multiply-adds, to choose between running inline and on a worker thread.</summary>
     public long Work { get; set; }
 
+    /// <summary>Units of work by the descriptor's work bound (set by <see cref="CallWork.Check"/>; 0 without one), which batches are split by.</summary>
+    public ulong WorkUnits { get; set; }
+
     internal ref NativeCallArgs Args => ref _args;
 
     public int InputCount => _args.InputCount;

@@ -20,23 +20,39 @@ internal sealed class NativeKernelBackend(NativeLibrarySet libraries, Func<Tande
     public void Invoke(KernelCall call)
     {
         using var lease = Resolve(call, out var kernel);
-        var context = NativeKernel.CallContext(options().CallTimeout, 0);
-        kernel.Invoke(lease.Handle, ref call.Args, ref context);
+        var timeout = options().CallTimeout;
+        var context = NativeKernel.CallContext(timeout, 0);
+        try
+        {
+            kernel.Invoke(lease.Handle, ref call.Args, ref context);
+        }
+        catch (TandemException e) when (e.Code == TandemStatusCode.DeadlineExceeded && timeout is { } limit)
+        {
+            throw PastCallTimeout(e, limit);
+        }
     }
 
     public async ValueTask InvokeAsync(KernelCall call, CancellationToken cancellationToken)
     {
         var lease = Resolve(call, out var kernel);
+        var current = options();
         try
         {
-            var current = options();
             await kernel.RunAsync(lease.Handle, call.Args, call.Work < current.SyncWorkThreshold, current.CallTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TandemException e) when (e.Code == TandemStatusCode.DeadlineExceeded && current.CallTimeout is { } limit)
+        {
+            throw PastCallTimeout(e, limit);
         }
         finally
         {
             lease.Dispose();
         }
     }
+
+    /// <summary>The kernel's DEADLINE_EXCEEDED, naming the option the deadline came from (the kernel only knows it passed).</summary>
+    private static TandemException PastCallTimeout(TandemException e, TimeSpan limit) =>
+        new(e.Code, $"{e.Message} (Tandem:CallTimeout is {limit}; raise it for longer calls, or split the call)", e.Kernel, e.Backend, e.CorrelationId, e);
 
     public unsafe IKernelState CreateState(string kind, KernelCall tensors)
     {

@@ -45,6 +45,7 @@ internal sealed class TandemTelemetry : IDisposable
         _meter = meterFactory?.Create(Name) ?? new Meter(Name);
         Calls = _meter.CreateCounter<long>(TandemTelemetryNames.Calls, description: "Kernel calls completed, by kernel, backend and status code.");
         Fallbacks = _meter.CreateCounter<long>(TandemTelemetryNames.Fallbacks, description: "Calls that moved to another backend, by kernel, from, to and reason.");
+        Rejections = _meter.CreateCounter<long>(TandemTelemetryNames.Rejections, description: "Calls refused before they were queued, by kernel and reason (the limit they exceeded).");
         CallDuration = _meter.CreateHistogram<double>(TandemTelemetryNames.CallDuration, "s", "From admission to completion.", tags: null, DurationAdvice);
         QueueDuration = _meter.CreateHistogram<double>(TandemTelemetryNames.QueueDuration, "s", "From admission to the start of the call's batch.", tags: null, DurationAdvice);
         ComputeDuration = _meter.CreateHistogram<double>(TandemTelemetryNames.ComputeDuration, "s", "Time the backend spent on a batch.", tags: null, DurationAdvice);
@@ -54,6 +55,8 @@ internal sealed class TandemTelemetry : IDisposable
     public Counter<long> Calls { get; }
 
     public Counter<long> Fallbacks { get; }
+
+    public Counter<long> Rejections { get; }
 
     public Histogram<double> CallDuration { get; }
 

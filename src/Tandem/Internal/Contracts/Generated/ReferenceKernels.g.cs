@@ -22,7 +22,7 @@ internal static partial class ReferenceKernels
 
     /// <summary>Every descriptor of the library (kernels and state kinds), exactly as published.</summary>
     public static KernelSet Set { get; } = KernelSet.Parser.ParseFrom(global::System.Convert.FromBase64String(
-        "CIGABBKjAwoPc2ltaWxhcml0eS50b3BrEAEaHQoHcXVlcmllcxAEGgcSBWJhdGNoGgUSA2RpbSABIhUKA2lkcxADGgcSBWJhdGNoGgMSAWsiGAoGc2NvcmVzEAQaBxIFYmF0Y2gaAxIBayogCgFrEAEZAAAAAAAA8D8hAAAAAAAAsEApAAAAAAAAJEAqJAoGbWV0cmljEAQhAAAAAAAAAEAyA2RvdDIGY29zaW5lMgJsMjIRdmVjdG9yX2NvbGxlY3Rpb246BggBEAEYAUIpCgVtYXhfaxCAIBodTGFyZ2VzdCBrIGEgY2FsbCBtYXkgYXNrIGZvci5KMAoBaxCAIBoobWluKHBhcmFtZXRlciBrLCByb3dzIGluIHRoZSBjb2xsZWN0aW9uKVJUVGhlIGsgcm93cyBvZiBhIHZlY3RvciBjb2xsZWN0aW9uIG1vc3Qgc2ltaWxhciB0byBlYWNoIHF1ZXJ5ICh0aWVzIHRvIHRoZSBsb3dlciBpZCkuWiBlNzU2MjUwNmY4MmZiYWZiNDZiN2IwOGQyZWJkMzE2ZmIGdGFuZGVtEocDChNtb250ZWNhcmxvLmV1cm9wZWFuEAEaGAoHb3B0aW9ucxAFGgcSBWJhdGNoGgIIBhoVCghyb3dfa2V5cxADGgcSBWJhdGNoIhIKBXByaWNlEAUaBxIFYmF0Y2giEwoGc3RkZXJyEAUaBxIFYmF0Y2gqJAoFcGF0aHMQARkAAAAAAADwPyEAAAAAZc3NQSkAAAAAAGr4QCoaCgRzZWVkEAEZAAAAAAAA4MMhAAAAAAAA4EMqFwoKYW50aXRoZXRpYxADIQAAAAAAAPA/OgYIARABGAFCMAoJbWF4X3BhdGhzEICU69wDGh1Nb3N0IHBhdGhzIGEgcm93IG1heSBhc2sgZm9yLlJVTW9udGUgQ2FybG8gcHJpY2VzIG9mIEV1cm9wZWFuIG9wdGlvbnMsIGJpdHdpc2UgcmVwZWF0YWJsZSBwZXIgKHNlZWQsIHJvdyBrZXksIHBhdGgpLlogMGM1NDNjOTRjYjljNTI3YTZkNGFkODA4ZTllYjdmYTNiBnRhbmRlbRK4AgoLaGFzaC5ibGFrZTMQARoPCgRkYXRhEAEaBRIDbGVuIhgKBmRpZ2VzdBABGgwSCm91dHB1dF9sZW46BggBGAEgAUJKCg5tYXhfb3V0cHV0X2xlbhCAgEAaNExvbmdlc3QgZGlnZXN0IChleHRlbmRlZCBvdXRwdXQpIGEgY2FsbCBtYXkgYXNrIGZvci5KPgoKb3V0cHV0X2xlbhCAgEAaLGRpZ2VzdCBsZW5ndGggaW4gYnl0ZXMsIGNob3NlbiBieSB0aGUgY2FsbGVyUj5CTEFLRTMgb2YgYSBieXRlIHN0cmluZywgd2l0aCBleHRlbmRlZCBvdXRwdXQgYmV5b25kIDMyIGJ5dGVzLlogNmY5MjQyNDY0NDllZDQwZTBiNDkyOGQ4ZDhhY2I5MGNiBnRhbmRlbRKqAQoQZGlhZ25vc3RpY3Mubm9vcBABGg4KAWEQARoHEgVhX2xlbhoOCgFiEAEaBxIFYl9sZW46BAgBGAFSRERvZXMgbm90aGluZyB3aXRoIHR3byBieXRlIHRlbnNvcnM6IHRoZSBjb3N0IG9mIGNyb3NzaW5nIGEgYm91bmRhcnkuWiBkMWFkM2NhOWM1Yjc2NjVmNjkxZTc5NDY4N2Q3NzY4NmIGdGFuZGVtGkEKEXZlY3Rvcl9jb2xsZWN0aW9uEhkKB3ZlY3RvcnMQBBoDEgFuGgUSA2RpbSABEgwKA2lkcxADGgMSAW4aA2lkcyIGdGFuZGVtKgUwLjEuMA=="));
+        "CIGABBK6AwoPc2ltaWxhcml0eS50b3BrEAEaHQoHcXVlcmllcxAEGgcSBWJhdGNoGgUSA2RpbSABIhUKA2lkcxADGgcSBWJhdGNoGgMSAWsiGAoGc2NvcmVzEAQaBxIFYmF0Y2gaAxIBayogCgFrEAEZAAAAAAAA8D8hAAAAAAAAsEApAAAAAAAAJEAqJAoGbWV0cmljEAQhAAAAAAAAAEAyA2RvdDIGY29zaW5lMgJsMjIRdmVjdG9yX2NvbGxlY3Rpb246BggBEAEYAUIpCgVtYXhfaxCAIBodTGFyZ2VzdCBrIGEgY2FsbCBtYXkgYXNrIGZvci5KMAoBaxCAIBoobWluKHBhcmFtZXRlciBrLCByb3dzIGluIHRoZSBjb2xsZWN0aW9uKVJUVGhlIGsgcm93cyBvZiBhIHZlY3RvciBjb2xsZWN0aW9uIG1vc3Qgc2ltaWxhciB0byBlYWNoIHF1ZXJ5ICh0aWVzIHRvIHRoZSBsb3dlciBpZCkuWiAzZTA4YTI0M2M0NmY0ODM2NDUxYTdiNDU0YjJiNjVjN2IGdGFuZGVtahUKBwoFYmF0Y2gKBQoDZGltEICAgCASoQMKE21vbnRlY2FybG8uZXVyb3BlYW4QARoYCgdvcHRpb25zEAUaBxIFYmF0Y2gaAggGGhUKCHJvd19rZXlzEAMaBxIFYmF0Y2giEgoFcHJpY2UQBRoHEgViYXRjaCITCgZzdGRlcnIQBRoHEgViYXRjaCokCgVwYXRocxABGQAAAAAAAPA/IQAAAABlzc1BKQAAAAAAavhAKhoKBHNlZWQQARkAAAAAAADgwyEAAAAAAADgQyoXCgphbnRpdGhldGljEAMhAAAAAAAA8D86BggBEAEYAUIwCgltYXhfcGF0aHMQgJTr3AMaHU1vc3QgcGF0aHMgYSByb3cgbWF5IGFzayBmb3IuUlVNb250ZSBDYXJsbyBwcmljZXMgb2YgRXVyb3BlYW4gb3B0aW9ucywgYml0d2lzZSByZXBlYXRhYmxlIHBlciAoc2VlZCwgcm93IGtleSwgcGF0aCkuWiA5MGRmZWNlMmVlNTA5NGE4ZDlmYmI5YWRmMzA1ODJiYWIGdGFuZGVtahgKBwoFYmF0Y2gKBxIFcGF0aHMQgMivoCUSxwIKC2hhc2guYmxha2UzEAEaDwoEZGF0YRABGgUSA2xlbiIYCgZkaWdlc3QQARoMEgpvdXRwdXRfbGVuOgYIARgBIAFCSgoObWF4X291dHB1dF9sZW4QgIBAGjRMb25nZXN0IGRpZ2VzdCAoZXh0ZW5kZWQgb3V0cHV0KSBhIGNhbGwgbWF5IGFzayBmb3IuSj4KCm91dHB1dF9sZW4QgIBAGixkaWdlc3QgbGVuZ3RoIGluIGJ5dGVzLCBjaG9zZW4gYnkgdGhlIGNhbGxlclI+QkxBS0UzIG9mIGEgYnl0ZSBzdHJpbmcsIHdpdGggZXh0ZW5kZWQgb3V0cHV0IGJleW9uZCAzMiBieXRlcy5aIDIyZmM3ZjNlMzYzMWUxNzYwYmY1MTFkZGZmYmQ5NWUwYgZ0YW5kZW1qDQoFCgNsZW4QgICAgAQSqgEKEGRpYWdub3N0aWNzLm5vb3AQARoOCgFhEAEaBxIFYV9sZW4aDgoBYhABGgcSBWJfbGVuOgQIARgBUkREb2VzIG5vdGhpbmcgd2l0aCB0d28gYnl0ZSB0ZW5zb3JzOiB0aGUgY29zdCBvZiBjcm9zc2luZyBhIGJvdW5kYXJ5LlogZDFhZDNjYTljNWI3NjY1ZjY5MWU3OTQ2ODdkNzc2ODZiBnRhbmRlbRpBChF2ZWN0b3JfY29sbGVjdGlvbhIZCgd2ZWN0b3JzEAQaAxIBbhoFEgNkaW0gARIMCgNpZHMQAxoDEgFuGgNpZHMiBnRhbmRlbSoFMC4xLjA="));
 
     /// <summary>similarity.topk v1: The k rows of a vector collection most similar to each query (ties to the lower id).</summary>
     /// <remarks>
@@ -39,7 +39,7 @@ internal static partial class ReferenceKernels
         public const uint Version = 1;
 
         /// <summary>The descriptor hash a library or worker must report for this kernel; compatibility is decided on it at load.</summary>
-        public const string Hash = "e7562506f82fbafb46b7b08d2ebd316f";
+        public const string Hash = "3e08a243c46f4836451a7b454b2b65c7";
 
         /// <summary>The kernel's descriptor, as published.</summary>
         public static KernelDescriptor Descriptor => Set.Kernels[0];
@@ -52,6 +52,8 @@ internal static partial class ReferenceKernels
         {
             /// <summary>Largest k a call may ask for.</summary>
             public const long MaxK = 4096;
+            /// <summary>Most units of work (batch × dim) one call may ask for; a larger call is refused with RESOURCE_EXHAUSTED.</summary>
+            public const long MaxWorkPerCall = 67108864;
         }
 
         /// <summary>Parameters in call order, with their ranges.</summary>
@@ -100,7 +102,7 @@ internal static partial class ReferenceKernels
         public const uint Version = 1;
 
         /// <summary>The descriptor hash a library or worker must report for this kernel; compatibility is decided on it at load.</summary>
-        public const string Hash = "0c543c94cb9c527a6d4ad808e9eb7fa3";
+        public const string Hash = "90dfece2ee5094a8d9fbb9adf30582ba";
 
         /// <summary>The kernel's descriptor, as published.</summary>
         public static KernelDescriptor Descriptor => Set.Kernels[1];
@@ -110,6 +112,8 @@ internal static partial class ReferenceKernels
         {
             /// <summary>Most paths a row may ask for.</summary>
             public const long MaxPaths = 1000000000;
+            /// <summary>Most units of work (batch × parameter paths) one call may ask for; a larger call is refused with RESOURCE_EXHAUSTED.</summary>
+            public const long MaxWorkPerCall = 10000000000;
         }
 
         /// <summary>Parameters in call order, with their ranges.</summary>
@@ -170,7 +174,7 @@ internal static partial class ReferenceKernels
         public const uint Version = 1;
 
         /// <summary>The descriptor hash a library or worker must report for this kernel; compatibility is decided on it at load.</summary>
-        public const string Hash = "6f924246449ed40e0b4928d8d8acb90c";
+        public const string Hash = "22fc7f3e3631e1760bf511ddffbd95e0";
 
         /// <summary>The kernel's descriptor, as published.</summary>
         public static KernelDescriptor Descriptor => Set.Kernels[2];
@@ -180,6 +184,8 @@ internal static partial class ReferenceKernels
         {
             /// <summary>Longest digest (extended output) a call may ask for.</summary>
             public const long MaxOutputLen = 1048576;
+            /// <summary>Most units of work (len) one call may ask for; a larger call is refused with RESOURCE_EXHAUSTED.</summary>
+            public const long MaxWorkPerCall = 1073741824;
         }
     }
 
