@@ -2,6 +2,7 @@
 //! each request against the gRPC-over-HTTP/2 protocol, routing it to its
 //! handler under the call's deadline, and logging and counting every call.
 
+use crate::auth::{Verdict, HOW_TO_AUTHENTICATE};
 use crate::grpc::body::{http_error, trailers_only, unary_response};
 use crate::grpc::metadata::{parse_timeout, parse_traceparent};
 use crate::grpc::request::RequestMessages;
@@ -156,8 +157,24 @@ pub async fn handle(app: Arc<App>, req: Request<hyper::Body>) -> Response<GrpcBo
     let call_flag = Arc::clone(&cancel);
     let _cancel_on_drop = CancelOnDrop(cancel);
     let mut record = Record { app: &app, call: Call::new(method, ctx), done: false };
+    // The standard health service stays open, so that probes need no
+    // secret; it tells only whether the worker serves.
+    if let (Some(token), false) = (&app.config.token, matches!(method, "Check" | "Watch")) {
+        let presented = req.headers().get(http::header::AUTHORIZATION).map(|v| v.as_bytes());
+        let problem = match token.check(presented) {
+            Verdict::Allowed => None,
+            Verdict::Missing => Some("this worker requires a token and the call carried none"),
+            Verdict::Wrong => Some("the token the call carried is not this worker's"),
+        };
+        if let Some(problem) = problem {
+            app.metrics.reject("unauthenticated");
+            record.finish(Code::Unauthenticated);
+            return trailers_only(&status(Code::Unauthenticated, format!("{problem}; {HOW_TO_AUTHENTICATE}")));
+        }
+    }
     let mut messages = RequestMessages::new(req.into_body(), app.config.max_message_bytes)
-        .with_budget(Arc::clone(&app.receive_budget));
+        .with_budget(Arc::clone(&app.receive_budget))
+        .with_idle_timeout(app.config.stream_idle_timeout);
 
     let expired = status(Code::DeadlineExceeded, "the call's deadline passed before it completed");
     if timeout.is_some_and(|t| t.is_zero()) {
@@ -181,6 +198,9 @@ pub async fn handle(app: Arc<App>, req: Request<hyper::Body>) -> Response<GrpcBo
         Some(deadline) => tokio::time::timeout_at(deadline.into(), work).await.unwrap_or_else(|_| Err(expired.clone())),
         None => work.await,
     };
+    if messages.idle_expired() {
+        app.metrics.reject("idle");
+    }
     let outcome = outcome.inspect_err(|err| {
         // A deadline or cancellation seen inside the kernel keeps its code.
         if err.code == Code::Internal {
