@@ -169,6 +169,7 @@ pub async fn handle(app: Arc<App>, req: Request<hyper::Body>) -> Response<GrpcBo
         if let Some(problem) = problem {
             app.metrics.reject("unauthenticated");
             record.finish(Code::Unauthenticated);
+            drain_small_body(req.into_body()).await;
             return trailers_only(&status(Code::Unauthenticated, format!("{problem}; {HOW_TO_AUTHENTICATE}")));
         }
     }
@@ -212,6 +213,30 @@ pub async fn handle(app: Arc<App>, req: Request<hyper::Body>) -> Response<GrpcBo
         Ok(bytes) => unary_response(bytes),
         Err(err) => trailers_only(&err),
     }
+}
+
+/// Most request bytes read (and dropped) before a refusal is sent.
+const REFUSAL_DRAIN_BYTES: usize = 64 * 1024;
+/// Longest wait for them.
+const REFUSAL_DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Reads a refused call's request (a unary request is small) before the
+/// refusal goes out: a reply sent while the client still sends makes the
+/// server reset the request side, and a client busy sending may then report
+/// the reset instead of the status. Bounded in bytes and time, so a refused
+/// client cannot hold the call open.
+async fn drain_small_body(mut body: hyper::Body) {
+    use hyper::body::HttpBody;
+    let mut read = 0;
+    let drain = async {
+        while let Some(Ok(chunk)) = body.data().await {
+            read += chunk.len();
+            if read >= REFUSAL_DRAIN_BYTES {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(REFUSAL_DRAIN_TIMEOUT, drain).await;
 }
 
 fn encode(message: &impl Message) -> Result<bytes::Bytes, Status> {
