@@ -120,6 +120,64 @@ public sealed class RemoteOptions
     [Range(1024L, 1L << 32)]
     public long? WorkerMaxMessageBytes { get; set; }
 
+    /// <summary>The worker's <c>--max-states</c> (states held at once); null keeps the worker's default of 4,096.</summary>
+    /// <value>The default is <see langword="null"/>.</value>
+    [Range(1, 1_000_000)]
+    public int? WorkerMaxStates { get; set; }
+
+    /// <summary>The worker's <c>--max-state-bytes</c> (bytes of states held at once); null keeps the worker's default of 8 GiB.</summary>
+    /// <value>The default is <see langword="null"/>.</value>
+    [Range(1L, long.MaxValue)]
+    public long? WorkerMaxStateBytes { get; set; }
+
+    /// <summary>The worker's <c>--max-regions</c> (shared-memory regions registered at once); null keeps the worker's default of 256.</summary>
+    /// <value>The default is <see langword="null"/>.</value>
+    [Range(1, 1_000_000)]
+    public int? WorkerMaxRegions { get; set; }
+
+    /// <summary>The worker's <c>--max-connections</c> (client connections open at once); null keeps the worker's default of 1,024.</summary>
+    /// <value>The default is <see langword="null"/>.</value>
+    [Range(1, 1_000_000)]
+    public int? WorkerMaxConnections { get; set; }
+
+    /// <summary>The worker's <c>--max-streams-per-connection</c> (concurrent requests on one HTTP/2 connection); null keeps the worker's default of 256.</summary>
+    /// <value>The default is <see langword="null"/>.</value>
+    [Range(1, 1_000_000)]
+    public int? WorkerMaxStreamsPerConnection { get; set; }
+
+    /// <summary>The worker's <c>--max-open-streams</c> (streaming calls open at once); null keeps the worker's default of 64.</summary>
+    /// <value>The default is <see langword="null"/>.</value>
+    [Range(1, 1_000_000)]
+    public int? WorkerMaxOpenStreams { get; set; }
+
+    /// <summary>
+    /// The worker's <c>--stream-idle-timeout</c>: how long it waits for a
+    /// call's next message (a stream's next chunk) before ending the call with
+    /// DEADLINE_EXCEEDED; null keeps the worker's default of 30 seconds.
+    /// </summary>
+    /// <value>The default is <see langword="null"/>.</value>
+    public TimeSpan? WorkerStreamIdleTimeout { get; set; }
+
+    /// <summary>
+    /// The shared token sent as <c>authorization: Bearer</c> metadata on every
+    /// call; workers listening on TCP require it. Supervised workers receive it
+    /// through their environment (<c>TANDEM_WORKER_TOKEN</c>), never on their
+    /// command line. Null means <see cref="WorkerTokenFile"/>; when both are
+    /// null, supervised TCP workers get a random token of this client's and
+    /// endpoints get none. 16 to 1,024 visible ASCII characters; never logged.
+    /// Read at start.
+    /// </summary>
+    /// <value>The default is <see langword="null"/>.</value>
+    public string? WorkerToken { get; set; }
+
+    /// <summary>
+    /// A file holding <see cref="WorkerToken"/> (surrounding whitespace
+    /// ignored), readable by its owner only (<c>chmod 600</c>): the same file a
+    /// worker's <c>--token-file</c> reads. Exclusive with <see cref="WorkerToken"/>.
+    /// </summary>
+    /// <value>The default is <see langword="null"/>.</value>
+    public string? WorkerTokenFile { get; set; }
+
     /// <summary>
     /// The workers' <c>--build-id</c> (shown in their version); null uses none.
     /// Changed at run time (bound configuration), every supervised worker is

@@ -24,7 +24,7 @@ pub struct Ticket {
 
 /// A compute slot, held while the kernel runs.
 pub struct Slot {
-    _ticket: Ticket,
+    _ticket: Option<Ticket>,
     _running: OwnedSemaphorePermit,
 }
 
@@ -63,7 +63,25 @@ impl Admission {
             .acquire_owned()
             .await
             .map_err(|_| status(Code::Unavailable, "the worker is shutting down"))?;
-        Ok((Slot { _ticket: ticket, _running: running }, started.elapsed()))
+        Ok((Slot { _ticket: Some(ticket), _running: running }, started.elapsed()))
+    }
+
+    /// Waits for a compute slot for one chunk of an open stream. A stream
+    /// holds no ticket between chunks, so one waiting for its client keeps
+    /// no place from other calls; how many wait here is bounded by
+    /// `--max-open-streams` instead.
+    pub async fn chunk_slot(&self) -> Result<(Slot, Duration), Status> {
+        let started = Instant::now();
+        let running = Arc::clone(&self.running)
+            .acquire_owned()
+            .await
+            .map_err(|_| status(Code::Unavailable, "the worker is shutting down"))?;
+        Ok((Slot { _ticket: None, _running: running }, started.elapsed()))
+    }
+
+    /// Compute slots free now.
+    pub fn free_slots(&self) -> usize {
+        self.running.available_permits()
     }
 }
 

@@ -24,6 +24,19 @@ Serves tandem.v1.Accelerator and grpc.health.v1.Health over gRPC (HTTP/2).
   --max-states N             states (CreateState) held at once (default 4096)
   --max-state-bytes B        bytes of states held at once (default 8589934592, 8 GiB)
   --max-regions N            shared-memory regions registered at once (default 256)
+  --max-connections N        client connections open at once (default 1024); beyond, a new
+                             connection gets GOAWAY (ENHANCE_YOUR_CALM) and is closed
+  --max-streams-per-connection N
+                             concurrent requests on one connection (HTTP/2
+                             SETTINGS_MAX_CONCURRENT_STREAMS, default 256)
+  --max-open-streams N       InvokeStream calls open at once (default 64); beyond: RESOURCE_EXHAUSTED
+  --stream-idle-timeout SECONDS
+                             longest wait for a call's next request message, e.g. a stream's
+                             next chunk (default 30); then DEADLINE_EXCEEDED and its state is freed
+  --token-file PATH          shared token every RPC must carry as 'authorization: Bearer <token>'
+                             (the file must be readable by its owner only: chmod 600); else
+                             $TANDEM_WORKER_TOKEN. Required with --listen; optional on a socket
+  --insecure-no-auth         allow --listen on a loopback address without a token (tests only)
   --grace SECONDS            time in-flight calls get to finish when draining (default 10)
   --build-id ID              appended to the version as <version>+ID
   --log-level LEVEL          error, warn, info or debug (default info)
@@ -57,6 +70,15 @@ pub struct Config {
     pub max_states: usize,
     pub max_state_bytes: u64,
     pub max_regions: usize,
+    pub max_connections: usize,
+    pub max_streams_per_connection: u32,
+    pub max_open_streams: usize,
+    pub stream_idle_timeout: Duration,
+    /// Where the token is read from (see [`crate::auth::Token::resolve`]).
+    pub token_file: Option<PathBuf>,
+    /// The shared token every RPC but health must carry; `None`: none required.
+    pub token: Option<crate::auth::Token>,
+    pub insecure_no_auth: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -71,6 +93,10 @@ pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 << 20;
 pub const DEFAULT_MAX_STATES: usize = 4096;
 /// 8 GiB: two supervised workers at their limit leave most of a 24 GiB machine.
 pub const DEFAULT_MAX_STATE_BYTES: u64 = 8 << 30;
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+pub const DEFAULT_MAX_STREAMS_PER_CONNECTION: u32 = 256;
+pub const DEFAULT_MAX_OPEN_STREAMS: usize = 64;
+pub const DEFAULT_STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Config {
     /// Defaults, with a Unix socket at `socket`.
@@ -90,6 +116,13 @@ impl Config {
             max_states: DEFAULT_MAX_STATES,
             max_state_bytes: DEFAULT_MAX_STATE_BYTES,
             max_regions: crate::shm::DEFAULT_MAX_REGIONS,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_streams_per_connection: DEFAULT_MAX_STREAMS_PER_CONNECTION,
+            max_open_streams: DEFAULT_MAX_OPEN_STREAMS,
+            stream_idle_timeout: DEFAULT_STREAM_IDLE_TIMEOUT,
+            token_file: None,
+            token: None,
+            insecure_no_auth: false,
         }
     }
 }
@@ -103,6 +136,14 @@ pub fn default_socket() -> PathBuf {
 
 fn number<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, String> {
     value.parse().map_err(|_| format!("{flag}: '{value}' is not a valid number"))
+}
+
+fn at_least_one<T: std::str::FromStr + PartialOrd + From<u8>>(flag: &str, value: &str) -> Result<T, String> {
+    let n: T = number(flag, value)?;
+    if n < T::from(1) {
+        return Err(format!("{flag} must be at least 1"));
+    }
+    Ok(n)
 }
 
 /// Parses the arguments after the program name.
@@ -123,6 +164,10 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<(Command, Config)
                 config.supervised = true;
                 continue;
             }
+            "--insecure-no-auth" if inline.is_none() => {
+                config.insecure_no_auth = true;
+                continue;
+            }
             "--socket"
             | "--listen"
             | "--metrics-listen"
@@ -136,7 +181,19 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<(Command, Config)
             | "--max-states"
             | "--max-state-bytes"
             | "--max-regions"
+            | "--max-connections"
+            | "--max-streams-per-connection"
+            | "--max-open-streams"
+            | "--stream-idle-timeout"
+            | "--token-file"
             | "--kernels" => {}
+            // A secret on the command line is visible to every user in /proc.
+            "--token" => {
+                return Err(format!(
+                    "{flag} is not accepted: pass the token in a file (--token-file, chmod 600) or in ${}",
+                    crate::auth::TOKEN_ENV
+                ))
+            }
             _ => return Err(format!("unknown argument '{arg}'")),
         }
         let value = match inline.or_else(|| args.next()) {
@@ -169,6 +226,17 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<(Command, Config)
             "--max-states" => config.max_states = number(&flag, &value)?,
             "--max-state-bytes" => config.max_state_bytes = number(&flag, &value)?,
             "--max-regions" => config.max_regions = number(&flag, &value)?,
+            "--max-connections" => config.max_connections = at_least_one(&flag, &value)?,
+            "--max-streams-per-connection" => config.max_streams_per_connection = at_least_one(&flag, &value)?,
+            "--max-open-streams" => config.max_open_streams = at_least_one(&flag, &value)?,
+            "--stream-idle-timeout" => {
+                let secs: f64 = number(&flag, &value)?;
+                if !(secs > 0.0 && secs <= 86_400.0) {
+                    return Err(format!("{flag}: must be more than 0 and at most 86400 seconds"));
+                }
+                config.stream_idle_timeout = Duration::from_secs_f64(secs);
+            }
+            "--token-file" => config.token_file = Some(PathBuf::from(value)),
             "--log-level" => {
                 config.log_level = Level::parse(&value).ok_or_else(|| format!("{flag}: unknown level '{value}'"))?
             }
@@ -215,5 +283,44 @@ mod tests {
         assert!(parse(args(&["--max-queue", "x"])).is_err());
         assert!(parse(args(&["--socket", "/tmp/a", "--listen", "127.0.0.1:1"])).is_err());
         assert_eq!(parse(args(&["--version"])).unwrap().0, Command::Version);
+    }
+
+    #[test]
+    fn parses_connection_stream_and_auth_limits() {
+        let (_, config) = parse(args(&[
+            "--max-connections=8",
+            "--max-streams-per-connection",
+            "4",
+            "--max-open-streams=2",
+            "--stream-idle-timeout",
+            "0.25",
+            "--token-file=/run/t",
+            "--insecure-no-auth",
+        ]))
+        .unwrap();
+        assert_eq!(config.max_connections, 8);
+        assert_eq!(config.max_streams_per_connection, 4);
+        assert_eq!(config.max_open_streams, 2);
+        assert_eq!(config.stream_idle_timeout, Duration::from_millis(250));
+        assert_eq!(config.token_file.as_deref(), Some(std::path::Path::new("/run/t")));
+        assert!(config.insecure_no_auth);
+        let defaults = parse(args(&[])).unwrap().1;
+        assert_eq!(defaults.max_connections, DEFAULT_MAX_CONNECTIONS);
+        assert_eq!(defaults.max_streams_per_connection, DEFAULT_MAX_STREAMS_PER_CONNECTION);
+        assert_eq!(defaults.stream_idle_timeout, DEFAULT_STREAM_IDLE_TIMEOUT);
+        assert!(!defaults.insecure_no_auth && defaults.token.is_none());
+    }
+
+    #[test]
+    fn refuses_zero_limits_and_a_token_in_argv() {
+        for flag in ["--max-connections", "--max-streams-per-connection", "--max-open-streams"] {
+            let err = parse(args(&[flag, "0"])).unwrap_err();
+            assert!(err.contains(flag) && err.contains("at least 1"), "{err}");
+        }
+        assert!(parse(args(&["--stream-idle-timeout", "0"])).unwrap_err().contains("--stream-idle-timeout"));
+        let err = parse(args(&["--token", "secret-in-argv"])).unwrap_err();
+        assert!(err.contains("--token-file") && !err.contains("secret-in-argv"), "{err}");
+        let err = parse(args(&["--token=secret-in-argv"])).unwrap_err();
+        assert!(!err.contains("secret-in-argv"), "{err}");
     }
 }

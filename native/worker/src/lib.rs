@@ -3,6 +3,7 @@
 //!
 //! Layout:
 //! - [`args`]: command-line options.
+//! - [`auth`]: the shared token required on TCP.
 //! - [`pb`]: wire types generated from `proto/`.
 //! - [`grpc`]: framing, metadata, request reading and response bodies.
 //! - [`server`]: HTTP/2 request handling, routing, per-call logs and metrics.
@@ -12,6 +13,7 @@
 //! - [`states`]: named kernel states.
 //! - [`admission`]: fixed fan-in and the compute-pool hand-off.
 //! - [`lifecycle`]: readiness, drain and calls in flight.
+//! - [`connections`]: the cap on open connections.
 //! - [`log`], [`metrics`]: JSON logs on stderr, Prometheus metrics.
 //!
 //! See README.md for the command line and behaviour.
@@ -21,7 +23,9 @@
 
 pub mod admission;
 pub mod args;
+pub mod auth;
 pub mod catalog;
+pub mod connections;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod grpc;
@@ -136,6 +140,7 @@ static BIND_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64
 /// in the background and then turns readiness SERVING.
 pub async fn start(config: Config) -> std::io::Result<Worker> {
     log::set_level(config.log_level);
+    check_authentication(&config)?;
     // Libraries first: a refused one must not leave a bound socket behind.
     let catalog = catalog::Catalog::load(&config.kernel_libraries)
         .map_err(|message| std::io::Error::new(std::io::ErrorKind::InvalidInput, message))?;
@@ -166,6 +171,34 @@ pub async fn start(config: Config) -> std::io::Result<Worker> {
     let warm = tokio::spawn(warm_up(Arc::clone(&app)));
     let done = tokio::spawn(run_lifecycle(Arc::clone(&app), accept, warm));
     Ok(Worker { address, metrics_address, app, done })
+}
+
+/// On TCP anyone who can reach the port could call Drain or CreateState:
+/// a token is required there unless tests opt out explicitly on loopback.
+fn check_authentication(config: &Config) -> std::io::Result<()> {
+    let refuse = |message: String| Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, message));
+    let Endpoint::Tcp(addr) = &config.endpoint else { return Ok(()) };
+    match (&config.token, config.insecure_no_auth) {
+        (Some(_), _) => Ok(()),
+        (None, false) => refuse(format!(
+            "--listen {addr} needs a token: write one (16 or more visible characters) to a file readable by its \
+             owner only and pass --token-file PATH, or set ${}; --insecure-no-auth turns this off for tests on \
+             loopback",
+            auth::TOKEN_ENV
+        )),
+        (None, true) if !addr.ip().is_loopback() => refuse(format!(
+            "--insecure-no-auth is allowed only on a loopback address, not --listen {addr}; give a token \
+             (--token-file PATH or ${})",
+            auth::TOKEN_ENV
+        )),
+        (None, true) => {
+            log::warn(
+                "authentication is off (--insecure-no-auth)",
+                json!({ "address": addr.to_string(), "note": "any local process may call every RPC; tests only" }),
+            );
+            Ok(())
+        }
+    }
 }
 
 async fn warm_up(app: Arc<App>) {
@@ -199,13 +232,13 @@ async fn run_lifecycle(app: Arc<App>, accept: JoinHandle<()>, warm: JoinHandle<(
     log::info("exit", json!({ "instance": app.instance_id }));
 }
 
-fn http2() -> Http {
+fn http2(max_streams_per_connection: u32) -> Http {
     let mut http = Http::new();
     http.http2_only(true)
         .http2_initial_stream_window_size(1 << 20)
         .http2_initial_connection_window_size(4 << 20)
         .http2_max_frame_size(1 << 20)
-        .http2_max_concurrent_streams(1024);
+        .http2_max_concurrent_streams(max_streams_per_connection);
     http
 }
 
@@ -213,6 +246,7 @@ async fn accept_loop(listener: Listener, app: Arc<App>) {
     let mut shutdown = app.lifecycle.watch_shutdown();
     // Each connection holds a sender; when all are gone, `recv` yields None.
     let (open_tx, mut open_rx) = mpsc::channel::<()>(1);
+    let limit = connections::ConnectionLimit::new(app.config.max_connections, Arc::clone(&app.metrics));
     loop {
         let accepted = tokio::select! {
             _ = shutdown.changed() => break,
@@ -224,12 +258,18 @@ async fn accept_loop(listener: Listener, app: Arc<App>) {
             } => accepted,
         };
         match accepted {
-            Ok(Connection::Unix(stream)) => {
-                tokio::spawn(serve_connection(stream, Arc::clone(&app), open_tx.clone()));
-            }
-            Ok(Connection::Tcp(stream)) => {
-                tokio::spawn(serve_connection(stream, Arc::clone(&app), open_tx.clone()));
-            }
+            Ok(Connection::Unix(stream)) => match limit.admit() {
+                Some(permit) => {
+                    tokio::spawn(serve_connection(stream, Arc::clone(&app), (open_tx.clone(), permit)));
+                }
+                None => limit.refuse(stream.into_std()),
+            },
+            Ok(Connection::Tcp(stream)) => match limit.admit() {
+                Some(permit) => {
+                    tokio::spawn(serve_connection(stream, Arc::clone(&app), (open_tx.clone(), permit)));
+                }
+                None => limit.refuse(stream.into_std()),
+            },
             Err(err) => {
                 log::warn("accept failed", json!({ "error": err.to_string() }));
                 // Out of descriptors, typically: back off instead of spinning.
@@ -252,14 +292,15 @@ enum Connection {
 async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     stream: S,
     app: Arc<App>,
-    _open: mpsc::Sender<()>,
+    _open: (mpsc::Sender<()>, connections::Permit),
 ) {
     let mut shutdown = app.lifecycle.watch_shutdown();
+    let max_streams = app.config.max_streams_per_connection;
     let service = service_fn(move |req| {
         let app = Arc::clone(&app);
         async move { Ok::<_, Infallible>(server::handle(app, req).await) }
     });
-    let connection = http2().serve_connection(stream, service);
+    let connection = http2(max_streams).serve_connection(stream, service);
     tokio::pin!(connection);
     let finished = tokio::select! {
         result = connection.as_mut() => Some(result),

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use tandem_worker::args::{self, Command};
 
 fn main() -> ExitCode {
-    let (command, config) = match args::parse(std::env::args().skip(1)) {
+    let (command, mut config) = match args::parse(std::env::args().skip(1)) {
         Ok(parsed) => parsed,
         Err(message) => {
             eprintln!("tandem-worker: {message}\n\n{}", args::USAGE);
@@ -26,6 +26,14 @@ fn main() -> ExitCode {
         }
         Command::Run => {}
     }
+    let from_env = std::env::var_os(tandem_worker::auth::TOKEN_ENV);
+    config.token = match tandem_worker::auth::Token::resolve(config.token_file.as_deref(), from_env) {
+        Ok(token) => token,
+        Err(message) => {
+            eprintln!("tandem-worker: {message}");
+            return ExitCode::from(2);
+        }
+    };
     let supervised = config.supervised;
     if supervised {
         // Own process group: a terminal's Ctrl-C reaches the supervisor only,

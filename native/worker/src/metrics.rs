@@ -16,6 +16,8 @@ pub struct Metrics {
     pub in_flight: IntGauge,
     rejections: IntCounterVec,
     pub ready: IntGauge,
+    pub connections: IntGauge,
+    pub open_streams: IntGauge,
 }
 
 const BUCKETS: [f64; 14] =
@@ -38,11 +40,18 @@ impl Metrics {
         let in_flight =
             IntGauge::new("tandem_worker_in_flight", "Calls being served now.").expect("static metric definition");
         let rejections = IntCounterVec::new(
-            Opts::new("tandem_worker_rejections_total", "Calls refused before running, by reason."),
+            Opts::new(
+                "tandem_worker_rejections_total",
+                "Calls refused before running, connections refused, and calls ended early, by reason.",
+            ),
             &["reason"],
         )
         .expect("static metric definition");
         let ready = IntGauge::new("tandem_worker_ready", "1 while the worker is ready to serve calls.")
+            .expect("static metric definition");
+        let connections = IntGauge::new("tandem_worker_connections", "Client connections open now.")
+            .expect("static metric definition");
+        let open_streams = IntGauge::new("tandem_worker_open_streams", "InvokeStream calls open now.")
             .expect("static metric definition");
         for collector in [
             Box::new(invocations.clone()) as Box<dyn prometheus::core::Collector>,
@@ -51,10 +60,22 @@ impl Metrics {
             Box::new(in_flight.clone()),
             Box::new(rejections.clone()),
             Box::new(ready.clone()),
+            Box::new(connections.clone()),
+            Box::new(open_streams.clone()),
         ] {
             registry.register(collector).expect("metric names are unique");
         }
-        Metrics { registry, invocations, queue_seconds, compute_seconds, in_flight, rejections, ready }
+        Metrics {
+            registry,
+            invocations,
+            queue_seconds,
+            compute_seconds,
+            in_flight,
+            rejections,
+            ready,
+            connections,
+            open_streams,
+        }
     }
 
     pub fn record_call(&self, kernel: &str, code: &str, queue: Duration, compute: Duration) {

@@ -2,6 +2,7 @@
 //! each request against the gRPC-over-HTTP/2 protocol, routing it to its
 //! handler under the call's deadline, and logging and counting every call.
 
+use crate::auth::{Verdict, HOW_TO_AUTHENTICATE};
 use crate::grpc::body::{http_error, trailers_only, unary_response};
 use crate::grpc::metadata::{parse_timeout, parse_traceparent};
 use crate::grpc::request::RequestMessages;
@@ -156,8 +157,25 @@ pub async fn handle(app: Arc<App>, req: Request<hyper::Body>) -> Response<GrpcBo
     let call_flag = Arc::clone(&cancel);
     let _cancel_on_drop = CancelOnDrop(cancel);
     let mut record = Record { app: &app, call: Call::new(method, ctx), done: false };
+    // The standard health service stays open, so that probes need no
+    // secret; it tells only whether the worker serves.
+    if let (Some(token), false) = (&app.config.token, matches!(method, "Check" | "Watch")) {
+        let presented = req.headers().get(http::header::AUTHORIZATION).map(|v| v.as_bytes());
+        let problem = match token.check(presented) {
+            Verdict::Allowed => None,
+            Verdict::Missing => Some("this worker requires a token and the call carried none"),
+            Verdict::Wrong => Some("the token the call carried is not this worker's"),
+        };
+        if let Some(problem) = problem {
+            app.metrics.reject("unauthenticated");
+            record.finish(Code::Unauthenticated);
+            drain_small_body(req.into_body()).await;
+            return trailers_only(&status(Code::Unauthenticated, format!("{problem}; {HOW_TO_AUTHENTICATE}")));
+        }
+    }
     let mut messages = RequestMessages::new(req.into_body(), app.config.max_message_bytes)
-        .with_budget(Arc::clone(&app.receive_budget));
+        .with_budget(Arc::clone(&app.receive_budget))
+        .with_idle_timeout(app.config.stream_idle_timeout);
 
     let expired = status(Code::DeadlineExceeded, "the call's deadline passed before it completed");
     if timeout.is_some_and(|t| t.is_zero()) {
@@ -181,6 +199,9 @@ pub async fn handle(app: Arc<App>, req: Request<hyper::Body>) -> Response<GrpcBo
         Some(deadline) => tokio::time::timeout_at(deadline.into(), work).await.unwrap_or_else(|_| Err(expired.clone())),
         None => work.await,
     };
+    if messages.idle_expired() {
+        app.metrics.reject("idle");
+    }
     let outcome = outcome.inspect_err(|err| {
         // A deadline or cancellation seen inside the kernel keeps its code.
         if err.code == Code::Internal {
@@ -192,6 +213,30 @@ pub async fn handle(app: Arc<App>, req: Request<hyper::Body>) -> Response<GrpcBo
         Ok(bytes) => unary_response(bytes),
         Err(err) => trailers_only(&err),
     }
+}
+
+/// Most request bytes read (and dropped) before a refusal is sent.
+const REFUSAL_DRAIN_BYTES: usize = 64 * 1024;
+/// Longest wait for them.
+const REFUSAL_DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Reads a refused call's request (a unary request is small) before the
+/// refusal goes out: a reply sent while the client still sends makes the
+/// server reset the request side, and a client busy sending may then report
+/// the reset instead of the status. Bounded in bytes and time, so a refused
+/// client cannot hold the call open.
+async fn drain_small_body(mut body: hyper::Body) {
+    use hyper::body::HttpBody;
+    let mut read = 0;
+    let drain = async {
+        while let Some(Ok(chunk)) = body.data().await {
+            read += chunk.len();
+            if read >= REFUSAL_DRAIN_BYTES {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(REFUSAL_DRAIN_TIMEOUT, drain).await;
 }
 
 fn encode(message: &impl Message) -> Result<bytes::Bytes, Status> {

@@ -25,18 +25,6 @@ fn version_and_bad_flags() {
     assert!(String::from_utf8(out.stderr).unwrap().contains("usage:"));
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-async fn scrape(port: u16) -> String {
-    let client = hyper::Client::new();
-    let uri: http::Uri = format!("http://127.0.0.1:{port}/metrics").parse().unwrap();
-    let response = client.get(uri).await.expect("metrics answer");
-    let body = hyper::body::to_bytes(response.into_body()).await.unwrap();
-    String::from_utf8(body.to_vec()).unwrap()
-}
-
 #[tokio::test]
 async fn sigterm_drains_a_call_in_flight_and_exits_zero() {
     let dir = tempfile::tempdir().unwrap();

@@ -157,9 +157,12 @@ async fn a_client_leaving_mid_stream_releases_everything() {
     sender.send_data(frame_bytes(&first.encode_to_vec())).await.unwrap();
     let chunk = StreamRequest { part: Some(stream_request::Part::Data(Bytes::from_static(b"partial"))) };
     sender.send_data(frame_bytes(&chunk.encode_to_vec())).await.unwrap();
-    eventually(|| app.lifecycle.in_flight() == 1 && app.admission.available() == 3, "the stream to start").await;
+    eventually(|| app.metrics.render().contains("tandem_worker_open_streams 1"), "the stream to start").await;
+    // Waiting for its client, the stream holds no place among admitted calls.
+    assert_eq!(app.admission.available(), 4);
     sender.abort();
     eventually(|| app.lifecycle.in_flight() == 0 && app.admission.available() == 4, "the stream to be released").await;
+    eventually(|| app.metrics.render().contains("tandem_worker_open_streams 0"), "the open-stream gauge to drop").await;
     eventually(|| app.metrics.render().contains("tandem_worker_in_flight 0"), "the in-flight gauge to drop").await;
     drop(response);
     // The worker still serves.

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Options;
 using Tandem.Internal.Kernels;
 using Tandem.Remote.Internal.Pool;
 using Tandem.Remote.Internal.Supervision;
+using Tandem.Remote.Internal.Transport;
 
 namespace Tandem.Remote.Internal;
 
@@ -166,7 +167,8 @@ internal sealed class RemoteClient : IRemoteBackendSource, IWorkerPoolAdmin, IAs
 
     private async Task ConnectEndpointsAsync()
     {
-        var connections = _options.Endpoints.Select(e => new WorkerConnection(e, e, null, _time, () => _options)).ToArray();
+        var token = WorkerTokens.Configured(_options);
+        var connections = _options.Endpoints.Select(e => new WorkerConnection(e, e, null, _time, () => _options, token)).ToArray();
         var joins = connections.Select(async c =>
         {
             await c.WaitServingAsync(_options.StartTimeout, _stopping.Token).ConfigureAwait(false);
@@ -187,21 +189,22 @@ internal sealed class RemoteClient : IRemoteBackendSource, IWorkerPoolAdmin, IAs
                 if (!join.IsCompletedSuccessfully)
                 {
                     RemoteLog.WorkerStartFailed(_logger, connection.Name, join.Exception?.InnerException?.Message ?? "not serving");
+                    Pool.JoinFailed(connection, join.Exception?.InnerException);
                     Pool.Remove(connection);
                     connection.Dispose();
-                    _ = Task.Run(() => KeepJoiningAsync(connection.Address));
+                    _ = Task.Run(() => KeepJoiningAsync(connection.Address, token));
                 }
             }
         }
     }
 
     /// <summary>Retries an endpoint that was not serving at start until it joins or the client is disposed.</summary>
-    private async Task KeepJoiningAsync(string endpoint)
+    private async Task KeepJoiningAsync(string endpoint, string? workerToken)
     {
         var token = _stopping.Token;
         while (!token.IsCancellationRequested)
         {
-            var connection = new WorkerConnection(endpoint, endpoint, null, _time, () => _options);
+            var connection = new WorkerConnection(endpoint, endpoint, null, _time, () => _options, workerToken);
             try
             {
                 await Task.Delay(_options.EjectionProbeInterval, _time, token).ConfigureAwait(false);
@@ -211,6 +214,7 @@ internal sealed class RemoteClient : IRemoteBackendSource, IWorkerPoolAdmin, IAs
             }
             catch (Exception e) when (e is RpcException or TimeoutException or InvalidOperationException or OperationCanceledException)
             {
+                Pool.JoinFailed(connection, e);
                 Pool.Remove(connection);
                 connection.Dispose();
             }

@@ -44,7 +44,7 @@ internal sealed class RemoteKernelBackend(RemoteClient client, Func<TandemOption
             for (var attempt = 1; ; attempt++)
             {
                 var worker = Pool.Pick(stateId, tried)
-                    ?? throw RemoteErrors.Unavailable(call.Kernel, tried is null ? "no remote worker is serving" : "no other remote worker is serving");
+                    ?? throw Pool.NoWorkerServing(call.Kernel, tried is null ? "no remote worker is serving" : "no other remote worker is serving");
                 try
                 {
                     if (region is not null)
@@ -109,7 +109,7 @@ internal sealed class RemoteKernelBackend(RemoteClient client, Func<TandemOption
         // A state no worker holds would exist nowhere until one joins; refuse it instead.
         if (!Pool.Workers.Any(w => w.Routable))
         {
-            throw RemoteErrors.Unavailable(tensors.Kernel, "no remote worker is serving, so the state was not created");
+            throw Pool.NoWorkerServing(tensors.Kernel, "no remote worker is serving, so the state was not created");
         }
 
         if (cancellationToken.IsCancellationRequested)

@@ -49,6 +49,12 @@ internal sealed class RemoteOptionsValidator : IValidateOptions<RemoteOptions>
             failures.Add($"Tandem:Remote:SharedMemoryDirectory '{options.SharedMemoryDirectory}' does not exist.");
         }
 
+        ValidateToken(failures, options);
+        if (options.WorkerStreamIdleTimeout is { } idle && (idle <= TimeSpan.Zero || idle > TimeSpan.FromDays(1)))
+        {
+            failures.Add($"Tandem:Remote:WorkerStreamIdleTimeout must be more than 0 and at most 1 day, got {idle}.");
+        }
+
         Positive(failures, nameof(options.EjectionProbeInterval), options.EjectionProbeInterval);
         Positive(failures, nameof(options.RestartBackoff), options.RestartBackoff);
         Positive(failures, nameof(options.MaxRestartBackoff), options.MaxRestartBackoff);
@@ -73,6 +79,59 @@ internal sealed class RemoteOptionsValidator : IValidateOptions<RemoteOptions>
         return Environment.GetEnvironmentVariable(WorkerPathVariable) is { Length: > 0 } fromEnvironment
             ? fromEnvironment
             : Path.Combine(AppContext.BaseDirectory, "tandem-worker");
+    }
+
+    /// <summary>Checks the token's source and form; messages never quote the token.</summary>
+    private static void ValidateToken(List<string> failures, RemoteOptions options)
+    {
+        if (options.WorkerToken is not null && options.WorkerTokenFile is not null)
+        {
+            failures.Add("Tandem:Remote:WorkerToken and WorkerTokenFile are exclusive; set one.");
+            return;
+        }
+
+        if (options.WorkerToken is { } token)
+        {
+            if (Transport.WorkerTokens.Problem(token) is { } problem)
+            {
+                failures.Add($"Tandem:Remote:WorkerToken {problem}.");
+            }
+
+            return;
+        }
+
+        if (options.WorkerTokenFile is not { } file)
+        {
+            return;
+        }
+
+        if (!File.Exists(file))
+        {
+            failures.Add($"Tandem:Remote:WorkerTokenFile '{file}' does not exist.");
+            return;
+        }
+
+        // Workers run on Linux only; elsewhere there are no Unix permissions to check.
+        var mode = OperatingSystem.IsWindows() ? UnixFileMode.None : File.GetUnixFileMode(file);
+        const UnixFileMode OthersOrGroup = UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute
+            | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute;
+        if ((mode & OthersOrGroup) != 0)
+        {
+            failures.Add($"Tandem:Remote:WorkerTokenFile '{file}' may be read by group or others; make it readable by its owner only (chmod 600).");
+            return;
+        }
+
+        try
+        {
+            if (Transport.WorkerTokens.Problem(File.ReadAllText(file)) is { } problem)
+            {
+                failures.Add($"Tandem:Remote:WorkerTokenFile '{file}': the token {problem}.");
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            failures.Add($"Tandem:Remote:WorkerTokenFile '{file}' cannot be read: {e.Message}");
+        }
     }
 
     private static void Positive(List<string> failures, string option, TimeSpan value)

@@ -104,7 +104,7 @@ internal sealed class RemoteStream(WorkerPool pool, string kernel, DateTime? dea
             return;
         }
 
-        var worker = pool.Pick("", null) ?? throw RemoteErrors.Unavailable(kernel, "no remote worker is serving");
+        var worker = pool.Pick("", null) ?? throw pool.NoWorkerServing(kernel, "no remote worker is serving");
         _worker = worker;
         _outputBytes = outputBytes;
         _call = worker.Client.InvokeStream(RemoteKernelBackend.Headers(), deadline);

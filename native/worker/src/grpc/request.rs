@@ -2,7 +2,10 @@
 //! streaming call holds at most one message in memory. Large messages also
 //! take their size from a process-wide receive budget before they are
 //! buffered, so many concurrent large requests cannot exhaust memory: a
-//! request that does not fit is RESOURCE_EXHAUSTED at once.
+//! request that does not fit is RESOURCE_EXHAUSTED at once. A client that
+//! stops sending for longer than the idle timeout (`--stream-idle-timeout`)
+//! ends its call with DEADLINE_EXCEEDED, so it cannot hold what the call
+//! holds (a stream's state, an open-stream place) for as long as it pleases.
 
 use super::frame::FrameDecoder;
 use super::{status, Code, Status};
@@ -10,6 +13,7 @@ use bytes::Bytes;
 use hyper::body::HttpBody;
 use prost::Message;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Messages at least this long count against the receive budget.
@@ -29,11 +33,34 @@ pub struct RequestMessages {
     budget: Option<Arc<Semaphore>>,
     /// The budget taken by the current message, released at the next one.
     held: Option<OwnedSemaphorePermit>,
+    /// Longest wait for more of the body.
+    idle_timeout: Option<Duration>,
+    idle_expired: bool,
 }
 
 impl RequestMessages {
     pub fn new(body: hyper::Body, max_message_bytes: usize) -> RequestMessages {
-        RequestMessages { body, decoder: FrameDecoder::new(max_message_bytes), ended: false, budget: None, held: None }
+        RequestMessages {
+            body,
+            decoder: FrameDecoder::new(max_message_bytes),
+            ended: false,
+            budget: None,
+            held: None,
+            idle_timeout: None,
+            idle_expired: false,
+        }
+    }
+
+    /// Ends the call with DEADLINE_EXCEEDED when no body data arrives for
+    /// `timeout` while a message is awaited.
+    pub fn with_idle_timeout(mut self, timeout: Duration) -> RequestMessages {
+        self.idle_timeout = Some(timeout);
+        self
+    }
+
+    /// Whether the call ended because its client sent nothing for the idle timeout.
+    pub fn idle_expired(&self) -> bool {
+        self.idle_expired
     }
 
     /// Counts large messages against `budget` (see [`receive_budget`]).
@@ -73,7 +100,24 @@ impl RequestMessages {
                 self.decoder.finish()?;
                 return Ok(None);
             }
-            match self.body.data().await {
+            let data = match self.idle_timeout {
+                None => self.body.data().await,
+                Some(timeout) => match tokio::time::timeout(timeout, self.body.data()).await {
+                    Ok(data) => data,
+                    Err(_) => {
+                        self.idle_expired = true;
+                        return Err(status(
+                            Code::DeadlineExceeded,
+                            format!(
+                                "the client sent nothing for {:.3} s while the worker waited for the next message \
+                                 (--stream-idle-timeout); send chunks sooner or raise the limit",
+                                timeout.as_secs_f64()
+                            ),
+                        ));
+                    }
+                },
+            };
+            match data {
                 Some(Ok(chunk)) => self.decoder.push(&chunk),
                 Some(Err(err)) => {
                     return Err(status(Code::Cancelled, format!("the client stopped sending the request: {err}")))

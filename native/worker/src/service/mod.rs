@@ -39,6 +39,8 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// Bytes of large request messages buffered at once, across all calls.
     pub receive_budget: Arc<tokio::sync::Semaphore>,
+    /// InvokeStream calls open at once (`--max-open-streams`).
+    pub open_streams: Arc<tokio::sync::Semaphore>,
 }
 
 impl App {
@@ -60,6 +62,7 @@ impl App {
             receive_budget: crate::grpc::request::receive_budget(
                 config.max_message_bytes.saturating_mul(RECEIVE_BUDGET_MESSAGES),
             ),
+            open_streams: Arc::new(tokio::sync::Semaphore::new(config.max_open_streams)),
             config,
         }
     }

@@ -4,6 +4,11 @@
 //! whatever the stream's length.
 //! HTTP/2 flow control is the backpressure: the next chunk is read only
 //! after the previous one was hashed.
+//!
+//! A stream holds a compute slot only while one of its chunks (or its
+//! finalize) runs, never while it waits for its client: an idle stream
+//! keeps its kernel state and one of the `--max-open-streams` places, and
+//! ends with DEADLINE_EXCEEDED after `--stream-idle-timeout` without data.
 
 use super::tensors::{allocate_outputs, plan_outputs, Output};
 use super::{App, Call};
@@ -23,6 +28,17 @@ pub async fn invoke_stream(
     call: &mut Call,
 ) -> Result<InvokeReply, Status> {
     app.refuse_if_draining()?;
+    let _open = Arc::clone(&app.open_streams).try_acquire_owned().map_err(|_| {
+        app.metrics.reject("streams");
+        status(
+            Code::ResourceExhausted,
+            format!(
+                "the worker has {} streaming calls open, its limit (--max-open-streams); finish one or retry later",
+                app.config.max_open_streams
+            ),
+        )
+    })?;
+    let _open_gauge = OpenStreamGauge::inc(&app.metrics.open_streams);
     let first =
         messages.next().await?.ok_or_else(|| status(Code::InvalidArgument, "the stream carried no header message"))?;
     let header = match decode::<StreamRequest>(first)?.part {
@@ -58,9 +74,9 @@ pub async fn invoke_stream(
     let plan = plan_outputs(&header.outputs, &app.regions, app.config.max_message_bytes)?;
     check_stream_output(descriptor, plan[0].dtype, &plan[0].shape)?;
 
-    let ticket = app.admission.admit().inspect_err(|_| app.metrics.reject("capacity"))?;
-    let (slot, queued) = app.admission.slot(ticket).await?;
-    call.queue = queued;
+    // Refused at once when the worker is saturated, as a unary call would
+    // be; the place is not kept while the stream waits for its chunks.
+    drop(app.admission.admit().inspect_err(|_| app.metrics.reject("capacity"))?);
     let name = descriptor.name.clone();
     let mut stream = app.catalog.open_stream(&kernel)?;
     let mut bytes_hashed = 0u64;
@@ -79,7 +95,9 @@ pub async fn invoke_stream(
             None => return Err(status(Code::InvalidArgument, "a stream message carries no data")),
         };
         bytes_hashed += chunk.bytes().len() as u64;
-        let (next, elapsed) = on_pool(None, &name, move || {
+        let (slot, queued) = app.admission.chunk_slot().await?;
+        call.queue += queued;
+        let (next, elapsed) = on_pool(Some(slot), &name, move || {
             stream.update(chunk.bytes())?;
             Ok(stream)
         })
@@ -88,6 +106,8 @@ pub async fn invoke_stream(
         call.compute += elapsed;
     }
     call.ctx.check()?;
+    let (slot, queued) = app.admission.chunk_slot().await?;
+    call.queue += queued;
     let (output, elapsed) = on_pool(Some(slot), &name, move || {
         let mut outputs = allocate_outputs(plan)?;
         let mut output: Output = outputs.pop().ok_or_else(|| status(Code::Internal, "missing output"))?;
@@ -131,6 +151,22 @@ fn check_stream_output(descriptor: &KernelDescriptor, dtype: DType, shape: &[usi
         }
     }
     Ok(())
+}
+
+/// Counts an open stream until dropped, however the call ends.
+struct OpenStreamGauge(prometheus::IntGauge);
+
+impl OpenStreamGauge {
+    fn inc(gauge: &prometheus::IntGauge) -> OpenStreamGauge {
+        gauge.inc();
+        OpenStreamGauge(gauge.clone())
+    }
+}
+
+impl Drop for OpenStreamGauge {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 enum Chunk {

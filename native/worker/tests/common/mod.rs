@@ -90,15 +90,33 @@ pub type CallResult<T> = Result<T, (Code, String)>;
 
 pub struct Client {
     send: hyper::client::conn::SendRequest<hyper::Body>,
+    /// Sent as `authorization: Bearer <token>` on every request.
+    token: Option<String>,
 }
 
 impl Client {
     pub async fn connect(path: &Path) -> Client {
         let stream = UnixStream::connect(path).await.expect("connect to the worker");
+        Client::over(stream).await
+    }
+
+    /// A client over TCP to `address` (`HOST:PORT`).
+    pub async fn connect_tcp(address: &str) -> Client {
+        let stream = tokio::net::TcpStream::connect(address).await.expect("connect to the worker");
+        Client::over(stream).await
+    }
+
+    async fn over<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static>(stream: S) -> Client {
         let (send, connection) =
             hyper::client::conn::Builder::new().http2_only(true).handshake(stream).await.expect("HTTP/2 handshake");
         tokio::spawn(connection);
-        Client { send }
+        Client { send, token: None }
+    }
+
+    /// Sends `token` with every request from now on.
+    pub fn with_token(mut self, token: &str) -> Client {
+        self.token = Some(token.to_owned());
+        self
     }
 
     pub async fn request(
@@ -115,6 +133,9 @@ impl Client {
         }
         if !has_content_type {
             builder = builder.header("content-type", "application/grpc");
+        }
+        if let Some(token) = &self.token {
+            builder = builder.header("authorization", format!("Bearer {token}"));
         }
         futures_util::future::poll_fn(|cx| self.send.poll_ready(cx)).await.expect("connection ready");
         self.send.send_request(builder.body(body).expect("request")).await.expect("response head")
@@ -222,6 +243,43 @@ pub fn f64s(t: &Tensor) -> Vec<f64> {
 
 pub fn i64s(t: &Tensor) -> Vec<i64> {
     inline_bytes(t).chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect()
+}
+
+/// Reads the `{"event":"listening","address":...}` line a worker binary
+/// prints on stdout and returns the address.
+pub fn read_listening(stdout: std::process::ChildStdout) -> String {
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(stdout).read_line(&mut line).expect("the listening line");
+    let event: serde_json::Value = serde_json::from_str(&line).expect("a JSON line");
+    assert_eq!(event["event"], "listening", "{line}");
+    event["address"].as_str().expect("an address").to_owned()
+}
+
+/// Scrapes a worker's Prometheus metrics.
+pub async fn scrape(port: u16) -> String {
+    let client = hyper::Client::new();
+    let uri: http::Uri = format!("http://127.0.0.1:{port}/metrics").parse().unwrap();
+    let response = client.get(uri).await.expect("metrics answer");
+    let body = hyper::body::to_bytes(response.into_body()).await.unwrap();
+    String::from_utf8(body.to_vec()).unwrap()
+}
+
+/// A free TCP port on loopback (for a metrics listener).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Sends SIGTERM to a child and waits (bounded) for it to exit 0.
+pub async fn terminate(mut child: std::process::Child) {
+    // SAFETY: kill with a child's pid and SIGTERM has no memory effects.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let status = tokio::time::timeout(BOUND, tokio::task::spawn_blocking(move || child.wait()))
+        .await
+        .expect("the worker exits in time")
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status:?}");
 }
 
 pub fn blake3_request(data: &[u8], len: i64) -> InvokeRequest {

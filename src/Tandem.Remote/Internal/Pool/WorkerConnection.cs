@@ -34,14 +34,14 @@ internal sealed class WorkerConnection : IDisposable
     private readonly TaskCompletionSource _idle = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly SemaphoreSlim _identity = new(1, 1);
 
-    public WorkerConnection(string name, string address, WorkerProcess? process, TimeProvider time, Func<RemoteOptions> options)
+    public WorkerConnection(string name, string address, WorkerProcess? process, TimeProvider time, Func<RemoteOptions> options, string? token = null)
     {
         Name = name;
         Address = address;
         Process = process;
         _time = time;
         _options = options;
-        _channel = WorkerChannels.Create(address);
+        _channel = WorkerChannels.Create(address, token);
         Client = new Accelerator.AcceleratorClient(_channel);
         Health = new Health.HealthClient(_channel);
     }

@@ -26,6 +26,8 @@ internal sealed class WorkerPool : IAsyncDisposable
     private static readonly TimeSpan BackgroundGrace = TimeSpan.FromSeconds(2);
     private readonly ConcurrentDictionary<Task, byte> _drops = new();
     private readonly ConcurrentDictionary<Task, byte> _unregisters = new();
+    // Why the last worker that failed to join refused this client (its token), until one joins.
+    private volatile string? _unauthenticated;
 
     /// <param name="contracts">The kernels the host expects the workers to serve, checked by hash (null: the reference kernels).</param>
     private readonly IReadOnlyList<KernelDescriptor> _contracts;
@@ -128,8 +130,32 @@ internal sealed class WorkerPool : IAsyncDisposable
         await ReplayAsync(worker, cancellationToken).ConfigureAwait(false);
         worker.Restarted = ReplayAsync;
         worker.Joined = true;
+        _unauthenticated = null;
         RemoteLog.WorkerJoined(_logger, worker.Name, worker.Address, worker.Version, worker.InstanceId, _states.Count);
     }
+
+    /// <summary>Remembers a worker that refused this client's token, so calls say so instead of UNAVAILABLE.</summary>
+    public void JoinFailed(WorkerConnection worker, Exception? failure)
+    {
+        for (var e = failure; e is not null; e = e.InnerException)
+        {
+            if (e is RpcException { StatusCode: StatusCode.Unauthenticated } refused)
+            {
+                _unauthenticated = $"worker {worker.Name} refused this client: {refused.Status.Detail}";
+                return;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The failure of a call no worker can take: UNAUTHENTICATED when the
+    /// workers refused this client's token (not retried, the message says
+    /// which option to set), else UNAVAILABLE with <paramref name="message"/>.
+    /// </summary>
+    public TandemException NoWorkerServing(string? kernel, string message) =>
+        _unauthenticated is { } why
+            ? new TandemException(TandemStatusCode.Unauthenticated, why, kernel, BackendKind.Remote)
+            : RemoteErrors.Unavailable(kernel, message);
 
     /// <summary>Creates on <paramref name="worker"/> every live state it does not hold.</summary>
     public async Task ReplayAsync(WorkerConnection worker, CancellationToken cancellationToken)

@@ -32,7 +32,7 @@ internal sealed class WorkerProcess : IDisposable
     public Task Exited { get; private set; } = Task.CompletedTask;
 
     /// <summary>Starts the binary; its address is known once <see cref="WaitListeningAsync"/> completes.</summary>
-    public static WorkerProcess Start(string binary, RemoteOptions options, string socketDirectory, string slot, string? buildId, IReadOnlyList<string>? kernelLibraries = null, string? socketPath = null, ILogger? logger = null)
+    public static WorkerProcess Start(string binary, RemoteOptions options, string socketDirectory, string slot, string? buildId, IReadOnlyList<string>? kernelLibraries = null, string? socketPath = null, ILogger? logger = null, string? token = null)
     {
         var info = new ProcessStartInfo(binary)
         {
@@ -62,16 +62,29 @@ internal sealed class WorkerProcess : IDisposable
             info.ArgumentList.Add(concurrency.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
 
-        if (options.WorkerMaxQueue is { } queue)
+        Flag(info, "--max-queue", options.WorkerMaxQueue);
+        Flag(info, "--max-message-bytes", options.WorkerMaxMessageBytes);
+        Flag(info, "--max-states", options.WorkerMaxStates);
+        Flag(info, "--max-state-bytes", options.WorkerMaxStateBytes);
+        Flag(info, "--max-regions", options.WorkerMaxRegions);
+        Flag(info, "--max-connections", options.WorkerMaxConnections);
+        Flag(info, "--max-streams-per-connection", options.WorkerMaxStreamsPerConnection);
+        Flag(info, "--max-open-streams", options.WorkerMaxOpenStreams);
+        if (options.WorkerStreamIdleTimeout is { } idle)
         {
-            info.ArgumentList.Add("--max-queue");
-            info.ArgumentList.Add(queue.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            info.ArgumentList.Add("--stream-idle-timeout");
+            info.ArgumentList.Add(idle.TotalSeconds.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture));
         }
 
-        if (options.WorkerMaxMessageBytes is { } maxMessage)
+        // The token goes through the environment: argv is visible to every user in /proc.
+        // Without one, an inherited value is removed, so the worker requires only what the client sends.
+        if (token is null)
         {
-            info.ArgumentList.Add("--max-message-bytes");
-            info.ArgumentList.Add(maxMessage.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            info.Environment.Remove(Transport.WorkerTokens.EnvironmentVariable);
+        }
+        else
+        {
+            info.Environment[Transport.WorkerTokens.EnvironmentVariable] = token;
         }
 
         info.ArgumentList.Add("--grace");
@@ -116,6 +129,15 @@ internal sealed class WorkerProcess : IDisposable
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         return worker;
+    }
+
+    private static void Flag(ProcessStartInfo info, string flag, long? value)
+    {
+        if (value is { } v)
+        {
+            info.ArgumentList.Add(flag);
+            info.ArgumentList.Add(v.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
     }
 
     /// <summary>The address it listens on: <c>unix:/path</c> or <c>http://host:port</c>.</summary>

@@ -26,6 +26,8 @@ internal sealed class WorkerSupervisor : IAsyncDisposable
     private string? _buildId;
     private IReadOnlyList<string> _libraries;
     private int _upgrades;
+    // Sent to the workers through their environment and on every call; never logged.
+    private readonly string? _token;
 
     public WorkerSupervisor(WorkerPool pool, RemoteOptions options, string binary, ILogger logger, TimeProvider time)
     {
@@ -36,6 +38,7 @@ internal sealed class WorkerSupervisor : IAsyncDisposable
         _binary = binary;
         _buildId = options.BuildId;
         _libraries = [.. options.KernelLibraries];
+        _token = Transport.WorkerTokens.ForSupervised(options);
         _slots = [.. Enumerable.Range(0, options.WorkerCount).Select(i => new Slot($"w{i}"))];
         if (options.SocketDirectory is { } directory)
         {
@@ -124,12 +127,12 @@ internal sealed class WorkerSupervisor : IAsyncDisposable
     private async Task LaunchAsync(Slot slot, string binary, string? buildId, IReadOnlyList<string> libraries, CancellationToken cancellationToken)
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stop.Token);
-        var process = WorkerProcess.Start(binary, _options, SocketDirectory, slot.Name, buildId, libraries, logger: _logger);
+        var process = WorkerProcess.Start(binary, _options, SocketDirectory, slot.Name, buildId, libraries, logger: _logger, token: _token);
         WorkerConnection? worker = null;
         try
         {
             var address = await process.WaitListeningAsync(_options.StartTimeout, linked.Token).ConfigureAwait(false);
-            worker = new WorkerConnection(slot.Name, address, process, _time, () => _options);
+            worker = new WorkerConnection(slot.Name, address, process, _time, () => _options, _token);
             await worker.WaitServingAsync(_options.StartTimeout, linked.Token).ConfigureAwait(false);
             await _pool.JoinAsync(worker, linked.Token).ConfigureAwait(false);
         }

@@ -11,7 +11,8 @@ internal static class WorkerChannels
 {
     public const string UnixScheme = "unix:";
 
-    public static GrpcChannel Create(string address)
+    /// <summary>A channel to <paramref name="address"/>; with a <paramref name="token"/>, every call carries it.</summary>
+    public static GrpcChannel Create(string address, string? token = null)
     {
         var handler = new SocketsHttpHandler
         {
@@ -32,7 +33,7 @@ internal static class WorkerChannels
 
         return GrpcChannel.ForAddress(target, new GrpcChannelOptions
         {
-            HttpHandler = handler,
+            HttpHandler = token is null ? handler : new WorkerTokenHandler(token) { InnerHandler = handler },
             HttpVersion = System.Net.HttpVersion.Version20,
             HttpVersionPolicy = HttpVersionPolicy.RequestVersionExact,
             MaxReceiveMessageSize = null,
