@@ -41,7 +41,8 @@ async fn topk_over_a_created_state_finds_the_nearest_rows() {
         ],
     };
     let created: CreateStateReply = client.unary("CreateState", &create).await.unwrap();
-    assert_eq!(created.size_bytes, 24);
+    // What the worker holds: 3 rows padded to 16 lanes (64 bytes) plus norms (8).
+    assert_eq!(created.size_bytes, 3 * 72);
     let err = client.unary::<_, CreateStateReply>("CreateState", &create).await.unwrap_err();
     assert_eq!(err.0, Code::AlreadyExists);
 
@@ -219,7 +220,7 @@ async fn create_state_validates_ids_and_kinds() {
 async fn a_state_flood_is_refused_at_the_limits_and_the_worker_keeps_serving() {
     let w = start_with(|c| {
         c.max_states = 3;
-        c.max_state_bytes = 100;
+        c.max_state_bytes = 1000;
     })
     .await;
     let mut client = Client::connect(&w.socket).await;
@@ -228,18 +229,24 @@ async fn a_state_flood_is_refused_at_the_limits_and_the_worker_keeps_serving() {
         kind: "vector_collection".into(),
         tensors: vec![f32_tensor(&[rows as i64, 2], &vec![0.5; rows * 2])],
     };
-    // 8 bytes a row: 3 rows of 24 bytes each fit, a fourth state does not.
+    // A row of dimension 2 is 8 bytes in but 72 held (padded to 16 lanes,
+    // plus its norms): the budget counts what the state holds.
     for id in ["a", "b", "c"] {
-        client.unary::<_, CreateStateReply>("CreateState", &create(id, 3)).await.unwrap();
+        let reply: CreateStateReply = client.unary("CreateState", &create(id, 3)).await.unwrap();
+        assert_eq!(reply.size_bytes, 3 * 72);
     }
     let (code, message) = client.unary::<_, CreateStateReply>("CreateState", &create("d", 1)).await.unwrap_err();
     assert_eq!(code, Code::ResourceExhausted);
     assert!(message.contains("--max-states 3"), "{message}");
     client.unary::<_, DropStateReply>("DropState", &DropStateRequest { state_id: "a".into() }).await.unwrap();
-    // 48 bytes held: a 7-row state (56 bytes) is beyond 100, refused before it is built.
-    let (code, message) = client.unary::<_, CreateStateReply>("CreateState", &create("big", 7)).await.unwrap_err();
+    // 432 bytes held. 100 rows declare 800 bytes: refused before anything is built.
+    let (code, message) = client.unary::<_, CreateStateReply>("CreateState", &create("huge", 100)).await.unwrap_err();
     assert_eq!(code, Code::ResourceExhausted);
-    assert!(message.contains("holds 48 bytes of states and its limit is 100 (--max-state-bytes)"), "{message}");
+    assert!(message.contains("holds 432 bytes of states and its limit is 1000 (--max-state-bytes)"), "{message}");
+    // 10 rows declare 80 bytes, which fit, but hold 720, which do not.
+    let (code, message) = client.unary::<_, CreateStateReply>("CreateState", &create("padded", 10)).await.unwrap_err();
+    assert_eq!(code, Code::ResourceExhausted);
+    assert!(message.contains("holds 432 bytes of states and its limit is 1000 (--max-state-bytes)"), "{message}");
     client.unary::<_, CreateStateReply>("CreateState", &create("d", 6)).await.unwrap();
     let listed: ListStatesReply = client.unary("ListStates", &ListStatesRequest {}).await.unwrap();
     assert_eq!(listed.states.iter().map(|s| s.state_id.as_str()).collect::<Vec<_>>(), ["b", "c", "d"]);

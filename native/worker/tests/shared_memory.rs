@@ -116,7 +116,8 @@ async fn state_tensors_may_live_in_shared_memory() {
         tensors: vec![shared_tensor(DType::F32, &[2, 2], shared("vecs", 0, 16))],
     };
     let reply: CreateStateReply = client.unary("CreateState", &req).await.unwrap();
-    assert_eq!(reply.size_bytes, 16);
+    // Held by the worker: 2 rows padded to 16 lanes (64 bytes) plus norms (8).
+    assert_eq!(reply.size_bytes, 2 * 72);
 }
 
 #[tokio::test]

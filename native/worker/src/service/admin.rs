@@ -54,6 +54,11 @@ pub async fn create_state(app: &Arc<App>, req: CreateStateRequest) -> Result<Cre
         catalog.create_state(&kind, &views)
     })
     .await?;
+    // The budget holds what the state keeps, which may be well above its
+    // inputs (a collection pads rows to SIMD lanes and may generate ids:
+    // up to 18x for dimension 1); the pre-check above could only see the
+    // declared bytes.
+    let size_bytes = size_bytes.max(state.size_bytes);
     app.states.insert(&req.state_id, size_bytes, state).inspect_err(|_| app.metrics.reject("states"))?;
     Ok(CreateStateReply { state_id: req.state_id, size_bytes })
 }
