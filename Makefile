@@ -126,13 +126,13 @@ test-dotnet:
 # Fuzzing (docs/reliability.md, "Fuzzing"), coverage-guided: the Rust
 # targets with sancov + libFuzzer, the C# decoders with SharpFuzz + AFL++.
 FUZZ_SECONDS ?= 300
-FUZZ_SMOKE_SECONDS ?= 15
+FUZZ_SMOKE_SECONDS ?= 10
 
 ## fuzz: every fuzz target for FUZZ_SECONDS (default 300) each; findings land in native/fuzz/artifacts and tests/Tandem.Fuzz/artifacts
 fuzz: build
 	CONFIG=$(CONFIG) FUZZ_SECONDS=$(FUZZ_SECONDS) bash build/fuzz.sh run
 
-## fuzz-smoke: replay every committed seed and regression, then FUZZ_SMOKE_SECONDS (default 15) of fuzzing per target
+## fuzz-smoke: replay every committed seed and regression, then FUZZ_SMOKE_SECONDS (default 10) of fuzzing per target
 fuzz-smoke: build
 	CONFIG=$(CONFIG) FUZZ_SMOKE_SECONDS=$(FUZZ_SMOKE_SECONDS) bash build/fuzz.sh smoke
 

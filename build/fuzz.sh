@@ -11,7 +11,7 @@
 # Usage:
 #   build/fuzz.sh build                 instrumented Rust build only
 #   build/fuzz.sh smoke  [target...]    replay seeds + regressions, then fuzz
-#                                       each target FUZZ_SMOKE_SECONDS (15)
+#                                       each target FUZZ_SMOKE_SECONDS (10)
 #                                       from the committed seeds only
 #   build/fuzz.sh run    [target...]    fuzz each target FUZZ_SECONDS (300),
 #                                       growing the corpus under native/fuzz/target/
@@ -206,10 +206,10 @@ case "$command" in
     for target in "${targets[@]}"; do
       if is_dotnet "$target"; then
         dotnet_replay "$target"
-        dotnet_fuzz "$target" "${FUZZ_SMOKE_SECONDS:-15}" "$scratch/$target"
+        dotnet_fuzz "$target" "${FUZZ_SMOKE_SECONDS:-10}" "$scratch/$target"
       else
         replay "$target"
-        fuzz "$target" "${FUZZ_SMOKE_SECONDS:-15}" "$scratch/$target"
+        fuzz "$target" "${FUZZ_SMOKE_SECONDS:-10}" "$scratch/$target"
       fi
     done
     ;;
