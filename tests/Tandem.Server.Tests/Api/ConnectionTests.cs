@@ -36,7 +36,7 @@ public sealed class ConnectionTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/healthz")).StatusCode);
         Assert.DoesNotContain("\"cut\"", await client.GetStringAsync("/collections"));
         // The abandoned upload holds nothing: the same name can be created (retried while the server notices the close).
-        await Eventually(async () => (await client.PutAsync("/collections/cut?dimension=4", Http.Raw([[1, 2, 3, 4]]))).StatusCode == HttpStatusCode.Created);
+        await Poll.UntilAsync(async () => (await client.PutAsync("/collections/cut?dimension=4", Http.Raw([[1, 2, 3, 4]]))).StatusCode == HttpStatusCode.Created, Bound, intervalMs: 50);
     }
 
     [Fact]
@@ -162,14 +162,5 @@ public sealed class ConnectionTests : IAsyncLifetime
         }
 
         return received.ToString();
-    }
-
-    private static async Task Eventually(Func<Task<bool>> condition)
-    {
-        using var timeout = new CancellationTokenSource(Bound);
-        while (!await condition())
-        {
-            await Task.Delay(50, timeout.Token);
-        }
     }
 }

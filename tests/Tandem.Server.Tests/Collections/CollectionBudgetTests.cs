@@ -69,7 +69,7 @@ public sealed class CollectionBudgetTests
         Assert.Equal(HttpStatusCode.InsufficientStorage, refused.StatusCode);
 
         string metrics = string.Empty;
-        await EventuallyAsync(async () => (metrics = await client.GetStringAsync("/metrics")).Contains("tandem_server_refusals_total", StringComparison.Ordinal));
+        await Poll.UntilAsync(async () => (metrics = await client.GetStringAsync("/metrics")).Contains("tandem_server_refusals_total", StringComparison.Ordinal), Bound, intervalMs: 50);
 
         Assert.Matches("tandem_server_refusals_total\\{[^}]*reason=\"collections_count\"[^}]*\\} 1", metrics);
         Assert.Matches("(?m)^tandem_server_collections(\\{[^}]*\\})? 1( |$)", metrics);
@@ -213,7 +213,7 @@ public sealed class CollectionBudgetTests
             await failures[i % failures.Length](i);
         }
 
-        await Eventually(() => (budget.Count, budget.Bytes) == before);
+        await Poll.UntilAsync(() => (budget.Count, budget.Bytes) == before, Bound);
         Assert.Single((await (await client.GetAsync("/collections")).ReadJsonAsync()).EnumerateArray());
     }
 
@@ -256,24 +256,6 @@ public sealed class CollectionBudgetTests
         }
 
         return received.ToString();
-    }
-
-    private static async Task EventuallyAsync(Func<Task<bool>> condition)
-    {
-        using var timeout = new CancellationTokenSource(Bound);
-        while (!await condition())
-        {
-            await Task.Delay(50, timeout.Token);
-        }
-    }
-
-    private static async Task Eventually(Func<bool> condition)
-    {
-        using var timeout = new CancellationTokenSource(Bound);
-        while (!condition())
-        {
-            await Task.Delay(20, timeout.Token);
-        }
     }
 
     /// <summary>A body that declares <paramref name="declared"/> bytes and ends after <paramref name="sent"/>.</summary>
