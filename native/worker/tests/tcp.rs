@@ -128,11 +128,8 @@ async fn every_rpc_but_health_needs_the_token_and_the_token_is_never_logged() {
 }
 
 async fn eventually_serving(client: &mut Client) {
-    let deadline = tokio::time::Instant::now() + BOUND;
-    while check(client).await.unwrap() != ServingStatus::Serving {
-        assert!(tokio::time::Instant::now() < deadline, "the worker never became ready");
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    eventually_async(async || check(client).await.unwrap() == ServingStatus::Serving, "the worker to become ready")
+        .await;
 }
 
 fn open_descriptors(pid: u32) -> usize {
@@ -170,11 +167,11 @@ async fn five_thousand_connections_beyond_the_cap_are_refused_and_the_worker_kee
     for _ in 1..CAP {
         held.push(tokio::net::TcpStream::connect(&address).await.unwrap());
     }
-    let deadline = tokio::time::Instant::now() + BOUND;
-    while gauge(&scrape(metrics_port).await, "tandem_worker_connections") != Some(CAP as i64) {
-        assert!(tokio::time::Instant::now() < deadline, "the held connections were never accepted");
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    eventually_async(
+        async || gauge(&scrape(metrics_port).await, "tandem_worker_connections") == Some(CAP as i64),
+        "the held connections to be accepted",
+    )
+    .await;
 
     let mut refused = 0;
     let mut goaway = Vec::new();
@@ -208,22 +205,16 @@ async fn five_thousand_connections_beyond_the_cap_are_refused_and_the_worker_kee
     // The connection already open kept serving, and places come back.
     client.invoke(&blake3_request(b"during", 32)).await.unwrap();
     drop(held);
-    let deadline = tokio::time::Instant::now() + BOUND;
-    while gauge(&scrape(metrics_port).await, "tandem_worker_connections") != Some(1) {
-        assert!(tokio::time::Instant::now() < deadline, "the held connections were never released");
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    eventually_async(
+        async || gauge(&scrape(metrics_port).await, "tandem_worker_connections") == Some(1),
+        "the held connections to be released",
+    )
+    .await;
     let mut late = Client::connect_tcp(&address).await.with_token(TOKEN);
     late.invoke(&blake3_request(b"after", 32)).await.unwrap();
     drop(late);
-    let deadline = tokio::time::Instant::now() + BOUND;
-    while open_descriptors(child.id()) > baseline {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "descriptors leaked: {} > {baseline}",
-            open_descriptors(child.id())
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    let pid = child.id();
+    eventually(|| open_descriptors(pid) <= baseline, &format!("open descriptors to return to {baseline} (a leak)"))
+        .await;
     terminate(child).await;
 }

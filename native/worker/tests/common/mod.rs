@@ -58,6 +58,15 @@ pub async fn eventually(mut condition: impl FnMut() -> bool, what: &str) {
     }
 }
 
+/// [`eventually`] for a condition that must await (an RPC, a metrics scrape).
+pub async fn eventually_async(mut condition: impl AsyncFnMut() -> bool, what: &str) {
+    let deadline = tokio::time::Instant::now() + BOUND;
+    while !condition().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 pub struct Reply {
     pub http: StatusCode,
     pub headers: HeaderMap,
