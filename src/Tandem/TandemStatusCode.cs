@@ -42,12 +42,27 @@ public static class TandemStatusCodes
         code is TandemStatusCode.ResourceExhausted or TandemStatusCode.Unavailable or TandemStatusCode.DeadlineExceeded;
 
     /// <summary>
+    /// The limit messages name for a descriptor's work bound, as the Rust SDK
+    /// spells it (<c>tandem_sdk::validate::WORK_LIMIT</c>; a test compares them).
+    /// </summary>
+    public const string WorkLimit = "max_work_per_call";
+
+    /// <summary>
+    /// Whether <paramref name="limit"/> (<see cref="TandemException.Limit"/>)
+    /// bounds one call rather than a shared budget: a call over it is refused
+    /// again however long it waits and wherever it goes, so it is never
+    /// retried, sent to another worker or given to a fallback, and HTTP
+    /// answers 413 without Retry-After.
+    /// </summary>
+    public static bool IsPerCallLimit(string? limit) => limit == WorkLimit;
+
+    /// <summary>
     /// Whether a failed call may run on the next backend of the fallback
     /// chain: what is retryable, and INTERNAL, because the same backend would
     /// fail the same way but another implementation need not.
     /// </summary>
-    internal static bool MayFallBack(TandemStatusCode code) =>
-        code == TandemStatusCode.Internal || IsRetryable(code);
+    internal static bool MayFallBack(TandemException error) =>
+        error.Code == TandemStatusCode.Internal || error.IsRetryable;
 
     /// <summary>
     /// Whether a failure counts toward opening the backend's circuit: only

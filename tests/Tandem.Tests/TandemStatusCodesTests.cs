@@ -35,9 +35,22 @@ public sealed class TandemStatusCodesTests
     {
         Assert.Equal(retryable, TandemStatusCodes.IsRetryable(code));
         Assert.Equal(retryable, new TandemException(code, "failed").IsRetryable);
-        Assert.Equal(mayFallBack, TandemStatusCodes.MayFallBack(code));
+        Assert.Equal(mayFallBack, TandemStatusCodes.MayFallBack(new TandemException(code, "failed")));
         Assert.Equal(countsAgainstBackend, TandemStatusCodes.CountsAgainstBackend(code));
         Assert.Equal(countsAgainstWorker, TandemStatusCodes.CountsAgainstWorker(code));
+    }
+
+    [Theory]
+    [InlineData("kernel 'k' asks for 12 units of work (n 12); at most 10 per call (limit max_work_per_call); split the call", "max_work_per_call", false)]
+    [InlineData("kernel 'k' already has 8 calls waiting or running; retry later (limit Tandem:Batching:QueueLimit)", "Tandem:Batching:QueueLimit", true)]
+    [InlineData("the worker is busy", null, true)]
+    public void IsRetryable_ResourceExhausted_FalseOnlyForAPerCallLimit(string message, string? limit, bool retryable)
+    {
+        var error = new TandemException(TandemStatusCode.ResourceExhausted, message);
+
+        Assert.Equal(limit, error.Limit);
+        Assert.Equal(retryable, error.IsRetryable);
+        Assert.Equal(retryable, TandemStatusCodes.MayFallBack(error));
     }
 
     [Fact]

@@ -93,6 +93,26 @@ impl KernelError {
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(Code::NotFound, message)
     }
+
+    /// The named limit that refused the call: the `(limit NAME)` a budget's
+    /// message carries (C# reads the same marker as `TandemException.Limit`),
+    /// so it survives the C ABI and the wire, where only code and message
+    /// travel. `None` when no limit is named.
+    pub fn limit(&self) -> Option<&str> {
+        let start = self.message.find("(limit ")? + "(limit ".len();
+        let len = self.message[start..].find(')')?;
+        let name = &self.message[start..start + len];
+        let valid = !name.is_empty()
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b':' | b'.' | b'-'));
+        valid.then_some(name)
+    }
+
+    /// Whether a descriptor's work bound refused the call
+    /// ([`crate::validate::WORK_LIMIT`]): the same call is refused on every
+    /// worker, so it is counted apart and never retried elsewhere.
+    pub fn is_work_refusal(&self) -> bool {
+        self.code == Code::ResourceExhausted && self.limit() == Some(crate::validate::WORK_LIMIT)
+    }
 }
 
 impl fmt::Display for KernelError {
@@ -105,7 +125,25 @@ impl std::error::Error for KernelError {}
 
 #[cfg(test)]
 mod tests {
-    use super::Code;
+    use super::{Code, KernelError};
+
+    #[test]
+    fn limit_reads_the_marker_a_budget_names() {
+        let work = KernelError::new(
+            Code::ResourceExhausted,
+            "kernel 'k' asks for 12 units of work (n 12); at most 10 per call (limit max_work_per_call); split the call",
+        );
+        assert_eq!(work.limit(), Some("max_work_per_call"));
+        assert!(work.is_work_refusal());
+        let queue = KernelError::new(Code::ResourceExhausted, "queue is full (limit --max-queue)");
+        assert_eq!(queue.limit(), Some("--max-queue"));
+        assert!(!queue.is_work_refusal());
+        assert_eq!(KernelError::invalid("(limit max_work_per_call)").limit(), Some("max_work_per_call"));
+        assert!(!KernelError::invalid("(limit max_work_per_call)").is_work_refusal());
+        for message in ["no limit here", "(limit )", "(limit two words)", "(limit unterminated"] {
+            assert_eq!(KernelError::invalid(message).limit(), None, "{message}");
+        }
+    }
 
     #[test]
     fn from_raw_inverts_the_numbers() {

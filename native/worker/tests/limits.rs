@@ -186,3 +186,17 @@ async fn a_token_configured_on_a_socket_is_enforced_too() {
     client.unary::<_, DescribeReply>("Describe", &DescribeRequest {}).await.unwrap();
     client.invoke(&blake3_request(b"ok", 32)).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_call_over_its_kernels_work_bound_is_refused_naming_the_limit_and_counted() {
+    let w = start().await;
+    let app = std::sync::Arc::clone(w.worker.app());
+    let mut client = Client::connect(&w.socket).await;
+    // 100 options × 10^9 paths = 10^11, over montecarlo.european's 10^10.
+    let err = client.invoke(&montecarlo_request(100, 1_000_000_000)).await.unwrap_err();
+    assert_eq!(err.0, Code::ResourceExhausted, "{}", err.1);
+    assert!(err.1.contains("(limit max_work_per_call)"), "{}", err.1);
+    assert!(app.metrics.render().contains("tandem_worker_rejections_total{reason=\"work\"} 1"));
+    // The worker keeps serving the same kernel within the bound.
+    client.invoke(&montecarlo_request(1, 1_000)).await.unwrap();
+}

@@ -58,9 +58,9 @@ internal sealed class RemoteKernelBackend(RemoteClient client, Func<TandemOption
                 }
                 catch (RpcException e)
                 {
-                    var error = RemoteErrors.FromCall(e, call.Kernel, worker.Name, cancellationToken);
+                    var error = RemoteErrors.FromCall(e, call.Kernel, worker.Name, DeadlineSetting(options), cancellationToken);
                     worker.Failed(error.Code);
-                    if (attempt >= attempts || !TandemStatusCodes.IsRetryable(error.Code) || cancellationToken.IsCancellationRequested)
+                    if (attempt >= attempts || !error.IsRetryable || cancellationToken.IsCancellationRequested)
                     {
                         throw error;
                     }
@@ -182,6 +182,13 @@ internal sealed class RemoteKernelBackend(RemoteClient client, Func<TandemOption
 
     private DateTime? Deadline(RemoteOptions options) =>
         (options.CallDeadline ?? tandemOptions().CallTimeout) is { } timeout ? DateTime.UtcNow + timeout : null;
+
+    /// <summary>Where a worker attempt's deadline came from, as a DEADLINE_EXCEEDED message names it.</summary>
+    private string DeadlineSetting(RemoteOptions options) => options.CallDeadline is { } own
+        ? $"Tandem:Remote:CallDeadline ({own.TotalMilliseconds:0.###} ms)"
+        : tandemOptions().CallTimeout is { } timeout
+            ? $"Tandem:CallTimeout ({timeout.TotalMilliseconds:0.###} ms)"
+            : "the call's deadline";
 
     private static string StateId(KernelCall call) => call.State switch
     {

@@ -33,9 +33,14 @@ internal static class ApiProblems
         _ => StatusCodes.Status500InternalServerError,
     };
 
-    /// <summary>The problem for a failed Tandem call.</summary>
+    /// <summary>
+    /// The problem for a failed Tandem call: a refusal by a per-call limit
+    /// (the descriptor's work bound) is 413, which no wait would change, rather
+    /// than the 429 of a busy backend.
+    /// </summary>
     public static IResult For(HttpContext context, TandemException exception) =>
-        Write(context, exception.Code, exception.Message, exception.Backend, exception.CorrelationId);
+        Write(context, exception.Code, exception.Message, exception.Backend, exception.CorrelationId,
+            TandemStatusCodes.IsPerCallLimit(exception.Limit) ? StatusCodes.Status413PayloadTooLarge : null);
 
     /// <summary>A problem with a Tandem code and a message that tells the caller what to fix.</summary>
     public static IResult Of(HttpContext context, TandemStatusCode code, string detail, int? status = null) =>

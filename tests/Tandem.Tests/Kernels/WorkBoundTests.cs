@@ -41,10 +41,10 @@ public sealed class WorkBoundTests
     [Theory]
     [InlineData(BackendKind.Native)]
     [InlineData(BackendKind.Remote)]
-    public async Task BackendInvokeAsync_CallSkippingTheDispatcher_RustRefusesWithTheSameCodeAndMessage(BackendKind backend)
+    public async Task BackendInvokeAsync_CallSkippingTheDispatcher_RustRefusesOnceWithTheSameCodeAndMessage(BackendKind backend)
     {
-        // One attempt per worker: the pool would otherwise retry the refusal elsewhere and report the last worker's absence.
-        await using var services = CreateSut(backend, retriesOnOtherWorkers: 0);
+        // Two more workers to try: a per-call limit is met on every worker, so the pool must not try them.
+        await using var services = CreateSut(backend, retriesOnOtherWorkers: 2);
         var backends = services.GetRequiredService<KernelBackends>();
         using var call = EuropeanCall(rows: 100, paths: 1_000_000_000);
 
@@ -52,7 +52,21 @@ public sealed class WorkBoundTests
         var error = await Assert.ThrowsAsync<TandemException>(() => backends.For(KernelContracts.MonteCarloEuropean).InvokeAsync(call, CancellationToken.None).AsTask());
 
         Assert.True(error.Code == TandemStatusCode.ResourceExhausted, $"{error.Code}: {error.Message}");
-        Assert.Contains(Refusal, error.Message);
+        Assert.EndsWith(Refusal, error.Message);
+        Assert.Equal(TandemStatusCodes.WorkLimit, error.Limit);
+        Assert.False(error.IsRetryable);
+    }
+
+    [Fact]
+    public async Task PriceEuropeanAsync_OverTheBound_NotRetryableAndNoFallback()
+    {
+        await using var services = new ServiceCollection().AddTandem(o => { o.Backend = BackendKind.Native; o.FallbackToManaged = true; }).BuildServiceProvider();
+
+        var error = await Assert.ThrowsAsync<TandemException>(() => services.GetRequiredService<IOptionPricing>().PriceEuropeanAsync(Options(100), new MonteCarloSettings { Paths = 1_000_000_000 }).AsTask());
+
+        Assert.Equal(TandemStatusCodes.WorkLimit, error.Limit);
+        Assert.False(error.IsRetryable);
+        Assert.Null(error.Backend);
     }
 
     [Fact]

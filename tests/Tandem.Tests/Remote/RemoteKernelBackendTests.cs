@@ -31,7 +31,7 @@ public sealed class RemoteKernelBackendTests
     [InlineData(StatusCode.Internal, TandemStatusCode.Internal, false)]
     public void FromCall_StatusCode_SameNumberOnTheRemoteBackend(StatusCode status, TandemStatusCode expected, bool retryable)
     {
-        var error = RemoteErrors.FromCall(new RpcException(new Status(status, "kernel failed (correlation id 5f3a)")), "similarity.topk", "w0", CancellationToken.None);
+        var error = RemoteErrors.FromCall(new RpcException(new Status(status, "kernel failed (correlation id 5f3a)")), "similarity.topk", "w0", "Tandem:CallTimeout (10000 ms)", CancellationToken.None);
 
         Assert.Equal(expected, error.Code);
         Assert.Equal(BackendKind.Remote, error.Backend);
@@ -43,7 +43,7 @@ public sealed class RemoteKernelBackendTests
     [Fact]
     public void FromCall_CancelledWithoutTheCallerCancelling_UnavailableSoItMayGoElsewhere()
     {
-        var error = RemoteErrors.FromCall(new RpcException(new Status(StatusCode.Cancelled, "gRPC call disposed.")), "k", "w0", CancellationToken.None);
+        var error = RemoteErrors.FromCall(new RpcException(new Status(StatusCode.Cancelled, "gRPC call disposed.")), "k", "w0", "Tandem:CallTimeout (10000 ms)", CancellationToken.None);
 
         Assert.Equal(TandemStatusCode.Unavailable, error.Code);
     }

@@ -100,6 +100,31 @@ public sealed class WorkerSupervisionTests
     }
 
     [Fact]
+    public async Task StoppedOnlyWorker_CallMissesItsDeadline_DeadlineExceededNamingTheSetting()
+    {
+        await using var host = new RemoteTestHost(o =>
+        {
+            o.WorkerCount = 1;
+            o.CallDeadline = TimeSpan.FromMilliseconds(300);
+            o.RetriesOnOtherWorkers = 0;
+        });
+        var workers = await host.StartAsync();
+        await host.Search.CreateCollectionAsync("c", Vectors, Dim);
+        RemoteTestHost.Signal(workers[0].ProcessId!.Value, Signals.Stop);
+        try
+        {
+            var error = await Assert.ThrowsAsync<TandemException>(() => host.Search.TopKAsync("c", TestData.Integers(1, Dim, seed: 7), 3).AsTask());
+
+            Assert.Equal(TandemStatusCode.DeadlineExceeded, error.Code);
+            Assert.Contains("did not answer within Tandem:Remote:CallDeadline (300 ms)", error.Message);
+        }
+        finally
+        {
+            RemoteTestHost.Signal(workers[0].ProcessId!.Value, Signals.Cont);
+        }
+    }
+
+    [Fact]
     public async Task RollingUpgrade_UnderLoad_NoFailedCallAndEveryWorkerReplaced()
     {
         await using var host = new RemoteTestHost(o => o.BuildId = "v1");

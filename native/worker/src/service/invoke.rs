@@ -38,7 +38,7 @@ async fn invoke_with_state(
     call.queue = queued;
     call.ctx.check()?;
     let ctx = call.ctx.clone();
-    let (outputs, compute) = on_pool(Some(slot), &name, move || {
+    let done = on_pool(Some(slot), &name, move || {
         let mut outputs = allocate_outputs(plan)?;
         check_overlaps(&inputs, &outputs)?;
         reserve_outputs(&mut outputs)?;
@@ -50,7 +50,12 @@ async fn invoke_with_state(
         outputs.iter_mut().for_each(Output::publish);
         Ok(outputs)
     })
-    .await?;
+    .await;
+    let (outputs, compute) = done.inspect_err(|err| {
+        if err.is_work_refusal() {
+            app.metrics.reject("work");
+        }
+    })?;
     call.compute = compute;
     Ok(InvokeReply {
         outputs: outputs.into_iter().map(Output::into_reply).collect(),

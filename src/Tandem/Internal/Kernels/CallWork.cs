@@ -14,7 +14,7 @@ namespace Tandem.Internal.Kernels;
 internal static class CallWork
 {
     /// <summary>The name messages give the bound, as the Rust SDK spells it.</summary>
-    public const string Limit = "max_work_per_call";
+    public const string Limit = TandemStatusCodes.WorkLimit;
 
     private static readonly ConditionalWeakTable<KernelDescriptor, Compiled> CompiledBounds = new();
 

@@ -229,7 +229,7 @@ internal sealed class KernelBackends : IKernelRouting, IDisposable
 
     private bool CanFallBack(IKernelBackend backend, KernelCall call, TandemException e, CancellationToken cancellationToken) =>
         _options.CurrentValue.FallbackToManaged
-        && TandemStatusCodes.MayFallBack(e.Code)
+        && TandemStatusCodes.MayFallBack(e)
         && backend.Kind switch
         {
             // A native deadline is the call's own (CallTimeout, Resilience:Timeout): no budget is left for Managed.

@@ -117,7 +117,7 @@ internal sealed class BackendResilience(TimeProvider time, Func<TandemOptions> o
                 UseJitter = true,
                 ShouldHandle = args => ValueTask.FromResult(
                     args.Outcome.Exception is TandemException e
-                    && TandemStatusCodes.IsRetryable(e.Code)
+                    && e.IsRetryable
                     && args.Context.Properties.GetValue(Idempotent, false)
                     && !args.Context.CancellationToken.IsCancellationRequested
                     && _budget.TryWithdraw()),
