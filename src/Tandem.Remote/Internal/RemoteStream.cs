@@ -86,6 +86,10 @@ internal sealed class RemoteStream(WorkerPool pool, string kernel, DateTime? dea
         {
             throw Fail(e);
         }
+        catch (Exception e) when (e is IOException or HttpRequestException)
+        {
+            throw Lost(e);
+        }
 
         var digest = reply.Outputs.Count == 1 ? reply.Outputs[0].InlineData.Memory : default;
         if (digest.Length < output.Length)
@@ -147,6 +151,10 @@ internal sealed class RemoteStream(WorkerPool pool, string kernel, DateTime? dea
         {
             throw Fail(e);
         }
+        catch (Exception e) when (e is IOException or HttpRequestException)
+        {
+            throw Lost(e);
+        }
         catch (InvalidOperationException)
         {
             // The call already ended (the worker answered early with an error): its status says why.
@@ -170,6 +178,18 @@ internal sealed class RemoteStream(WorkerPool pool, string kernel, DateTime? dea
         Release(TandemStatusCode.Cancelled);
         _call?.Dispose();
         return RemoteKernelBackend.Cancelled(kernel, $"{when}; the stream call was cancelled", e);
+    }
+
+    /// <summary>
+    /// The HTTP/2 request under the stream was aborted (the worker or its
+    /// connection died mid-message; grpc-dotnet reports it as an I/O error
+    /// rather than a status): UNAVAILABLE, as a lost worker is everywhere.
+    /// </summary>
+    private TandemException Lost(Exception e)
+    {
+        var error = new TandemException(TandemStatusCode.Unavailable, $"worker {_worker?.Name ?? "?"} lost the stream's connection: {e.Message}", kernel, BackendKind.Remote, innerException: e);
+        Release(error.Code);
+        return error;
     }
 
     private TandemException Fail(RpcException e)

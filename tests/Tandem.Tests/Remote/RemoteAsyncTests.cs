@@ -146,6 +146,25 @@ public sealed class RemoteAsyncTests
     }
 
     [Fact]
+    public async Task AppendAsync_WorkerKilledMidMessage_UnavailableNeverARawIOException()
+    {
+        // Found by the fault soak: an aborted HTTP/2 request surfaced as IOException.
+        await using var host = new RemoteTestHost(o => o.WorkerCount = 1);
+        var worker = (await host.StartAsync()).Single();
+        await using var stream = await host.Hashing.OpenStreamAsync();
+        RemoteTestHost.Signal(worker.ProcessId!.Value, Signals.Stop);
+        // Far more than HTTP/2 windows and socket buffers hold: the write is mid-message when the worker dies.
+        var appending = stream.AppendAsync(new byte[64 << 20]);
+        Assert.False(appending.IsCompleted);
+        RemoteTestHost.Signal(worker.ProcessId.Value, Signals.Kill);
+
+        var error = await Assert.ThrowsAsync<TandemException>(() => appending.AsTask().WaitAsync(Patience));
+
+        Assert.Equal(TandemStatusCode.Unavailable, error.Code);
+        Assert.True(error.IsRetryable);
+    }
+
+    [Fact]
     public async Task FinalizeAsync_WorkerStoppedBeforeItAnswers_Cancelled()
     {
         await using var host = new RemoteTestHost(o => o.WorkerCount = 1);
