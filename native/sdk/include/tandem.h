@@ -25,6 +25,11 @@
 #define TANDEM_MAX_PARAMS 16
 
 /**
+ * `rows` of `tandem_prepared_invoke` meaning "the row count it was prepared with".
+ */
+#define TANDEM_ROWS_AS_PREPARED UINT64_MAX
+
+/**
  * Opaque; created by `tandem_cancel_new`, released by `tandem_cancel_free`.
  */
 typedef struct tandem_cancel_t tandem_cancel_t;
@@ -38,6 +43,13 @@ typedef struct tandem_error_t tandem_error_t;
  * Opaque handle to a registered kernel; valid for the life of the process.
  */
 typedef struct tandem_kernel_t tandem_kernel_t;
+
+/**
+ * Opaque handle to a prepared call; owned by the caller, released with
+ * `tandem_prepared_free`. Immutable once made, so any number of threads may
+ * invoke it at once.
+ */
+typedef struct tandem_prepared_t tandem_prepared_t;
 
 /**
  * Opaque; created by `tandem_state_create`, released by `tandem_state_free`.
@@ -126,6 +138,24 @@ typedef struct tandem_runtime_info_t {
    */
   uint32_t isa;
 } tandem_runtime_info_t;
+
+/**
+ * One buffer of a prepared call's repeat (`tandem_prepared_invoke`): its
+ * data and length; the dtype and shape were fixed at preparation. `data`
+ * may be null only when `byte_len` is 0.
+ */
+typedef struct tandem_slice_t {
+  const void *data;
+  uint64_t byte_len;
+} tandem_slice_t;
+
+/**
+ * A writable buffer of a prepared call's repeat.
+ */
+typedef struct tandem_slice_mut_t {
+  void *data;
+  uint64_t byte_len;
+} tandem_slice_mut_t;
 
 #define TANDEM_DTYPE_U8 1
 
@@ -275,6 +305,56 @@ const char *tandem_layout_table(void);
  * call too (kernel, trace id, code, microseconds). Returns the previous level.
  */
 uint32_t tandem_log_set_level(uint32_t level);
+
+/**
+ * Validates a call exactly as `tandem_kernel_invoke` would — counts,
+ * dtypes, shapes, byte lengths, symbols, parameter ranges, the work bound,
+ * non-finite inputs, overlaps — without running the kernel, and on success
+ * writes a handle to `*out` that repeats the call on new data of the same
+ * lengths. Nothing is retained of the data, and the outputs are not written.
+ *
+ * # Safety
+ * As for `tandem_kernel_invoke` (the data is read during this call only);
+ * `out` is writable.
+ */
+struct tandem_error_t *tandem_kernel_prepare(const struct tandem_kernel_t *kernel, const struct tandem_tensor_t *inputs, size_t input_count, const struct tandem_param_t *params, size_t param_count, const struct tandem_tensor_mut_t *outputs, size_t output_count, struct tandem_prepared_t **out);
+
+/**
+ * Runs a prepared call on the calling thread with new data. `rows` is the
+ * repeat's row count (axis 0 of every tensor) for a batchable kernel, or
+ * `TANDEM_ROWS_AS_PREPARED`; `inputs[i]` and `outputs[i]` give each
+ * buffer's data and length, which must be what the prepared shape needs at
+ * that row count. Counts or lengths that differ, a row count over the work
+ * bound, overlapping outputs, non-finite inputs a descriptor forbids, or a
+ * missing or wrong state are refused as `tandem_kernel_invoke` would.
+ *
+ * # Safety
+ * `prepared` is null or live (not yet freed); `state` is null or live;
+ * `inputs` and `outputs` are readable arrays of `input_count` and
+ * `output_count` slices (or null with count 0), each readable (inputs) or
+ * writable (outputs) for its `byte_len` during the call; `ctx` is null or
+ * readable.
+ */
+struct tandem_error_t *tandem_prepared_invoke(const struct tandem_prepared_t *prepared, const struct tandem_state_t *state, uint64_t rows, const struct tandem_slice_t *inputs, size_t input_count, const struct tandem_slice_mut_t *outputs, size_t output_count, const struct tandem_call_context_t *ctx);
+
+/**
+ * 1 when a repeat of `prepared` may give another row count (its kernel is
+ * batchable and the batch symbol sizes nothing but axis 0), else 0 (and 0
+ * for null): what a host keys its prepared calls by.
+ *
+ * # Safety
+ * `prepared` is null or live.
+ */
+uint32_t tandem_prepared_varies_rows(const struct tandem_prepared_t *prepared);
+
+/**
+ * Releases a prepared call. Null is ignored.
+ *
+ * # Safety
+ * `prepared` is null or came from `tandem_kernel_prepare` and is freed once,
+ * after every call using it has returned.
+ */
+void tandem_prepared_free(struct tandem_prepared_t *prepared);
 
 /**
  * Builds a state of kind `kind` (UTF-8, `kind_len` bytes) from `tensors`;

@@ -99,5 +99,7 @@ pub use warmup::{WarmTensor, WarmUp};
 /// ABI version: major in the high 16 bits, minor in the low 16 bits. A host
 /// refuses a library whose major differs from the one it was built against.
 /// Minor 1 added `tandem_library_status` and `tandem_kernel_warm_up`, and
-/// descriptors with limits, output symbols and hashes.
-pub const ABI_VERSION: u32 = (1 << 16) | 1;
+/// descriptors with limits, output symbols and hashes. Minor 2 added prepared
+/// calls (`tandem_kernel_prepare`, `tandem_prepared_invoke`, `tandem_prepared_varies_rows`,
+/// `tandem_prepared_free`) and `tandem_slice_t`.
+pub const ABI_VERSION: u32 = (1 << 16) | 2;

@@ -22,6 +22,15 @@ pub struct Bindings<'d> {
 }
 
 impl<'d> Bindings<'d> {
+    /// Bindings a prepared call recorded when it was validated.
+    pub(crate) fn from_sizes(names: &'d [String], sizes: [usize; MAX_SYMBOLS]) -> Self {
+        Bindings { names, sizes }
+    }
+
+    pub(crate) fn sizes(&self) -> [usize; MAX_SYMBOLS] {
+        self.sizes
+    }
+
     pub fn get(&self, symbol: &str) -> Option<usize> {
         self.names.iter().position(|n| n == symbol).map(|i| self.sizes[i])
     }
@@ -107,6 +116,11 @@ pub struct CompiledDescriptor {
 }
 
 impl CompiledDescriptor {
+    /// The symbol names bindings index into.
+    pub(crate) fn symbols(&self) -> &[String] {
+        &self.symbols
+    }
+
     pub fn new(desc: &KernelDescriptor) -> CompiledDescriptor {
         let mut symbols: Vec<String> = Vec::new();
         // Inputs first: a symbol they bind is checked, not set, by the outputs.
@@ -151,7 +165,7 @@ impl CompiledDescriptor {
 
     /// RESOURCE_EXHAUSTED when the call asks for more work than the
     /// descriptor's bound, naming each factor and the limit.
-    fn check_work(
+    pub(crate) fn check_work(
         &self,
         desc: &KernelDescriptor,
         bindings: &Bindings<'_>,
@@ -305,7 +319,7 @@ fn fits(
     (elements.checked_mul(dtype.size())? == byte_len).then_some(())
 }
 
-fn has_non_finite(input: &TensorRef<'_>) -> bool {
+pub(crate) fn has_non_finite(input: &TensorRef<'_>) -> bool {
     let row_len = input.shape.iter().skip(1).product::<usize>().max(1);
     match input.dtype {
         DType::F32 => input.f32s("").map_or(true, |v| first_non_finite_row(v, row_len).is_some()),
@@ -366,7 +380,7 @@ fn check_tensor<'d>(
 }
 
 /// Validates inputs, parameters and outputs with messages that name the problem.
-fn check_invocation(
+pub(crate) fn check_invocation(
     desc: &KernelDescriptor,
     inputs: &[TensorRef<'_>],
     params: &[Param],
@@ -471,7 +485,7 @@ fn check_param(spec: &ParamSpec, value: Param) -> Result<(), KernelError> {
     Ok(())
 }
 
-fn check_finite(spec: &TensorSpec, input: &TensorRef<'_>) -> Result<(), KernelError> {
+pub(crate) fn check_finite(spec: &TensorSpec, input: &TensorRef<'_>) -> Result<(), KernelError> {
     let row_len: usize = input.shape.iter().skip(1).product::<usize>().max(1);
     let bad = match input.dtype {
         DType::F32 => first_non_finite_row(input.f32s(&spec.name)?, row_len),

@@ -157,27 +157,42 @@ pub(crate) unsafe fn optional_tensors<'a>(
 }
 
 /// Borrowed views over one call's raw arguments, on the stack.
-struct CallArgs<'a> {
-    inputs: StackVec<TensorRef<'a>, TANDEM_MAX_TENSORS>,
-    outputs: StackVec<TensorMut<'a>, TANDEM_MAX_TENSORS>,
-    params: StackVec<Param, TANDEM_MAX_PARAMS>,
+pub(crate) struct CallArgs<'a> {
+    pub(crate) inputs: StackVec<TensorRef<'a>, TANDEM_MAX_TENSORS>,
+    pub(crate) outputs: StackVec<TensorMut<'a>, TANDEM_MAX_TENSORS>,
+    pub(crate) params: StackVec<Param, TANDEM_MAX_PARAMS>,
 }
 
 /// Refuses outputs that overlap each other or an input: the kernel would
 /// otherwise hold aliased `&mut` and `&` views of the same bytes.
 fn check_overlaps(inputs: &[tandem_tensor_t], outputs: &[tandem_tensor_mut_t]) -> Result<(), KernelError> {
-    let range = |data: usize, len: u64| (data, data.saturating_add(len as usize));
+    check_overlaps_by(
+        inputs.len(),
+        |i| (inputs[i].data as usize, inputs[i].byte_len as usize),
+        outputs.len(),
+        |i| (outputs[i].data as usize, outputs[i].byte_len as usize),
+    )
+}
+
+/// [`check_overlaps`] over (address, length) pairs, however the caller holds them.
+pub(crate) fn check_overlaps_by(
+    input_count: usize,
+    input: impl Fn(usize) -> (usize, usize),
+    output_count: usize,
+    output: impl Fn(usize) -> (usize, usize),
+) -> Result<(), KernelError> {
+    let range = |(data, len): (usize, usize)| (data, data.saturating_add(len));
     // Empty ranges overlap nothing.
     let overlaps = |a: (usize, usize), b: (usize, usize)| a.0 < a.1 && b.0 < b.1 && a.0 < b.1 && b.0 < a.1;
-    for (i, out) in outputs.iter().enumerate() {
-        let o = range(out.data as usize, out.byte_len);
-        for (j, other) in outputs.iter().enumerate().skip(i + 1) {
-            if overlaps(o, range(other.data as usize, other.byte_len)) {
+    for i in 0..output_count {
+        let o = range(output(i));
+        for j in i + 1..output_count {
+            if overlaps(o, range(output(j))) {
                 return Err(invalid(format!("output {i} overlaps output {j}; outputs need distinct buffers")));
             }
         }
-        for (j, input) in inputs.iter().enumerate() {
-            if overlaps(o, range(input.data as usize, input.byte_len)) {
+        for j in 0..input_count {
+            if overlaps(o, range(input(j))) {
                 return Err(invalid(format!("output {i} overlaps input {j}; outputs need their own buffers")));
             }
         }
@@ -207,7 +222,7 @@ const _: () = assert!(std::mem::size_of::<usize>() == std::mem::size_of::<i64>()
 /// # Safety
 /// Every data pointer is readable (inputs) / writable (outputs) for its
 /// `byte_len` for `'a`, and output buffers do not overlap anything else.
-unsafe fn fill_call_args<'a>(
+pub(crate) unsafe fn fill_call_args<'a>(
     args: &mut CallArgs<'a>,
     inputs: &'a [tandem_tensor_t],
     params: &[tandem_param_t],
@@ -246,14 +261,14 @@ unsafe fn fill_call_args<'a>(
 }
 
 impl CallArgs<'_> {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         CallArgs { inputs: StackVec::new(), outputs: StackVec::new(), params: StackVec::new() }
     }
 }
 
 /// # Safety
 /// `ctx` is null or readable; its cancel token is null or live.
-unsafe fn call_context(ctx: *const tandem_call_context_t) -> CallContext {
+pub(crate) unsafe fn call_context(ctx: *const tandem_call_context_t) -> CallContext {
     // SAFETY: forwarded caller guarantee.
     let ctx = match unsafe { ctx.as_ref() } {
         Some(ctx) => ctx,
@@ -268,7 +283,7 @@ unsafe fn call_context(ctx: *const tandem_call_context_t) -> CallContext {
     CallContext { cancel, deadline, trace_id: ctx.trace_id }
 }
 
-fn trace_of(ctx: *const tandem_call_context_t) -> [u8; 16] {
+pub(crate) fn trace_of(ctx: *const tandem_call_context_t) -> [u8; 16] {
     // SAFETY: read only when non-null; callers pass null or a readable ctx.
     unsafe { ctx.as_ref() }.map_or([0; 16], |c| c.trace_id)
 }
@@ -392,11 +407,11 @@ pub unsafe extern "C" fn tandem_kernel_invoke(
     error
 }
 
-type RawArrays<'a> = (&'a [tandem_tensor_t], &'a [tandem_param_t], &'a [tandem_tensor_mut_t]);
+pub(crate) type RawArrays<'a> = (&'a [tandem_tensor_t], &'a [tandem_param_t], &'a [tandem_tensor_mut_t]);
 
 /// # Safety
 /// Each pointer is readable for its count (or null with count 0).
-unsafe fn raw_arrays<'a>(
+pub(crate) unsafe fn raw_arrays<'a>(
     inputs: *const tandem_tensor_t,
     input_count: usize,
     params: *const tandem_param_t,

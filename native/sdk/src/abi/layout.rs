@@ -27,6 +27,8 @@ pub fn layout_table() -> String {
         layout_line!(tandem_call_context_t, timeout_ns, cancel, trace_id, span_id, flags, reserved),
         layout_line!(tandem_buffer_t, data, len, capacity),
         layout_line!(tandem_runtime_info_t, abi_version, compute_threads, max_pending, isa),
+        layout_line!(tandem_slice_t, data, byte_len),
+        layout_line!(tandem_slice_mut_t, data, byte_len),
     ]
     .join("\n")
 }
@@ -51,6 +53,8 @@ mod tests {
         assert_eq!(size_of::<tandem_call_context_t>(), 48);
         assert_eq!(size_of::<tandem_buffer_t>(), 24);
         assert_eq!(size_of::<tandem_runtime_info_t>(), 16);
+        assert_eq!(size_of::<tandem_slice_t>(), 16);
+        assert_eq!(size_of::<tandem_slice_mut_t>(), 16);
         assert!(layout_table().contains("tandem_tensor_t size=56 align=8 data=0 byte_len=8 shape=16 rank=48 dtype=52"));
     }
 }

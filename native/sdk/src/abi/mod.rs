@@ -13,6 +13,7 @@
 //!   both sides through [`layout`]).
 //! - [`error`]: owned error values and the panic guard every export uses.
 //! - [`kernel`]: describe, find, synchronous invoke, asynchronous submit, warm-up.
+//! - [`prepared`]: calls validated once and invoked many times (ABI 1.2).
 //! - [`state`]: state create / free.
 //! - [`stream`]: streaming kernels behind integer handles.
 //! - [`cancel`]: the cancellation token shared with a running call.
@@ -29,6 +30,7 @@ pub mod error;
 pub mod kernel;
 pub mod layout;
 pub mod log;
+pub mod prepared;
 pub mod stack;
 pub mod state;
 pub mod stream;
@@ -38,6 +40,7 @@ pub use cancel::*;
 pub use error::*;
 pub use kernel::*;
 pub use layout::*;
+pub use prepared::*;
 pub use state::*;
 pub use stream::*;
 pub use types::*;

@@ -45,6 +45,27 @@ pub struct tandem_tensor_mut_t {
     pub dtype: tandem_dtype_t,
 }
 
+/// One buffer of a prepared call's repeat (`tandem_prepared_invoke`): its
+/// data and length; the dtype and shape were fixed at preparation. `data`
+/// may be null only when `byte_len` is 0.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct tandem_slice_t {
+    pub data: *const c_void,
+    pub byte_len: u64,
+}
+
+/// A writable buffer of a prepared call's repeat.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct tandem_slice_mut_t {
+    pub data: *mut c_void,
+    pub byte_len: u64,
+}
+
+/// `rows` of `tandem_prepared_invoke` meaning "the row count it was prepared with".
+pub const TANDEM_ROWS_AS_PREPARED: u64 = u64::MAX;
+
 pub type tandem_param_kind_t = u32;
 pub const TANDEM_PARAM_INT: tandem_param_kind_t = 1;
 pub const TANDEM_PARAM_FLOAT: tandem_param_kind_t = 2;

@@ -30,6 +30,9 @@ internal struct NativeCallArgs
 
     public const int Capacity = 4;
 
+    /// <summary>Most axes of a tensor (tandem.h's TANDEM_MAX_RANK).</summary>
+    public const int MaxRank = 4;
+
     public void AddInput(NativeTensor tensor)
     {
         EnsureRoom(InputCount, "inputs");

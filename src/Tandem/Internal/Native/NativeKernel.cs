@@ -16,6 +16,9 @@ internal sealed class NativeKernel(NativeLibraryBinding library, string name, ni
     /// <summary>The library the kernel belongs to.</summary>
     public NativeLibraryBinding Library => library;
 
+    /// <summary>This kernel's prepared calls (ABI 1.2), for calls whose shapes repeat.</summary>
+    public NativePreparedCalls Prepared { get; } = new(library, name, handle);
+
     /// <summary>Runs the kernel on the calling thread and returns when it is done.</summary>
     public unsafe void Invoke(nint state, ReadOnlySpan<NativeTensor> inputs, ReadOnlySpan<NativeParam> parameters, ReadOnlySpan<NativeTensor> outputs, ref NativeCallContext context)
     {
@@ -68,7 +71,7 @@ internal sealed class NativeKernel(NativeLibraryBinding library, string name, ni
         if (synchronous)
         {
             var context = CallContext(timeout, 0);
-            Invoke(state, ref args, ref context);
+            InvokePrepared(state, ref args, ref context);
             return;
         }
 
@@ -121,6 +124,18 @@ internal sealed class NativeKernel(NativeLibraryBinding library, string name, ni
     /// <summary>Runs a call described by <paramref name="args"/> on this thread.</summary>
     public void Invoke(nint state, ref NativeCallArgs args, ref NativeCallContext context) =>
         Invoke(state, ((Span<NativeTensor>)args.Inputs)[..args.InputCount], ((Span<NativeParam>)args.Params)[..args.ParamCount], ((Span<NativeTensor>)args.Outputs)[..args.OutputCount], ref context);
+
+    /// <summary>
+    /// Runs a call on this thread through its prepared call when its shapes
+    /// repeat (<see cref="NativePreparedCalls"/>), else unprepared.
+    /// </summary>
+    public void InvokePrepared(nint state, ref NativeCallArgs args, ref NativeCallContext context)
+    {
+        if (!Prepared.TryInvoke(state, ref args, ref context))
+        {
+            Invoke(state, ref args, ref context);
+        }
+    }
 
     private ValueTask Submit(nint state, ref NativeCallArgs args, ref NativeCallContext context) =>
         Submit(state, ((Span<NativeTensor>)args.Inputs)[..args.InputCount], ((Span<NativeParam>)args.Params)[..args.ParamCount], ((Span<NativeTensor>)args.Outputs)[..args.OutputCount], ref context);

@@ -24,7 +24,7 @@ internal sealed class NativeKernelBackend(NativeLibrarySet libraries, Func<Tande
         var context = NativeKernel.CallContext(timeout, 0);
         try
         {
-            kernel.Invoke(lease.Handle, ref call.Args, ref context);
+            kernel.InvokePrepared(lease.Handle, ref call.Args, ref context);
         }
         catch (TandemException e) when (e.Code == TandemStatusCode.DeadlineExceeded && timeout is { } limit)
         {

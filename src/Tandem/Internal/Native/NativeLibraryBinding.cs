@@ -43,6 +43,18 @@ internal sealed unsafe class NativeLibraryBinding
     /// <summary>Since ABI 1.1; null in an older library.</summary>
     public readonly delegate* unmanaged<nint> tandem_library_status;
 
+    /// <summary>Prepared calls, since ABI 1.2; all four null in an older library.</summary>
+    public readonly delegate* unmanaged<nint, NativeTensor*, nuint, NativeParam*, nuint, NativeTensor*, nuint, nint*, nint> tandem_kernel_prepare;
+
+    /// <inheritdoc cref="tandem_kernel_prepare"/>
+    public readonly delegate* unmanaged<nint, nint, ulong, NativeSlice*, nuint, NativeSlice*, nuint, NativeCallContext*, nint> tandem_prepared_invoke;
+
+    /// <inheritdoc cref="tandem_kernel_prepare"/>
+    public readonly delegate* unmanaged<nint, uint> tandem_prepared_varies_rows;
+
+    /// <inheritdoc cref="tandem_kernel_prepare"/>
+    public readonly delegate* unmanaged<nint, void> tandem_prepared_free;
+
     private NativeLibraryBinding(string path, nint library)
     {
         Path = path;
@@ -69,7 +81,19 @@ internal sealed unsafe class NativeLibraryBinding
         tandem_stream_update = (delegate* unmanaged<ulong, byte*, nuint, nint>)Export(nameof(tandem_stream_update));
         tandem_stream_finalize = (delegate* unmanaged<ulong, byte*, nuint, nint>)Export(nameof(tandem_stream_finalize));
         tandem_stream_free = (delegate* unmanaged<ulong, nint>)Export(nameof(tandem_stream_free));
-        tandem_library_status = NativeLibrary.TryGetExport(Library, nameof(tandem_library_status), out var status) ? (delegate* unmanaged<nint>)status : null;
+        tandem_library_status = (delegate* unmanaged<nint>)OptionalExport(nameof(tandem_library_status));
+        var prepare = OptionalExport(nameof(tandem_kernel_prepare));
+        var invoke = OptionalExport(nameof(tandem_prepared_invoke));
+        var rows = OptionalExport(nameof(tandem_prepared_varies_rows));
+        var free = OptionalExport(nameof(tandem_prepared_free));
+        // All or nothing: a library with only some of them is treated as older.
+        if (prepare != 0 && invoke != 0 && rows != 0 && free != 0)
+        {
+            tandem_kernel_prepare = (delegate* unmanaged<nint, NativeTensor*, nuint, NativeParam*, nuint, NativeTensor*, nuint, nint*, nint>)prepare;
+            tandem_prepared_invoke = (delegate* unmanaged<nint, nint, ulong, NativeSlice*, nuint, NativeSlice*, nuint, NativeCallContext*, nint>)invoke;
+            tandem_prepared_varies_rows = (delegate* unmanaged<nint, uint>)rows;
+            tandem_prepared_free = (delegate* unmanaged<nint, void>)free;
+        }
     }
 
     /// <summary>The file the library was loaded from.</summary>
@@ -109,5 +133,10 @@ internal sealed unsafe class NativeLibraryBinding
     /// <summary>Turns the library's per-call JSON log lines on or off.</summary>
     public void SetCallLog(bool enabled) => tandem_log_set_level(enabled ? 1u : 0u);
 
+    /// <summary>Whether the library has prepared calls (ABI 1.2 and later).</summary>
+    public bool HasPreparedCalls => tandem_prepared_invoke != null;
+
     private nint Export(string name) => NativeLibrary.GetExport(Library, name);
+
+    private nint OptionalExport(string name) => NativeLibrary.TryGetExport(Library, name, out var address) ? address : 0;
 }

@@ -52,6 +52,14 @@ internal unsafe struct NativeTensor
     }
 }
 
+/// <summary>tandem_slice_t and tandem_slice_mut_t (same layout): one buffer of a prepared call's repeat.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct NativeSlice
+{
+    public void* Data;
+    public ulong ByteLength;
+}
+
 /// <summary>tandem_param_t.</summary>
 [StructLayout(LayoutKind.Sequential)]
 internal struct NativeParam
