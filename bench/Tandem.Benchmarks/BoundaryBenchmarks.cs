@@ -33,6 +33,11 @@ public unsafe partial class BoundaryBenchmarks
     private byte[] _a = [];
     private byte[] _b = [];
     private NativeTensor[] _inputs = [];
+    private NativeSlice[] _slices = [];
+    private nint _prepared;
+    private nint _abiVersion;
+    private nint _preparedInvoke;
+    private NativeCallArgs _args;
 
     [GlobalSetup]
     public void Setup()
@@ -64,6 +69,58 @@ public unsafe partial class BoundaryBenchmarks
         _inputs = GC.AllocateArray<NativeTensor>(2, pinned: true);
         _inputs[0] = NativeTensor.Create((byte*)Unsafe.AsPointer(ref _a[0]), TensorBytes, NativeDType.U8, TensorBytes);
         _inputs[1] = NativeTensor.Create((byte*)Unsafe.AsPointer(ref _b[0]), TensorBytes, NativeDType.U8, TensorBytes);
+        _slices = GC.AllocateArray<NativeSlice>(2, pinned: true);
+        _slices[0] = new NativeSlice { Data = _inputs[0].Data, ByteLength = TensorBytes };
+        _slices[1] = new NativeSlice { Data = _inputs[1].Data, ByteLength = TensorBytes };
+        nint prepared = 0;
+        NativeErrors.ThrowIfError(_library, _library.tandem_kernel_prepare(_noopHandle, (NativeTensor*)Unsafe.AsPointer(ref _inputs[0]), 2, null, 0, null, 0, &prepared), KernelContracts.DiagnosticsNoop);
+        _prepared = prepared;
+        _abiVersion = NativeLibrary.GetExport(_library.Library, "tandem_abi_version");
+        _preparedInvoke = NativeLibrary.GetExport(_library.Library, "tandem_prepared_invoke");
+        _args = default;
+        _args.AddInput(_inputs[0]);
+        _args.AddInput(_inputs[1]);
+        // The table prepares a shape when it repeats: make it a repeat.
+        var context = default(NativeCallContext);
+        _noop.InvokePrepared(0, ref _args, ref context);
+        _noop.InvokePrepared(0, ref _args, ref context);
+    }
+
+    /// <summary>The floor: a Rust export that returns a constant, through a function pointer with the GC transition.</summary>
+    [Benchmark]
+    public uint FloorRustExport() => ((delegate* unmanaged<uint>)_abiVersion)();
+
+    /// <summary>The same export without the GC transition ([SuppressGCTransition]: legal here, it neither blocks nor calls back).</summary>
+    [Benchmark]
+    public uint FloorRustExportSuppressGCTransition() => ((delegate* unmanaged[SuppressGCTransition]<uint>)_abiVersion)();
+
+    /// <summary>A prepared <c>diagnostics.noop</c>: two slices, no descriptor walk.</summary>
+    [Benchmark]
+    public void SyncPreparedRaw()
+    {
+        var slices = (NativeSlice*)Unsafe.AsPointer(ref _slices[0]);
+        NativeErrors.ThrowIfError(_library, _library.tandem_prepared_invoke(_prepared, 0, ulong.MaxValue, slices, 2, null, 0, null), KernelContracts.DiagnosticsNoop);
+    }
+
+    /// <summary>
+    /// <see cref="SyncPreparedRaw"/> without the GC transition: what a kernel
+    /// that is known to finish in well under a microsecond without blocking
+    /// could pay; not used by the backend, which cannot know that of a kernel.
+    /// </summary>
+    [Benchmark]
+    public void SyncPreparedRawSuppressGCTransition()
+    {
+        var slices = (NativeSlice*)Unsafe.AsPointer(ref _slices[0]);
+        var invoke = (delegate* unmanaged[SuppressGCTransition]<nint, nint, ulong, NativeSlice*, nuint, NativeSlice*, nuint, NativeCallContext*, nint>)_preparedInvoke;
+        NativeErrors.ThrowIfError(_library, invoke(_prepared, 0, ulong.MaxValue, slices, 2, null, 0, null), KernelContracts.DiagnosticsNoop);
+    }
+
+    /// <summary>What the backend's synchronous path runs: the prepared-call table's lookup, then the prepared call.</summary>
+    [Benchmark]
+    public void SyncInvokePrepared()
+    {
+        var context = default(NativeCallContext);
+        _noop.InvokePrepared(0, ref _args, ref context);
     }
 
     [Benchmark]
@@ -96,7 +153,11 @@ public unsafe partial class BoundaryBenchmarks
     }
 
     [GlobalCleanup]
-    public void Cleanup() => _services.Dispose();
+    public void Cleanup()
+    {
+        _library.tandem_prepared_free(_prepared);
+        _services.Dispose();
+    }
 
     [Benchmark]
     public void SyncInvoke()
