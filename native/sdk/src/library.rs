@@ -308,12 +308,12 @@ impl Header {
         Header { dtype, rank: shape.len(), shape: fixed, row_bytes, byte_len, finite_only }
     }
 
-    /// The shape and byte length of this tensor with `rows` rows.
-    fn with_rows(&self, rows: Option<usize>) -> Option<([usize; MAX_RANK], usize)> {
-        let Some(rows) = rows else { return Some((self.shape, self.byte_len)) };
-        let mut shape = self.shape;
-        shape[0] = rows;
-        Some((shape, self.row_bytes.checked_mul(rows)?))
+    /// The byte length of this tensor with `rows` rows (`None`: as prepared).
+    fn len_at(&self, rows: Option<usize>) -> Option<usize> {
+        match rows {
+            None => Some(self.byte_len),
+            Some(rows) => self.row_bytes.checked_mul(rows),
+        }
     }
 }
 
@@ -336,6 +336,9 @@ pub struct PreparedCall<'k> {
     /// The batch symbol's index when the row count may vary: the kernel is
     /// batchable and the symbol sizes nothing but axis 0.
     batch: Option<usize>,
+    /// The prepared shapes, so a repeat at the prepared row count copies none.
+    input_shapes: Shapes,
+    output_shapes: Shapes,
 }
 
 /// Where a repeat's tensors are: at most [`TANDEM_MAX_TENSORS`] of each.
@@ -351,14 +354,23 @@ impl<'k> PreparedCall<'k> {
         let desc = &kernel.descriptor;
         let bindings = kernel.compiled.check(desc, inputs, params, outputs)?;
         let finite = |i: usize| desc.inputs.get(i).is_some_and(|spec| spec.finite_only);
+        let inputs: Vec<Header> =
+            inputs.iter().enumerate().map(|(i, t)| Header::new(t.dtype, t.shape, t.bytes.len(), finite(i))).collect();
+        let outputs: Vec<Header> =
+            outputs.iter().map(|t| Header::new(t.dtype, t.shape, t.bytes.len(), false)).collect();
+        let shapes = |headers: &[Header]| {
+            let mut shapes: Shapes = Default::default();
+            for (shape, header) in shapes.iter_mut().zip(headers) {
+                *shape = header.shape;
+            }
+            shapes
+        };
         Ok(PreparedCall {
             kernel,
-            inputs: inputs
-                .iter()
-                .enumerate()
-                .map(|(i, t)| Header::new(t.dtype, t.shape, t.bytes.len(), finite(i)))
-                .collect(),
-            outputs: outputs.iter().map(|t| Header::new(t.dtype, t.shape, t.bytes.len(), false)).collect(),
+            input_shapes: shapes(&inputs),
+            output_shapes: shapes(&outputs),
+            inputs,
+            outputs,
             params: params.to_vec(),
             sizes: bindings.sizes(),
             batch: row_symbol(kernel),
@@ -407,35 +419,44 @@ impl<'k> PreparedCall<'k> {
         }
         let sizes = self.sizes_for(rows)?;
         let bindings = crate::validate::Bindings::from_sizes(self.kernel.compiled.symbols(), sizes);
-        if rows.is_some() {
-            self.kernel.compiled.check_work(desc, &bindings, &self.params)?;
-        }
-        let (mut in_shapes, mut out_shapes): (Shapes, Shapes) = Default::default();
+        // At the prepared row count the prepared shapes serve as they are.
+        let (mut in_rows, mut out_rows): (Shapes, Shapes);
+        let (in_shapes, out_shapes) = match rows {
+            None => (&self.input_shapes, &self.output_shapes),
+            Some(rows) => {
+                self.kernel.compiled.check_work(desc, &bindings, &self.params)?;
+                (in_rows, out_rows) = (self.input_shapes, self.output_shapes);
+                in_rows
+                    .iter_mut()
+                    .take(self.inputs.len())
+                    .chain(out_rows.iter_mut().take(self.outputs.len()))
+                    .for_each(|s| s[0] = rows);
+                (&in_rows, &out_rows)
+            }
+        };
         for (i, header) in self.inputs.iter().enumerate() {
-            let len;
-            (in_shapes[i], len) = header.with_rows(rows).ok_or_else(|| self.too_many_rows(rows))?;
+            let len = header.len_at(rows).ok_or_else(|| self.too_many_rows(rows))?;
             if inputs[i].len() != len {
                 return Err(self.length_error("input", i, inputs[i].len(), len));
             }
         }
         for (i, header) in self.outputs.iter().enumerate() {
-            let len;
-            (out_shapes[i], len) = header.with_rows(rows).ok_or_else(|| self.too_many_rows(rows))?;
+            let len = header.len_at(rows).ok_or_else(|| self.too_many_rows(rows))?;
             if outputs[i].len() != len {
                 return Err(self.length_error("output", i, outputs[i].len(), len));
             }
         }
         let mut views: StackVec<TensorRef<'_>, TANDEM_MAX_TENSORS> = StackVec::new();
-        for ((header, shape), &bytes) in self.inputs.iter().zip(&in_shapes).zip(inputs) {
+        for ((header, shape), &bytes) in self.inputs.iter().zip(in_shapes).zip(inputs) {
             let view = TensorRef { dtype: header.dtype, shape: &shape[..header.rank], bytes };
             if header.finite_only && crate::validate::has_non_finite(&view) {
                 // The descriptive check names the tensor and the first bad row.
-                return Err(self.describe_error(&in_shapes, inputs));
+                return Err(self.describe_error(in_shapes, inputs));
             }
             views.push(view);
         }
         let mut out_views: StackVec<TensorMut<'_>, TANDEM_MAX_TENSORS> = StackVec::new();
-        for ((header, shape), bytes) in self.outputs.iter().zip(&out_shapes).zip(outputs.iter_mut()) {
+        for ((header, shape), bytes) in self.outputs.iter().zip(out_shapes).zip(outputs.iter_mut()) {
             out_views.push(TensorMut { dtype: header.dtype, shape: &shape[..header.rank], bytes });
         }
         check_state(desc, state)?;
