@@ -68,7 +68,8 @@ internal sealed class LatencyHistogram
     /// The value at <paramref name="percentile"/> (0 to 100) by nearest rank:
     /// the smallest recorded value such that at least that share of the
     /// values are at or below it, reported as the midpoint of its bucket
-    /// (clamped to the exact min and max). NaN when empty.
+    /// (clamped to the exact min and max); 0 is the exact min, the last rank
+    /// the exact max. NaN when empty.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The percentile is outside 0 to 100.</exception>
     public double Percentile(double percentile)
@@ -89,6 +90,11 @@ internal sealed class LatencyHistogram
         }
 
         var rank = Math.Max(1, (long)Math.Ceiling(percentile / 100 * Count));
+        if (rank >= Count)
+        {
+            return Max;
+        }
+
         var seen = 0L;
         for (var i = 0; i < _counts.Length; i++)
         {

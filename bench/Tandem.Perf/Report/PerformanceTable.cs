@@ -44,7 +44,7 @@ internal static class PerformanceTable
             md.AppendLine(CultureInfo.InvariantCulture, $"Measured {e.DateUtc} UTC on **{e.Cpu}** ({e.Cores} cores, Rust kernels on the **{e.Isa}** path, {e.IsaSource}; .NET Vector512 {(e.DotnetVector512 ? "on" : "off")}), {e.Dotnet}, commit {e.Commit}, load average {ProgressView.Number(e.LoadAverageAtStart, "0.00")} at the start:");
             md.AppendLine();
             md.AppendLine("```sh");
-            md.AppendLine(command ?? e.Command);
+            md.AppendLine(command is null ? e.Command : $"{command}\n# runs: {e.Command}");
             md.AppendLine("```");
             md.AppendLine();
         }
