@@ -54,6 +54,16 @@ internal static class PerfApp
             throw new UsageException($"--kernel {options.Kernel}: {(library is null ? "Tandem's kernels are" : $"library '{options.Library}' publishes")} {string.Join(", ", contracts.Kernels.Select(k => k.Name))}{(library is null ? "; give --library for a kernel of yours" : "")}");
         }
 
+        if (options.Backends.Contains("http") && !HttpTarget.Kernels.Contains(options.Kernel))
+        {
+            throw new UsageException($"--backend http drives Tandem.Server's endpoints, which serve {string.Join(", ", HttpTarget.Kernels)}; kernel '{options.Kernel}' has no HTTP endpoint there (run it in process with --backend native or remote)");
+        }
+
+        if (options.Backends.Contains("managed") && library is not null)
+        {
+            throw new UsageException($"--backend managed runs a kernel on its C# twin, and tandem-perf has none for a --library kernel; use --backend native or remote for '{options.Kernel}'");
+        }
+
         var inputs = new KernelInputs(contracts, options.Kernel, options.Shape, options.Params, options.Values);
         var environment = RunEnvironments.Capture("tandem-perf " + string.Join(' ', all));
         var results = new PerfResults { Environment = environment };
@@ -63,7 +73,7 @@ internal static class PerfApp
 
         foreach (var backend in options.Backends)
         {
-            progress.Note($"{backend}: starting {(backend == "remote" ? $"{options.Workers} workers" : backend == "http" ? options.Url!.ToString() : "the host")} and drawing inputs");
+            progress.Note($"{backend}: {(backend == "http" ? "connecting" : "starting")} {(backend == "remote" ? $"{options.Workers} workers" : backend == "http" ? $"to {options.Url}" : "the host")} and drawing inputs");
             await using var target = await CreateTargetAsync(options, backend, inputs, library, cancellationToken).ConfigureAwait(false);
             var run = new RunResult
             {

@@ -25,6 +25,8 @@ public sealed class CommandLineTests
     [InlineData("--kernel similarity.topk --measurement-seconds", "--measurement-seconds needs a value")]
     [InlineData("--kernel similarity.topk --speed 3", "unknown option '--speed'")]
     [InlineData("--backend native", "--kernel is required")]
+    [InlineData("--kernel diagnostics.noop --backend http --url http://127.0.0.1:1", "kernel 'diagnostics.noop' has no HTTP endpoint there")]
+    [InlineData("--kernel similarity.topk --backend http --url ftp://127.0.0.1", "--url 'ftp://127.0.0.1' is not an http:// or https:// address")]
     [InlineData("--kernel x --library /nonexistent/libmine.so", "--library: '/nonexistent/libmine.so' does not exist")]
     [InlineData("plot /nonexistent/run --out /tmp", "'/nonexistent/run' does not exist")]
     [InlineData("report /nonexistent/run", "report needs --doc FILE")]

@@ -117,11 +117,30 @@ internal sealed class KernelInputs : KernelContractTests
         }
 
         var data = TensorData.NewArray(tensor.DType, shape.Aggregate(1L, (a, b) => a * b));
-        var columns = shape.Count == 0 ? 1 : shape[^1];
+        var columns = shape.Count == 0 ? 1 : Math.Max(1, shape[^1]);
         for (var i = 0; i < data.Length; i++)
         {
             var value = ranges[(int)(i % columns % ranges.Length)].Draw(draw.Random);
-            data.SetValue(Convert.ChangeType(value, data.GetType().GetElementType()!, System.Globalization.CultureInfo.InvariantCulture), i);
+            if (data is double[] doubles)
+            {
+                doubles[i] = value;
+            }
+            else if (data is float[] floats)
+            {
+                floats[i] = (float)value;
+            }
+            else if (data is long[] longs)
+            {
+                longs[i] = (long)Math.Round(value);
+            }
+            else if (data is int[] ints)
+            {
+                ints[i] = (int)Math.Round(value);
+            }
+            else
+            {
+                ((byte[])data)[i] = (byte)Math.Clamp(Math.Round(value), 0, 255);
+            }
         }
 
         return data;
