@@ -71,37 +71,44 @@ internal static class PerfApp
         progress.Environment(environment);
         Directory.CreateDirectory(options.OutputDirectory);
 
-        foreach (var backend in options.Backends)
+        try
         {
-            progress.Note($"{backend}: {(backend == "http" ? "connecting" : "starting")} {(backend == "remote" ? $"{options.Workers} workers" : backend == "http" ? $"to {options.Url}" : "the host")} and drawing inputs");
-            await using var target = await CreateTargetAsync(options, backend, inputs, library, cancellationToken).ConfigureAwait(false);
-            var run = new RunResult
+            foreach (var backend in options.Backends)
             {
-                Label = options.Label is null ? backend : options.Backends.Count == 1 ? options.Label : $"{options.Label} {backend}",
-                Backend = backend,
-                Kernel = options.Kernel,
-                Target = target.Description,
-                Mode = options.Mode,
-                Symbols = inputs.Draw(options.Seed, withState: false).Symbols.ToDictionary(),
-                Params = inputs.KernelContract.Params.ToDictionary(p => p.Name, p => ParamText(p, inputs.Params[p.Name])),
-                Settings = options.Settings.ToDictionary(),
-                WarmupSeconds = options.WarmupSeconds,
-                MeasurementSeconds = options.MeasurementSeconds,
-            };
-            progress.Run(run);
-            results.Runs.Add(run);
-            foreach (var plan in options.Steps())
-            {
-                var recorder = new StepRecorder();
-                progress.StepStarted(run, plan, recorder);
-                var step = await StepRunner.RunAsync(target, plan, recorder, cancellationToken).ConfigureAwait(false);
-                run.Steps.Add(step);
-                progress.StepFinished(run, step);
-                ResultsWriter.Write(results, options.OutputDirectory);
+                progress.Note($"{backend}: {(backend == "http" ? "connecting" : "starting")} {(backend == "remote" ? $"{options.Workers} workers" : backend == "http" ? $"to {options.Url}" : "the host")} and drawing inputs");
+                await using var target = await CreateTargetAsync(options, backend, inputs, library, cancellationToken).ConfigureAwait(false);
+                var run = new RunResult
+                {
+                    Label = options.Label is null ? backend : options.Backends.Count == 1 ? options.Label : $"{options.Label} {backend}",
+                    Backend = backend,
+                    Kernel = options.Kernel,
+                    Target = target.Description,
+                    Mode = options.Mode,
+                    Symbols = inputs.Draw(options.Seed, withState: false).Symbols.ToDictionary(),
+                    Params = inputs.KernelContract.Params.ToDictionary(p => p.Name, p => ParamText(p, inputs.Params[p.Name])),
+                    Settings = options.Settings.ToDictionary(),
+                    WarmupSeconds = options.WarmupSeconds,
+                    MeasurementSeconds = options.MeasurementSeconds,
+                };
+                progress.Run(run);
+                results.Runs.Add(run);
+                foreach (var plan in options.Steps())
+                {
+                    var recorder = new StepRecorder();
+                    progress.StepStarted(run, plan, recorder);
+                    var step = await StepRunner.RunAsync(target, plan, recorder, cancellationToken).ConfigureAwait(false);
+                    run.Steps.Add(step);
+                    progress.StepFinished(run, step);
+                    ResultsWriter.Write(results, options.OutputDirectory);
+                }
             }
         }
+        finally
+        {
+            // Before any error is printed: the live table stops redrawing.
+            progress.Complete();
+        }
 
-        progress.Complete();
         ResultsWriter.Write(results, options.OutputDirectory);
         if (options.Plots)
         {

@@ -86,6 +86,46 @@ public sealed class CommandLineTests
     }
 
     [Fact]
+    public async Task Plot_TwoRuns_MergedIntoOnePlotSet()
+    {
+        var root = Path.Combine(Path.GetTempPath(), $"tandem-perf-plot-{Guid.NewGuid():N}");
+        try
+        {
+            foreach (var run in new[] { "a", "b" })
+            {
+                Directory.CreateDirectory(Path.Combine(root, run));
+                ResultsWriter.Write(Results(), Path.Combine(root, run));
+            }
+
+            var code = await PerfApp.RunAsync(["plot", Path.Combine(root, "a"), Path.Combine(root, "b", "results.json"), "--out", Path.Combine(root, "merged")], TextWriter.Null, TextWriter.Null, CancellationToken.None);
+
+            Assert.Equal(PerfApp.Done, code);
+            Assert.All(PlotWriter.FileNames, f => Assert.True(new FileInfo(Path.Combine(root, "merged", f)).Length > 10_000, $"{f} is missing or nearly empty"));
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Read_NotAResultsFile_UsageException()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"tandem-perf-bad-{Guid.NewGuid():N}.json");
+        File.WriteAllText(path, "{\"tool\": \"something-else\"}");
+        try
+        {
+            var e = Assert.Throws<UsageException>(() => PerfResults.Read(path));
+
+            Assert.Contains("is not a tandem-perf results.json", e.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
     public void Regenerate_NoMarkers_UsageException()
     {
         var path = Path.Combine(Path.GetTempPath(), $"tandem-perf-doc-{Guid.NewGuid():N}.md");

@@ -61,11 +61,37 @@ internal static class PerformanceTable
             }
         }
 
-        var first = results.SelectMany(r => r.Runs).FirstOrDefault();
-        if (first is not null)
+        var runs = results.SelectMany(r => r.Runs).ToArray();
+        if (runs.Length > 1)
+        {
+            // The first run is the anchor: every other run's throughput as a multiple of it, step by step.
+            var anchor = runs[0];
+            md.AppendLine();
+            md.AppendLine(CultureInfo.InvariantCulture, $"Throughput relative to {anchor.Label}, same run:");
+            md.AppendLine();
+            md.AppendLine("| step | " + string.Join(" | ", runs.Select(r => r.Label)) + " |");
+            md.AppendLine("|---|" + string.Concat(runs.Select(_ => "---:|")));
+            foreach (var step in anchor.Steps)
+            {
+                var cells = runs.Select(r => r.Steps.FirstOrDefault(s => s.Step == step.Step) is { } other && step.ThroughputPerSecond > 0
+                    ? (other.ThroughputPerSecond / step.ThroughputPerSecond).ToString("0.00", CultureInfo.InvariantCulture) + "×"
+                    : "–");
+                md.AppendLine(CultureInfo.InvariantCulture, $"| {step.Step} | {string.Join(" | ", cells)} |");
+            }
+        }
+
+        var cores = results.Max(r => r.Environment.Cores);
+        var busiest = runs.SelectMany(r => r.Steps).Select(s => Math.Max(s.LoadBefore ?? 0, s.LoadAfter ?? 0)).DefaultIfEmpty(0).Max();
+        if (busiest > cores)
         {
             md.AppendLine();
-            md.AppendLine(CultureInfo.InvariantCulture, $"Inputs: {first.Kernel} with {string.Join(", ", first.Symbols.Select(x => $"{x.Key} = {x.Value:N0}"))}; {string.Join(", ", first.Params.Select(x => $"{x.Key} = {x.Value}"))}; {first.WarmupSeconds:0.#} s warm-up and {first.MeasurementSeconds:0.#} s measured per step.");
+            md.AppendLine(CultureInfo.InvariantCulture, $"**The load average reached {busiest:0.0} on {cores} cores during these steps**: other work shared the machine, so the figures are lower and noisier than on an idle one; compare rows within this table, not with other tables.");
+        }
+
+        if (runs.FirstOrDefault() is { } first)
+        {
+            md.AppendLine();
+            md.AppendLine(CultureInfo.InvariantCulture, $"Inputs: {first.Kernel}, symbols {string.Join(", ", first.Symbols.Select(x => $"{x.Key} = {x.Value:N0}"))}; parameters {string.Join(", ", first.Params.Select(x => $"{x.Key} = {x.Value}"))}; {first.WarmupSeconds:0.#} s warm-up and {first.MeasurementSeconds:0.#} s measured per step. Plots: [latency vs throughput](perf/latency-throughput.png), [batch sizes](perf/batch-sizes.png), [queue/compute split](perf/queue-compute.png).");
         }
 
         return md.ToString();
