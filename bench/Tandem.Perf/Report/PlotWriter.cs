@@ -150,13 +150,13 @@ internal static class PlotWriter
         }
 
         Categories(plot, ticks, "share of batches (%)");
-        plot.Axes.SetLimitsY(0, 115);
+        plot.Axes.SetLimitsY(0, 102);
         if (order.Length == 0)
         {
             plot.Add.Text("no batches recorded (the server side could not be read)", 0, 50);
         }
 
-        plot.ShowLegend(Alignment.UpperRight);
+        plot.ShowLegend(Edge.Right);
     }
 
     private static void DrawQueueCompute(Plot plot, IReadOnlyList<(string Label, RunResult Run)> runs)
