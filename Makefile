@@ -198,13 +198,10 @@ bench: build
 test-perf-tool:
 	dotnet test tests/Tandem.Perf.Tests/Tandem.Perf.Tests.csproj -c $(CONFIG) --no-build
 
-## perf-report: tandem-perf's top-k concurrency sweep on Managed, Native and a 2-worker Remote pool (about 3 minutes);
-## writes docs/perf/ (CSV, JSON, PNGs) and regenerates the tandem-perf block of docs/performance.md
-PERF_REPORT_ARGS := --kernel similarity.topk --backend managed,native,remote --shape n=100000,dim=128,batch=1 \
-	--concurrency 1:64:x4 --warmup-seconds 2 --measurement-seconds 5 --progress plain
+## perf-report: tandem-perf's top-k concurrency sweep on Managed, Native, a 2-worker Remote pool and Tandem.Server over HTTP
+## (about 4 minutes); writes docs/perf/ (CSV, JSON, PNGs) and regenerates the tandem-perf block of docs/performance.md
 perf-report: build
-	dotnet bench/Tandem.Perf/bin/$(CONFIG)/net10.0/tandem-perf.dll $(PERF_REPORT_ARGS) --out docs/perf
-	dotnet bench/Tandem.Perf/bin/$(CONFIG)/net10.0/tandem-perf.dll report docs/perf --doc docs/performance.md --command "make perf-report"
+	bash bench/Tandem.Perf/perf-report.sh $(CONFIG)
 
 ## bench-http: wrk at 64 connections against Tandem.Server (Native, 2-worker Remote) and the in-process dispatcher
 bench-http: build
