@@ -1,5 +1,6 @@
 using Tandem.Perf.Cli;
 using Tandem.Perf.Report;
+using Tandem.Perf.Telemetry;
 
 namespace Tandem.Perf.Tests;
 
@@ -25,6 +26,7 @@ public sealed class CommandLineTests
     [InlineData("--kernel similarity.topk --measurement-seconds", "--measurement-seconds needs a value")]
     [InlineData("--kernel similarity.topk --speed 3", "unknown option '--speed'")]
     [InlineData("--backend native", "--kernel is required")]
+    [InlineData("--kernel similarity.topk --backend native --set Tandem:Batching:MaxBatchRows=0 --no-plots --out /tmp/tandem-perf-tests-set", "the Native host refuses its options (check --set)")]
     [InlineData("--kernel diagnostics.noop --backend http --url http://127.0.0.1:1", "kernel 'diagnostics.noop' has no HTTP endpoint there")]
     [InlineData("--kernel similarity.topk --backend http --url ftp://127.0.0.1", "--url 'ftp://127.0.0.1' is not an http:// or https:// address")]
     [InlineData("--kernel x --library /nonexistent/libmine.so", "--library: '/nonexistent/libmine.so' does not exist")]
@@ -150,7 +152,8 @@ public sealed class CommandLineTests
             new RunResult
             {
                 Label = "native", Backend = "native", Kernel = "similarity.topk", Target = "in process", Mode = "concurrency",
-                Steps = [new StepResult { Step = "c=4", Concurrency = 4, WindowSeconds = 1, Count = 1237, Ok = 1234, ThroughputPerSecond = 1234, Errors = new() { ["RESOURCE_EXHAUSTED"] = 3 }, Latency = new LatencyFigures(1.5, 2, 3, 12, 20, 1.7) }],
+                Steps = [new StepResult { Step = "c=4", Concurrency = 4, WindowSeconds = 1, Count = 1237, Ok = 1234, ThroughputPerSecond = 1234, Errors = new() { ["RESOURCE_EXHAUSTED"] = 3 }, Latency = new LatencyFigures(1.5, 2, 3, 12, 20, 1.7),
+                    Server = new ServerStats("meter", new DurationStats(1234, 1.2, 1.1, 1.5, 2), new DurationStats(1234, 0.2, 0.1, 0.4, 0.9), new DurationStats(400, 0.8, 0.7, 1, 1.2), 400, 3.1, [new BatchBucket(1, 1, 100), new BatchBucket(4, 4, 300)]) }],
             },
         ],
     };
