@@ -13,7 +13,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 config="${1:-Release}"
 tool="$repo/bench/Tandem.Perf/bin/$config/net10.0/tandem-perf.dll"
 server_dll="$repo/src/Tandem.Server/bin/$config/net10.0/Tandem.Server.dll"
-out="$repo/docs/perf"
+out="docs/perf"
 args=(--kernel similarity.topk --shape n=100000,dim=128,batch=1 --concurrency 1:64:x4
       --warmup-seconds 2 --measurement-seconds 5 --progress plain)
 for file in "$tool" "$server_dll"; do
