@@ -69,7 +69,6 @@ internal static class PerfApp
         var results = new PerfResults { Environment = environment };
         var progress = ProgressView.Create(options.Progress, output);
         progress.Environment(environment);
-        Directory.CreateDirectory(options.OutputDirectory);
 
         try
         {
@@ -131,8 +130,9 @@ internal static class PerfApp
     {
         var (inputs, values) = Split(args, "plot", ["--out"]);
         var outDir = values.GetValueOrDefault("--out") ?? throw new UsageException("plot needs --out DIR");
+        var results = inputs.Select(PerfResults.Read).ToArray();
         Directory.CreateDirectory(outDir);
-        var files = PlotWriter.WriteAll([.. inputs.Select(PerfResults.Read)], outDir);
+        var files = PlotWriter.WriteAll(results, outDir);
         output.WriteLine($"tandem-perf: wrote {string.Join(", ", files)}");
         return Done;
     }

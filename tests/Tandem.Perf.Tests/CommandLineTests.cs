@@ -26,7 +26,7 @@ public sealed class CommandLineTests
     [InlineData("--kernel similarity.topk --measurement-seconds", "--measurement-seconds needs a value")]
     [InlineData("--kernel similarity.topk --speed 3", "unknown option '--speed'")]
     [InlineData("--backend native", "--kernel is required")]
-    [InlineData("--kernel similarity.topk --backend native --set Tandem:Batching:MaxBatchRows=0 --no-plots --out /tmp/tandem-perf-tests-set", "the Native host refuses its options (check --set)")]
+    [InlineData("--kernel similarity.topk --backend native --set Tandem:Batching:MaxBatchRows=0 --no-plots --out {out}", "the Native host refuses its options (check --set)")]
     [InlineData("--kernel diagnostics.noop --backend http --url http://127.0.0.1:1", "kernel 'diagnostics.noop' has no HTTP endpoint there")]
     [InlineData("--kernel similarity.topk --backend http --url ftp://127.0.0.1", "--url 'ftp://127.0.0.1' is not an http:// or https:// address")]
     [InlineData("--kernel x --library /nonexistent/libmine.so", "--library: '/nonexistent/libmine.so' does not exist")]
@@ -35,11 +35,13 @@ public sealed class CommandLineTests
     public async Task Run_BadInput_ExitCode2WithTheReason(string arguments, string expected)
     {
         var (output, error) = (new StringWriter(), new StringWriter());
+        var outDir = Path.Combine(Path.GetTempPath(), $"tandem-perf-cli-{Guid.NewGuid():N}");
 
-        var code = await PerfApp.RunAsync(arguments.Split(' '), output, error, CancellationToken.None);
+        var code = await PerfApp.RunAsync(arguments.Replace("{out}", outDir, StringComparison.Ordinal).Split(' '), output, error, CancellationToken.None);
 
         Assert.Equal(PerfApp.BadInput, code);
         Assert.Contains(expected, error.ToString(), StringComparison.Ordinal);
+        Assert.False(Directory.Exists(outDir), "bad input must not leave an output directory behind");
     }
 
     [Fact]

@@ -17,8 +17,10 @@ internal static class ResultsWriter
         "load_before", "load_after", "cpu", "cores", "isa", "dotnet", "commit",
     ];
 
+    /// <summary>Writes both files into <paramref name="directory"/>, created when missing (only once there is something to write).</summary>
     public static void Write(PerfResults results, string directory)
     {
+        Directory.CreateDirectory(directory);
         File.WriteAllText(Path.Combine(directory, "results.json"), JsonSerializer.Serialize(results, PerfResults.Json) + "\n");
         File.WriteAllText(Path.Combine(directory, "results.csv"), Csv(results));
     }
