@@ -74,7 +74,7 @@ APT_PACKAGES := \
 	valgrind \
 	afl++
 
-.PHONY: fuzz fuzz-smoke setup build native soak soak-short test test-native test-isa test-sanitize test-sanitize-fast test-dotnet test-interop test-dashboard test-packages test-example lint header check-header generate check-generated demo bench bench-http pack clean
+.PHONY: fuzz fuzz-smoke setup build native soak soak-short test test-native test-isa test-sanitize test-sanitize-fast test-dotnet test-interop test-dashboard test-packages test-example test-perf-tool perf-report lint header check-header generate check-generated demo bench bench-http pack clean
 
 ## setup: install what a fresh Debian 12 machine lacks (idempotent, fast when done)
 setup:
@@ -86,7 +86,7 @@ build: setup
 	dotnet build Tandem.slnx -c $(CONFIG)
 
 ## test: every Rust, .NET, interop and dashboard test, lints, and the header drift check
-test: build soak-short check-header check-generated lint test-native test-isa test-sanitize-fast test-dotnet test-interop test-dashboard test-packages test-example fuzz-smoke
+test: build soak-short check-header check-generated lint test-native test-isa test-sanitize-fast test-dotnet test-interop test-dashboard test-packages test-example fuzz-smoke test-perf-tool
 
 ## soak: the fault soak (docs/reliability.md, "Fault soak"): SOAK_CALLS calls
 ## (1,000,000) over the three kernels on Remote and Native under seeded chaos;
@@ -193,6 +193,15 @@ demo: build
 ## bench: benchmarks side by side with their baselines (see docs/performance.md)
 bench: build
 	bash bench/run.sh
+
+## test-perf-tool: tandem-perf's unit tests and a smoke run of the tool (Managed + Native in process, two ~1 s steps; CSV, JSON and PNGs read back)
+test-perf-tool:
+	dotnet test tests/Tandem.Perf.Tests/Tandem.Perf.Tests.csproj -c $(CONFIG) --no-build
+
+## perf-report: tandem-perf's top-k concurrency sweep on Managed, Native, a 2-worker Remote pool and Tandem.Server over HTTP
+## (about 4 minutes); writes docs/perf/ (CSV, JSON, PNGs) and regenerates the tandem-perf block of docs/performance.md
+perf-report: build
+	bash bench/Tandem.Perf/perf-report.sh $(CONFIG)
 
 ## bench-http: wrk at 64 connections against Tandem.Server (Native, 2-worker Remote) and the in-process dispatcher
 bench-http: build
