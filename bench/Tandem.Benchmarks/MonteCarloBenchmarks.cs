@@ -1,5 +1,8 @@
 using BenchmarkDotNet.Attributes;
+using System.Runtime.Intrinsics;
 using Microsoft.Extensions.DependencyInjection;
+using Tandem.Internal.Kernels;
+using Tandem.Internal.Native;
 using Tandem.Pricing;
 
 namespace Tandem.Benchmarks;
@@ -7,7 +10,10 @@ namespace Tandem.Benchmarks;
 /// <summary>
 /// <c>montecarlo.european</c> through <see cref="IOptionPricing"/>: 64
 /// options × 1,000,000 paths (64 million paths per operation), Managed vs
-/// Native, same seed and streams. Paths per second = 64e6 / time.
+/// Native, same seed and streams. Paths per second = 64e6 / time. Setup
+/// prints the SIMD path each side runs (<c>TANDEM_ISA</c> and
+/// <c>DOTNET_EnableAVX512F=0</c> reach the benchmark process), so a run that
+/// emulates an AVX2-only machine can be told from one that does not.
 /// </summary>
 [MemoryDiagnoser]
 [MedianColumn]
@@ -42,6 +48,15 @@ public class MonteCarloBenchmarks
         }
 
         _settings = new MonteCarloSettings { Paths = PathsPerOption, Seed = 7 };
+        if (Backend == BackendKind.Native)
+        {
+            var runtime = _services.GetRequiredService<KernelBackends>().Native.Info;
+            Console.WriteLine($"// libtandem: {runtime.ComputeThreads} compute threads, {NativeRuntime.IsaName(runtime.Isa)} kernels");
+        }
+        else
+        {
+            Console.WriteLine($"// managed: Vector512 accelerated {Vector512.IsHardwareAccelerated}, Vector256 accelerated {Vector256.IsHardwareAccelerated}");
+        }
     }
 
     [GlobalCleanup]

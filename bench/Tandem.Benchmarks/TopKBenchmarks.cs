@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Attributes;
+using System.Runtime.Intrinsics;
 using Microsoft.Extensions.DependencyInjection;
 using Tandem.Internal.Kernels;
 using Tandem.Internal.Native;
@@ -62,6 +63,11 @@ public class TopKBenchmarks
         {
             var runtime = _services.GetRequiredService<KernelBackends>().Native.Info;
             Console.WriteLine($"// libtandem: {runtime.ComputeThreads} compute threads, {NativeRuntime.IsaName(runtime.Isa)} kernels");
+        }
+        else
+        {
+            // DOTNET_EnableAVX512F=0 turns Vector512 (and TensorPrimitives' 512-bit paths) off.
+            Console.WriteLine($"// managed: Vector512 accelerated {Vector512.IsHardwareAccelerated}, Vector256 accelerated {Vector256.IsHardwareAccelerated}");
         }
     }
 

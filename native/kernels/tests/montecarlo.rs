@@ -201,3 +201,41 @@ fn a_call_over_the_work_bound_is_refused_before_any_path_runs() {
     assert!(64 * 1_000_000 * 100 <= work.max_per_call, "64 × 1M paths pass with a wide margin");
     assert_eq!(work.max_per_call, MAX_WORK_PER_CALL);
 }
+
+/// Prices pinned bit for bit, as the kernel computed them before its SIMD
+/// paths were rewritten: rows in and out of the money, calls and puts, a
+/// volatility whose paths mostly underflow `exp`, with and without
+/// antithetic pairs, over an odd path count spanning partial blocks. Every
+/// SIMD path must give these bits (`make test-isa` runs this once per path).
+#[test]
+fn prices_are_bitwise_those_pinned_for_every_simd_path() {
+    let options = [
+        [100.0, 95.0, 0.02, 0.2, 1.0, 1.0],
+        [100.0, 95.0, 0.02, 0.2, 1.0, 0.0],
+        [80.0, 120.0, 0.05, 0.6, 3.0, 1.0],
+        // Most paths of this row underflow exp (exponent below −708).
+        [1.0, 0.0, 0.0, 10.0, 16.0, 1.0],
+        [50.0, 55.0, -0.01, 0.05, 0.1, 0.0],
+    ]
+    .concat();
+    let keys = [0, 1, 2, 3, 41];
+    let mut got = Vec::new();
+    for antithetic in [false, true] {
+        let (prices, stderrs) = run(&options, &keys, 10_001, -3, antithetic, &CallContext::default()).unwrap();
+        got.extend(prices.iter().zip(&stderrs).map(|(p, s)| (p.to_bits(), s.to_bits())));
+    }
+    // (price bits, stderr bits): rows 0..5 without antithetic pairs, then with.
+    let pinned: [(u64, u64); 10] = [
+        (0x4026cbe5ee334d87, 0x3fc38e062acbf788),
+        (0x40136c8a2d5b3723, 0x3fb495626440655a),
+        (0x4038f83cb77cc608, 0x3ff14bcd31ee3660),
+        (0x05e731216c288856, 0x0000000000000000),
+        (0x4014407d210d6530, 0x3f8021f118f35be1),
+        (0x4027518f46e2813c, 0x3fb28d35fbd50aac),
+        (0x4013125a38c8308c, 0x3fa746e3bcb26b81),
+        (0x4038aa0288b8908a, 0x3fe58bf431cb9af0),
+        (0x05d73305e3d0b617, 0x0000000000000000),
+        (0x40143864b8d29e76, 0x3f1724f4ff3950b9),
+    ];
+    assert_eq!(got, pinned, "on the {} path", tandem_sdk::simd::Isa::detect().name());
+}

@@ -63,12 +63,13 @@ pub fn exp(x: f64) -> f64 {
     let y = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi);
     // 2^k from the bits of k + 1023 + 2^52 (exact for the clamped range).
     let scaled = y * f64::from_bits((k + (TWO_52 + 1023.0)).to_bits() << 52);
-    if x > 709.0 {
-        f64::INFINITY
-    } else if x < -708.0 {
+    // Two plain selects: an `if / else if / else` chain made LLVM keep a
+    // branch per lane, and the AVX2 payoff loops ran scalar.
+    let capped = if x > 709.0 { f64::INFINITY } else { scaled };
+    if x < -708.0 {
         0.0
     } else {
-        scaled
+        capped
     }
 }
 

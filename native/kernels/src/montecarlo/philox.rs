@@ -31,10 +31,16 @@ pub fn philox4x32_10(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
 
 /// A double in the open interval (0, 1) from 64 random bits: the top 52
 /// bits plus one half, so `(k + 0.5) / 2^52` is exact and never 0 or 1.
+///
+/// Computed without an integer→float conversion (AVX2 has none for 64-bit
+/// lanes, so one made the uniform loop scalar there): the 52 bits become the
+/// mantissa of `1 + k·2^-52`, and subtracting `1 − 2^-53` leaves exactly
+/// `(k + 0.5)·2^-52` (the difference is representable, so it is exact).
 #[inline(always)]
 pub fn open_unit(hi: u32, lo: u32) -> f64 {
+    const ONE_MINUS_HALF_ULP: f64 = 1.0 - 1.0 / (1u64 << 53) as f64;
     let bits = (u64::from(hi) << 32) | u64::from(lo);
-    ((bits >> 12) as f64 + 0.5) * (1.0 / (1u64 << 52) as f64)
+    f64::from_bits((bits >> 12) | 0x3ff0_0000_0000_0000) - ONE_MINUS_HALF_ULP
 }
 
 #[cfg(test)]
@@ -53,6 +59,25 @@ mod tests {
             philox4x32_10([0x243f_6a88, 0x85a3_08d3, 0x1319_8a2e, 0x0370_7344], [0xa409_3822, 0x299f_31d0]),
             [0xd16c_fe09, 0x94fd_cceb, 0x5001_e420, 0x2412_6ea1]
         );
+    }
+
+    #[test]
+    fn open_unit_is_exactly_k_plus_a_half_over_two_to_the_52() {
+        let reference = |hi: u32, lo: u32| {
+            let bits = (u64::from(hi) << 32) | u64::from(lo);
+            ((bits >> 12) as f64 + 0.5) * (1.0 / (1u64 << 52) as f64)
+        };
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let edges = [(0, 0), (0, 0xfff), (0, 0x1000), (u32::MAX, u32::MAX), (0x8000_0000, 0), (1, 0)];
+        let random = (0..100_000).map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            ((state >> 32) as u32, state as u32)
+        });
+        for (hi, lo) in edges.into_iter().chain(random) {
+            assert_eq!(open_unit(hi, lo).to_bits(), reference(hi, lo).to_bits(), "{hi:#x} {lo:#x}");
+        }
     }
 
     #[test]

@@ -29,6 +29,27 @@ pub fn dot_block(
     out: &mut [f32],
     out_stride: usize,
 ) {
+    dot_block_prefetching(isa, queries, nq, rows, nx, pd, out, out_stride, &[]);
+}
+
+/// [`dot_block`], pulling `next` (the rows the caller's next block will
+/// read) into cache a few lines per tile while this block computes. Without
+/// it the first tiles of every block wait on memory: hardware prefetchers
+/// hardly follow a block read as a handful of interleaved 1.5 KB rows, and
+/// the batch-64 dot products ran about a fifth slower from memory than from
+/// L1 (the AVX2 and AVX-512 paths alike).
+#[allow(clippy::too_many_arguments)]
+pub fn dot_block_prefetching(
+    isa: Isa,
+    queries: &[f32],
+    nq: usize,
+    rows: &[f32],
+    nx: usize,
+    pd: usize,
+    out: &mut [f32],
+    out_stride: usize,
+    next: &[f32],
+) {
     assert!(pd.is_multiple_of(LANES), "padded dimension must be a multiple of {LANES}");
     assert!(queries.len() >= nq * pd && rows.len() >= nx * pd, "operands shorter than their shapes");
     assert!(nq == 0 || out.len() >= (nq - 1) * out_stride + nx, "output shorter than its shape");
@@ -38,15 +59,20 @@ pub fn dot_block(
         // SAFETY: Avx512 is only chosen when the CPU reports avx512f; the
         // asserts above bound every pointer offset the block computes.
         Isa::Avx512 => unsafe {
-            x86::block_avx512(queries.as_ptr(), nq, rows.as_ptr(), nx, pd, out.as_mut_ptr(), out_stride)
+            let prefetch = x86::Prefetch::new(next, (nq / 4) * (nx / 4));
+            x86::block_avx512(queries.as_ptr(), nq, rows.as_ptr(), nx, pd, out.as_mut_ptr(), out_stride, prefetch)
         },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: Avx2Fma is only chosen when the CPU reports avx2 and fma;
         // bounds as above.
         Isa::Avx2Fma => unsafe {
-            x86::block_avx2(queries.as_ptr(), nq, rows.as_ptr(), nx, pd, out.as_mut_ptr(), out_stride)
+            let prefetch = x86::Prefetch::new(next, (nq / 2) * (nx / 2));
+            x86::block_avx2(queries.as_ptr(), nq, rows.as_ptr(), nx, pd, out.as_mut_ptr(), out_stride, prefetch)
         },
-        _ => portable_block(queries, nq, rows, nx, pd, out, out_stride),
+        _ => {
+            let _ = next;
+            portable_block(queries, nq, rows, nx, pd, out, out_stride)
+        }
     }
 }
 
@@ -85,6 +111,39 @@ fn portable_block(queries: &[f32], nq: usize, rows: &[f32], nx: usize, pd: usize
 mod x86 {
     use super::LANES;
     use std::arch::x86_64::*;
+
+    /// The lines of the next block's rows, handed out a few per tile so the
+    /// loads spread over the block instead of queueing all at once.
+    pub struct Prefetch {
+        line: *const i8,
+        end: *const i8,
+        per_tile: usize,
+    }
+
+    impl Prefetch {
+        /// Spreads `next` over the `tiles` full tiles of a block (none: no
+        /// prefetching, as for a single query, which streams well unaided).
+        pub fn new(next: &[f32], tiles: usize) -> Prefetch {
+            let lines = (next.len() * 4).div_ceil(64);
+            let range = next.as_ptr_range();
+            let per_tile = if tiles == 0 { 0 } else { lines.div_ceil(tiles) };
+            Prefetch { line: range.start.cast(), end: range.end.cast(), per_tile }
+        }
+
+        #[inline(always)]
+        fn after_tile(&mut self) {
+            for _ in 0..self.per_tile {
+                if self.line >= self.end {
+                    return;
+                }
+                // SAFETY: sse is part of the x86_64 baseline every build
+                // targets, and a prefetch is a hint that never faults (the
+                // line is inside the slice `new` was given anyway).
+                unsafe { _mm_prefetch::<_MM_HINT_T0>(self.line) };
+                self.line = self.line.wrapping_add(64);
+            }
+        }
+    }
 
     /// Sums 8 lanes with the tail of the shared tree (`+4`, `+2`, `+1`).
     #[inline]
@@ -180,6 +239,7 @@ mod x86 {
     /// The CPU supports avx512f; `q` holds `nq * pd` floats, `x` holds
     /// `nx * pd`, `out` holds `(nq - 1) * stride + nx`.
     #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
     pub unsafe fn block_avx512(
         q: *const f32,
         nq: usize,
@@ -188,6 +248,7 @@ mod x86 {
         pd: usize,
         out: *mut f32,
         stride: usize,
+        mut prefetch: Prefetch,
     ) {
         let mut i = 0;
         while i + 4 <= nq {
@@ -195,6 +256,7 @@ mod x86 {
             let mut j = 0;
             while j + 4 <= nx {
                 tile_avx512::<4, 4>(qi, x.add(j * pd), pd, oi.add(j), stride);
+                prefetch.after_tile();
                 j += 4;
             }
             while j < nx {
@@ -248,6 +310,16 @@ mod x86 {
             }
             k += LANES;
         }
+        if QT == 2 && XT == 2 {
+            let s8 = [
+                _mm256_add_ps(lo[0][0], hi[0][0]),
+                _mm256_add_ps(lo[0][1], hi[0][1]),
+                _mm256_add_ps(lo[1][0], hi[1][0]),
+                _mm256_add_ps(lo[1][1], hi[1][1]),
+            ];
+            reduce_2x2_avx2(&s8, out, stride);
+            return;
+        }
         for i in 0..QT {
             for j in 0..XT {
                 *out.add(i * stride + j) = reduce8(_mm256_add_ps(lo[i][j], hi[i][j]));
@@ -255,9 +327,33 @@ mod x86 {
         }
     }
 
+    /// Reduces the 8-lane sums `s8[i * 2 + j]` (query i, row j; lanes 0..8
+    /// already added to lanes 8..16) of a 2 × 2 tile at once. Each level adds
+    /// exactly the lane pairs of [`reduce8`] (`+4`, `+2`, `+1`), so the sums
+    /// are bitwise equal to it, in 11 vector instructions instead of 24.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn reduce_2x2_avx2(s8: &[__m256; 4], out: *mut f32, stride: usize) {
+        // +4: [s4 of s8[0] | s4 of s8[1]] and [s4 of s8[2] | s4 of s8[3]].
+        let (a, b, c, d) = (s8[0], s8[1], s8[2], s8[3]);
+        let ab = _mm256_add_ps(_mm256_permute2f128_ps::<0x20>(a, b), _mm256_permute2f128_ps::<0x31>(a, b));
+        let cd = _mm256_add_ps(_mm256_permute2f128_ps::<0x20>(c, d), _mm256_permute2f128_ps::<0x31>(c, d));
+        // +2: per 128-bit half, [s2 of ab | s2 of cd].
+        let s2 = _mm256_add_ps(_mm256_shuffle_ps::<0x44>(ab, cd), _mm256_shuffle_ps::<0xEE>(ab, cd));
+        // +1: lanes 0, 2 | 4, 6 hold the sums of s8[0], s8[2] | s8[1], s8[3].
+        let s1 = _mm256_add_ps(s2, _mm256_shuffle_ps::<0xB1>(s2, s2));
+        let mut sums = [0.0f32; 8];
+        _mm256_storeu_ps(sums.as_mut_ptr(), s1);
+        *out = sums[0];
+        *out.add(1) = sums[4];
+        *out.add(stride) = sums[2];
+        *out.add(stride + 1) = sums[6];
+    }
+
     /// # Safety
     /// The CPU supports avx2 and fma; bounds as for [`block_avx512`].
     #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
     pub unsafe fn block_avx2(
         q: *const f32,
         nq: usize,
@@ -266,6 +362,7 @@ mod x86 {
         pd: usize,
         out: *mut f32,
         stride: usize,
+        mut prefetch: Prefetch,
     ) {
         let mut i = 0;
         while i + 2 <= nq {
@@ -273,6 +370,7 @@ mod x86 {
             let mut j = 0;
             while j + 2 <= nx {
                 tile_avx2::<2, 2>(qi, x.add(j * pd), pd, oi.add(j), stride);
+                prefetch.after_tile();
                 j += 2;
             }
             while j < nx {
@@ -325,12 +423,40 @@ mod tests {
             let mut out = vec![0.0; nq * nx];
             dot_block(isa, &q, nq, &x, nx, pd, &mut out, nx);
             assert_eq!(out, reference, "{isa:?} differs from the portable path");
+            // Prefetching the next rows changes nothing but the cache.
+            let mut prefetched = vec![0.0; nq * nx];
+            dot_block_prefetching(isa, &q, nq, &x, nx, pd, &mut prefetched, nx, &x[pd..]);
+            assert_eq!(prefetched, reference, "{isa:?} with prefetching");
             // One pair at a time must equal the tiled result too.
             for i in 0..nq {
                 for j in 0..nx {
                     let mut one = [0.0];
                     dot_block(isa, &q[i * pd..], 1, &x[j * pd..], 1, pd, &mut one, 1);
                     assert_eq!(one[0].to_bits(), reference[i * nx + j].to_bits());
+                }
+            }
+        }
+    }
+
+    /// Every block shape (full tiles, remainders in both directions, their
+    /// combinations) on every path, bitwise against the portable path, at a
+    /// few dimensions, with the output strided as the search writes it.
+    #[test]
+    fn every_block_shape_matches_the_portable_path() {
+        for pd in [16, 48, padded(384)] {
+            let q = data(9, pd, 5);
+            let x = data(17, pd, 6);
+            for nq in 1..=9 {
+                for nx in 1..=17 {
+                    let stride = 17;
+                    let mut reference = vec![0.0f32; nq * stride];
+                    dot_block(Isa::Portable, &q, nq, &x, nx, pd, &mut reference, stride);
+                    for isa in Isa::available() {
+                        let mut out = vec![0.0f32; nq * stride];
+                        dot_block_prefetching(isa, &q, nq, &x, nx, pd, &mut out, stride, &q[..pd]);
+                        let same = out.iter().zip(&reference).all(|(a, b)| a.to_bits() == b.to_bits());
+                        assert!(same, "{isa:?}, {nq} queries × {nx} rows, pd {pd}");
+                    }
                 }
             }
         }
