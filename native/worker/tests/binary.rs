@@ -16,7 +16,8 @@ fn version_and_bad_flags() {
     let out = Command::new(BIN).arg("--version").output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(text.trim(), format!("tandem-worker {} (abi 1.1)", env!("CARGO_PKG_VERSION")));
+    let abi = tandem_sdk::ABI_VERSION;
+    assert_eq!(text.trim(), format!("tandem-worker {} (abi {}.{})", env!("CARGO_PKG_VERSION"), abi >> 16, abi & 0xFFFF));
     let out = Command::new(BIN).arg("--help").output().unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8(out.stdout).unwrap().contains("--max-concurrency"));
