@@ -25,7 +25,7 @@ public static partial class TimeseriesKernels
 
     /// <summary>Every contract of the library (kernels and state kinds), exactly as published; declare it with AddKernelContracts.</summary>
     public static KernelContractSet Contracts { get; } = KernelContractSet.Parse(
-        "CIGABBKSAgoPdGltZXNlcmllcy5ld21hEAEaFwoBeBAFGgcSBWJhdGNoGgUSA2xlbiABIhUKAXkQBRoHEgViYXRjaBoFEgNsZW4qJAoFYWxwaGEQAhmN7bWg98awPiEAAAAAAADwPymamZmZmZm5PzoGCAEQARgBUmlFeHBvbmVudGlhbGx5IHdlaWdodGVkIG1vdmluZyBhdmVyYWdlIG9mIGVhY2ggcm93OiB5WzBdID0geFswXSwgeVt0XSA9IHlbdC0xXSArIGFscGhhwrcoeFt0XSDiiJIgeVt0LTFdKS5aIDkxMmMxZWYzOTE1OGVhMzI3ZTQ4OWNhM2YyMmQzMTU0YhJ0aW1lc2VyaWVzLWtlcm5lbHMiEnRpbWVzZXJpZXMta2VybmVscyoFMC4xLjA=");
+        "CIKABBKSAgoPdGltZXNlcmllcy5ld21hEAEaFwoBeBAFGgcSBWJhdGNoGgUSA2xlbiABIhUKAXkQBRoHEgViYXRjaBoFEgNsZW4qJAoFYWxwaGEQAhmN7bWg98awPiEAAAAAAADwPymamZmZmZm5PzoGCAEQARgBUmlFeHBvbmVudGlhbGx5IHdlaWdodGVkIG1vdmluZyBhdmVyYWdlIG9mIGVhY2ggcm93OiB5WzBdID0geFswXSwgeVt0XSA9IHlbdC0xXSArIGFscGhhwrcoeFt0XSDiiJIgeVt0LTFdKS5aIDkxMmMxZWYzOTE1OGVhMzI3ZTQ4OWNhM2YyMmQzMTU0YhJ0aW1lc2VyaWVzLWtlcm5lbHMiEnRpbWVzZXJpZXMta2VybmVscyoFMC4xLjA=");
 
     /// <summary>timeseries.ewma v1: Exponentially weighted moving average of each row: y[0] = x[0], y[t] = y[t-1] + alpha·(x[t] − y[t-1]).</summary>
     /// <remarks>
