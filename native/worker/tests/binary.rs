@@ -17,7 +17,10 @@ fn version_and_bad_flags() {
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     let abi = tandem_sdk::ABI_VERSION;
-    assert_eq!(text.trim(), format!("tandem-worker {} (abi {}.{})", env!("CARGO_PKG_VERSION"), abi >> 16, abi & 0xFFFF));
+    assert_eq!(
+        text.trim(),
+        format!("tandem-worker {} (abi {}.{})", env!("CARGO_PKG_VERSION"), abi >> 16, abi & 0xFFFF)
+    );
     let out = Command::new(BIN).arg("--help").output().unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8(out.stdout).unwrap().contains("--max-concurrency"));
