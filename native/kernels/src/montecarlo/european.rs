@@ -215,12 +215,27 @@ mod tests {
 
     #[test]
     fn every_isa_gives_bitwise_equal_blocks() {
-        let p = Prepared { spot: 100.0, strike: 95.0, drift: 0.01, diffusion: 0.2, sign: 1.0, antithetic: true };
-        let reference = block_generic(&p, [7, 9], 3, 4096, 4001);
-        for isa in Isa::available() {
-            let got = block_stats(isa, &p, [7, 9], 3, 4096, 4001);
-            assert_eq!(got.mean.to_bits(), reference.mean.to_bits(), "{isa:?}");
-            assert_eq!(got.m2.to_bits(), reference.m2.to_bits(), "{isa:?}");
+        // Calls and puts, with and without antithetic pairs, exponents that
+        // overflow (drift 720) and underflow (drift −720) exp, and full,
+        // odd and one-path blocks at a few starting paths.
+        let rows = [
+            (100.0, 95.0, 0.01, 0.2, 1.0, true),
+            (100.0, 95.0, 0.01, 0.2, -1.0, false),
+            (80.0, 120.0, 0.3, 1.1, 1.0, true),
+            (1.0, 0.0, 720.0, 3.0, 1.0, false),
+            (1.0, 0.0, -720.0, 30.0, 1.0, true),
+        ];
+        for (spot, strike, drift, diffusion, sign, antithetic) in rows {
+            let p = Prepared { spot, strike, drift, diffusion, sign, antithetic };
+            for (first, count) in [(4096, 4001), (0, BLOCK), (8192, 1), (1 << 40, 2)] {
+                let reference = block_generic(&p, [7, 9], 3, first, count);
+                for isa in Isa::available() {
+                    let got = block_stats(isa, &p, [7, 9], 3, first, count);
+                    let case = format!("{isa:?}, drift {drift}, paths {first}+{count}");
+                    assert_eq!(got.mean.to_bits(), reference.mean.to_bits(), "{case}");
+                    assert_eq!(got.m2.to_bits(), reference.m2.to_bits(), "{case}");
+                }
+            }
         }
     }
 }
