@@ -50,8 +50,8 @@ public class MonteCarloBenchmarks
         _settings = new MonteCarloSettings { Paths = PathsPerOption, Seed = 7 };
         if (Backend == BackendKind.Native)
         {
-            var runtime = _services.GetRequiredService<KernelBackends>().Native.Info;
-            Console.WriteLine($"// libtandem: {runtime.ComputeThreads} compute threads, {NativeRuntime.IsaName(runtime.Isa)} kernels");
+            var native = _services.GetRequiredService<KernelBackends>().Native;
+            Console.WriteLine($"// libtandem: {native.Info.ComputeThreads} compute threads, {NativeRuntime.IsaName(native.Info.Isa)} kernels, {native.LibraryPath}");
         }
         else
         {

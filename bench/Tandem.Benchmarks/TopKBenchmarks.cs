@@ -61,8 +61,8 @@ public class TopKBenchmarks
 
         if (Backend == BackendKind.Native)
         {
-            var runtime = _services.GetRequiredService<KernelBackends>().Native.Info;
-            Console.WriteLine($"// libtandem: {runtime.ComputeThreads} compute threads, {NativeRuntime.IsaName(runtime.Isa)} kernels");
+            var native = _services.GetRequiredService<KernelBackends>().Native;
+            Console.WriteLine($"// libtandem: {native.Info.ComputeThreads} compute threads, {NativeRuntime.IsaName(native.Info.Isa)} kernels, {native.LibraryPath}");
         }
         else
         {

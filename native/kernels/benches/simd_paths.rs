@@ -6,11 +6,16 @@
 //! paths alternating so that a change in the machine's load hits them alike.
 //! Shapes are those of the .NET benchmarks: `montecarlo.european` 64 rows ×
 //! 1,000,000 paths, `similarity.topk` n = 200,000, dim = 384, k = 10, dot, a
-//! batch of 64 (and one query), and the batch's dot products alone. Medians and minimums in milliseconds, of wall
-//! time and of the process's CPU time (all its threads): other jobs share the
-//! cores, and CPU time barely moves when they take turns on them, while wall
-//! time does (the load average before and after is printed too). Idle pool
-//! threads spin a little before they sleep, which CPU time counts.
+//! batch of 64 (and one query), and the batch's dot products alone; plus
+//! `fma.peak`, a register-only loop of independent fused multiply-adds at the
+//! path's vector width, which bounds what any f32 dot product can reach on
+//! one core. Medians and minimums in milliseconds, of wall time and of the
+//! process's CPU time (all its threads): other jobs share the cores, and CPU
+//! time moves less than wall time when they take turns on them (the load
+//! average before and after is printed too). Idle pool threads spin a little
+//! before they sleep, which CPU time counts; `TANDEM_THREADS=1` avoids that.
+//! After the table, the batch-64 dot products' CPU time is set against the
+//! time its 9.8 GFLOP take at the measured FMA peak.
 //! `SIMD_PATHS=avx2,portable` picks the paths (default: every path this CPU
 //! runs except portable, which is an order of magnitude slower).
 
@@ -79,8 +84,8 @@ fn parent() {
         "{:<10} {:<18} {:>8} {:>12} {:>9} {:>12} {:>9}",
         "path", "case", "samples", "wall median", "wall min", "CPU median", "CPU min"
     );
-    for ((isa, case), times) in samples {
-        let (mut wall, mut cpu): (Vec<f64>, Vec<f64>) = times.into_iter().unzip();
+    for ((isa, case), times) in &samples {
+        let (mut wall, mut cpu): (Vec<f64>, Vec<f64>) = times.iter().copied().unzip();
         wall.sort_by(f64::total_cmp);
         cpu.sort_by(f64::total_cmp);
         let n = wall.len();
@@ -92,7 +97,86 @@ fn parent() {
             cpu[0]
         );
     }
+    for isa in &paths {
+        let median_cpu = |case: &str| {
+            samples.get(&(isa.name(), case.to_string())).map(|times| {
+                let mut cpu: Vec<f64> = times.iter().map(|t| t.1).collect();
+                cpu.sort_by(f64::total_cmp);
+                cpu[cpu.len() / 2]
+            })
+        };
+        if let (Some(peak_ms), Some(dots_ms)) = (median_cpu("fma.peak"), median_cpu("topk.dots64")) {
+            let peak = PEAK_FLOPS / (peak_ms * 1e-3) / 1e9;
+            let bound_ms = DOT_FLOPS / (peak * 1e9) * 1e3;
+            println!(
+                "{}: FMA peak {peak:.1} GFLOP/s per core; batch-64 dot products {dots_ms:.1} ms CPU = {:.0}% of that peak (bound {bound_ms:.1} ms CPU)",
+                isa.name(),
+                100.0 * bound_ms / dots_ms
+            );
+        }
+    }
     println!("load average after: {}", load());
+}
+
+/// Flops of the batch-64 dot products: 64 queries × 200,000 rows × 384.
+const DOT_FLOPS: f64 = 2.0 * 64.0 * ROWS as f64 * DIM as f64;
+/// Flops of one `fma.peak` run (the same on every path: the narrower
+/// vector runs more iterations).
+const PEAK_FLOPS: f64 = 2.0 * 12.0 * 16.0 * PEAK_ITERATIONS as f64;
+const PEAK_ITERATIONS: u64 = 20_000_000;
+
+/// `fma.peak` on the path `TANDEM_ISA` forced: 12 independent accumulators,
+/// enough to cover the FMA latency on both ports; `None` on the portable path.
+fn fma_peak() -> Option<f32> {
+    #[cfg(target_arch = "x86_64")]
+    match Isa::detect() {
+        // SAFETY: the forced path is only used when the CPU runs it (the
+        // child is only started for paths Isa::unsupported_reason accepts).
+        Isa::Avx512 => return Some(unsafe { peak::avx512(PEAK_ITERATIONS) }),
+        // SAFETY: as above, for avx2 and fma.
+        Isa::Avx2Fma => return Some(unsafe { peak::avx2(2 * PEAK_ITERATIONS) }),
+        Isa::Portable => {}
+    }
+    None
+}
+
+#[cfg(target_arch = "x86_64")]
+mod peak {
+    use std::arch::x86_64::*;
+
+    /// # Safety
+    /// The CPU supports avx512f.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn avx512(iterations: u64) -> f32 {
+        let (x, y) = (_mm512_set1_ps(0.999), _mm512_set1_ps(0.001));
+        let mut acc = [_mm512_setzero_ps(); 12];
+        for _ in 0..iterations {
+            for a in acc.iter_mut() {
+                *a = _mm512_fmadd_ps(*a, x, y);
+            }
+        }
+        acc.iter().map(|&a| _mm512_reduce_add_ps(a)).sum()
+    }
+
+    /// # Safety
+    /// The CPU supports avx2 and fma.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn avx2(iterations: u64) -> f32 {
+        let (x, y) = (_mm256_set1_ps(0.999), _mm256_set1_ps(0.001));
+        let mut acc = [_mm256_setzero_ps(); 12];
+        for _ in 0..iterations {
+            for a in acc.iter_mut() {
+                *a = _mm256_fmadd_ps(*a, x, y);
+            }
+        }
+        let mut lanes = [0.0f32; 8];
+        let mut sum = 0.0;
+        for a in acc {
+            _mm256_storeu_ps(lanes.as_mut_ptr(), a);
+            sum += lanes.iter().sum::<f32>();
+        }
+        sum
+    }
 }
 
 /// One round on the path `TANDEM_ISA` forced: prints `case wall-ms cpu-ms`
@@ -119,6 +203,9 @@ fn child() {
                 .collect::<Vec<_>>()
         })
     };
+    if fma_peak().is_some() {
+        time("fma.peak", 3, fma_peak);
+    }
     time("montecarlo.64x1M", 5, montecarlo);
 
     let mut seed = 0x2545_f491_4f6c_dd1du64;
