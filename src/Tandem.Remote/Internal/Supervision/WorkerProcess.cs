@@ -56,6 +56,12 @@ internal sealed class WorkerProcess : IDisposable
             info.ArgumentList.Add(socket);
         }
 
+        if (options.FastPath == RemoteFastPath.Off && options.Transport == RemoteTransport.UnixSocket)
+        {
+            info.ArgumentList.Add("--fast-path");
+            info.ArgumentList.Add("off");
+        }
+
         if (options.WorkerMaxConcurrency is { } concurrency)
         {
             info.ArgumentList.Add("--max-concurrency");
@@ -253,11 +259,13 @@ internal sealed class WorkerProcess : IDisposable
         _process.Dispose();
     }
 
+    /// <summary>Deletes the sockets a killed worker could not remove: its gRPC socket and its fast path's next to it.</summary>
     private void DeleteSocket()
     {
         if (_socketPath is not null)
         {
             File.Delete(_socketPath);
+            File.Delete(_socketPath + ".fast");
         }
     }
 }
