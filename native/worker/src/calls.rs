@@ -84,21 +84,18 @@ impl<'a> Record<'a> {
             self.app.metrics.record_call(kernel, code.name(), call.queue, call.compute);
         }
         let level = if code == Code::Internal { crate::log::Level::Warn } else { crate::log::Level::Info };
-        crate::log::event(
+        crate::log::call(&crate::log::CallLine {
             level,
-            "call",
-            serde_json::json!({
-                "method": call.method,
-                "kernel": call.kernel,
-                "transport": self.transport,
-                "trace_id": call.ctx.trace_id_hex(),
-                "code": code.name(),
-                "queue_us": queue_us,
-                "compute_us": compute_us,
-                "duration_us": call.started.elapsed().as_micros() as u64,
-                "instance": self.app.instance_id,
-            }),
-        );
+            method: call.method,
+            kernel: &call.kernel,
+            transport: self.transport,
+            trace_id: &call.ctx.trace_id,
+            code: code.name(),
+            queue_us,
+            compute_us,
+            duration_us: call.started.elapsed().as_micros() as u64,
+            instance: &self.app.instance_id,
+        });
     }
 }
 

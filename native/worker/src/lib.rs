@@ -253,6 +253,7 @@ async fn run_lifecycle(app: Arc<App>, accept: JoinHandle<()>, warm: JoinHandle<(
         let _ = std::fs::remove_file(path);
     }
     log::info("exit", json!({ "instance": app.instance_id }));
+    log::flush();
 }
 
 fn http2(max_streams_per_connection: u32) -> Http {
