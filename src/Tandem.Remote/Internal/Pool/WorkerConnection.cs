@@ -64,6 +64,9 @@ internal sealed class WorkerConnection : IDisposable
     /// <summary>Kernel calls sent over the fast path so far (for tests and benchmarks).</summary>
     public long FastPathCalls => Interlocked.Read(ref _fastCalls);
 
+    /// <summary>The fast path's open connection, or null (benchmarks call it bare).</summary>
+    internal FastPathConnection? FastPath => _fastPath?.Current;
+
     /// <summary>Completes once the fast path is connected; never when the worker offers none (tests and benchmarks bound the wait).</summary>
     internal Task WhenFastPathConnected() => _fastPath?.WhenConnected() ?? new TaskCompletionSource().Task;
 

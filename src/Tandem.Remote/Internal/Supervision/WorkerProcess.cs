@@ -93,6 +93,16 @@ internal sealed class WorkerProcess : IDisposable
             info.Environment[Transport.WorkerTokens.EnvironmentVariable] = token;
         }
 
+        // Info lines (one per call) reach this client's log only at Debug
+        // (event 107): a worker whose client would drop them does not write
+        // them, so no call pays for a line nobody keeps. Decided at start.
+        logger ??= NullLogger.Instance;
+        if (!logger.IsEnabled(LogLevel.Debug))
+        {
+            info.ArgumentList.Add("--log-level");
+            info.ArgumentList.Add("warn");
+        }
+
         info.ArgumentList.Add("--grace");
         info.ArgumentList.Add(Math.Max(1, (int)Math.Ceiling(options.DrainGrace.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture));
         info.ArgumentList.Add("--supervised");
@@ -114,7 +124,6 @@ internal sealed class WorkerProcess : IDisposable
         process.OutputDataReceived += (_, e) => worker.OnStdout(e.Data);
         // The worker's JSON logs: always drained so it never blocks on a full
         // pipe; warnings and errors (with their correlation ids) reach the log.
-        logger ??= NullLogger.Instance;
         process.ErrorDataReceived += (_, e) =>
         {
             if (e.Data is { Length: > 0 } line)

@@ -35,6 +35,11 @@ internal sealed class FastPathConnection : IDisposable
     private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _writing;
     private uint _nextId;
+    // The reader's buffer and the unread bytes in it; one read loop invocation uses them at a time.
+    private byte[] _readBuffer = ArrayPool<byte>.Shared.Rent(ReadChunk);
+    private int _readStart;
+    private int _readEnd;
+    private readonly List<IPendingCall> _ready = new(1);
     private string? _closeReason;
     private string? _workerReason;
 
@@ -98,7 +103,7 @@ internal sealed class FastPathConnection : IDisposable
             }
 
             var connection = new FastPathConnection(socket, maxInFlight, maxMessageBytes) { MaxInFlight = maxInFlight };
-            _ = Task.Run(connection.ReadLoopAsync, CancellationToken.None);
+            _ = Task.Run(() => connection.ReadLoopAsync(), CancellationToken.None);
             return connection;
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
@@ -294,15 +299,28 @@ internal sealed class FastPathConnection : IDisposable
         }
     }
 
-    private async Task ReadLoopAsync()
+    /// <summary>
+    /// Reads frames and completes their calls. When one reply arrived alone
+    /// and the next read is already waiting on the socket, the rest of the
+    /// loop moves to that read's continuation and the call's continuation
+    /// runs right here, on the thread the socket woke: one thread hand-off
+    /// per round trip, as for a bare socket. Otherwise (several replies at
+    /// once, or more bytes already there) the calls' continuations are queued
+    /// to the thread pool, so none waits behind another or behind the reader.
+    /// </summary>
+    private async Task ReadLoopAsync(ValueTask<int>? pendingRead = null)
     {
-        var buffer = ArrayPool<byte>.Shared.Rent(ReadChunk);
-        int start = 0, end = 0;
+        var ready = _ready;
         try
         {
+            if (pendingRead is { } first && !Received(await first.ConfigureAwait(false)))
+            {
+                return;
+            }
+
             while (true)
             {
-                while (FastPathFrames.TryReadHeader(buffer.AsSpan(start, end - start), out var bodyLength, out var kind, out _, out var id))
+                while (FastPathFrames.TryReadHeader(_readBuffer.AsSpan(_readStart, _readEnd - _readStart), out var bodyLength, out var kind, out _, out var id))
                 {
                     if (bodyLength < 0 || bodyLength > _maxReplyBytes)
                     {
@@ -311,71 +329,101 @@ internal sealed class FastPathConnection : IDisposable
                     }
 
                     var total = FastPathFrames.HeaderLength + (int)bodyLength;
-                    if (end - start < total)
+                    if (_readEnd - _readStart < total)
                     {
-                        if (total > buffer.Length)
+                        if (total > _readBuffer.Length)
                         {
                             var larger = ArrayPool<byte>.Shared.Rent(total);
-                            buffer.AsSpan(start, end - start).CopyTo(larger);
-                            ArrayPool<byte>.Shared.Return(buffer);
-                            (buffer, end, start) = (larger, end - start, 0);
+                            _readBuffer.AsSpan(_readStart, _readEnd - _readStart).CopyTo(larger);
+                            ArrayPool<byte>.Shared.Return(_readBuffer);
+                            (_readBuffer, _readEnd, _readStart) = (larger, _readEnd - _readStart, 0);
                         }
 
                         break;
                     }
 
-                    if (!Dispatch(kind, id, buffer.AsSpan(start + FastPathFrames.HeaderLength, (int)bodyLength)))
+                    if (!Dispatch(kind, id, _readBuffer.AsSpan(_readStart + FastPathFrames.HeaderLength, (int)bodyLength), ready))
                     {
+                        DeliverQueued(ready);
                         return;
                     }
 
-                    start += total;
+                    _readStart += total;
                 }
 
-                if (start == end)
+                if (_readStart == _readEnd)
                 {
-                    start = end = 0;
-                    if (buffer.Length > ReadChunk)
+                    _readStart = _readEnd = 0;
+                    if (_readBuffer.Length > ReadChunk)
                     {
-                        ArrayPool<byte>.Shared.Return(buffer);
-                        buffer = ArrayPool<byte>.Shared.Rent(ReadChunk);
+                        ArrayPool<byte>.Shared.Return(_readBuffer);
+                        _readBuffer = ArrayPool<byte>.Shared.Rent(ReadChunk);
                     }
                 }
-                else if (buffer.Length - end < ReadChunk / 4)
+                else if (_readBuffer.Length - _readEnd < ReadChunk / 4)
                 {
-                    buffer.AsSpan(start, end - start).CopyTo(buffer);
-                    (end, start) = (end - start, 0);
+                    _readBuffer.AsSpan(_readStart, _readEnd - _readStart).CopyTo(_readBuffer);
+                    (_readEnd, _readStart) = (_readEnd - _readStart, 0);
                 }
 
-                var read = await _socket.ReceiveAsync(buffer.AsMemory(end), SocketFlags.None).ConfigureAwait(false);
-                if (read == 0)
+                var read = _socket.ReceiveAsync(_readBuffer.AsMemory(_readEnd), SocketFlags.None);
+                if (ready.Count == 1 && !read.IsCompleted)
                 {
-                    Close(end > start ? "the worker closed the connection inside a frame" : "the worker closed the connection");
+                    // The loop goes on in the read's continuation; nothing of it is touched here any more.
+                    var only = ready[0];
+                    ready.Clear();
+                    _ = ReadLoopAsync(read);
+                    only.Deliver(inline: true);
                     return;
                 }
 
-                end += read;
+                DeliverQueued(ready);
+                if (!Received(await read.ConfigureAwait(false)))
+                {
+                    return;
+                }
             }
         }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        catch (Exception e)
         {
+            // Whatever broke the loop, no call may wait on a connection nobody reads.
+            DeliverQueued(ready);
             Close($"reading from the worker failed: {e.Message}");
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 
-    /// <summary>Completes the call a frame answers; false when the connection is done.</summary>
-    private bool Dispatch(byte kind, uint id, ReadOnlySpan<byte> body)
+    /// <summary>Counts bytes a read brought; false (the connection closed) at the end of the stream.</summary>
+    private bool Received(int read)
+    {
+        if (read == 0)
+        {
+            Close(_readEnd > _readStart ? "the worker closed the connection inside a frame" : "the worker closed the connection");
+            return false;
+        }
+
+        _readEnd += read;
+        return true;
+    }
+
+    private static void DeliverQueued(List<IPendingCall> ready)
+    {
+        foreach (var call in ready)
+        {
+            call.Deliver(inline: false);
+        }
+
+        ready.Clear();
+    }
+
+    /// <summary>Takes the call a frame answers (its outcome read now, delivered later); false when the connection is done.</summary>
+    private bool Dispatch(byte kind, uint id, ReadOnlySpan<byte> body, List<IPendingCall> ready)
     {
         switch (kind)
         {
             case FastPathFrames.Reply:
-                if (_pending.TryRemove(id, out var answered))
+                if (_pending.TryRemove(id, out var answered) && answered.Accept(body))
                 {
-                    answered.Complete(body);
+                    ready.Add(answered);
                 }
 
                 return true;
@@ -387,7 +435,10 @@ internal sealed class FastPathConnection : IDisposable
                 if (_pending.TryRemove(id, out var failed))
                 {
                     var (code, message) = FastPathFrames.ReadStatus(body);
-                    failed.Fail(new RpcException(new Status((StatusCode)code, message)));
+                    if (failed.Reject(new RpcException(new Status((StatusCode)code, message))))
+                    {
+                        ready.Add(failed);
+                    }
                 }
 
                 return true;
@@ -440,8 +491,16 @@ internal sealed class FastPathConnection : IDisposable
 
     private interface IPendingCall
     {
-        void Complete(ReadOnlySpan<byte> body);
+        /// <summary>Reads the reply; true when this completes the call (then <see cref="Deliver"/> it).</summary>
+        bool Accept(ReadOnlySpan<byte> body);
 
+        /// <summary>Takes a failure from the worker; true when this completes the call.</summary>
+        bool Reject(RpcException error);
+
+        /// <summary>Completes the caller's task: its continuation runs here, or on the thread pool.</summary>
+        void Deliver(bool inline);
+
+        /// <summary>Completes the call with <paramref name="error"/> at once (continuation on the thread pool), unless it is done.</summary>
         void Fail(RpcException error);
     }
 
@@ -450,9 +509,10 @@ internal sealed class FastPathConnection : IDisposable
     /// deadline, the caller's cancellation, the connection closing — completes
     /// it; the winner gives back its place (after a CANCEL, if any, is queued,
     /// so the worker has freed the call's place before it sees another call).
+    /// Continuations run on the thread pool unless the reader delivers inline.
     /// </summary>
     private sealed class PendingCall<TReply>(FastPathConnection owner, MessageParser<TReply> parser)
-        : TaskCompletionSource<TReply>(TaskCreationOptions.RunContinuationsAsynchronously), IPendingCall
+        : TaskCompletionSource<TReply>(TaskCreationOptions.None), IPendingCall
         where TReply : IMessage<TReply>
     {
         // Guards the timer and the registration: the reply may come before they are set up.
@@ -460,6 +520,8 @@ internal sealed class FastPathConnection : IDisposable
         private int _done;
         private ITimer? _deadline;
         private CancellationTokenRegistration _cancellation;
+        private TReply? _reply;
+        private RpcException? _error;
 
         public uint Id { get; set; }
 
@@ -487,7 +549,7 @@ internal sealed class FastPathConnection : IDisposable
             }
         }
 
-        public void Complete(ReadOnlySpan<byte> body)
+        public bool Accept(ReadOnlySpan<byte> body)
         {
             TReply reply;
             try
@@ -496,13 +558,44 @@ internal sealed class FastPathConnection : IDisposable
             }
             catch (InvalidProtocolBufferException e)
             {
-                Fail(new RpcException(new Status(StatusCode.Internal, $"the worker's reply could not be read: {e.Message}")));
+                return Reject(new RpcException(new Status(StatusCode.Internal, $"the worker's reply could not be read: {e.Message}")));
+            }
+
+            if (!Finish())
+            {
+                return false;
+            }
+
+            _reply = reply;
+            return true;
+        }
+
+        public bool Reject(RpcException error)
+        {
+            if (!Finish())
+            {
+                return false;
+            }
+
+            _error = error;
+            return true;
+        }
+
+        public void Deliver(bool inline)
+        {
+            if (!inline)
+            {
+                ThreadPool.UnsafeQueueUserWorkItem(static call => call.Deliver(inline: true), this, preferLocal: false);
                 return;
             }
 
-            if (Finish())
+            if (_error is { } error)
             {
-                TrySetResult(reply);
+                TrySetException(error);
+            }
+            else
+            {
+                TrySetResult(_reply!);
             }
         }
 
@@ -510,7 +603,8 @@ internal sealed class FastPathConnection : IDisposable
         {
             if (Finish())
             {
-                TrySetException(error);
+                _error = error;
+                Deliver(inline: false);
             }
         }
 
