@@ -34,6 +34,7 @@ internal sealed class FastPathConnection : IDisposable
     private readonly byte[] _batch = new byte[CoalesceBytes];
     private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _writing;
+    private int _queued;
     private uint _nextId;
     // The reader's buffer and the unread bytes in it; one read loop invocation uses them at a time.
     private byte[] _readBuffer = ArrayPool<byte>.Shared.Rent(ReadChunk);
@@ -238,9 +239,22 @@ internal sealed class FastPathConnection : IDisposable
     private RpcException Lost(string reason) =>
         new(new Status(StatusCode.Unavailable, $"the fast-path connection to the worker closed: {_workerReason ?? reason}", new IOException(reason)));
 
-    /// <summary>Queues a frame; writes it (and whatever queues meanwhile) unless a write is under way.</summary>
+    /// <summary>
+    /// Queues a frame; writes it (and whatever queues meanwhile) unless a
+    /// write is under way. Calls are bounded by their places, but a worker
+    /// that stops reading (SIGSTOP) while callers keep giving up would let
+    /// their CANCEL frames pile up: beyond a few per place the connection is
+    /// closed instead, and calls fail over as from a dead worker.
+    /// </summary>
     private void Send(Outgoing frame)
     {
+        var queued = Interlocked.Increment(ref _queued);
+        if (queued > (4 * MaxInFlight) + 64)
+        {
+            Close($"the worker stopped reading: {queued} frames wait to be written");
+            return;
+        }
+
         _outbox.Enqueue(frame);
         if (Interlocked.CompareExchange(ref _writing, 1, 0) == 0)
         {
@@ -256,6 +270,7 @@ internal sealed class FastPathConnection : IDisposable
             {
                 while (_outbox.TryDequeue(out var first))
                 {
+                    Interlocked.Decrement(ref _queued);
                     if (_outbox.IsEmpty || first.Length >= CoalesceBytes)
                     {
                         // Alone (the usual case at low concurrency) or large: sent as it is.
@@ -275,6 +290,8 @@ internal sealed class FastPathConnection : IDisposable
                         {
                             break;
                         }
+
+                        Interlocked.Decrement(ref _queued);
                     }
 
                     await SendAllAsync(_batch.AsMemory(0, batched)).ConfigureAwait(false);
