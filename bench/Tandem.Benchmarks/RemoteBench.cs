@@ -15,7 +15,8 @@ internal static class RemoteBench
         })
         .AddTandemRemote(o =>
         {
-            o.WorkerPath = RepoFile("native/target/release/tandem-worker");
+            // TANDEM_BENCH_WORKER runs another build (or a wrapper adding flags) instead of this checkout's.
+            o.WorkerPath = Environment.GetEnvironmentVariable("TANDEM_BENCH_WORKER") is { Length: > 0 } other ? other : RepoFile("native/target/release/tandem-worker");
             o.WorkerCount = workers;
             o.Transport = transport;
             configure?.Invoke(o);

@@ -5,18 +5,25 @@ using System.Runtime.InteropServices;
 using Google.Protobuf;
 using Grpc.Health.V1;
 using Tandem.Contracts.V1;
+using Tandem.Internal.Contracts;
+using Tandem.Internal.Kernels;
 using Tandem.Remote;
 using Tandem.Remote.Internal;
+using Tandem.Remote.Internal.Transport.FastPath;
 using Tandem.Similarity;
 
 namespace Tandem.Benchmarks;
 
 /// <summary>
 /// Round trip of a tiny top-k (n = 1,000, dim = 64, k = 10, one query) at
-/// concurrency 1, side by side in one run: Native in process, Remote over a
-/// Unix socket, Remote over TCP loopback, and the floor — a raw 64-byte
-/// ping-pong between this process and a Rust echo process over a Unix socket.
-/// Prints p50, p99 and CPU time per call on each side.
+/// concurrency 1, side by side in one run: the floor — a raw 64-byte
+/// ping-pong between this process and a Rust echo process over a Unix socket
+/// — then Native in process, Remote over the local fast path, Remote over
+/// gRPC on a Unix socket, the same with a worker built from an earlier commit
+/// (when <c>TANDEM_BASELINE_WORKER</c> names its binary: the "before" of a
+/// change, measured in the same run), and Remote over TCP loopback; each
+/// Remote row followed by bare calls on the same connection without Tandem's
+/// client side. Prints p50, p99 and CPU time per call on each side.
 /// Usage: dotnet run -c Release --project bench/Tandem.Benchmarks -- roundtrip [calls]
 /// </summary>
 internal static class RoundTrip
@@ -33,7 +40,8 @@ internal static class RoundTrip
         var vectors = GaussianData.Create(random, Rows * Dim);
         var query = GaussianData.Create(random, Dim);
         Console.WriteLine($"roundtrip: similarity.topk n = {Rows:N0}, dim = {Dim}, k = {K}, 1 query, concurrency 1, {calls:N0} calls after {warmup:N0} warm-up, {Environment.ProcessorCount} cores");
-        Console.WriteLine($"{"path",-34} {"p50 µs",9} {"p99 µs",9} {"client CPU µs/call",19} {"server CPU µs/call",19}");
+        Console.WriteLine($"cpu: {CpuModel()}; load average at start: {LoadAverage()}");
+        Console.WriteLine($"{"path",-44} {"p50 µs",9} {"p99 µs",9} {"client CPU µs/call",19} {"server CPU µs/call",19}");
 
         var floor = await FloorAsync(calls, warmup);
         Print("floor: raw 64 B ping-pong over UDS", floor);
@@ -48,38 +56,105 @@ internal static class RoundTrip
             Print("Native (in process)", await FacadeAsync(native, vectors, query, calls, warmup, serverPid: null));
         }
 
-        foreach (var tcp in new[] { false, true })
+        var baseline = Environment.GetEnvironmentVariable("TANDEM_BASELINE_WORKER");
+        var paths = new List<(string Name, RemoteTransport Transport, RemoteFastPath FastPath, string? Worker)>
+        {
+            ("Remote, UDS fast path", RemoteTransport.UnixSocket, RemoteFastPath.Auto, null),
+            ("Remote, UDS gRPC", RemoteTransport.UnixSocket, RemoteFastPath.Off, null),
+        };
+        if (baseline is { Length: > 0 })
+        {
+            // Auto: an older worker offers no fast path (and knows no --fast-path flag), so the client keeps gRPC.
+            paths.Add(("Remote, UDS gRPC, baseline worker", RemoteTransport.UnixSocket, RemoteFastPath.Auto, baseline));
+        }
+
+        // Tandem's client with a worker that logs every call line (as supervised workers did before): what the per-call log costs.
+        if (Environment.GetEnvironmentVariable("TANDEM_INFO_WORKER") is { Length: > 0 } logging)
+        {
+            paths.Add(("Remote, UDS fast path, worker at info", RemoteTransport.UnixSocket, RemoteFastPath.Auto, logging));
+        }
+
+        paths.Add(("Remote, TCP loopback (gRPC)", RemoteTransport.Tcp, RemoteFastPath.Auto, null));
+        foreach (var (name, transport, fastPath, workerPath) in paths)
         {
             // A latency test: with batching on, a lone call waits up to
             // MaxQueueDelay for batch-mates that never come.
-            await using var remote = RemoteBench.Services(tcp ? RemoteTransport.Tcp : RemoteTransport.UnixSocket, workers: 1, tandem: o => o.Batching.Enabled = false);
+            await using var remote = RemoteBench.Services(
+                transport,
+                workers: 1,
+                configure: o =>
+                {
+                    o.FastPath = fastPath;
+                    if (workerPath is not null)
+                    {
+                        o.WorkerPath = workerPath;
+                    }
+                },
+                tandem: o => o.Batching.Enabled = false);
             var pid = await RemoteBench.StartAsync(remote);
+            var worker = remote.GetRequiredService<RemoteClient>().Pool.Workers[0];
             var sample = await FacadeAsync(remote, vectors, query, calls, warmup, pid);
-            Print(tcp ? "Remote, TCP loopback" : "Remote, UDS", sample);
+            Print(name, sample);
+            Console.WriteLine($"  {name} p50 / floor p50 = {sample.P50 / floor.P50:F2}x");
+            var invoke = await BareInvokeAsync(worker.Client, vectors, query);
+            if (worker.FastPath is { } fast)
+            {
+                // The same connection without Tandem: one health check, then the hand-built top-k.
+                var check = new HealthCheckRequest();
+                Print("  bare fast-path Check", await MeasureAsync(calls, warmup, pid, async () => await fast.CallAsync(FastPathFrames.MethodCheck, check, HealthCheckResponse.Parser, null, default)));
+                Print("  bare fast-path Invoke top-k", await MeasureAsync(calls, warmup, pid, async () => await fast.CallAsync(FastPathFrames.MethodInvoke, invoke, InvokeReply.Parser, null, default)));
+                // Tandem's Remote backend as the dispatcher calls it (request from the pinned call, pick, copies back), without the dispatcher.
+                Print("  RemoteKernelBackend alone, no dispatcher", await BackendDirectAsync(remote, vectors, query, calls, warmup, pid));
+                continue;
+            }
+
             // The same channel and worker without Tandem: one grpc-dotnet unary
             // call (Health.Check) — what the gRPC stack alone costs.
-            var worker = remote.GetRequiredService<RemoteClient>().Pool.Workers[0];
-            var check = new HealthCheckRequest();
-            Print(tcp ? "  bare grpc-dotnet Health.Check" : "  bare grpc-dotnet Health.Check", await MeasureAsync(calls, warmup, pid, async () => await worker.Health.CheckAsync(check)));
+            Print("  bare grpc-dotnet Health.Check", await MeasureAsync(calls, warmup, pid, async () => await worker.Health.CheckAsync(new HealthCheckRequest())));
             // The same top-k as one hand-built Invoke: the worker's whole
-            // path, without Tandem's client side (dispatch, pool, copies).
-            var invoke = await BareInvokeAsync(worker.Client, vectors, query);
+            // path, without Tandem's client side (dispatch, pool, copies);
+            // with the work estimate (inline on the worker's I/O thread) and without (the compute pool).
             Print("  bare grpc-dotnet Invoke top-k", await MeasureAsync(calls, warmup, pid, async () => await worker.Client.InvokeAsync(invoke)));
-            if (!tcp)
-            {
-                Console.WriteLine($"Remote UDS p50 / floor p50 = {sample.P50 / floor.P50:F2}x (target ≤ 3x)");
-            }
+            Print("  RemoteKernelBackend alone, no dispatcher", await BackendDirectAsync(remote, vectors, query, calls, warmup, pid));
+            var onPool = invoke.Clone();
+            onPool.Work = 0;
+            Print("  bare grpc-dotnet Invoke, no work estimate", await MeasureAsync(calls, warmup, pid, async () => await worker.Client.InvokeAsync(onPool)));
+
         }
+
+        Console.WriteLine($"load average at end: {LoadAverage()}");
+        Console.WriteLine("targets: fast path p50 ≤ 2x the floor; gRPC (Remote, UDS gRPC) p50 ≤ 4x the floor");
     }
 
+    private static string CpuModel() =>
+        File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown";
+
+    private static string LoadAverage() => string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
+
     private static void Print(string name, Sample s) =>
-        Console.WriteLine($"{name,-34} {s.P50,9:F1} {s.P99,9:F1} {s.ClientCpu,19:F1} {(s.ServerCpu is { } cpu ? cpu.ToString("F1") : "-"),19}");
+        Console.WriteLine($"{name,-44} {s.P50,9:F1} {s.P99,9:F1} {s.ClientCpu,19:F1} {(s.ServerCpu is { } cpu ? cpu.ToString("F1") : "-"),19}");
 
     private static async Task<Sample> FacadeAsync(ServiceProvider services, float[] vectors, float[] query, int calls, int warmup, int? serverPid)
     {
         var search = services.GetRequiredService<ISimilaritySearch>();
         await search.CreateCollectionAsync("tiny", vectors, Dim);
         return await MeasureAsync(calls, warmup, serverPid, async () => await search.TopKAsync("tiny", query, K));
+    }
+
+    /// <summary>The Remote backend called as the dispatcher calls it, without the dispatcher.</summary>
+    private static async Task<Sample> BackendDirectAsync(ServiceProvider services, float[] vectors, float[] query, int calls, int warmup, int pid)
+    {
+        var backend = services.GetRequiredService<RemoteClient>().Backend;
+        using var tensors = new KernelCall(KernelContracts.TopK).Input<float>(vectors, Rows, Dim).Absent();
+        using var state = await backend.CreateStateAsync(KernelContracts.CollectionKind, tensors, default);
+        var ids = new long[K];
+        var scores = new float[K];
+        return await MeasureAsync(calls, warmup, pid, async () =>
+        {
+            using var call = new KernelCall(KernelContracts.TopK) { State = state, Work = Rows * Dim };
+            call.Input<float>(query, 1, Dim).Output(ids.AsMemory(), 1, K).Output(scores.AsMemory(), 1, K).Param(K).Param(0L);
+            await backend.InvokeAsync(call, default);
+        });
     }
 
     private static async Task<InvokeRequest> BareInvokeAsync(Accelerator.AcceleratorClient client, float[] vectors, float[] query)
@@ -93,6 +168,8 @@ internal static class RoundTrip
         request.Params.Add(new ParamValue { IntValue = 0 });
         request.Outputs.Add(new OutputSpec { Dtype = DType.I64, Shape = { 1, K } });
         request.Outputs.Add(new OutputSpec { Dtype = DType.F32, Shape = { 1, K } });
+        // What Tandem's client sends: the call's multiply-adds.
+        request.Work = (ulong)(Rows * Dim);
         return request;
     }
 
@@ -130,9 +207,13 @@ internal static class RoundTrip
         }
     }
 
+    /// <summary>Shortest warm-up: tiered compilation promotes hot methods only after a delay, so a count alone would measure unoptimised code.</summary>
+    private static readonly TimeSpan MinWarmup = TimeSpan.FromSeconds(5);
+
     private static async Task<Sample> MeasureAsync(int calls, int warmup, int? serverPid, Func<Task> call)
     {
-        for (var i = 0; i < warmup; i++)
+        var warming = Stopwatch.StartNew();
+        for (var i = 0; i < warmup || warming.Elapsed < MinWarmup; i++)
         {
             await call();
         }

@@ -12,6 +12,20 @@ public enum RemoteTransport
     Tcp = 1,
 }
 
+/// <summary>Whether kernel calls to workers on this host use the local fast path.</summary>
+public enum RemoteFastPath
+{
+    /// <summary>
+    /// Workers on a Unix socket that offer the fast path (in <c>Describe</c>)
+    /// get their kernel calls over it; workers on TCP, and workers that offer
+    /// none, keep gRPC (the default).
+    /// </summary>
+    Auto = 0,
+
+    /// <summary>Every call uses gRPC; supervised workers are started without the fast path (<c>--fast-path off</c>).</summary>
+    Off = 1,
+}
+
 /// <summary>
 /// Options of <c>AddTandemRemote</c>; validated at startup. With no
 /// <see cref="Endpoints"/> the client supervises its own dedicated workers
@@ -45,6 +59,18 @@ public sealed class RemoteOptions
     /// <value>The default is <see cref="RemoteTransport.UnixSocket"/>.</value>
     [EnumDataType(typeof(RemoteTransport))]
     public RemoteTransport Transport { get; set; } = RemoteTransport.UnixSocket;
+
+    /// <summary>
+    /// The local fast path: kernel calls (<c>Invoke</c>) to a worker on a Unix
+    /// socket travel as length-prefixed protobuf frames on a second socket the
+    /// worker offers next to its gRPC one, with the same codes, deadlines,
+    /// cancellation and shared memory, at a fraction of gRPC's round trip
+    /// (docs/performance.md). States, regions, streams and health stay on
+    /// gRPC. Negotiated per worker at connect; read at start.
+    /// </summary>
+    /// <value>The default is <see cref="RemoteFastPath.Auto"/>.</value>
+    [EnumDataType(typeof(RemoteFastPath))]
+    public RemoteFastPath FastPath { get; set; } = RemoteFastPath.Auto;
 
     /// <summary>
     /// Externally managed workers (pooled topology), as <c>unix:/path/to.sock</c>

@@ -1,7 +1,11 @@
 //! Fixed fan-in: at most `max_concurrency` calls run on the compute pool and
 //! at most `max_queue` more wait; beyond that a call is refused at once with
-//! RESOURCE_EXHAUSTED. Kernels run on the compute pool, never on the async
-//! runtime's threads; a panic there becomes INTERNAL with a correlation id.
+//! RESOURCE_EXHAUSTED. Kernels run on the compute pool, except calls their
+//! client estimated below `--inline-work-threshold`, which run on the async
+//! runtime's thread that read them (as the in-process backend runs calls
+//! below its work threshold on the caller's thread): a tiny call then costs
+//! no hand-off to a pool thread and back. A panic becomes INTERNAL with a
+//! correlation id either way.
 
 use crate::grpc::{status, Code, Status};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -119,8 +123,30 @@ pub async fn on_pool<T: Send + 'static>(
         let _ = tx.send((outcome.map_err(|payload| panic_text(payload.as_ref())), elapsed));
     });
     match rx.await {
-        Ok((Ok(result), elapsed)) => result.map(|value| (value, elapsed)),
-        Ok((Err(panic), _)) => {
+        Ok((outcome, elapsed)) => settle(what, outcome, elapsed),
+        Err(_) => Err(status(Code::Internal, "a compute job ended without a result")),
+    }
+}
+
+/// Runs `job` here, on the calling (I/O) thread, holding `slot` while it
+/// runs: for calls too small to be worth the hand-off to the pool.
+pub fn inline<T>(slot: Slot, what: &str, job: impl FnOnce() -> Result<T, Status>) -> Result<(T, Duration), Status> {
+    let started = Instant::now();
+    let outcome = catch_unwind(AssertUnwindSafe(job));
+    let elapsed = started.elapsed();
+    drop(slot);
+    settle(what, outcome.map_err(|payload| panic_text(payload.as_ref())), elapsed)
+}
+
+/// A job's result and run time, a panic logged and turned into INTERNAL.
+fn settle<T>(
+    what: &str,
+    outcome: Result<Result<T, Status>, String>,
+    elapsed: Duration,
+) -> Result<(T, Duration), Status> {
+    match outcome {
+        Ok(result) => result.map(|value| (value, elapsed)),
+        Err(panic) => {
             let id = correlation_id();
             crate::log::error(
                 "panic in a compute job",
@@ -128,6 +154,28 @@ pub async fn on_pool<T: Send + 'static>(
             );
             Err(status(Code::Internal, format!("the worker failed while running '{what}' (correlation id {id})")))
         }
-        Err(_) => Err(status(Code::Internal, "a compute job ended without a result")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn inline_runs_on_the_calling_thread_and_contains_panics() {
+        let admission = Admission::new(1, 0);
+        let (slot, _) = admission.slot(admission.admit().unwrap()).await.unwrap();
+        let here = std::thread::current().id();
+        let (ran_on, _) = inline(slot, "test", || Ok(std::thread::current().id())).unwrap();
+        assert_eq!(ran_on, here);
+        assert_eq!(admission.free_slots(), 1, "the slot is given back");
+        let (slot, _) = admission.slot(admission.admit().unwrap()).await.unwrap();
+        let err = inline(slot, "test", || -> Result<(), Status> { panic!("boom") }).unwrap_err();
+        assert_eq!(err.code, Code::Internal);
+        assert!(err.message.contains("correlation id") && !err.message.contains("boom"), "{}", err.message);
+        assert_eq!(admission.free_slots(), 1);
+        let (slot, _) = admission.slot(admission.admit().unwrap()).await.unwrap();
+        let (pool_thread, _) = on_pool(Some(slot), "test", || Ok(std::thread::current().id())).await.unwrap();
+        assert_ne!(pool_thread, here);
     }
 }

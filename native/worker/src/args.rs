@@ -33,6 +33,13 @@ Serves tandem.v1.Accelerator and grpc.health.v1.Health over gRPC (HTTP/2).
   --stream-idle-timeout SECONDS
                              longest wait for a call's next request message, e.g. a stream's
                              next chunk (default 30); then DEADLINE_EXCEEDED and its state is freed
+  --fast-path on|off         also listen on PATH.fast (next to --socket, same permissions
+                             and token) for the local fast path: the unary RPCs as
+                             length-prefixed frames, offered in Describe (default on;
+                             never on --listen)
+  --inline-work-threshold N  a call whose client-estimated work (InvokeRequest.work,
+                             multiply-adds) is below N runs on the I/O thread that read it
+                             instead of the compute pool (default 1000000; 0: never)
   --token-file PATH          shared token every RPC must carry as 'authorization: Bearer <token>'
                              (the file must be readable by its owner only: chmod 600); else
                              $TANDEM_WORKER_TOKEN. Required with --listen; optional on a socket
@@ -74,6 +81,10 @@ pub struct Config {
     pub max_streams_per_connection: u32,
     pub max_open_streams: usize,
     pub stream_idle_timeout: Duration,
+    /// Whether a Unix-socket worker also serves the fast path on `PATH.fast`.
+    pub fast_path: bool,
+    /// Calls estimated below this many multiply-adds run inline (0: none do).
+    pub inline_work_threshold: u64,
     /// Where the token is read from (see [`crate::auth::Token::resolve`]).
     pub token_file: Option<PathBuf>,
     /// The shared token every RPC but health must carry; `None`: none required.
@@ -97,6 +108,9 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 pub const DEFAULT_MAX_STREAMS_PER_CONNECTION: u32 = 256;
 pub const DEFAULT_MAX_OPEN_STREAMS: usize = 64;
 pub const DEFAULT_STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// About 25 µs of compute: short enough not to hold up the other calls an
+/// I/O thread serves, long enough for tiny calls to skip the pool hand-off.
+pub const DEFAULT_INLINE_WORK_THRESHOLD: u64 = 1_000_000;
 
 impl Config {
     /// Defaults, with a Unix socket at `socket`.
@@ -120,6 +134,8 @@ impl Config {
             max_streams_per_connection: DEFAULT_MAX_STREAMS_PER_CONNECTION,
             max_open_streams: DEFAULT_MAX_OPEN_STREAMS,
             stream_idle_timeout: DEFAULT_STREAM_IDLE_TIMEOUT,
+            fast_path: true,
+            inline_work_threshold: DEFAULT_INLINE_WORK_THRESHOLD,
             token_file: None,
             token: None,
             insecure_no_auth: false,
@@ -186,6 +202,8 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<(Command, Config)
             | "--max-open-streams"
             | "--stream-idle-timeout"
             | "--token-file"
+            | "--fast-path"
+            | "--inline-work-threshold"
             | "--kernels" => {}
             // A secret on the command line is visible to every user in /proc.
             "--token" => {
@@ -237,6 +255,14 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<(Command, Config)
                 config.stream_idle_timeout = Duration::from_secs_f64(secs);
             }
             "--token-file" => config.token_file = Some(PathBuf::from(value)),
+            "--fast-path" => {
+                config.fast_path = match value.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err(format!("{flag}: '{value}' is neither on nor off")),
+                }
+            }
+            "--inline-work-threshold" => config.inline_work_threshold = number(&flag, &value)?,
             "--log-level" => {
                 config.log_level = Level::parse(&value).ok_or_else(|| format!("{flag}: unknown level '{value}'"))?
             }
@@ -309,6 +335,19 @@ mod tests {
         assert_eq!(defaults.max_streams_per_connection, DEFAULT_MAX_STREAMS_PER_CONNECTION);
         assert_eq!(defaults.stream_idle_timeout, DEFAULT_STREAM_IDLE_TIMEOUT);
         assert!(!defaults.insecure_no_auth && defaults.token.is_none());
+    }
+
+    #[test]
+    fn parses_the_fast_path_and_the_inline_threshold() {
+        let defaults = parse(args(&[])).unwrap().1;
+        assert!(defaults.fast_path);
+        assert_eq!(defaults.inline_work_threshold, DEFAULT_INLINE_WORK_THRESHOLD);
+        let (_, config) = parse(args(&["--fast-path", "off", "--inline-work-threshold=0"])).unwrap();
+        assert!(!config.fast_path);
+        assert_eq!(config.inline_work_threshold, 0);
+        let err = parse(args(&["--fast-path=yes"])).unwrap_err();
+        assert!(err.contains("--fast-path") && err.contains("'yes'"), "{err}");
+        assert!(parse(args(&["--inline-work-threshold", "-1"])).unwrap_err().contains("--inline-work-threshold"));
     }
 
     #[test]

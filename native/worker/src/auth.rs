@@ -1,6 +1,7 @@
 //! Shared-token authentication: when a token is configured (always on TCP,
 //! optionally on a Unix socket), every RPC but the standard health service
-//! must carry the gRPC metadata `authorization: Bearer <token>`.
+//! must carry the gRPC metadata `authorization: Bearer <token>`, and every
+//! fast-path connection must present it in its `HELLO` (src/fast).
 //!
 //! The token comes from a file readable by its owner only (`--token-file`)
 //! or from `$TANDEM_WORKER_TOKEN`, never from argv (visible to every user in
@@ -105,6 +106,19 @@ impl Token {
             Some(scheme) if scheme.eq_ignore_ascii_case(b"bearer ") => value[7..].trim_ascii(),
             _ => return Verdict::Wrong,
         };
+        self.check_secret_present(presented)
+    }
+
+    /// Checks a token presented as it is (the fast path's `HELLO`); empty
+    /// means none was presented.
+    pub fn check_secret(&self, presented: &[u8]) -> Verdict {
+        if presented.is_empty() {
+            return Verdict::Missing;
+        }
+        self.check_secret_present(presented.trim_ascii())
+    }
+
+    fn check_secret_present(&self, presented: &[u8]) -> Verdict {
         if blake3::hash(presented) == self.hash {
             Verdict::Allowed
         } else {
@@ -131,6 +145,9 @@ mod tests {
         assert_eq!(token.check(Some(b"Basic abc")), Verdict::Wrong);
         assert_eq!(token.check(Some(b"Bear")), Verdict::Wrong);
         assert!(!format!("{token:?}").contains(SECRET));
+        assert_eq!(token.check_secret(SECRET.as_bytes()), Verdict::Allowed);
+        assert_eq!(token.check_secret(b""), Verdict::Missing);
+        assert_eq!(token.check_secret(b"s3cret-token-012345678"), Verdict::Wrong);
     }
 
     #[test]

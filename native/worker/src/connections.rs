@@ -2,8 +2,10 @@
 //! beyond it is accepted only to be refused at once: it gets an HTTP/2
 //! GOAWAY with ENHANCE_YOUR_CALM naming the limit (written without waiting,
 //! best effort) and is closed, so the accept loop never stalls on it and
-//! the connections already open are not touched. Refusals are counted as
-//! `tandem_worker_rejections_total{reason="connections"}`.
+//! the connections already open are not touched. The fast path's
+//! connections (src/fast) count against the same cap and are refused the
+//! same way, with a STATUS frame instead of the GOAWAY. Refusals are counted
+//! as `tandem_worker_rejections_total{reason="connections"}`.
 
 use crate::metrics::Metrics;
 use serde_json::json;
@@ -19,6 +21,7 @@ pub struct ConnectionLimit {
     max: usize,
     metrics: Arc<Metrics>,
     refused: AtomicU64,
+    reason: String,
     goaway: Vec<u8>,
 }
 
@@ -43,7 +46,13 @@ impl ConnectionLimit {
             metrics,
             refused: AtomicU64::new(0),
             goaway: refusal_frames(reason.as_bytes()),
+            reason,
         }
+    }
+
+    /// Why a connection beyond the cap is refused, naming the flag.
+    pub fn reason(&self) -> &str {
+        &self.reason
     }
 
     /// A place for a new connection, or `None` when all are taken.
@@ -59,8 +68,13 @@ impl ConnectionLimit {
     /// closes the connection. A tokio socket's own `try_write` would not do:
     /// it reports WouldBlock until the runtime has seen the socket writable.
     pub fn refuse(&self, connection: std::io::Result<impl std::io::Write>) {
+        self.refuse_with(connection, &self.goaway);
+    }
+
+    /// [`refuse`](Self::refuse) with the transport's own refusal bytes.
+    pub fn refuse_with(&self, connection: std::io::Result<impl std::io::Write>, refusal: &[u8]) {
         if let Ok(mut connection) = connection {
-            let _ = connection.write(&self.goaway);
+            let _ = connection.write(refusal);
         }
         self.metrics.reject("connections");
         let refused = self.refused.fetch_add(1, Ordering::Relaxed) + 1;

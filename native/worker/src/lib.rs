@@ -6,7 +6,10 @@
 //! - [`auth`]: the shared token required on TCP.
 //! - [`pb`]: wire types generated from `proto/`.
 //! - [`grpc`]: framing, metadata, request reading and response bodies.
-//! - [`server`]: HTTP/2 request handling, routing, per-call logs and metrics.
+//! - [`server`]: HTTP/2 request handling and routing.
+//! - [`fast`]: the local fast path, a second Unix socket with length-prefixed frames.
+//! - [`calls`]: what a call goes through on either transport: dispatch,
+//!   deadline, drain tracking, per-call logs and metrics.
 //! - [`service`]: the Accelerator RPCs (invoke, streams, states, regions).
 //! - [`health`]: readiness and liveness, Check and Watch.
 //! - [`shm`]: registered shared-memory regions.
@@ -24,8 +27,10 @@
 pub mod admission;
 pub mod args;
 pub mod auth;
+pub mod calls;
 pub mod catalog;
 pub mod connections;
+pub mod fast;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod grpc;
@@ -92,7 +97,7 @@ enum Listener {
     Tcp(TcpListener),
 }
 
-fn bind_unix(path: &Path) -> std::io::Result<UnixListener> {
+pub(crate) fn bind_unix(path: &Path) -> std::io::Result<UnixListener> {
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         use std::os::unix::fs::FileTypeExt;
         if !meta.file_type().is_socket() {
@@ -152,8 +157,15 @@ pub async fn start(config: Config) -> std::io::Result<Worker> {
         Listener::Unix(_, path) => format!("unix:{}", path.display()),
         Listener::Tcp(l) => l.local_addr()?.to_string(),
     };
+    // Only next to a Unix socket: the fast path is for clients on this host.
+    let fast = match &listener {
+        Listener::Unix(_, path) if config.fast_path => fast::bind(path),
+        _ => None,
+    };
     let metrics_config = config.metrics;
-    let app = Arc::new(App::new(config, catalog));
+    let mut app = App::new(config, catalog);
+    app.fast_path_socket = fast.as_ref().map(|(_, path)| path.clone());
+    let app = Arc::new(app);
     let metrics_address = match metrics_config {
         Some(addr) => {
             let std_listener = std::net::TcpListener::bind(addr)?;
@@ -165,9 +177,20 @@ pub async fn start(config: Config) -> std::io::Result<Worker> {
     log::info(
         "listening",
         json!({ "address": address, "metrics": metrics_address.map(|a| a.to_string()), "instance": app.instance_id,
-                "version": app.worker_version }),
+                "version": app.worker_version,
+                "fast_path": app.fast_path_socket.as_ref().map(|p| p.display().to_string()) }),
     );
-    let accept = tokio::spawn(accept_loop(listener, Arc::clone(&app)));
+    let limit = Arc::new(connections::ConnectionLimit::new(app.config.max_connections, Arc::clone(&app.metrics)));
+    let grpc = accept_loop(listener, Arc::clone(&app), Arc::clone(&limit));
+    let accept = match fast {
+        Some((fast_listener, path)) => {
+            let fast = fast::accept_loop(fast_listener, path, Arc::clone(&app), limit);
+            tokio::spawn(async move {
+                tokio::join!(grpc, fast);
+            })
+        }
+        None => tokio::spawn(grpc),
+    };
     let warm = tokio::spawn(warm_up(Arc::clone(&app)));
     let done = tokio::spawn(run_lifecycle(Arc::clone(&app), accept, warm));
     Ok(Worker { address, metrics_address, app, done })
@@ -230,6 +253,7 @@ async fn run_lifecycle(app: Arc<App>, accept: JoinHandle<()>, warm: JoinHandle<(
         let _ = std::fs::remove_file(path);
     }
     log::info("exit", json!({ "instance": app.instance_id }));
+    log::flush();
 }
 
 fn http2(max_streams_per_connection: u32) -> Http {
@@ -242,11 +266,10 @@ fn http2(max_streams_per_connection: u32) -> Http {
     http
 }
 
-async fn accept_loop(listener: Listener, app: Arc<App>) {
+async fn accept_loop(listener: Listener, app: Arc<App>, limit: Arc<connections::ConnectionLimit>) {
     let mut shutdown = app.lifecycle.watch_shutdown();
     // Each connection holds a sender; when all are gone, `recv` yields None.
     let (open_tx, mut open_rx) = mpsc::channel::<()>(1);
-    let limit = connections::ConnectionLimit::new(app.config.max_connections, Arc::clone(&app.metrics));
     loop {
         let accepted = tokio::select! {
             _ = shutdown.changed() => break,

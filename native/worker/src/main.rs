@@ -89,6 +89,7 @@ fn main() -> ExitCode {
             app.lifecycle.request_drain();
         });
         worker.wait().await;
+        tandem_worker::log::flush();
         ExitCode::SUCCESS
     })
 }

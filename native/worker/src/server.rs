@@ -3,15 +3,15 @@
 //! handler under the call's deadline, and logging and counting every call.
 
 use crate::auth::{Verdict, HOW_TO_AUTHENTICATE};
+use crate::calls::{self, CancelOnDrop, GrpcFraming, Record};
 use crate::grpc::body::{http_error, trailers_only, unary_response};
 use crate::grpc::metadata::{parse_timeout, parse_traceparent};
 use crate::grpc::request::RequestMessages;
 use crate::grpc::{encode_message, status, Code, GrpcBody, Status};
 use crate::health;
 use crate::pb::health::HealthCheckRequest;
-use crate::service::{admin, invoke, stream, App, Call};
+use crate::service::{stream, App, Call};
 use http::{Method, Request, Response, StatusCode};
-use prost::Message;
 use std::sync::Arc;
 use std::time::Instant;
 use tandem_sdk::context::CancelFlag;
@@ -19,78 +19,6 @@ use tandem_sdk::CallContext;
 
 const ACCELERATOR: &str = "/tandem.v1.Accelerator/";
 const HEALTH: &str = "/grpc.health.v1.Health/";
-
-/// Sets the call's cancel flag when the handler is dropped, e.g. because
-/// the client reset the stream or the deadline passed.
-struct CancelOnDrop(Arc<CancelFlag>);
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        self.0.cancel();
-    }
-}
-
-/// Logs and counts a call once: on completion, or as CANCELLED when the
-/// handler is dropped first.
-struct Record<'a> {
-    app: &'a App,
-    call: Call,
-    done: bool,
-}
-
-impl Record<'_> {
-    fn finish(&mut self, code: Code) {
-        if self.done {
-            return;
-        }
-        self.done = true;
-        let call = &self.call;
-        let queue_us = call.queue.as_micros() as u64;
-        let compute_us = call.compute.as_micros() as u64;
-        let is_kernel_call = matches!(call.method, "Invoke" | "InvokeStream");
-        if is_kernel_call {
-            let kernel = if call.kernel.is_empty() { "unknown" } else { call.kernel.as_str() };
-            self.app.metrics.record_call(kernel, code.name(), call.queue, call.compute);
-        }
-        let level = if code == Code::Internal { crate::log::Level::Warn } else { crate::log::Level::Info };
-        crate::log::event(
-            level,
-            "call",
-            serde_json::json!({
-                "method": call.method,
-                "kernel": call.kernel,
-                "trace_id": call.ctx.trace_id_hex(),
-                "code": code.name(),
-                "queue_us": queue_us,
-                "compute_us": compute_us,
-                "duration_us": call.started.elapsed().as_micros() as u64,
-                "instance": self.app.instance_id,
-            }),
-        );
-    }
-}
-
-impl Drop for Record<'_> {
-    fn drop(&mut self) {
-        self.finish(Code::Cancelled);
-    }
-}
-
-/// Counts a call in a gauge until dropped, even when the client leaves.
-struct GaugeGuard(prometheus::IntGauge);
-
-impl GaugeGuard {
-    fn inc(gauge: &prometheus::IntGauge) -> GaugeGuard {
-        gauge.inc();
-        GaugeGuard(gauge.clone())
-    }
-}
-
-impl Drop for GaugeGuard {
-    fn drop(&mut self) {
-        self.0.dec();
-    }
-}
 
 fn method_name(path: &str) -> Option<&'static str> {
     const METHODS: [&str; 12] = [
@@ -156,7 +84,7 @@ pub async fn handle(app: Arc<App>, req: Request<hyper::Body>) -> Response<GrpcBo
     ctx.deadline = timeout.and_then(|t| started.checked_add(t));
     let call_flag = Arc::clone(&cancel);
     let _cancel_on_drop = CancelOnDrop(cancel);
-    let mut record = Record { app: &app, call: Call::new(method, ctx), done: false };
+    let mut record = Record::new(&app, Call::new(method, ctx), "grpc");
     // The standard health service stays open, so that probes need no
     // secret; it tells only whether the worker serves.
     if let (Some(token), false) = (&app.config.token, matches!(method, "Check" | "Watch")) {
@@ -177,10 +105,9 @@ pub async fn handle(app: Arc<App>, req: Request<hyper::Body>) -> Response<GrpcBo
         .with_budget(Arc::clone(&app.receive_budget))
         .with_idle_timeout(app.config.stream_idle_timeout);
 
-    let expired = status(Code::DeadlineExceeded, "the call's deadline passed before it completed");
     if timeout.is_some_and(|t| t.is_zero()) {
         record.finish(Code::DeadlineExceeded);
-        return trailers_only(&expired);
+        return trailers_only(&calls::expired());
     }
     if method == "Watch" {
         let response = match messages.unary::<HealthCheckRequest>().await {
@@ -191,23 +118,13 @@ pub async fn handle(app: Arc<App>, req: Request<hyper::Body>) -> Response<GrpcBo
         return response.unwrap_or_else(|err| trailers_only(&err));
     }
 
-    let tracked = matches!(method, "Invoke" | "InvokeStream" | "CreateState");
-    let _in_flight = tracked.then(|| (app.lifecycle.track(call_flag), GaugeGuard::inc(&app.metrics.in_flight)));
+    let _in_flight = calls::track(&app, method, call_flag);
     let deadline = record.call.ctx.deadline;
-    let work = dispatch(&app, method, &mut messages, &mut record.call);
-    let outcome = match deadline {
-        Some(deadline) => tokio::time::timeout_at(deadline.into(), work).await.unwrap_or_else(|_| Err(expired.clone())),
-        None => work.await,
-    };
+    let outcome = calls::within_deadline(deadline, dispatch(&app, method, &mut messages, &mut record.call)).await;
     if messages.idle_expired() {
         app.metrics.reject("idle");
     }
-    let outcome = outcome.inspect_err(|err| {
-        // A deadline or cancellation seen inside the kernel keeps its code.
-        if err.code == Code::Internal {
-            crate::log::warn("internal error", serde_json::json!({ "method": method, "message": err.message }));
-        }
-    });
+    calls::log_internal(method, &outcome);
     record.finish(outcome.as_ref().map_or_else(|e| e.code, |_| Code::Ok));
     match outcome {
         Ok(bytes) => unary_response(bytes),
@@ -239,49 +156,17 @@ async fn drain_small_body(mut body: hyper::Body) {
     let _ = tokio::time::timeout(REFUSAL_DRAIN_TIMEOUT, drain).await;
 }
 
-fn encode(message: &impl Message) -> Result<bytes::Bytes, Status> {
-    Ok(encode_message(message))
-}
-
+/// The one streaming request method; every other method is unary and served
+/// by [`calls::dispatch_unary`], as on the fast path.
 async fn dispatch(
     app: &Arc<App>,
     method: &'static str,
     messages: &mut RequestMessages,
     call: &mut Call,
 ) -> Result<bytes::Bytes, Status> {
-    match method {
-        "Describe" => {
-            messages.unary::<crate::pb::accelerator::DescribeRequest>().await?;
-            encode(&admin::describe(app))
-        }
-        "Invoke" => {
-            let req = messages.unary().await?;
-            encode(&invoke::invoke(app, req, call).await?)
-        }
-        "InvokeStream" => encode(&stream::invoke_stream(app, messages, call).await?),
-        "CreateState" => {
-            let req = messages.unary().await?;
-            encode(&admin::create_state(app, req).await?)
-        }
-        "DropState" => encode(&admin::drop_state(app, messages.unary().await?)?),
-        "ListStates" => {
-            messages.unary::<crate::pb::accelerator::ListStatesRequest>().await?;
-            encode(&admin::list_states(app)?)
-        }
-        "RegisterSharedMemory" => encode(&admin::register_shared_memory(app, messages.unary().await?)?),
-        "UnregisterSharedMemory" => encode(&admin::unregister_shared_memory(app, messages.unary().await?)?),
-        "ListSharedMemory" => {
-            messages.unary::<crate::pb::accelerator::ListSharedMemoryRequest>().await?;
-            encode(&admin::list_shared_memory(app)?)
-        }
-        "Drain" => {
-            messages.unary::<crate::pb::accelerator::DrainRequest>().await?;
-            encode(&admin::drain(app))
-        }
-        "Check" => {
-            let req: HealthCheckRequest = messages.unary().await?;
-            encode(&health::check(&app.lifecycle, &req.service)?)
-        }
-        _ => Err(status(Code::Unimplemented, format!("method '{method}' is not implemented"))),
+    if method == "InvokeStream" {
+        return Ok(encode_message(&stream::invoke_stream(app, messages, call).await?));
     }
+    let request = messages.unary_bytes().await?;
+    calls::dispatch_unary(app, method, request, call, &GrpcFraming).await
 }

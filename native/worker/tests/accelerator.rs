@@ -53,6 +53,8 @@ async fn topk_over_a_created_state_finds_the_nearest_rows() {
         inputs: vec![f32_tensor(&[1, 2], &[1.0, 0.1])],
         params: vec![int(2), int(0)],
         outputs: vec![output(DType::I64, &[1, 2]), output(DType::F32, &[1, 2])],
+        // Under --inline-work-threshold: runs on the I/O thread.
+        work: 6,
     };
     let reply = client.invoke(&req).await.unwrap();
     assert_eq!(i64s(&reply.outputs[0]), vec![0, 2]);

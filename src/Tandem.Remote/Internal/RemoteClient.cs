@@ -168,7 +168,7 @@ internal sealed class RemoteClient : IRemoteBackendSource, IWorkerPoolAdmin, IAs
     private async Task ConnectEndpointsAsync()
     {
         var token = WorkerTokens.Configured(_options);
-        var connections = _options.Endpoints.Select(e => new WorkerConnection(e, e, null, _time, () => _options, token)).ToArray();
+        var connections = _options.Endpoints.Select(e => new WorkerConnection(e, e, null, _time, () => _options, token, _logger)).ToArray();
         var joins = connections.Select(async c =>
         {
             await c.WaitServingAsync(_options.StartTimeout, _stopping.Token).ConfigureAwait(false);
@@ -204,7 +204,7 @@ internal sealed class RemoteClient : IRemoteBackendSource, IWorkerPoolAdmin, IAs
         var token = _stopping.Token;
         while (!token.IsCancellationRequested)
         {
-            var connection = new WorkerConnection(endpoint, endpoint, null, _time, () => _options, workerToken);
+            var connection = new WorkerConnection(endpoint, endpoint, null, _time, () => _options, workerToken, _logger);
             try
             {
                 await Task.Delay(_options.EjectionProbeInterval, _time, token).ConfigureAwait(false);

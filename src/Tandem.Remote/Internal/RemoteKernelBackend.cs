@@ -52,7 +52,7 @@ internal sealed class RemoteKernelBackend(RemoteClient client, Func<TandemOption
                         await Pool.EnsureRegisteredAsync(worker, region, cancellationToken).ConfigureAwait(false);
                     }
 
-                    reply = await worker.Client.InvokeAsync(request, Headers(), Deadline(options), cancellationToken).ConfigureAwait(false);
+                    reply = await worker.InvokeAsync(request, Deadline(options), cancellationToken).ConfigureAwait(false);
                     worker.Succeeded();
                     break;
                 }
@@ -219,7 +219,8 @@ internal sealed class RemoteKernelBackend(RemoteClient client, Func<TandemOption
     private static unsafe InvokeRequest BuildRequest(KernelCall call, string stateId, MappedRegion? region, int threshold)
     {
         ref var args = ref call.Args;
-        var request = new InvokeRequest { Kernel = call.Kernel, KernelVersion = call.Descriptor.Version, StateId = stateId };
+        // The work estimate lets the worker run a tiny call on its I/O thread (--inline-work-threshold).
+        var request = new InvokeRequest { Kernel = call.Kernel, KernelVersion = call.Descriptor.Version, StateId = stateId, Work = call.Work > 0 ? (ulong)call.Work : 0 };
         long offset = 0;
         for (var i = 0; i < args.InputCount; i++)
         {

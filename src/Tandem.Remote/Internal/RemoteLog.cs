@@ -29,6 +29,15 @@ internal static partial class RemoteLog
     [LoggerMessage(EventId = 109, Level = LogLevel.Error, Message = "Rolling upgrade to {Binary} requested by configuration failed: {Reason}")]
     public static partial void ConfiguredUpgradeFailed(ILogger logger, string? binary, string reason);
 
+    [LoggerMessage(EventId = 110, Level = LogLevel.Information, Message = "Worker {Name}: kernel calls use the fast path at {Socket} (at most {MaxInFlight} in flight)")]
+    public static partial void FastPathConnected(ILogger logger, string name, string socket, int maxInFlight);
+
+    [LoggerMessage(EventId = 111, Level = LogLevel.Warning, Message = "Worker {Name}: the fast path at {Socket} is not used ({Reason}); kernel calls keep gRPC")]
+    public static partial void FastPathNotUsed(ILogger logger, string name, string socket, string reason);
+
+    [LoggerMessage(EventId = 112, Level = LogLevel.Information, Message = "Worker {Name}: the fast-path connection closed ({Reason}); kernel calls use gRPC until it reconnects")]
+    public static partial void FastPathClosed(ILogger logger, string name, string reason);
+
     [LoggerMessage(EventId = 105, Level = LogLevel.Information, Message = "Rolling upgrade to {Binary} (build {BuildId}) finished")]
     public static partial void UpgradeFinished(ILogger logger, string binary, string buildId);
 }

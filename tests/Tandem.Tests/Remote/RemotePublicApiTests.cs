@@ -14,6 +14,7 @@ public sealed class RemotePublicApiTests
             [
                 "Microsoft.Extensions.DependencyInjection.RemoteServiceCollectionExtensions",
                 "Tandem.Remote.IWorkerPoolAdmin",
+                "Tandem.Remote.RemoteFastPath",
                 "Tandem.Remote.RemoteOptions",
                 "Tandem.Remote.RemoteTransport",
                 "Tandem.Remote.WorkerInfo",

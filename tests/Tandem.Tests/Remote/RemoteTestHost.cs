@@ -97,7 +97,48 @@ internal sealed class RemoteTestHost : IAsyncDisposable
         }
     }
 
-    public static void Signal(int pid, int signal) => Signals.Send(pid, signal);
+    /// <summary>
+    /// Sends <paramref name="signal"/>; for SIGSTOP, returns once the process
+    /// is stopped: kill() returns before every thread of it has stopped, and a
+    /// worker answers a tiny call in microseconds, well inside that gap.
+    /// </summary>
+    public static void Signal(int pid, int signal)
+    {
+        Signals.Send(pid, signal);
+        if (signal != Signals.Stop)
+        {
+            return;
+        }
+
+        var watch = Stopwatch.StartNew();
+        while (!AllThreadsStopped(pid))
+        {
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), $"process {pid} did not stop within 10 s of SIGSTOP");
+            Thread.Yield();
+        }
+    }
+
+    /// <summary>Whether every thread of <paramref name="pid"/> is stopped (state T in /proc), or the process is gone.</summary>
+    private static bool AllThreadsStopped(int pid)
+    {
+        try
+        {
+            foreach (var task in Directory.GetDirectories($"/proc/{pid}/task"))
+            {
+                var stat = File.ReadAllText(Path.Combine(task, "stat"));
+                if (stat[stat.LastIndexOf(')') + 2] is not ('T' or 't'))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return true;
+        }
+    }
 
     public ValueTask DisposeAsync() => _services.DisposeAsync();
 }

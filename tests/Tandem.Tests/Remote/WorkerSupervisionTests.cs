@@ -11,7 +11,9 @@ namespace Tandem.Tests.Remote;
 /// <summary>
 /// The pool and its supervisor against real tandem-worker processes: crash,
 /// stop, rolling upgrade, shared memory and cleanup. Each test runs its own
-/// workers; the collection keeps these tests from running side by side.
+/// workers; the collection keeps these tests from running side by side. The
+/// faults, deadlines and shared memory run over both transports: the fast
+/// path (the default for these Unix-socket workers) and gRPC.
 /// </summary>
 [Collection(Name)]
 public sealed class WorkerSupervisionTests
@@ -20,12 +22,22 @@ public sealed class WorkerSupervisionTests
     private const int Dim = 16;
     private static readonly float[] Vectors = TestData.Integers(2000, Dim, seed: 5);
 
-    [Fact]
-    public async Task KillWorker_UnderLoad_EveryCallCompletes()
+    [Theory]
+    [InlineData(RemoteFastPath.Auto)]
+    [InlineData(RemoteFastPath.Off)]
+    public async Task KillWorker_UnderLoad_EveryCallCompletes(RemoteFastPath fastPath)
     {
         // Unbatched, so each of the 200 calls is its own request.
-        await using var host = new RemoteTestHost(o => o.RestartBackoff = TimeSpan.FromMilliseconds(50), fallback: true, tandem: o => o.Batching.Enabled = false);
+        await using var host = new RemoteTestHost(
+            o =>
+            {
+                o.RestartBackoff = TimeSpan.FromMilliseconds(50);
+                o.FastPath = fastPath;
+            },
+            fallback: true,
+            tandem: o => o.Batching.Enabled = false);
         var before = await host.StartAsync();
+        AssertTransport(host, fastPath);
         await host.Search.CreateCollectionAsync("c", TestData.Integers(200_000, Dim, seed: 6), Dim);
         var queries = Enumerable.Range(0, 200).Select(i => TestData.Integers(1, Dim, seed: 100 + i)).ToArray();
         var expected = await Task.WhenAll(queries.Select(q => host.Search.TopKAsync("c", q, 5).AsTask()));
@@ -52,18 +64,23 @@ public sealed class WorkerSupervisionTests
         Assert.False(RemoteTestHost.IsAlive(victim.ProcessId.Value));
         var replacement = host.Client.Pool.Workers.Single(w => w.Name == victim.Name);
         Assert.Single(replacement.States);
+        Assert.Equal(fastPath == RemoteFastPath.Auto, replacement.UsesFastPath);
     }
 
-    [Fact]
-    public async Task StopWorker_CallsFailOverAndItRejoinsAfterContinue()
+    [Theory]
+    [InlineData(RemoteFastPath.Auto)]
+    [InlineData(RemoteFastPath.Off)]
+    public async Task StopWorker_CallsFailOverAndItRejoinsAfterContinue(RemoteFastPath fastPath)
     {
         await using var host = new RemoteTestHost(o =>
         {
             o.CallDeadline = TimeSpan.FromMilliseconds(500);
             o.EjectionConsecutiveFailures = 2;
             o.EjectionProbeInterval = TimeSpan.FromMilliseconds(200);
+            o.FastPath = fastPath;
         });
         var workers = await host.StartAsync();
+        AssertTransport(host, fastPath);
         await host.Search.CreateCollectionAsync("c", Vectors, Dim);
         var stopped = workers[0];
         RemoteTestHost.Signal(stopped.ProcessId!.Value, Signals.Stop);
@@ -99,16 +116,20 @@ public sealed class WorkerSupervisionTests
         Assert.Equal(2, host.Client.Pool.Workers.Single(w => w.Name == stopped.Name).States.Count);
     }
 
-    [Fact]
-    public async Task StoppedOnlyWorker_CallMissesItsDeadline_DeadlineExceededNamingTheSetting()
+    [Theory]
+    [InlineData(RemoteFastPath.Auto)]
+    [InlineData(RemoteFastPath.Off)]
+    public async Task StoppedOnlyWorker_CallMissesItsDeadline_DeadlineExceededNamingTheSetting(RemoteFastPath fastPath)
     {
         await using var host = new RemoteTestHost(o =>
         {
             o.WorkerCount = 1;
             o.CallDeadline = TimeSpan.FromMilliseconds(300);
             o.RetriesOnOtherWorkers = 0;
+            o.FastPath = fastPath;
         });
         var workers = await host.StartAsync();
+        AssertTransport(host, fastPath);
         await host.Search.CreateCollectionAsync("c", Vectors, Dim);
         RemoteTestHost.Signal(workers[0].ProcessId!.Value, Signals.Stop);
         try
@@ -289,20 +310,28 @@ public sealed class WorkerSupervisionTests
         Assert.Equal(expected.Ids, (await host.Search.TopKAsync("c", query, 3)).Ids);
     }
 
-    [Fact]
-    public async Task TopKAsync_AboveSharedMemoryThreshold_UsesRegionAndMatchesInline()
+    [Theory]
+    [InlineData(RemoteFastPath.Auto)]
+    [InlineData(RemoteFastPath.Off)]
+    public async Task TopKAsync_AboveSharedMemoryThreshold_UsesRegionAndMatchesInline(RemoteFastPath fastPath)
     {
         const int BigDim = 512;
         var vectors = TestData.Integers(300, BigDim, seed: 3);
         var queries = TestData.Integers(64, BigDim, seed: 4); // 128 KiB: above the 64 KiB default
         TopKResult viaSharedMemory;
         TopKResult inline;
-        await using (var shared = new RemoteTestHost(o => o.WorkerCount = 1))
+        await using (var shared = new RemoteTestHost(o =>
+        {
+            o.WorkerCount = 1;
+            o.FastPath = fastPath;
+        }))
         {
             await shared.StartAsync();
+            AssertTransport(shared, fastPath);
             await shared.Search.CreateCollectionAsync("c", vectors, BigDim);
             viaSharedMemory = await shared.Search.TopKAsync("c", queries, 10);
             Assert.True(shared.Client.Pool.SharedMemory.Rentals > 0);
+            Assert.Equal(fastPath == RemoteFastPath.Auto, shared.Client.Pool.Workers.Single().FastPathCalls > 0);
             var worker = shared.Client.Pool.Workers.Single();
             var regions = await worker.Client.ListSharedMemoryAsync(new Tandem.Contracts.V1.ListSharedMemoryRequest());
             Assert.Contains(regions.Regions, r => r.Name.StartsWith(shared.Client.Pool.SharedMemory.Prefix, StringComparison.Ordinal));
@@ -312,6 +341,7 @@ public sealed class WorkerSupervisionTests
         {
             o.WorkerCount = 1;
             o.SharedMemoryThresholdBytes = int.MaxValue;
+            o.FastPath = fastPath;
         }))
         {
             await small.Search.CreateCollectionAsync("c", vectors, BigDim);
@@ -397,6 +427,10 @@ public sealed class WorkerSupervisionTests
 
         Assert.Equal(overUnix.Ids, overTcp.Ids);
     }
+
+    /// <summary>The workers use the transport the test runs over: the fast path unless it is off.</summary>
+    private static void AssertTransport(RemoteTestHost host, RemoteFastPath fastPath) =>
+        Assert.All(host.Client.Pool.Workers, w => Assert.Equal(fastPath == RemoteFastPath.Auto, w.UsesFastPath));
 
     private static WorkerInfo Info(RemoteTestHost host, string name) => host.Admin.Workers.Single(w => w.Name == name);
 

@@ -129,6 +129,11 @@ impl RequestMessages {
 
     /// The single message of a unary request, decoded.
     pub async fn unary<M: Message + Default>(&mut self) -> Result<M, Status> {
+        decode(self.unary_bytes().await?)
+    }
+
+    /// The single message of a unary request, still encoded.
+    pub async fn unary_bytes(&mut self) -> Result<Bytes, Status> {
         let message = self.next().await?.ok_or_else(|| status(Code::Internal, "the request carried no message"))?;
         // The message's budget stays taken for the rest of the call.
         let held = self.held.take();
@@ -136,7 +141,7 @@ impl RequestMessages {
             return Err(status(Code::Internal, "a unary request carried more than one message"));
         }
         self.held = held;
-        decode(message)
+        Ok(message)
     }
 }
 

@@ -19,6 +19,8 @@ pub fn describe(app: &App) -> DescribeReply {
         max_queue: app.admission.max_queue as u32,
         max_message_bytes: app.config.max_message_bytes as u64,
         instance_id: app.instance_id.clone(),
+        fast_path_socket: app.fast_path_socket.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+        fast_path_version: if app.fast_path_socket.is_some() { u32::from(crate::fast::frame::VERSION) } else { 0 },
     }
 }
 

@@ -1,12 +1,14 @@
 //! `Invoke`: admission first (before outputs are allocated or inputs
-//! copied), then the kernel on the compute pool; and the start-up warm-up
-//! that runs every kernel's own (descriptor-derived) warm-up on that pool.
+//! copied), then the kernel on the compute pool — or, for a call its client
+//! estimated below `--inline-work-threshold`, right here on the I/O thread;
+//! and the start-up warm-up that runs every kernel's own
+//! (descriptor-derived) warm-up on the pool.
 
 use super::tensors::{
     allocate_outputs, check_overlaps, decode_inputs, decode_params, plan_outputs, reserve_outputs, Input, Output,
 };
 use super::{App, Call};
-use crate::admission::on_pool;
+use crate::admission::{inline, on_pool};
 use crate::catalog::WorkerState;
 use crate::grpc::Status;
 use crate::pb::accelerator::{InvokeReply, InvokeRequest};
@@ -33,12 +35,13 @@ async fn invoke_with_state(
     let inputs = decode_inputs(&req.inputs, &app.regions, "input")?;
     let params = decode_params(&req.params)?;
     let plan = plan_outputs(&req.outputs, &app.regions, app.config.max_message_bytes)?;
+    let tiny = req.work > 0 && req.work < app.config.inline_work_threshold;
     drop(req);
     let (slot, queued) = app.admission.slot(ticket).await?;
     call.queue = queued;
     call.ctx.check()?;
     let ctx = call.ctx.clone();
-    let done = on_pool(Some(slot), &name, move || {
+    let job = move || {
         let mut outputs = allocate_outputs(plan)?;
         check_overlaps(&inputs, &outputs)?;
         reserve_outputs(&mut outputs)?;
@@ -46,11 +49,11 @@ async fn invoke_with_state(
         let mut out_views: Vec<TensorMut<'_>> = outputs.iter_mut().map(Output::view).collect();
         catalog.invoke(&kernel, state.as_deref(), &views, &params, &mut out_views, &ctx)?;
         drop(out_views);
-        // Into the client's shared ranges, still on the compute thread.
+        // Into the client's shared ranges, still on the thread that ran the kernel.
         outputs.iter_mut().for_each(Output::publish);
         Ok(outputs)
-    })
-    .await;
+    };
+    let done = if tiny { inline(slot, &name, job) } else { on_pool(Some(slot), &name, job).await };
     let (outputs, compute) = done.inspect_err(|err| {
         if err.is_work_refusal() {
             app.metrics.reject("work");

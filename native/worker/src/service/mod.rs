@@ -41,6 +41,8 @@ pub struct App {
     pub receive_budget: Arc<tokio::sync::Semaphore>,
     /// InvokeStream calls open at once (`--max-open-streams`).
     pub open_streams: Arc<tokio::sync::Semaphore>,
+    /// The fast path's socket, when the worker offers one (src/fast).
+    pub fast_path_socket: Option<std::path::PathBuf>,
 }
 
 impl App {
@@ -63,6 +65,7 @@ impl App {
                 config.max_message_bytes.saturating_mul(RECEIVE_BUDGET_MESSAGES),
             ),
             open_streams: Arc::new(tokio::sync::Semaphore::new(config.max_open_streams)),
+            fast_path_socket: None,
             config,
         }
     }

@@ -2,6 +2,8 @@
 //! a temporary socket, shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod fast;
+
 use bytes::Bytes;
 use http::{HeaderMap, Request, StatusCode};
 use hyper::body::HttpBody;

@@ -3,9 +3,12 @@ using System.Diagnostics;
 using Grpc.Core;
 using Grpc.Health.V1;
 using Grpc.Net.Client;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Tandem.Contracts.V1;
 using Tandem.Remote.Internal.Supervision;
 using Tandem.Remote.Internal.Transport;
+using Tandem.Remote.Internal.Transport.FastPath;
 
 namespace Tandem.Remote.Internal.Pool;
 
@@ -13,7 +16,9 @@ namespace Tandem.Remote.Internal.Pool;
 /// One worker as the pool sees it: its channel, readiness (kept current by a
 /// reconnecting Health.Watch), routing counters, ejection after consecutive
 /// failures with re-admission by probe, and what it holds (states,
-/// registered shared-memory regions).
+/// registered shared-memory regions). Kernel calls go over the worker's fast
+/// path when it offers one on this host (<see cref="RemoteOptions.FastPath"/>),
+/// everything else over the channel.
 /// </summary>
 internal sealed class WorkerConnection : IDisposable
 {
@@ -33,8 +38,11 @@ internal sealed class WorkerConnection : IDisposable
     // Completed by the call that leaves a retiring worker idle.
     private readonly TaskCompletionSource _idle = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly SemaphoreSlim _identity = new(1, 1);
+    // Null when the fast path is off or the worker is not on a Unix socket.
+    private readonly FastPathLink? _fastPath;
+    private long _fastCalls;
 
-    public WorkerConnection(string name, string address, WorkerProcess? process, TimeProvider time, Func<RemoteOptions> options, string? token = null)
+    public WorkerConnection(string name, string address, WorkerProcess? process, TimeProvider time, Func<RemoteOptions> options, string? token = null, ILogger? logger = null)
     {
         Name = name;
         Address = address;
@@ -44,7 +52,47 @@ internal sealed class WorkerConnection : IDisposable
         _channel = WorkerChannels.Create(address, token);
         Client = new Accelerator.AcceleratorClient(_channel);
         Health = new Health.HealthClient(_channel);
+        if (options().FastPath == RemoteFastPath.Auto && address.StartsWith(WorkerChannels.UnixScheme, StringComparison.Ordinal))
+        {
+            _fastPath = new FastPathLink(name, token, logger ?? NullLogger.Instance, time);
+        }
     }
+
+    /// <summary>Whether kernel calls go over the fast path now.</summary>
+    public bool UsesFastPath => _fastPath?.Current is not null;
+
+    /// <summary>Kernel calls sent over the fast path so far (for tests and benchmarks).</summary>
+    public long FastPathCalls => Interlocked.Read(ref _fastCalls);
+
+    /// <summary>The fast path's open connection, or null (benchmarks call it bare).</summary>
+    internal FastPathConnection? FastPath => _fastPath?.Current;
+
+    /// <summary>Completes once the fast path is connected; never when the worker offers none (tests and benchmarks bound the wait).</summary>
+    internal Task WhenFastPathConnected() => _fastPath?.WhenConnected() ?? new TaskCompletionSource().Task;
+
+    /// <summary>Closes the fast path's connection as a broken socket would (tests).</summary>
+    internal void CloseFastPath(string reason) => _fastPath?.CloseCurrent(reason);
+
+    /// <summary>
+    /// A kernel call: over the fast path when it is connected, else over gRPC.
+    /// Either way a failure is an <see cref="RpcException"/> with the worker's code.
+    /// </summary>
+    public Task<InvokeReply> InvokeAsync(InvokeRequest request, DateTime? deadline, CancellationToken cancellationToken)
+    {
+        if (_fastPath?.Current is { } fast)
+        {
+            Interlocked.Increment(ref _fastCalls);
+            return fast.CallAsync(FastPathFrames.MethodInvoke, request, InvokeReply.Parser, deadline, cancellationToken);
+        }
+
+        return Client.InvokeAsync(request, Internal.RemoteKernelBackend.Headers(), deadline, cancellationToken).ResponseAsync;
+    }
+
+    /// <summary>Connects the fast path the worker's Describe offers (or stops using one it no longer offers).</summary>
+    private Task UseFastPathAsync(DescribeReply describe, CancellationToken cancellationToken) =>
+        _fastPath is null
+            ? Task.CompletedTask
+            : _fastPath.UseAsync(Address[WorkerChannels.UnixScheme.Length..], describe.FastPathSocket, describe.FastPathVersion, cancellationToken);
 
     public string Name { get; }
 
@@ -168,6 +216,7 @@ internal sealed class WorkerConnection : IDisposable
         Description = describe;
         Version = describe.WorkerVersion;
         InstanceId = describe.InstanceId;
+        await UseFastPathAsync(describe, cancellationToken).ConfigureAwait(false);
         SetHealth(HealthCheckResponse.Types.ServingStatus.Serving);
         _ = Task.Run(WatchHealthAsync);
     }
@@ -351,6 +400,8 @@ internal sealed class WorkerConnection : IDisposable
             Regions.Clear();
             Version = describe.WorkerVersion;
             InstanceId = describe.InstanceId;
+            // A new process: its own fast-path socket (or none).
+            await UseFastPathAsync(describe, cancellationToken).ConfigureAwait(false);
             if (Restarted is { } restore)
             {
                 await restore(this, cancellationToken).ConfigureAwait(false);
@@ -367,6 +418,7 @@ internal sealed class WorkerConnection : IDisposable
     public void Dispose()
     {
         _stop.Cancel();
+        _fastPath?.Dispose();
         // The token source is not disposed: background loops may still read its token.
         _channel.Dispose();
     }

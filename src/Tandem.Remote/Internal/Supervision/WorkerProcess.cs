@@ -56,6 +56,12 @@ internal sealed class WorkerProcess : IDisposable
             info.ArgumentList.Add(socket);
         }
 
+        if (options.FastPath == RemoteFastPath.Off && options.Transport == RemoteTransport.UnixSocket)
+        {
+            info.ArgumentList.Add("--fast-path");
+            info.ArgumentList.Add("off");
+        }
+
         if (options.WorkerMaxConcurrency is { } concurrency)
         {
             info.ArgumentList.Add("--max-concurrency");
@@ -87,6 +93,16 @@ internal sealed class WorkerProcess : IDisposable
             info.Environment[Transport.WorkerTokens.EnvironmentVariable] = token;
         }
 
+        // Info lines (one per call) reach this client's log only at Debug
+        // (event 107): a worker whose client would drop them does not write
+        // them, so no call pays for a line nobody keeps. Decided at start.
+        logger ??= NullLogger.Instance;
+        if (!logger.IsEnabled(LogLevel.Debug))
+        {
+            info.ArgumentList.Add("--log-level");
+            info.ArgumentList.Add("warn");
+        }
+
         info.ArgumentList.Add("--grace");
         info.ArgumentList.Add(Math.Max(1, (int)Math.Ceiling(options.DrainGrace.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture));
         info.ArgumentList.Add("--supervised");
@@ -108,7 +124,6 @@ internal sealed class WorkerProcess : IDisposable
         process.OutputDataReceived += (_, e) => worker.OnStdout(e.Data);
         // The worker's JSON logs: always drained so it never blocks on a full
         // pipe; warnings and errors (with their correlation ids) reach the log.
-        logger ??= NullLogger.Instance;
         process.ErrorDataReceived += (_, e) =>
         {
             if (e.Data is { Length: > 0 } line)
@@ -253,11 +268,13 @@ internal sealed class WorkerProcess : IDisposable
         _process.Dispose();
     }
 
+    /// <summary>Deletes the sockets a killed worker could not remove: its gRPC socket and its fast path's next to it.</summary>
     private void DeleteSocket()
     {
         if (_socketPath is not null)
         {
             File.Delete(_socketPath);
+            File.Delete(_socketPath + ".fast");
         }
     }
 }

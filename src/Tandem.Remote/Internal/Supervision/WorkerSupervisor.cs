@@ -132,7 +132,7 @@ internal sealed class WorkerSupervisor : IAsyncDisposable
         try
         {
             var address = await process.WaitListeningAsync(_options.StartTimeout, linked.Token).ConfigureAwait(false);
-            worker = new WorkerConnection(slot.Name, address, process, _time, () => _options, _token);
+            worker = new WorkerConnection(slot.Name, address, process, _time, () => _options, _token, _logger);
             await worker.WaitServingAsync(_options.StartTimeout, linked.Token).ConfigureAwait(false);
             await _pool.JoinAsync(worker, linked.Token).ConfigureAwait(false);
         }
