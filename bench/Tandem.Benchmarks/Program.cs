@@ -15,6 +15,9 @@ switch (args)
     case ["pool", ..]:
         await PoolThroughput.RunAsync();
         return;
+    case ["cputime", ..]:
+        CpuTimeRunner.Run(args);
+        return;
     case ["inprocess-search", ..]:
         await InProcessSearch.RunAsync(args);
         return;

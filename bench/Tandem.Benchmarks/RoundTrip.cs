@@ -40,7 +40,7 @@ internal static class RoundTrip
         var vectors = GaussianData.Create(random, Rows * Dim);
         var query = GaussianData.Create(random, Dim);
         Console.WriteLine($"roundtrip: similarity.topk n = {Rows:N0}, dim = {Dim}, k = {K}, 1 query, concurrency 1, {calls:N0} calls after {warmup:N0} warm-up, {Environment.ProcessorCount} cores");
-        Console.WriteLine($"cpu: {CpuModel()}; load average at start: {LoadAverage()}");
+        Console.WriteLine($"cpu: {MachineFacts.CpuModel()}; load average at start: {MachineFacts.LoadAverage()}");
         Console.WriteLine($"{"path",-44} {"p50 µs",9} {"p99 µs",9} {"client CPU µs/call",19} {"server CPU µs/call",19}");
 
         var floor = await FloorAsync(calls, warmup);
@@ -122,14 +122,9 @@ internal static class RoundTrip
 
         }
 
-        Console.WriteLine($"load average at end: {LoadAverage()}");
+        Console.WriteLine($"load average at end: {MachineFacts.LoadAverage()}");
         Console.WriteLine("targets: fast path p50 ≤ 2x the floor; gRPC (Remote, UDS gRPC) p50 ≤ 4x the floor");
     }
-
-    private static string CpuModel() =>
-        File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown";
-
-    private static string LoadAverage() => string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
 
     private static void Print(string name, Sample s) =>
         Console.WriteLine($"{name,-44} {s.P50,9:F1} {s.P99,9:F1} {s.ClientCpu,19:F1} {(s.ServerCpu is { } cpu ? cpu.ToString("F1") : "-"),19}");

@@ -18,6 +18,15 @@ public interface IBlake3Hashing
     /// <summary>The digest of <paramref name="data"/>, computed in process on this thread.</summary>
     byte[] Hash(ReadOnlySpan<byte> data, int outputLength = 32);
 
+    /// <summary>
+    /// Writes the digest of <paramref name="data"/>, as long as
+    /// <paramref name="destination"/> (1 byte to <see cref="MaxOutputLength"/>),
+    /// into <paramref name="destination"/>, in process on this thread: the
+    /// call allocates nothing. <paramref name="destination"/> must not overlap
+    /// <paramref name="data"/>.
+    /// </summary>
+    void Hash(ReadOnlySpan<byte> data, Span<byte> destination) => Hash(data, destination.Length).CopyTo(destination);
+
     /// <summary>The digest of <paramref name="data"/> on the configured backend; keep the memory unchanged until the task completes.</summary>
     ValueTask<byte[]> HashAsync(ReadOnlyMemory<byte> data, int outputLength = 32, CancellationToken cancellationToken = default);
 

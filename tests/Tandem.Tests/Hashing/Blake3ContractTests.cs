@@ -171,6 +171,71 @@ public abstract class Blake3ContractTests : BackendContractTests<IBlake3Hashing>
         Assert.Contains("1 to 1048576", error.Message);
     }
 
+    [Theory]
+    [InlineData(0, 32)]
+    [InlineData(64, 32)]
+    [InlineData(1025, 7)]
+    [InlineData(300_000, 131)]
+    public void Hash_IntoDestination_SameDigestAsTheArrayOverloadAndNothingElseWritten(int length, int outputLength)
+    {
+        var data = new byte[length];
+        new Random(length).NextBytes(data);
+        var buffer = new byte[outputLength + 2];
+        buffer.AsSpan().Fill(0xAA);
+
+        Sut.Hash(data, buffer.AsSpan(1, outputLength));
+
+        Assert.Equal(Sut.Hash(data, outputLength), buffer[1..^1]);
+        Assert.Equal(0xAA, buffer[0]);
+        Assert.Equal(0xAA, buffer[^1]);
+    }
+
+    [Fact]
+    public void Hash_IntoDestination_BadLengthOrOverlapRefusedAndTheNextCallIsRight()
+    {
+        var data = new byte[256];
+        new Random(5).NextBytes(data);
+        var expected = Sut.Hash(data.AsSpan(0, 128));
+
+        var empty = Assert.Throws<TandemException>(() => Sut.Hash(data, Span<byte>.Empty));
+        var tooLong = Assert.Throws<TandemException>(() => Sut.Hash(data, new byte[(1 << 20) + 1]));
+        var overlap = Assert.Throws<TandemException>(() => Sut.Hash(data.AsSpan(0, 128), data.AsSpan(100, 32)));
+
+        Assert.Equal(TandemStatusCode.InvalidArgument, empty.Code);
+        Assert.Contains("1 to 1048576", empty.Message);
+        Assert.Equal(TandemStatusCode.InvalidArgument, tooLong.Code);
+        Assert.Equal(TandemStatusCode.InvalidArgument, overlap.Code);
+        Assert.Contains("overlaps", overlap.Message);
+        // A refused call leaves the reused call object clean for the next one on this thread.
+        var digest = new byte[32];
+        Sut.Hash(data.AsSpan(0, 128), digest);
+        Assert.Equal(expected, digest);
+    }
+
+    [Fact]
+    public async Task Hash_ManyThreadsAtOnce_EachDigestItsOwn()
+    {
+        var inputs = Enumerable.Range(0, 64).Select(i => Enumerable.Range(0, 1 + (i * 37)).Select(b => (byte)(b ^ i)).ToArray()).ToArray();
+        var expected = inputs.Select(input => Sut.Hash(input)).ToArray();
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 8).Select(t => Task.Run(() =>
+        {
+            var mismatches = 0;
+            var digest = new byte[32];
+            for (var round = 0; round < 200; round++)
+            {
+                var i = (round * 7 + t) % inputs.Length;
+                Sut.Hash(inputs[i], digest);
+                mismatches += digest.AsSpan().SequenceEqual(expected[i]) ? 0 : 1;
+                mismatches += Sut.Hash(inputs[i]).AsSpan().SequenceEqual(expected[i]) ? 0 : 1;
+            }
+
+            return mismatches;
+        })));
+
+        Assert.All(results, mismatches => Assert.Equal(0, mismatches));
+    }
+
     [Fact]
     public void Hash_MaximumExtendedOutput_PrefixIsTheDefaultDigest()
     {

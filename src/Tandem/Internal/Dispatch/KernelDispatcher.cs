@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using System.Runtime.CompilerServices;
 using Tandem.Internal.Kernels;
 using Tandem.Internal.Telemetry;
 
@@ -15,7 +16,10 @@ namespace Tandem.Internal.Dispatch;
 /// </summary>
 internal sealed class KernelDispatcher
 {
-    private readonly ConcurrentDictionary<(string Kernel, BackendKind Backend), Admission> _admissions = new();
+    // Per kernel name, one admission per BackendKind; _byDescriptor finds them
+    // without hashing the name, and forgets a descriptor nobody holds.
+    private readonly ConcurrentDictionary<string, Admission[]> _admissions = new(StringComparer.Ordinal);
+    private readonly ConditionalWeakTable<Tandem.Contracts.V1.KernelDescriptor, Admission[]> _byDescriptor = new();
     private readonly ConcurrentDictionary<BatchKey, BatchQueue> _queues = new(BatchKey.Comparer);
     private readonly ConcurrentDictionary<BatchKey, BatchQueue>.AlternateLookup<BatchKey.Probe> _queuesByCall;
     private readonly TimeProvider _time;
@@ -72,15 +76,20 @@ internal sealed class KernelDispatcher
         }
     }
 
+    /// <summary>Runs one short synchronous call that started at <c>started</c> (a <see cref="TimeProvider"/> timestamp) on an in-process backend.</summary>
+    public delegate void SyncExecutor(IInProcessKernelBackend backend, KernelCall call, long started);
+
     /// <summary>
     /// A short synchronous call (a span hashed in place): admission and
     /// telemetry as for every call; no queue or batch, since the caller's
-    /// thread is the one that runs it, in process.
+    /// thread is the one that runs it, in process. With no listener on the
+    /// <c>Tandem</c> meter or activity source, it costs two counter updates
+    /// and one clock read.
     /// </summary>
-    public void Dispatch(IInProcessKernelBackend backend, KernelCall call, Action<IInProcessKernelBackend, KernelCall> execute)
+    public void Dispatch(IInProcessKernelBackend backend, KernelCall call, SyncExecutor execute)
     {
         var started = _time.GetTimestamp();
-        using var span = TandemTelemetry.Source.StartActivity("tandem.call");
+        using var span = TandemTelemetry.Source.HasListeners() ? TandemTelemetry.Source.StartActivity("tandem.call") : null;
         span?.SetTag("tandem.kernel", call.Kernel);
         var code = TandemStatusCode.Ok;
         try
@@ -88,7 +97,7 @@ internal sealed class KernelDispatcher
             var admission = Admit(backend, call, _options().Batching.QueueLimit);
             try
             {
-                execute(backend, call);
+                execute(backend, call, started);
             }
             finally
             {
@@ -109,7 +118,7 @@ internal sealed class KernelDispatcher
     /// <summary>Admits a call into its kernel's bound, or refuses it at once with RESOURCE_EXHAUSTED; the caller leaves when done.</summary>
     private Admission Admit(IKernelBackend backend, KernelCall call, int limit)
     {
-        var admission = _admissions.GetOrAdd((call.Kernel, backend.Kind), static _ => new Admission());
+        var admission = AdmissionFor(call.Descriptor, backend.Kind);
         if (!admission.TryEnter(limit))
         {
             throw new TandemException(TandemStatusCode.ResourceExhausted, $"kernel '{call.Kernel}' already has {limit} calls waiting or running; retry later or raise Tandem:Batching:QueueLimit", call.Kernel, backend.Kind);
@@ -118,8 +127,28 @@ internal sealed class KernelDispatcher
         return admission;
     }
 
+    /// <summary>
+    /// The admission of a kernel on a backend: found by the descriptor's
+    /// reference (no string hashing) and shared by every descriptor of that
+    /// name, so the bound is per kernel whichever contract object a caller holds.
+    /// </summary>
+    private Admission AdmissionFor(Tandem.Contracts.V1.KernelDescriptor descriptor, BackendKind backend)
+    {
+        if (!_byDescriptor.TryGetValue(descriptor, out var admissions))
+        {
+            admissions = _byDescriptor.GetValue(descriptor, d => _admissions.GetOrAdd(d.Name, static _ => Admission.PerBackend()));
+        }
+
+        return admissions[(int)backend];
+    }
+
     private void RecordCall(long started, string kernel, BackendKind backend, TandemStatusCode code)
     {
+        if (!_telemetry.Calls.Enabled && !_telemetry.CallDuration.Enabled)
+        {
+            return;
+        }
+
         var tags = new TagList { { "kernel", kernel }, { "backend", TandemTelemetry.BackendName(backend) }, { "code", TandemTelemetry.CodeName(code) } };
         _telemetry.Calls.Add(1, tags);
         _telemetry.CallDuration.Record(_time.GetElapsedTime(started).TotalSeconds, tags);
@@ -187,13 +216,19 @@ internal sealed class KernelDispatcher
     }
 
     /// <summary>Calls of this kernel admitted and not yet completed (for tests and gauges).</summary>
-    public int Pending(string kernel, BackendKind backend) => _admissions.TryGetValue((kernel, backend), out var a) ? a.Count : 0;
+    public int Pending(string kernel, BackendKind backend) => _admissions.TryGetValue(kernel, out var a) ? a[(int)backend].Count : 0;
 
     private IEnumerable<Measurement<int>> Gauge(Func<Admission, int> value)
     {
-        foreach (var ((kernel, backend), admission) in _admissions)
+        foreach (var (kernel, admissions) in _admissions)
         {
-            yield return new Measurement<int>(value(admission), new KeyValuePair<string, object?>("kernel", kernel), new KeyValuePair<string, object?>("backend", TandemTelemetry.BackendName(backend)));
+            for (var backend = 0; backend < admissions.Length; backend++)
+            {
+                if (admissions[backend].Used)
+                {
+                    yield return new Measurement<int>(value(admissions[backend]), new KeyValuePair<string, object?>("kernel", kernel), new KeyValuePair<string, object?>("backend", TandemTelemetry.BackendName((BackendKind)backend)));
+                }
+            }
         }
     }
 
@@ -224,13 +259,34 @@ internal sealed class KernelDispatcher
     private sealed class Admission
     {
         private int _count;
+        private bool _used;
 
         public InFlightGate Gate { get; } = new();
 
         public int Count => Volatile.Read(ref _count);
 
+        /// <summary>Whether a call was ever admitted here (only those are reported as gauges, as before).</summary>
+        public bool Used => Volatile.Read(ref _used);
+
+        /// <summary>One admission for each <see cref="BackendKind"/>, indexed by it.</summary>
+        public static Admission[] PerBackend()
+        {
+            var admissions = new Admission[Enum.GetValues<BackendKind>().Length];
+            for (var i = 0; i < admissions.Length; i++)
+            {
+                admissions[i] = new Admission();
+            }
+
+            return admissions;
+        }
+
         public bool TryEnter(int limit)
         {
+            if (!_used)
+            {
+                Volatile.Write(ref _used, true);
+            }
+
             if (Interlocked.Increment(ref _count) <= limit)
             {
                 return true;

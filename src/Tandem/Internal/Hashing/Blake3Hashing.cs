@@ -11,21 +11,37 @@ internal sealed class Blake3Hashing(KernelBackends backends) : IBlake3Hashing
     /// <summary>Bytes read from a stream per chunk.</summary>
     internal const int ChunkSize = 1 << 20;
 
-    public unsafe byte[] Hash(ReadOnlySpan<byte> data, int outputLength = 32)
+    public byte[] Hash(ReadOnlySpan<byte> data, int outputLength = 32)
     {
         ValidateOutputLength(outputLength);
         var output = new byte[outputLength];
-        var backend = backends.InProcessFor(KernelContracts.HashBlake3, data.Length);
-        fixed (byte* input = data)
-        fixed (byte* digest = output)
+        Run(data, output);
+        return output;
+    }
+
+    public void Hash(ReadOnlySpan<byte> data, Span<byte> destination)
+    {
+        ValidateOutputLength(destination.Length);
+        if (data.Overlaps(destination))
         {
-            using var call = new KernelCall(KernelContracts.Blake3)
-                .Input(input, data.Length, data.Length)
-                .Output(digest, outputLength, outputLength);
-            backends.Invoke(backend, call);
+            // The same refusal the library gives; checked here so Managed refuses it too.
+            throw TandemException.Invalid(KernelContracts.HashBlake3, "output 0 overlaps input 0; outputs need their own buffers");
         }
 
-        return output;
+        Run(data, destination);
+    }
+
+    private unsafe void Run(ReadOnlySpan<byte> data, Span<byte> destination)
+    {
+        var backend = backends.InProcessFor(KernelContracts.HashBlake3, data.Length);
+        fixed (byte* input = data)
+        fixed (byte* digest = destination)
+        {
+            using var call = KernelCall.Rent(KernelContracts.Blake3)
+                .Input(input, data.Length, data.Length)
+                .Output(digest, destination.Length, destination.Length);
+            backends.Invoke(backend, call);
+        }
     }
 
     public async ValueTask<byte[]> HashAsync(ReadOnlyMemory<byte> data, int outputLength = 32, CancellationToken cancellationToken = default)

@@ -30,23 +30,39 @@ internal sealed class KernelBackends : IKernelRouting, IDisposable
     private readonly BackendResilience _resilience;
     private readonly TandemTelemetry _telemetry;
     private readonly TimeProvider _time;
+    private readonly KernelDispatcher.SyncExecutor _execute;
+    private readonly IDisposable? _optionsChanges;
+
+    // The options every call reads: IOptionsMonitor.CurrentValue looks its
+    // value up by name in a dictionary on every read, which a 100 ns call
+    // cannot afford; this is replaced when the monitor reports a change.
+    private volatile TandemOptions _current;
 
     public KernelBackends(IOptionsMonitor<TandemOptions> options, ILoggerFactory loggerFactory, NativeRuntime? native = null, TimeProvider? time = null, IMeterFactory? meterFactory = null, IKernelBackend? remote = null, KernelCatalog? catalog = null)
     {
         Catalog = catalog ?? KernelCatalog.Reference;
         Catalog.ThrowIfRefused();
         _options = options;
+        _current = options.CurrentValue;
+        _optionsChanges = options.OnChange((value, name) =>
+        {
+            if (name is null || name == Options.DefaultName)
+            {
+                _current = value;
+            }
+        });
+        _execute = Execute;
         time ??= TimeProvider.System;
         _time = time;
         _telemetry = new TandemTelemetry(meterFactory);
-        Cache = new ResultCache(() => _options.CurrentValue.Cache);
-        _resilience = new BackendResilience(time, () => _options.CurrentValue);
-        _dispatcher = new KernelDispatcher(time, () => _options.CurrentValue, _telemetry, ExecuteAsync);
+        Cache = new ResultCache(() => _current.Cache);
+        _resilience = new BackendResilience(time, () => _current);
+        _dispatcher = new KernelDispatcher(time, () => _current, _telemetry, ExecuteAsync);
         _logger = loggerFactory.CreateLogger("Tandem");
         _libraries = new NativeLibrarySet(() => native ?? NativeRuntime.Load(_options.CurrentValue.NativeLibraryPath, Catalog.Descriptors, _logger), options, _logger, time, Catalog.Descriptors);
-        Managed = new ManagedKernelBackend(() => _options.CurrentValue, Catalog);
-        _native = new Lazy<NativeKernelBackend>(() => new NativeKernelBackend(_libraries, () => _options.CurrentValue));
-        Router = new KernelRouter(options, _logger, Catalog, _libraries, Managed, () => _native.Value, remote);
+        Managed = new ManagedKernelBackend(() => _current, Catalog);
+        _native = new Lazy<NativeKernelBackend>(() => new NativeKernelBackend(_libraries, () => _current));
+        Router = new KernelRouter(() => _current, _logger, Catalog, _libraries, Managed, () => _native.Value, remote);
     }
 
     /// <summary>The kernels, state kinds and managed twins this host knows.</summary>
@@ -97,7 +113,7 @@ internal sealed class KernelBackends : IKernelRouting, IDisposable
     {
         ThrowIfDisposed(call);
         Validate(call);
-        _dispatcher.Dispatch(backend, call, Execute);
+        _dispatcher.Dispatch(backend, call, _execute);
     }
 
     /// <summary>The contract, then the work bound: a call over it is counted in <c>tandem.rejections</c> and refused before it is cached, queued or batched.</summary>
@@ -115,12 +131,12 @@ internal sealed class KernelBackends : IKernelRouting, IDisposable
         }
     }
 
-    private void Execute(IInProcessKernelBackend backend, KernelCall call)
+    private void Execute(IInProcessKernelBackend backend, KernelCall call, long started)
     {
         IInProcessKernelBackend target;
         try
         {
-            _resilience.Execute(backend, call);
+            _resilience.Execute(backend, call, started);
             return;
         }
         catch (TandemException e) when (CanFallBack(backend, call, e, CancellationToken.None))
@@ -160,7 +176,7 @@ internal sealed class KernelBackends : IKernelRouting, IDisposable
         ThrowIfDisposed(call);
         Validate(call);
         var flags = call.Descriptor.Flags;
-        if (!(_options.CurrentValue.For(call.Kernel)?.Cache ?? false) || !flags.Idempotent || !flags.Deterministic)
+        if (!(_current.For(call.Kernel)?.Cache ?? false) || !flags.Idempotent || !flags.Deterministic)
         {
             await _dispatcher.DispatchAsync(backend, call, cancellationToken).ConfigureAwait(false);
             return;
@@ -228,7 +244,7 @@ internal sealed class KernelBackends : IKernelRouting, IDisposable
     }
 
     private bool CanFallBack(IKernelBackend backend, KernelCall call, TandemException e, CancellationToken cancellationToken) =>
-        _options.CurrentValue.FallbackToManaged
+        _current.FallbackToManaged
         && TandemStatusCodes.MayFallBack(e)
         && backend.Kind switch
         {
@@ -244,6 +260,7 @@ internal sealed class KernelBackends : IKernelRouting, IDisposable
     public void Dispose()
     {
         _disposed = true;
+        _optionsChanges?.Dispose();
         _telemetry.Dispose();
         _libraries.Dispose();
     }

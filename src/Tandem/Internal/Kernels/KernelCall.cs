@@ -13,12 +13,42 @@ namespace Tandem.Internal.Kernels;
 internal sealed class KernelCall(KernelDescriptor descriptor) : IDisposable
 {
     private const int MaxPins = 2 * NativeCallArgs.Capacity;
+
+    // One call object per thread for synchronous calls (Rent): a synchronous
+    // call ends on the thread that started it, before the caller regains
+    // control, so the object is free again when Dispose returns it. A call
+    // made while another is running on the same thread (a managed twin that
+    // calls Tandem) finds the slot empty and allocates its own.
+    [ThreadStatic]
+    private static KernelCall? t_free;
+
     // Allocated on the first pin: calls over caller-pinned pointers need none.
     private MemoryHandle[]? _pins;
     private int _pinCount;
     private NativeCallArgs _args;
+    // Rented and not yet disposed: Dispose returns it once, never twice.
+    private bool _leased;
 
-    public KernelDescriptor Descriptor { get; } = descriptor;
+    public KernelDescriptor Descriptor { get; private set; } = descriptor;
+
+    /// <summary>
+    /// A call object for a synchronous call, reused by this thread: it must
+    /// not outlive the call (no await, nothing keeps it after
+    /// <see cref="Dispose"/>), which returns it.
+    /// </summary>
+    public static KernelCall Rent(KernelDescriptor descriptor)
+    {
+        var call = t_free;
+        if (call is null)
+        {
+            return new KernelCall(descriptor) { _leased = true };
+        }
+
+        t_free = null;
+        call.Descriptor = descriptor;
+        call._leased = true;
+        return call;
+    }
 
     public string Kernel => Descriptor.Name;
 
@@ -131,6 +161,18 @@ internal sealed class KernelCall(KernelDescriptor descriptor) : IDisposable
         }
 
         _pinCount = 0;
+        if (_leased)
+        {
+            _leased = false;
+            // Only the counts: the headers beyond them are never read, and each Add overwrites its slot.
+            _args.InputCount = 0;
+            _args.OutputCount = 0;
+            _args.ParamCount = 0;
+            State = null;
+            Work = 0;
+            WorkUnits = 0;
+            t_free = this;
+        }
     }
 
     internal static uint DTypeOf<T>()

@@ -13,7 +13,7 @@ namespace Tandem.Internal.Kernels;
 /// process only: waiting on a worker would block their thread on I/O. Knows
 /// no kernel by name: the routes are the catalog's kernels.
 /// </summary>
-internal sealed class KernelRouter(IOptionsMonitor<TandemOptions> monitor, ILogger logger, KernelCatalog catalog, NativeLibrarySet libraries, IInProcessKernelBackend managed, Func<IInProcessKernelBackend> native, IKernelBackend? remote) : IKernelRouting
+internal sealed class KernelRouter(Func<TandemOptions> currentOptions, ILogger logger, KernelCatalog catalog, NativeLibrarySet libraries, IInProcessKernelBackend managed, Func<IInProcessKernelBackend> native, IKernelBackend? remote) : IKernelRouting
 {
     private readonly HashSet<string> _loggedFallbacks = new(StringComparer.Ordinal);
 
@@ -25,7 +25,7 @@ internal sealed class KernelRouter(IOptionsMonitor<TandemOptions> monitor, ILogg
     /// <summary>The backend for <paramref name="kernel"/> with an input of <paramref name="inputBytes"/>.</summary>
     public IKernelBackend For(string kernel, long inputBytes = long.MaxValue)
     {
-        var options = monitor.CurrentValue;
+        var options = currentOptions();
         var configured = options.For(kernel)?.Backend ?? options.Backend;
         if (configured == BackendKind.Managed
             || inputBytes < options.ManagedBelowBytes(kernel))
@@ -69,7 +69,7 @@ internal sealed class KernelRouter(IOptionsMonitor<TandemOptions> monitor, ILogg
         }
 
         LogFallbackOnce(kernel, BackendKind.Remote, BackendKind.Native, "a synchronous call runs in process, since waiting for a remote worker would block its thread; use the asynchronous method to run it on the workers");
-        return InProcess(kernel, monitor.CurrentValue);
+        return InProcess(kernel, currentOptions());
     }
 
     /// <summary>Native when the library serves <paramref name="kernel"/>, otherwise Managed when fallback is allowed.</summary>
@@ -93,7 +93,7 @@ internal sealed class KernelRouter(IOptionsMonitor<TandemOptions> monitor, ILogg
     {
         get
         {
-            var options = monitor.CurrentValue;
+            var options = currentOptions();
             var routes = new List<KernelRoute>(catalog.Contracts.Count);
             foreach (var contract in catalog.Contracts)
             {

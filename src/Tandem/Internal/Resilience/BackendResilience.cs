@@ -10,17 +10,18 @@ namespace Tandem.Internal.Resilience;
 /// Polly v8 pipelines around each backend call, one set per backend (so a
 /// failing Native backend opens its own circuit): timeout → retry with
 /// exponential backoff and jitter (idempotent kernels, retryable codes,
-/// within a token-bucket budget) → circuit breaker. Synchronous calls (short
-/// by design, their caller blocked) go through the same circuit breaker but
-/// are not retried. Pipelines are rebuilt when the options change.
+/// within a token-bucket budget) → circuit breaker (<see cref="CircuitBreaker"/>,
+/// as the pipeline's innermost strategy). Synchronous calls (short by
+/// design, their caller blocked) go through the same circuit breaker
+/// directly — one read of its state word — and are not retried. Pipelines
+/// and breakers are rebuilt when the options change.
 /// </summary>
 internal sealed class BackendResilience(TimeProvider time, Func<TandemOptions> options)
 {
     private static readonly ResiliencePropertyKey<bool> Idempotent = new("tandem.idempotent");
     private readonly Lock _lock = new();
-    private readonly Dictionary<BackendKind, (ResiliencePipeline Outer, ResiliencePipeline Breaker)> _pipelines = [];
     private readonly RetryBudget _budget = new();
-    private ResilienceOptions? _builtFrom;
+    private volatile Pipelines? _pipelines;
 
     public async ValueTask ExecuteAsync(IKernelBackend backend, KernelCall call, CancellationToken cancellationToken)
     {
@@ -30,14 +31,10 @@ internal sealed class BackendResilience(TimeProvider time, Func<TandemOptions> o
         context.Properties.Set(Idempotent, call.Descriptor.Flags.Idempotent);
         try
         {
-            var (outer, breaker) = Pipelines(backend.Kind, settings);
-            await outer.ExecuteAsync(
-                static (ctx, state) => state.breaker.ExecuteAsync(
-                    static (inner, s) => s.backend.InvokeAsync(s.call, inner.CancellationToken),
-                    ctx,
-                    (state.backend, state.call)),
+            await For(settings).Outer[(int)backend.Kind].ExecuteAsync(
+                static (inner, s) => s.backend.InvokeAsync(s.call, inner.CancellationToken),
                 context,
-                (backend, call, breaker)).ConfigureAwait(false);
+                (backend, call)).ConfigureAwait(false);
         }
         catch (BrokenCircuitException e)
         {
@@ -57,49 +54,59 @@ internal sealed class BackendResilience(TimeProvider time, Func<TandemOptions> o
         }
     }
 
-    /// <summary>A short synchronous call: the backend's circuit breaker, no retries.</summary>
-    public void Execute(IInProcessKernelBackend backend, KernelCall call)
+    /// <summary>
+    /// A short synchronous call that started at <paramref name="started"/>
+    /// (a <see cref="TimeProvider"/> timestamp): the backend's circuit
+    /// breaker, no retries.
+    /// </summary>
+    public void Execute(IInProcessKernelBackend backend, KernelCall call, long started)
     {
         var settings = options().Resilience;
-        var context = ResilienceContextPool.Shared.Get(CancellationToken.None);
+        var breaker = For(settings).Breakers[(int)backend.Kind];
+        if (!breaker.TryEnter(started, out var probe))
+        {
+            throw CircuitOpen(backend, call, settings, null);
+        }
+
         try
         {
-            Pipelines(backend.Kind, settings).Breaker.Execute(static (_, state) => state.backend.Invoke(state.call), context, (backend, call));
+            backend.Invoke(call);
         }
-        catch (BrokenCircuitException e)
+        catch (Exception e)
         {
-            throw CircuitOpen(backend, call, settings, e);
+            breaker.Complete(time.GetTimestamp(), probe, CircuitBreaker.Counts(e));
+            throw;
         }
-        finally
-        {
-            ResilienceContextPool.Shared.Return(context);
-        }
+
+        breaker.Complete(started, probe, failed: false);
     }
 
-    private static TandemException CircuitOpen(IKernelBackend backend, KernelCall call, ResilienceOptions settings, BrokenCircuitException e) =>
-        new(TandemStatusCode.Unavailable, $"the {backend.Kind} backend's circuit is open after repeated failures; calls resume after {settings.BreakerBreakDuration.TotalSeconds:0.#} s", call.Kernel, backend.Kind, innerException: e);
+    private static TandemException CircuitOpen(IKernelBackend backend, KernelCall call, ResilienceOptions settings, Exception? inner) =>
+        new(TandemStatusCode.Unavailable, $"the {backend.Kind} backend's circuit is open after repeated failures; calls resume after {settings.BreakerBreakDuration.TotalSeconds:0.#} s", call.Kernel, backend.Kind, innerException: inner);
 
-    private (ResiliencePipeline Outer, ResiliencePipeline Breaker) Pipelines(BackendKind backend, ResilienceOptions settings)
+    /// <summary>The pipelines and breakers built from <paramref name="settings"/>: a field read unless the options changed.</summary>
+    private Pipelines For(ResilienceOptions settings)
     {
+        var current = _pipelines;
+        if (current is not null && ReferenceEquals(current.Settings, settings))
+        {
+            return current;
+        }
+
         lock (_lock)
         {
-            if (!ReferenceEquals(_builtFrom, settings))
+            current = _pipelines;
+            if (current is null || !ReferenceEquals(current.Settings, settings))
             {
-                _pipelines.Clear();
-                _builtFrom = settings;
+                current = new Pipelines(settings, Enum.GetValues<BackendKind>().Length, BuildOuter, time.TimestampFrequency);
+                _pipelines = current;
             }
 
-            if (!_pipelines.TryGetValue(backend, out var pipelines))
-            {
-                pipelines = (BuildOuter(settings), BuildBreaker(settings));
-                _pipelines[backend] = pipelines;
-            }
-
-            return pipelines;
+            return current;
         }
     }
 
-    private ResiliencePipeline BuildOuter(ResilienceOptions settings)
+    private ResiliencePipeline BuildOuter(ResilienceOptions settings, CircuitBreaker breaker)
     {
         var builder = new ResiliencePipelineBuilder { TimeProvider = time };
         if (settings.Timeout is { } timeout)
@@ -124,23 +131,31 @@ internal sealed class BackendResilience(TimeProvider time, Func<TandemOptions> o
             });
         }
 
+        builder.AddStrategy(_ => new BreakerStrategy(breaker, time), new BreakerStrategy.Options());
         return builder.Build();
     }
 
-    private ResiliencePipeline BuildBreaker(ResilienceOptions settings)
+    /// <summary>One pipeline and one circuit breaker per backend, indexed by <see cref="BackendKind"/>, built from one <see cref="ResilienceOptions"/>.</summary>
+    private sealed class Pipelines
     {
-        var builder = new ResiliencePipelineBuilder { TimeProvider = time };
-        builder.AddCircuitBreaker(new CircuitBreakerStrategyOptions
+        public Pipelines(ResilienceOptions settings, int backends, Func<ResilienceOptions, CircuitBreaker, ResiliencePipeline> build, long timestampFrequency)
         {
-            FailureRatio = settings.BreakerFailureRatio,
-            MinimumThroughput = settings.BreakerMinimumThroughput,
-            SamplingDuration = settings.BreakerSamplingDuration,
-            BreakDuration = settings.BreakerBreakDuration,
-            ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is TandemException e && TandemStatusCodes.CountsAgainstBackend(e.Code)),
-        });
-        return builder.Build();
-    }
+            Settings = settings;
+            Breakers = new CircuitBreaker[backends];
+            Outer = new ResiliencePipeline[backends];
+            for (var i = 0; i < backends; i++)
+            {
+                Breakers[i] = new CircuitBreaker(settings, timestampFrequency);
+                Outer[i] = build(settings, Breakers[i]);
+            }
+        }
 
+        public ResilienceOptions Settings { get; }
+
+        public CircuitBreaker[] Breakers { get; }
+
+        public ResiliencePipeline[] Outer { get; }
+    }
     /// <summary>A token bucket: each call adds a fraction of a retry, each retry takes one.</summary>
     private sealed class RetryBudget
     {
