@@ -103,14 +103,14 @@ internal sealed class NativeKernelBackend(NativeLibrarySet libraries, Func<Tande
     /// </summary>
     private StateLease Resolve(KernelCall call, out NativeKernel kernel)
     {
-        var host = Host(call.Kernel);
-        var generation = host.Generation;
         if (call.State is null)
         {
-            kernel = Kernel(generation.Runtime, call.Kernel);
+            kernel = libraries.Kernel(call.Descriptor, out var refusal) ?? throw refusal!;
             return default;
         }
 
+        var host = Host(call.Kernel);
+        var generation = host.Generation;
         var state = (NativeState)call.State;
         while (true)
         {

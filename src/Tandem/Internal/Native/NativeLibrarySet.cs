@@ -25,6 +25,9 @@ internal sealed class NativeLibrarySet : INativeLibraryAdmin, IDisposable
     private readonly Lazy<NativeLibraryHost[]> _hosts;
     private Owners? _owners;
 
+    // Per descriptor, where its kernel was found last (see Kernel(KernelDescriptor)); forgets descriptors nobody holds.
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<KernelDescriptor, Route> _routes = new();
+
     /// <param name="primary">Loads libtandem.so (generation 1, on first use).</param>
     /// <param name="contracts">Descriptors every library is checked against.</param>
     /// <param name="abiMajor">ABI major every library must speak (a test seam).</param>
@@ -61,6 +64,38 @@ internal sealed class NativeLibrarySet : INativeLibraryAdmin, IDisposable
 
         refusal = owners.Refusals.TryGetValue(kernel, out var clash) ? new TandemException(TandemStatusCode.FailedPrecondition, clash, kernel, BackendKind.Native) : Unpublished(kernel);
         return null;
+    }
+
+    /// <summary>
+    /// The kernel of <paramref name="descriptor"/>'s name as the current
+    /// generation of the library that publishes it serves it, or null with
+    /// the reason it is refused. Remembered per descriptor until the owners
+    /// of names or that library's generation change, so a call pays two
+    /// reference comparisons instead of two lookups by name.
+    /// </summary>
+    public NativeKernel? Kernel(KernelDescriptor descriptor, out TandemException? refusal)
+    {
+        var owners = CurrentOwners();
+        if (_routes.TryGetValue(descriptor, out var route) && ReferenceEquals(route.Owners, owners) && ReferenceEquals(route.Generation, route.Host.Generation))
+        {
+            refusal = null;
+            return route.Kernel;
+        }
+
+        if (!owners.Kernels.TryGetValue(descriptor.Name, out var index))
+        {
+            return Kernel(descriptor.Name, out refusal);
+        }
+
+        var host = Hosts[index];
+        var generation = host.Generation;
+        var kernel = generation.Runtime.Kernel(descriptor.Name, out refusal);
+        if (kernel is not null)
+        {
+            _routes.AddOrUpdate(descriptor, new Route(owners, host, generation, kernel));
+        }
+
+        return kernel;
     }
 
     /// <summary>The kernel as the library that publishes it serves it, or null with the reason it is refused.</summary>
@@ -268,4 +303,7 @@ internal sealed class NativeLibrarySet : INativeLibraryAdmin, IDisposable
 
     /// <summary>Kernel and state-kind names to the index of their library in <see cref="Hosts"/>, and the names refused.</summary>
     private sealed record Owners(Dictionary<string, int> Kernels, Dictionary<string, int> StateKinds, Dictionary<string, string> Refusals);
+
+    /// <summary>A kernel found for a descriptor, valid while <see cref="Owners"/> and the host's generation are the ones it was found in.</summary>
+    private sealed record Route(Owners Owners, NativeLibraryHost Host, NativeGeneration Generation, NativeKernel Kernel);
 }
