@@ -9,7 +9,9 @@ namespace Tandem.Internal.Resilience;
 /// admitting a call while the circuit is closed is one read of the state
 /// word, and a success is one atomic add to the current window's counter.
 /// Failures, the window's roll-over and every state change take a lock; they
-/// are rare by definition. Used by the synchronous path directly and by the
+/// are rare by definition. A success that races a window's roll-over or a
+/// state change may be counted in a neighbouring window or not at all: the
+/// ratio is a statistic, and the lock keeps every state change exact. Used by the synchronous path directly and by the
 /// asynchronous Polly pipeline through <see cref="BreakerStrategy"/>.
 /// </summary>
 internal sealed class CircuitBreaker
@@ -29,6 +31,10 @@ internal sealed class CircuitBreaker
     private readonly int _minimumThroughput;
     private int _state;
     private long _openUntil;
+
+    // The window the last outcome fell in: a success within it is counted
+    // after two comparisons, without dividing the timestamp.
+    private volatile Window? _recent;
 
     public CircuitBreaker(ResilienceOptions settings, long timestampFrequency)
     {
@@ -145,8 +151,11 @@ internal sealed class CircuitBreaker
 
     private void Reset()
     {
+        _recent = null;
         foreach (var window in _windows)
         {
+            window.Start = long.MaxValue;
+            window.End = long.MinValue;
             Volatile.Write(ref window.Epoch, long.MinValue);
         }
     }
@@ -154,17 +163,23 @@ internal sealed class CircuitBreaker
     /// <summary>The window <paramref name="now"/> falls in, cleared first if it last held an older period.</summary>
     private Window Current(long now)
     {
-        var epoch = now / _windowTicks;
-        var window = _windows[(int)(epoch % Windows)];
-        if (Volatile.Read(ref window.Epoch) == epoch)
+        if (_recent is { } recent && now >= recent.Start && now < recent.End)
         {
-            return window;
+            return recent;
         }
 
-        lock (_lock)
+        var epoch = now / _windowTicks;
+        var window = _windows[(int)(epoch % Windows)];
+        if (Volatile.Read(ref window.Epoch) != epoch)
         {
-            return CurrentLocked(now);
+            lock (_lock)
+            {
+                window = CurrentLocked(now);
+            }
         }
+
+        _recent = window;
+        return window;
     }
 
     /// <summary><see cref="Current"/> with the lock held.</summary>
@@ -174,9 +189,15 @@ internal sealed class CircuitBreaker
         var window = _windows[(int)(epoch % Windows)];
         if (window.Epoch != epoch)
         {
+            // A window's time span moves with its epoch; readers that still see
+            // the old span in _recent check Start/End first, then Epoch.
             window.Successes = 0;
             window.Failures = 0;
+            window.Start = long.MaxValue;
+            window.End = long.MinValue;
             Volatile.Write(ref window.Epoch, epoch);
+            window.Start = epoch * _windowTicks;
+            Volatile.Write(ref window.End, (epoch + 1) * _windowTicks);
         }
 
         return window;
@@ -185,6 +206,8 @@ internal sealed class CircuitBreaker
     private sealed class Window
     {
         public long Epoch;
+        public long Start = long.MaxValue;
+        public long End = long.MinValue;
         public int Successes;
         public int Failures;
     }
