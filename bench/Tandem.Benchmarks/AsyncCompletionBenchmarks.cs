@@ -152,7 +152,8 @@ internal static class AsyncCompletion
             for (var c = 0; c < concurrencies.Length; c++)
             {
                 (wall[p, c], cpu[p, c], items[p, c]) = ([], [], []);
-                await workloads[p].RunAsync(calls / 5, concurrencies[c]);
+                // Long enough for tiered compilation to reach its final code (a smoke run skips that).
+                await workloads[p].RunAsync(calls >= 10_000 ? Math.Max(calls, 200_000) : calls, concurrencies[c]);
             }
         }
 
@@ -177,7 +178,23 @@ internal static class AsyncCompletion
             }
         }
 
+        // The anchor: one round trip between two threads that wait the way the
+        // drainer and Rust's pool do (spin, yielding the core), with no work and no
+        // queue; a call at concurrency 1 is such a round trip plus the work.
+        var anchorWall = new List<double>();
+        var anchorCpu = new List<double>();
+        for (var round = 0; round < rounds; round++)
+        {
+            process.Refresh();
+            var cpuBefore = process.TotalProcessorTime;
+            var elapsed = PingPong(calls);
+            process.Refresh();
+            anchorWall.Add(elapsed.TotalNanoseconds / calls);
+            anchorCpu.Add((process.TotalProcessorTime - cpuBefore).TotalNanoseconds / calls);
+        }
+
         Console.WriteLine($"{"path",-14} {"in flight",9} {"ns/call",9} {"CPU ns/call",12} {"pool items/call",16}");
+        Console.WriteLine($"{"anchor",-14} {1,9} {Median(anchorWall),9:F0} {Median(anchorCpu),12:F0} {0,16:F2}   (thread ping-pong, spin-yield, no work)");
         for (var p = 0; p < paths.Length; p++)
         {
             for (var c = 0; c < concurrencies.Length; c++)
@@ -191,6 +208,40 @@ internal static class AsyncCompletion
         {
             workload.Dispose();
         }
+    }
+
+    /// <summary><paramref name="trips"/> round trips between this thread and another, both spinning with <see cref="SpinWait"/> (never sleeping).</summary>
+    private static TimeSpan PingPong(int trips)
+    {
+        var turn = 0;
+        var partner = new Thread(() =>
+        {
+            for (var i = 0; i < trips; i++)
+            {
+                var spinner = default(SpinWait);
+                while (Volatile.Read(ref turn) != 1)
+                {
+                    spinner.SpinOnce(sleep1Threshold: -1);
+                }
+
+                Volatile.Write(ref turn, 0);
+            }
+        }) { IsBackground = true };
+        partner.Start();
+        var started = Stopwatch.GetTimestamp();
+        for (var i = 0; i < trips; i++)
+        {
+            Volatile.Write(ref turn, 1);
+            var spinner = default(SpinWait);
+            while (Volatile.Read(ref turn) != 0)
+            {
+                spinner.SpinOnce(sleep1Threshold: -1);
+            }
+        }
+
+        var elapsed = Stopwatch.GetElapsedTime(started);
+        partner.Join();
+        return elapsed;
     }
 
     private static double Median(List<double> values)

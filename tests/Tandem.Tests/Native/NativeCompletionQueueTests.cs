@@ -108,6 +108,28 @@ public sealed class NativeCompletionQueueTests
     }
 
     [Fact]
+    public async Task Post_ContinuationOnTheDrainerBlocksWhileOthersComplete_TheOthersStillComplete()
+    {
+        using var queue = CreateSut();
+        using var calls = new TestCalls();
+        var reached = false;
+        for (var attempt = 0; attempt < 1000 && !reached; attempt++)
+        {
+            await calls.RunAsync(Outcome.Success, queue);
+            if (Environment.CurrentManagedThreadId == queue.DrainerThreadId)
+            {
+                reached = true;
+                // Calls from elsewhere, some already queued behind this continuation when it blocks.
+                var others = Task.Run(() => Task.WhenAll(Enumerable.Range(0, 64).Select(i => calls.RunAsync(i % 2 == 0 ? Outcome.Success : Outcome.InvalidInput, queue).AsTask())));
+                Assert.True(BlockOn(others), "completions waited behind a blocked continuation on the drainer");
+            }
+        }
+
+        Assert.True(reached, "no continuation ran inline on the drainer in 1000 calls at concurrency 1");
+        Assert.Equal(0, queue.Outstanding);
+    }
+
+    [Fact]
     public async Task Submit_CapacityCallsOutstanding_ResourceExhaustedNamingTheLimit()
     {
         using var queue = new NativeCompletionQueue(capacity: 2, NativeCompletionQueue.DefaultSpin);
@@ -195,6 +217,10 @@ public sealed class NativeCompletionQueueTests
         Assert.True(call.Wait(Bound), "a completion waited behind a blocked continuation on the drainer");
         return call.Result;
     }
+
+    /// <summary>Waits synchronously for many calls; true when all of them ended as made to.</summary>
+    private static bool BlockOn(Task<TandemStatusCode[]> calls) =>
+        calls.Wait(Bound) && calls.Result.Select((code, i) => code == (i % 2 == 0 ? TandemStatusCode.Ok : TandemStatusCode.InvalidArgument)).All(ok => ok);
 
     private static NativeCompletionQueue CreateSut() => new(NativeCompletionQueue.DefaultCapacity, NativeCompletionQueue.DefaultSpin);
 

@@ -6,19 +6,22 @@ namespace Tandem.Internal.Native;
 /// <summary>
 /// Carries completions of tandem_kernel_submit off Rust's compute threads:
 /// the library's callback only enqueues the completion (and wakes the drainer
-/// if it is parked), and one dedicated .NET thread delivers it. The drainer
-/// spins for a bounded time before parking, so back-to-back calls cost no
-/// thread wake on either side, and it delivers every completion that queued
-/// up while it was awake without a further wake (batching).
+/// if it is parked), and one dedicated .NET thread delivers it, running the
+/// awaiter's continuation inline. The drainer spins for a bounded time before
+/// parking, so back-to-back calls cost no thread wake on either side, and it
+/// delivers every completion that queued up while it was awake without a
+/// further wake (batching).
 /// </summary>
 /// <remarks>
 /// <para>
-/// No completion waits behind user code: the drainer runs a continuation
-/// inline only when no other completion is queued, and while it does, new
-/// completions are delivered by the callback itself to the thread pool (as
-/// before this queue existed). Completions that find others queued go to the
-/// thread pool too. So a continuation that blocks, even one that waits
-/// synchronously for another native call, delays only itself.
+/// A continuation that blocks cannot stall the others for long: a watchdog
+/// (a timer, armed only while the drainer is awake) that finds the drainer in
+/// the same continuation on two ticks hands everything queued to the thread
+/// pool, and until that continuation returns, the callbacks deliver to the
+/// thread pool themselves (the path before this queue existed). So a
+/// completion waits behind a blocked continuation for at most about two
+/// <see cref="StallPeriod"/>s, and a continuation that waits synchronously for
+/// another native call still gets it.
 /// </para>
 /// <para>
 /// Bounded: at most <see cref="Capacity"/> calls may be submitted and not yet
@@ -43,24 +46,34 @@ internal sealed class NativeCompletionQueue : IDisposable
     /// <summary>The thread name of the drainer (what /proc shows as its comm, truncated to 15 bytes).</summary>
     public const string ThreadName = "tandem-completions";
 
-    // Drainer states. Only the drainer moves to Parked, Busy and Stopped; a
-    // producer only moves Parked to Spinning (and then owes a wake).
+    /// <summary>How often the watchdog looks for a continuation that blocks the drainer (while the drainer is awake).</summary>
+    public static readonly TimeSpan StallPeriod = TimeSpan.FromMilliseconds(1);
+
+    // Drainer states. Only the drainer moves to Parked and Stopped; a producer
+    // only moves Parked to Spinning (and then owes the wake).
     private const int Spinning = 0;
     private const int Parked = 1;
-    private const int Busy = 2;
-    private const int Stopped = 3;
+    private const int Stopped = 2;
 
     private static readonly Lazy<NativeCompletionQueue> SharedQueue = new(() => new NativeCompletionQueue(
         ReadVariable(CapacityVariable, DefaultCapacity),
         Environment.GetEnvironmentVariable(SpinVariable) is { } spin && int.TryParse(spin, out var us) && us >= 0 ? TimeSpan.FromMicroseconds(us) : DefaultSpin));
 
     private readonly ConcurrentQueue<NativeCompletion> _queue = new();
-    private readonly SemaphoreSlim _wake = new(0);
+    // No spinning of its own: the drainer's spin is the only one, so "park at once" means it.
+    private readonly ManualResetEventSlim _wake = new(false, spinCount: 0);
     private readonly long _spinTicks;
     private readonly Lock _starting = new();
+    private readonly Lock _arming = new();
     private Thread? _drainer;
+    private Timer? _watchdog;
+    private bool _armed;
     private int _state;
     private int _outstanding;
+    // Odd while the drainer runs a continuation; the watchdog compares it across ticks.
+    private int _continuation;
+    private int _lastSeenContinuation = -1;
+    private int _stalled;
     private volatile bool _stopRequested;
 
     /// <param name="capacity">Calls that may be submitted and not yet delivered (at least 1).</param>
@@ -119,25 +132,26 @@ internal sealed class NativeCompletionQueue : IDisposable
     /// <summary>Called by the library's completion callback, on a Rust compute thread: enqueue, wake the drainer only if it is parked.</summary>
     public void Post(NativeCompletion completion)
     {
-        if (Volatile.Read(ref _state) >= Busy)
+        if (Volatile.Read(ref _stalled) != 0 || Volatile.Read(ref _state) == Stopped)
         {
-            // The drainer is running a continuation (or gone): never wait behind it.
+            // The drainer is stuck in a continuation (or gone): never wait behind it.
             Deliver(completion, inline: false);
             return;
         }
 
         _queue.Enqueue(completion);
-        // Enqueue is a full fence, so this read cannot pass it: either the
-        // drainer sees the item, or this sees the state it moved to first.
+        // Enqueue is a full fence, so these reads cannot pass it: either the
+        // drainer (or the watchdog's rescue) sees the item, or this sees the
+        // state they moved to first.
         var state = Volatile.Read(ref _state);
         if (state == Parked)
         {
             if (Interlocked.CompareExchange(ref _state, Spinning, Parked) == Parked)
             {
-                _wake.Release();
+                _wake.Set();
             }
         }
-        else if (state >= Busy)
+        else if (state == Stopped || Volatile.Read(ref _stalled) != 0)
         {
             Rescue();
         }
@@ -149,7 +163,7 @@ internal sealed class NativeCompletionQueue : IDisposable
         _stopRequested = true;
         if (Interlocked.CompareExchange(ref _state, Spinning, Parked) == Parked)
         {
-            _wake.Release();
+            _wake.Set();
         }
 
         Thread? drainer;
@@ -169,6 +183,13 @@ internal sealed class NativeCompletionQueue : IDisposable
         {
             drainer.Join();
         }
+
+        lock (_arming)
+        {
+            _watchdog?.Dispose();
+            _watchdog = null;
+            _armed = false;
+        }
     }
 
     private void Start()
@@ -180,6 +201,7 @@ internal sealed class NativeCompletionQueue : IDisposable
                 return;
             }
 
+            _watchdog = new Timer(static queue => ((NativeCompletionQueue)queue!).Watch(), this, Timeout.Infinite, Timeout.Infinite);
             var drainer = new Thread(Drain) { IsBackground = true, Name = ThreadName };
             drainer.UnsafeStart();
             _drainer = drainer;
@@ -188,11 +210,20 @@ internal sealed class NativeCompletionQueue : IDisposable
 
     private void Drain()
     {
+        Arm();
         while (!_stopRequested)
         {
             if (_queue.TryDequeue(out var completion))
             {
-                DeliverOne(completion);
+                Volatile.Write(ref _continuation, _continuation + 1);
+                Deliver(completion, inline: true);
+                Volatile.Write(ref _continuation, _continuation + 1);
+                if (Volatile.Read(ref _stalled) != 0)
+                {
+                    // The continuation that blocked us returned: take over again.
+                    Volatile.Write(ref _stalled, 0);
+                }
+
                 continue;
             }
 
@@ -206,26 +237,42 @@ internal sealed class NativeCompletionQueue : IDisposable
         Rescue();
     }
 
-    private void DeliverOne(NativeCompletion completion)
+    /// <summary>
+    /// A watchdog tick (on the thread pool): the drainer in the same
+    /// continuation as on the last tick is blocked; hand what waits to the
+    /// thread pool. A parked drainer needs no watching, so the timer stops.
+    /// </summary>
+    private void Watch()
     {
-        if (!_queue.IsEmpty)
+        var seen = Volatile.Read(ref _continuation);
+        if ((seen & 1) == 1 && seen == _lastSeenContinuation)
         {
-            // Others are waiting: they must not wait for this continuation.
-            Deliver(completion, inline: false);
-            return;
+            Interlocked.Exchange(ref _stalled, 1);
+            Rescue();
         }
 
-        Interlocked.Exchange(ref _state, Busy);
-        if (!_queue.IsEmpty)
+        _lastSeenContinuation = seen;
+        lock (_arming)
         {
-            // One arrived before the callbacks could see Busy and counts on the drainer.
-            Interlocked.Exchange(ref _state, Spinning);
-            Deliver(completion, inline: false);
-            return;
+            if (Volatile.Read(ref _state) != Spinning && _armed)
+            {
+                _armed = false;
+                _watchdog?.Change(Timeout.Infinite, Timeout.Infinite);
+            }
         }
+    }
 
-        Deliver(completion, inline: true);
-        Interlocked.Exchange(ref _state, Spinning);
+    /// <summary>Starts the watchdog unless it is running (the drainer is awake again).</summary>
+    private void Arm()
+    {
+        lock (_arming)
+        {
+            if (!_armed && _watchdog is not null)
+            {
+                _armed = true;
+                _watchdog.Change(StallPeriod, StallPeriod);
+            }
+        }
     }
 
     /// <summary>Spins (yielding the core to any runnable thread) until a completion is queued or the spin budget is spent.</summary>
@@ -254,6 +301,7 @@ internal sealed class NativeCompletionQueue : IDisposable
 
     private void Park()
     {
+        _wake.Reset();
         Interlocked.Exchange(ref _state, Parked);
         if ((!_queue.IsEmpty || _stopRequested) && Interlocked.CompareExchange(ref _state, Spinning, Parked) == Parked)
         {
@@ -262,9 +310,11 @@ internal sealed class NativeCompletionQueue : IDisposable
 
         // Either no work, or a producer already moved the state and owes (or paid) the wake.
         _wake.Wait();
+        // Under the lock every time: a tick may be disarming the timer right now.
+        Arm();
     }
 
-    /// <summary>Delivers whatever is queued to the thread pool (the drainer is busy in user code or gone).</summary>
+    /// <summary>Delivers whatever is queued to the thread pool (the drainer is stuck in a continuation or gone).</summary>
     private void Rescue()
     {
         while (_queue.TryDequeue(out var completion))
