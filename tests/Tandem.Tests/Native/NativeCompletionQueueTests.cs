@@ -126,6 +126,15 @@ public sealed class NativeCompletionQueueTests
         }
 
         Assert.True(reached, "no continuation ran inline on the drainer in 1000 calls at concurrency 1");
+        // Once the blocked continuation returned, the drainer delivers again (the bypass is lifted).
+        var back = false;
+        for (var attempt = 0; attempt < 1000 && !back; attempt++)
+        {
+            await calls.RunAsync(Outcome.Success, queue);
+            back = Environment.CurrentManagedThreadId == queue.DrainerThreadId;
+        }
+
+        Assert.True(back, "after the blocked continuation returned, no completion was delivered by the drainer in 1000 calls");
         Assert.Equal(0, queue.Outstanding);
     }
 

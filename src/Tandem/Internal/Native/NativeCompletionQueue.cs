@@ -217,7 +217,9 @@ internal sealed class NativeCompletionQueue : IDisposable
             {
                 Volatile.Write(ref _continuation, _continuation + 1);
                 Deliver(completion, inline: true);
-                Volatile.Write(ref _continuation, _continuation + 1);
+                // A full fence before reading the flag: either this sees the
+                // watchdog's mark, or the watchdog sees that we left.
+                Interlocked.Increment(ref _continuation);
                 if (Volatile.Read(ref _stalled) != 0)
                 {
                     // The continuation that blocked us returned: take over again.
@@ -248,7 +250,16 @@ internal sealed class NativeCompletionQueue : IDisposable
         if ((seen & 1) == 1 && seen == _lastSeenContinuation)
         {
             Interlocked.Exchange(ref _stalled, 1);
-            Rescue();
+            if (Volatile.Read(ref _continuation) == seen)
+            {
+                Rescue();
+            }
+            else
+            {
+                // It returned meanwhile and may have missed the mark: lift it, or
+                // callbacks would bypass a drainer that is no longer blocked.
+                Interlocked.CompareExchange(ref _stalled, 0, 1);
+            }
         }
 
         _lastSeenContinuation = seen;
