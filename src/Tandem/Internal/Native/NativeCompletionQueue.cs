@@ -8,7 +8,7 @@ namespace Tandem.Internal.Native;
 /// the library's callback only enqueues the completion (and wakes the drainer
 /// if it is parked), and one dedicated .NET thread delivers it, running the
 /// awaiter's continuation inline. The drainer spins for a bounded time before
-/// parking, so back-to-back calls cost no thread wake on either side, and it
+/// parking, so back-to-back calls cost no thread wake on the .NET side, and it
 /// delivers every completion that queued up while it was awake without a
 /// further wake (batching).
 /// </summary>
