@@ -61,9 +61,11 @@ if [ "$mode" = full ]; then
   dotnet run -c Release --no-build --project bench/Tandem.Benchmarks -- roundtrip | tee "$results/roundtrip.txt"
   dotnet run -c Release --no-build --project bench/Tandem.Benchmarks -- transfer | tee "$results/transfer.txt"
   dotnet run -c Release --no-build --project bench/Tandem.Benchmarks -- pool | tee "$results/pool.txt"
+  dotnet run -c Release --no-build --project bench/Tandem.Benchmarks -- async | tee "$results/async.txt"
 else
   dotnet run -c Release --no-build --project bench/Tandem.Benchmarks -- roundtrip 200 | tee "$results/roundtrip.txt"
   dotnet run -c Release --no-build --project bench/Tandem.Benchmarks -- transfer 16 1 | tee "$results/transfer.txt"
+  dotnet run -c Release --no-build --project bench/Tandem.Benchmarks -- async 2000 1 | tee "$results/async.txt"
 fi
 
 # The OpenBLAS variables pin an old, slower kernel on some processors; they are
@@ -85,7 +87,7 @@ env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$python" bench/baseline/openblas_t
     echo
     cat "$report"
   done
-  for part in load roundtrip transfer pool; do
+  for part in load roundtrip transfer pool async; do
     [ -f "$results/$part.txt" ] || continue
     echo
     echo "## $part (dotnet run ... -- $part)"

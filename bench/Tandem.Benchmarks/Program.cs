@@ -12,6 +12,9 @@ switch (args)
     case ["transfer", ..]:
         await RemoteTransfer.RunAsync(args);
         return;
+    case ["async", ..]:
+        await AsyncCompletion.RunAsync(args);
+        return;
     case ["pool", ..]:
         await PoolThroughput.RunAsync();
         return;

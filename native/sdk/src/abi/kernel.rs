@@ -521,7 +521,7 @@ pub unsafe extern "C" fn tandem_kernel_submit(
                 format!("the native compute queue is full ({limit} calls pending); retry later or lower concurrency"),
             ));
         }
-        let job = Box::new(job);
+        // Moved into the pool's own boxed closure: one allocation per call, not two.
         pool().spawn(move || complete(job));
         Ok(())
     })
@@ -534,7 +534,7 @@ const EMPTY_TENSOR_MUT: tandem_tensor_mut_t =
 const EMPTY_PARAM: tandem_param_t =
     tandem_param_t { kind: TANDEM_PARAM_INT, reserved: 0, int_value: 0, float_value: 0.0 };
 
-fn complete(job: Box<Job>) {
+fn complete(job: Job) {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let mut args = CallArgs::new();
         // SAFETY: the submitter keeps the buffers valid until the callback.

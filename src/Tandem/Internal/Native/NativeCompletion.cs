@@ -7,10 +7,14 @@ namespace Tandem.Internal.Native;
 
 /// <summary>
 /// Completion of one tandem_kernel_submit call as a pooled
-/// <see cref="IValueTaskSource"/>: Rust calls <see cref="OnComplete"/> on a
-/// compute thread, and continuations run on the thread pool, never on Rust's
-/// threads. Each instance keeps one GC handle for its lifetime, so a
-/// submission allocates nothing on the managed heap.
+/// <see cref="IValueTaskSource"/>. Rust calls <see cref="OnComplete"/> on a
+/// compute thread; with a <see cref="NativeCompletionQueue"/> that only posts
+/// the completion to the queue's drainer, which delivers it (see there for
+/// where continuations run); without one (the path before the queue, kept
+/// for comparison) it completes on the Rust thread and continuations go to
+/// the thread pool. Either way no continuation runs on Rust's threads. Each
+/// instance keeps one GC handle for its lifetime, so a submission allocates
+/// nothing on the managed heap.
 /// </summary>
 internal sealed unsafe class NativeCompletion : IValueTaskSource
 {
@@ -22,6 +26,8 @@ internal sealed unsafe class NativeCompletion : IValueTaskSource
     private ManualResetValueTaskSourceCore<bool> _core;
     private string? _kernel;
     private NativeLibraryBinding? _library;
+    private NativeCompletionQueue? _queue;
+    private nint _error;
 
     // The callback and the awaiter each hold one reference; the instance goes
     // back to the pool only when both are done with it, so a reused instance
@@ -40,7 +46,8 @@ internal sealed unsafe class NativeCompletion : IValueTaskSource
     /// <summary>The user data to pass with <see cref="Callback"/>.</summary>
     public nint UserData => _self;
 
-    public static NativeCompletion Rent(NativeLibraryBinding library, string kernel)
+    /// <summary>A completion for one submission; <paramref name="queue"/> null completes on the Rust thread.</summary>
+    public static NativeCompletion Rent(NativeLibraryBinding library, string kernel, NativeCompletionQueue? queue)
     {
         if (Pool.TryDequeue(out var completion))
         {
@@ -53,6 +60,7 @@ internal sealed unsafe class NativeCompletion : IValueTaskSource
 
         completion._kernel = kernel;
         completion._library = library;
+        completion._queue = queue;
         completion._references = 2;
         return completion;
     }
@@ -69,34 +77,55 @@ internal sealed unsafe class NativeCompletion : IValueTaskSource
     [UnmanagedCallersOnly]
     private static void OnComplete(nint userData, nint error)
     {
-        // Exceptions must not unwind into Rust; there are none to expect here,
-        // but a failure must still complete the caller rather than vanish.
         var completion = (NativeCompletion)GCHandle.FromIntPtr(userData).Target!;
+        completion._error = error;
+        if (completion._queue is { } queue)
+        {
+            // Post only enqueues (and wakes) or delivers; neither throws into Rust.
+            queue.Post(completion);
+        }
+        else
+        {
+            completion.Deliver(inline: false);
+        }
+    }
+
+    /// <summary>
+    /// Completes the awaiter with the call's outcome. <paramref name="inline"/>
+    /// runs its continuation on this thread (only the drainer asks for that);
+    /// otherwise the continuation goes to the thread pool.
+    /// </summary>
+    public void Deliver(bool inline)
+    {
+        var error = _error;
+        _error = 0;
+        TandemException? failure;
         try
         {
-            if (NativeErrors.Take(completion._library!, error, completion._kernel) is { } exception)
-            {
-                completion._core.SetException(exception);
-            }
-            else
-            {
-                completion._core.SetResult(true);
-            }
+            failure = NativeErrors.Take(_library!, error, _kernel);
         }
         catch (Exception exception)
         {
-            try
+            // This may run on a Rust thread, where nothing may unwind; the
+            // caller must still be completed rather than left waiting.
+            failure = new TandemException(TandemStatusCode.Internal, $"completing a native call failed: {exception.Message}", _kernel, BackendKind.Native);
+        }
+
+        _core.RunContinuationsAsynchronously = !inline;
+        try
+        {
+            if (failure is not null)
             {
-                completion._core.SetException(new TandemException(TandemStatusCode.Internal, $"completing a native call failed: {exception.Message}", completion._kernel, BackendKind.Native));
+                _core.SetException(failure);
             }
-            catch (InvalidOperationException)
+            else
             {
-                // Already completed: nothing more to report.
+                _core.SetResult(true);
             }
         }
         finally
         {
-            completion.Release();
+            Release();
         }
     }
 
@@ -130,6 +159,7 @@ internal sealed unsafe class NativeCompletion : IValueTaskSource
         _core.Reset();
         _kernel = null;
         _library = null;
+        _queue = null;
         if (Interlocked.Increment(ref _pooled) <= MaxPooled)
         {
             Pool.Enqueue(this);

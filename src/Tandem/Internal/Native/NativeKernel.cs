@@ -36,12 +36,27 @@ internal sealed class NativeKernel(NativeLibraryBinding library, string name, ni
 
     /// <summary>
     /// Queues the kernel on the native compute pool; the task completes when
-    /// it has run. Tensor data must stay pinned until then; the argument
-    /// spans are copied before this returns.
+    /// it has run, delivered through <see cref="NativeCompletionQueue.Shared"/>.
+    /// Tensor data must stay pinned until then; the argument spans are copied
+    /// before this returns.
     /// </summary>
-    public unsafe ValueTask Submit(nint state, ReadOnlySpan<NativeTensor> inputs, ReadOnlySpan<NativeParam> parameters, ReadOnlySpan<NativeTensor> outputs, ref NativeCallContext context)
+    public ValueTask Submit(nint state, ReadOnlySpan<NativeTensor> inputs, ReadOnlySpan<NativeParam> parameters, ReadOnlySpan<NativeTensor> outputs, ref NativeCallContext context) =>
+        Submit(state, inputs, parameters, outputs, ref context, NativeCompletionQueue.Shared);
+
+    /// <summary>
+    /// <see cref="Submit(nint, ReadOnlySpan{NativeTensor}, ReadOnlySpan{NativeParam}, ReadOnlySpan{NativeTensor}, ref NativeCallContext)"/>
+    /// through <paramref name="queue"/>; null completes on the Rust thread with
+    /// continuations on the thread pool (the path before the queue, kept for
+    /// benchmarks and tests to compare).
+    /// </summary>
+    internal unsafe ValueTask Submit(nint state, ReadOnlySpan<NativeTensor> inputs, ReadOnlySpan<NativeParam> parameters, ReadOnlySpan<NativeTensor> outputs, ref NativeCallContext context, NativeCompletionQueue? queue)
     {
-        var completion = NativeCompletion.Rent(library, Name);
+        if (queue?.TryReserve(Name) is { } full)
+        {
+            return ValueTask.FromException(full);
+        }
+
+        var completion = NativeCompletion.Rent(library, Name, queue);
         nint error;
         fixed (NativeTensor* i = inputs)
         fixed (NativeParam* p = parameters)
@@ -53,6 +68,7 @@ internal sealed class NativeKernel(NativeLibraryBinding library, string name, ni
 
         if (NativeErrors.Take(library, error, Name) is { } refused)
         {
+            queue?.Unreserve();
             completion.ReturnUnused();
             return ValueTask.FromException(refused);
         }
