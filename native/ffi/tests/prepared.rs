@@ -574,3 +574,43 @@ fn a_repeat_whose_array_is_null_or_too_long_is_refused_by_the_checked_path() {
     // SAFETY: from tandem_kernel_prepare, freed once.
     unsafe { tandem_prepared_free(prepared) };
 }
+
+#[test]
+fn a_batch_of_the_prepared_row_count_runs_as_the_prepared_call_with_the_same_refusals() {
+    let pricing = Pricing::new(20_000);
+    let prepared = pricing.prepare().unwrap();
+    let expected = pricing.unprepared();
+    let (mut price, mut stderr) = ([0f64; 2], [0f64; 2]);
+    // Two rows, given as a row count rather than TANDEM_ROWS_AS_PREPARED (what the .NET host passes).
+    let got = invoke_rows(
+        prepared,
+        null(),
+        2,
+        &[slice(&pricing.options), slice(&pricing.keys)],
+        &[slice_mut(&mut price), slice_mut(&mut stderr)],
+    );
+    assert_eq!(got, None);
+    assert_eq!([price[0], price[1], stderr[0], stderr[1]].map(f64::to_bits), expected.map(f64::to_bits));
+    let (code, message) = invoke_rows(
+        prepared,
+        null(),
+        2,
+        &[slice(&pricing.options), slice(&pricing.keys[..1])],
+        &[slice_mut(&mut price), slice_mut(&mut stderr)],
+    )
+    .unwrap();
+    assert_eq!(code, 3);
+    assert!(message.contains("input 1 ('row_keys') of the prepared call of kernel 'montecarlo.european' is 8 bytes; its prepared shape needs 16"), "{message}");
+    let (code, message) = invoke_rows(
+        prepared,
+        null(),
+        2,
+        &[slice(&pricing.options), slice(&pricing.keys)],
+        &[slice_mut(&mut price), slice_mut(&mut price)],
+    )
+    .unwrap();
+    assert_eq!(code, 3);
+    assert!(message.contains("output 0 overlaps output 1"), "{message}");
+    // SAFETY: from tandem_kernel_prepare, freed once.
+    unsafe { tandem_prepared_free(prepared) };
+}

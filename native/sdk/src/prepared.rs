@@ -222,6 +222,15 @@ impl<'k> PreparedCall<'k> {
         self.batch.is_some()
     }
 
+    /// Whether a repeat's raw row count (`TANDEM_ROWS_AS_PREPARED`, or axis
+    /// 0) is the prepared one, so the repeat is the prepared call itself:
+    /// the same shapes, bindings and work (checked at preparation).
+    #[inline(always)]
+    pub(crate) fn rows_as_prepared(&self, rows: u64) -> bool {
+        rows == crate::abi::types::TANDEM_ROWS_AS_PREPARED
+            || self.batch.is_some_and(|batch| self.sizes[batch] as u64 == rows)
+    }
+
     /// Runs a repeat at the prepared row count in one pass over its buffers,
     /// when that pass finds nothing to refuse: the counts and every length
     /// as prepared, no null data behind a length, no output overlapping

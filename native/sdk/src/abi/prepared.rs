@@ -156,7 +156,8 @@ unsafe fn body(call: &PreparedCall<'static>, repeat: &Repeat) -> Result<(), Kern
     };
     // SAFETY: `state` is null or live for the call.
     let state = unsafe { repeat.state.as_ref() }.map(|s| &*s.state);
-    if repeat.rows == TANDEM_ROWS_AS_PREPARED {
+    // A batch of the prepared row count is the prepared call itself.
+    if call.rows_as_prepared(repeat.rows) {
         let (inputs, outputs) =
             (RawSlices::new(repeat.inputs, repeat.input_count), RawSlices::new(repeat.outputs, repeat.output_count));
         // SAFETY: the arrays are readable for their counts, and each slice's
