@@ -448,3 +448,169 @@ fn one_prepared_call_serves_many_threads_at_once() {
     // SAFETY: from tandem_kernel_prepare, freed once after every thread joined.
     unsafe { tandem_prepared_free(prepared as *mut tandem_prepared_t) };
 }
+
+/// A prepared `diagnostics.noop` over two 8-byte inputs.
+fn prepared_noop(a: &[u8; 8], b: &[u8; 8]) -> *mut tandem_prepared_t {
+    let inputs = [tensor(a, &[8], TANDEM_DTYPE_U8), tensor(b, &[8], TANDEM_DTYPE_U8)];
+    let mut prepared = null_mut();
+    // SAFETY: live arrays and out pointer.
+    ok(unsafe {
+        tandem_kernel_prepare(find("diagnostics.noop"), inputs.as_ptr(), 2, null(), 0, null(), 0, &mut prepared)
+    });
+    prepared
+}
+
+fn context(timeout_ns: u64, cancel: *const tandem_cancel_t, trace: u8) -> tandem_call_context_t {
+    tandem_call_context_t { timeout_ns, cancel, trace_id: [trace; 16], span_id: [0; 8], flags: 0, reserved: 0 }
+}
+
+/// A call's outcome: `None`, or the refusal's code and message.
+type Outcome = Option<(i32, String)>;
+
+/// Both entry points with this context: (unprepared, prepared) outcomes.
+fn noop_with(ctx: &tandem_call_context_t) -> (Outcome, Outcome) {
+    let (a, b) = ([1u8; 8], [2u8; 8]);
+    let prepared = prepared_noop(&a, &b);
+    let inputs = [tensor(&a, &[8], TANDEM_DTYPE_U8), tensor(&b, &[8], TANDEM_DTYPE_U8)];
+    let slices = [slice(&a), slice(&b)];
+    // SAFETY: live arrays, buffers and context for the calls; freed once after both returned.
+    unsafe {
+        let unprepared =
+            take(tandem_kernel_invoke(find("diagnostics.noop"), null(), inputs.as_ptr(), 2, null(), 0, null(), 0, ctx));
+        let repeated =
+            take(tandem_prepared_invoke(prepared, null(), TANDEM_ROWS_AS_PREPARED, slices.as_ptr(), 2, null(), 0, ctx));
+        tandem_prepared_free(prepared);
+        (unprepared, repeated)
+    }
+}
+
+#[test]
+fn a_repeat_honours_its_context_as_an_unprepared_call_does() {
+    // A context with only a trace id, or a deadline far away, runs.
+    assert_eq!(noop_with(&context(0, null(), 0xab)), (None, None));
+    assert_eq!(noop_with(&context(3_600_000_000_000, null(), 0)), (None, None));
+    // A cancelled token refuses the call before the kernel runs, on both paths alike.
+    let token = tandem_cancel_new();
+    // SAFETY: a live token.
+    unsafe { tandem_cancel_set(token) };
+    let (unprepared, repeated) = noop_with(&context(0, token, 0));
+    assert_eq!(repeated, unprepared);
+    let (code, message) = repeated.unwrap();
+    assert_eq!(code, 1, "{message}");
+    assert!(message.contains("cancelled by the caller"), "{message}");
+    // SAFETY: freed once, after every call using it returned.
+    unsafe { tandem_cancel_free(token) };
+    // A deadline of 1 ns has passed by the time the call checks it (a clock
+    // read later), so the kernel never runs: DEADLINE_EXCEEDED, as unprepared.
+    let (unprepared, repeated) = noop_with(&context(1, null(), 0));
+    assert_eq!(repeated, unprepared);
+    let (code, message) = repeated.unwrap();
+    assert_eq!(code, 4, "{message}");
+    assert!(message.contains("deadline passed"), "{message}");
+}
+
+#[test]
+fn a_stateless_repeat_ignores_a_state_as_an_unprepared_call_does() {
+    let state = collection();
+    let (a, b) = ([1u8; 8], [2u8; 8]);
+    let prepared = prepared_noop(&a, &b);
+    let inputs = [tensor(&a, &[8], TANDEM_DTYPE_U8), tensor(&b, &[8], TANDEM_DTYPE_U8)];
+    // SAFETY: live kernel, state, arrays and buffers for the call.
+    let unprepared = take(unsafe {
+        tandem_kernel_invoke(find("diagnostics.noop"), state, inputs.as_ptr(), 2, null(), 0, null(), 0, null())
+    });
+    assert_eq!(unprepared, None);
+    assert_eq!(invoke(prepared, state, &[slice(&a), slice(&b)], &[]), None);
+    // SAFETY: each freed once, after every call returned.
+    unsafe {
+        tandem_prepared_free(prepared);
+        tandem_state_free(state);
+    }
+}
+
+#[test]
+fn a_repeat_with_per_call_logging_on_gives_the_same_outcomes() {
+    let (a, b) = ([1u8; 8], [2u8; 8]);
+    let prepared = prepared_noop(&a, &b);
+    let before = tandem::log::tandem_log_set_level(1);
+    let ran = invoke(prepared, null(), &[slice(&a), slice(&b)], &[]);
+    let refused = invoke(prepared, null(), &[slice(&a)], &[]);
+    tandem::log::tandem_log_set_level(before);
+    assert_eq!(ran, None);
+    let (code, message) = refused.unwrap();
+    assert_eq!(code, 3);
+    assert!(message.contains("takes 2 input(s) and 0 output(s), got 1 and 0"), "{message}");
+    // SAFETY: from tandem_kernel_prepare, freed once.
+    unsafe { tandem_prepared_free(prepared) };
+}
+
+#[test]
+fn a_repeat_whose_array_is_null_or_too_long_is_refused_by_the_checked_path() {
+    let (a, b) = ([1u8; 8], [2u8; 8]);
+    let prepared = prepared_noop(&a, &b);
+    let slices = [slice(&a); 9];
+    // SAFETY: a null array with a count, and an array of 9 slices: both refused before the data is read.
+    let (null_array, too_many) = unsafe {
+        (
+            take(tandem_prepared_invoke(prepared, null(), TANDEM_ROWS_AS_PREPARED, null(), 2, null(), 0, null())),
+            take(tandem_prepared_invoke(
+                prepared,
+                null(),
+                TANDEM_ROWS_AS_PREPARED,
+                slices.as_ptr(),
+                9,
+                null(),
+                0,
+                null(),
+            )),
+        )
+    };
+    let (code, message) = null_array.unwrap();
+    assert_eq!(code, 3);
+    assert!(message.contains("the input array is null but its count is 2"), "{message}");
+    let (code, message) = too_many.unwrap();
+    assert_eq!(code, 3);
+    assert!(message.contains("9 inputs given; at most 8 are supported"), "{message}");
+    // SAFETY: from tandem_kernel_prepare, freed once.
+    unsafe { tandem_prepared_free(prepared) };
+}
+
+#[test]
+fn a_batch_of_the_prepared_row_count_runs_as_the_prepared_call_with_the_same_refusals() {
+    let pricing = Pricing::new(20_000);
+    let prepared = pricing.prepare().unwrap();
+    let expected = pricing.unprepared();
+    let (mut price, mut stderr) = ([0f64; 2], [0f64; 2]);
+    // Two rows, given as a row count rather than TANDEM_ROWS_AS_PREPARED (what the .NET host passes).
+    let got = invoke_rows(
+        prepared,
+        null(),
+        2,
+        &[slice(&pricing.options), slice(&pricing.keys)],
+        &[slice_mut(&mut price), slice_mut(&mut stderr)],
+    );
+    assert_eq!(got, None);
+    assert_eq!([price[0], price[1], stderr[0], stderr[1]].map(f64::to_bits), expected.map(f64::to_bits));
+    let (code, message) = invoke_rows(
+        prepared,
+        null(),
+        2,
+        &[slice(&pricing.options), slice(&pricing.keys[..1])],
+        &[slice_mut(&mut price), slice_mut(&mut stderr)],
+    )
+    .unwrap();
+    assert_eq!(code, 3);
+    assert!(message.contains("input 1 ('row_keys') of the prepared call of kernel 'montecarlo.european' is 8 bytes; its prepared shape needs 16"), "{message}");
+    let (code, message) = invoke_rows(
+        prepared,
+        null(),
+        2,
+        &[slice(&pricing.options), slice(&pricing.keys)],
+        &[slice_mut(&mut price), slice_mut(&mut price)],
+    )
+    .unwrap();
+    assert_eq!(code, 3);
+    assert!(message.contains("output 0 overlaps output 1"), "{message}");
+    // SAFETY: from tandem_kernel_prepare, freed once.
+    unsafe { tandem_prepared_free(prepared) };
+}

@@ -57,6 +57,7 @@
 //! - [`validate`]: checks a call against its descriptor (before the kernel).
 //! - [`check`]: checks a descriptor before a library is built.
 //! - [`library`]: a built library: lookup, states, calls, streams, warm-up.
+//! - `prepared`: calls validated once and repeated ([`library::PreparedCall`]).
 //! - [`warmup`]: warm-up derived from the descriptor.
 //! - [`pool`]: the compute pool the library's kernels share.
 //! - [`simd`]: run-time SIMD path selection (forcible for tests).
@@ -71,6 +72,7 @@ pub mod error;
 pub mod kernel;
 pub mod library;
 pub mod pool;
+mod prepared;
 pub mod simd;
 pub mod state;
 mod streams;

@@ -2,8 +2,6 @@
 //! descriptor checked and hashed once, and the calls that validate and run
 //! them. The C ABI ([`crate::abi`]) and the worker serve a [`Library`].
 
-use crate::abi::stack::StackVec;
-use crate::abi::types::TANDEM_MAX_TENSORS;
 use crate::check;
 use crate::context::CallContext;
 use crate::descriptor::{self, KernelDescriptor, KernelSet, StateKindDescriptor};
@@ -11,10 +9,13 @@ use crate::error::{Code, KernelError};
 use crate::kernel::{Invocation, Kernel, KernelStream};
 use crate::state::{ErasedStateKind, State, StateKind};
 use crate::streams::Streams;
-use crate::tensor::{DType, Param, TensorMut, TensorRef, MAX_RANK};
+use crate::tensor::{Param, TensorMut, TensorRef};
 use crate::validate::{self, CompiledDescriptor};
 use crate::warmup::WarmUp;
 use crate::ABI_VERSION;
+
+pub use crate::prepared::PreparedCall;
+pub(crate) use crate::prepared::RawSlices;
 
 /// Collects a library's kernels and state kinds; [`LibraryBuilder::build`]
 /// checks every descriptor.
@@ -81,9 +82,9 @@ impl LibraryBuilder {
 /// A kernel with its checked, hashed descriptor compiled for fast per-call
 /// validation.
 pub struct RegisteredKernel {
-    descriptor: KernelDescriptor,
-    compiled: CompiledDescriptor,
-    kernel: Box<dyn Kernel>,
+    pub(crate) descriptor: KernelDescriptor,
+    pub(crate) compiled: CompiledDescriptor,
+    pub(crate) kernel: Box<dyn Kernel>,
 }
 
 impl RegisteredKernel {
@@ -97,6 +98,23 @@ impl RegisteredKernel {
 
     pub fn streaming(&self) -> bool {
         self.kernel.stream().is_some()
+    }
+
+    /// Validates and runs one call: what [`Library::invoke`] does, for a
+    /// caller that already holds the kernel (the C ABI's handles).
+    pub(crate) fn invoke<'t>(
+        &self,
+        state: Option<&State>,
+        inputs: &[TensorRef<'t>],
+        params: &[Param],
+        outputs: &mut [TensorMut<'t>],
+        ctx: &CallContext,
+    ) -> Result<(), KernelError> {
+        let desc = &self.descriptor;
+        let bindings = self.compiled.check(desc, inputs, params, outputs)?;
+        check_state(desc, state)?;
+        ctx.check()?;
+        self.kernel.invoke(Invocation { descriptor: desc, state, inputs, params, outputs, ctx, bindings })
     }
 }
 
@@ -214,11 +232,7 @@ impl Library {
         outputs: &mut [TensorMut<'t>],
         ctx: &CallContext,
     ) -> Result<(), KernelError> {
-        let desc = &kernel.descriptor;
-        let bindings = kernel.compiled.check(desc, inputs, params, outputs)?;
-        check_state(desc, state)?;
-        ctx.check()?;
-        kernel.kernel.invoke(Invocation { descriptor: desc, state, inputs, params, outputs, ctx, bindings })
+        kernel.invoke(state, inputs, params, outputs, ctx)
     }
 
     /// Validates a call's shapes, dtypes and parameters once — everything
@@ -274,277 +288,25 @@ impl Library {
 }
 
 /// A stateful kernel gets a state of its kind; a stateless one ignores one.
-fn check_state(desc: &KernelDescriptor, state: Option<&State>) -> Result<(), KernelError> {
-    match (desc.state_kind.as_str(), state) {
-        ("", _) => Ok(()),
-        (needed, None) => Err(KernelError::invalid(format!("kernel '{}' needs a '{needed}' state", desc.name))),
-        (needed, Some(s)) if s.kind() != needed => Err(KernelError::invalid(format!(
-            "kernel '{}' needs a '{needed}' state, got a '{}' state",
-            desc.name,
-            s.kind()
-        ))),
-        _ => Ok(()),
+#[inline]
+pub(crate) fn check_state(desc: &KernelDescriptor, state: Option<&State>) -> Result<(), KernelError> {
+    let needed = desc.state_kind.as_str();
+    match state {
+        _ if needed.is_empty() => Ok(()),
+        Some(s) if s.kind() == needed => Ok(()),
+        _ => Err(wrong_state(desc, state)),
     }
 }
 
-/// One tensor's header as a prepared call fixed it.
-#[derive(Clone, Copy, Debug)]
-struct Header {
-    dtype: DType,
-    rank: usize,
-    shape: [usize; MAX_RANK],
-    /// Bytes of one row (axis 0), for a repeat with another row count.
-    row_bytes: usize,
-    byte_len: usize,
-    finite_only: bool,
-}
-
-impl Header {
-    fn new(dtype: DType, shape: &[usize], byte_len: usize, finite_only: bool) -> Header {
-        let mut fixed = [0; MAX_RANK];
-        fixed[..shape.len()].copy_from_slice(shape);
-        // The validated byte length is the shape's, so this cannot overflow.
-        let row_bytes = shape.iter().skip(1).product::<usize>() * dtype.size();
-        Header { dtype, rank: shape.len(), shape: fixed, row_bytes, byte_len, finite_only }
-    }
-
-    /// The byte length of this tensor with `rows` rows (`None`: as prepared).
-    fn len_at(&self, rows: Option<usize>) -> Option<usize> {
-        match rows {
-            None => Some(self.byte_len),
-            Some(rows) => self.row_bytes.checked_mul(rows),
+#[cold]
+fn wrong_state(desc: &KernelDescriptor, state: Option<&State>) -> KernelError {
+    let needed = &desc.state_kind;
+    match state {
+        None => KernelError::invalid(format!("kernel '{}' needs a '{needed}' state", desc.name)),
+        Some(s) => {
+            KernelError::invalid(format!("kernel '{}' needs a '{needed}' state, got a '{}' state", desc.name, s.kind()))
         }
     }
-}
-
-/// A call validated once and invoked many times: the kernel, every tensor's
-/// dtype and shape, the parameter values and the symbol bindings are fixed;
-/// a repeat supplies only the data — and, for a batchable kernel, a new row
-/// count (axis 0, as dynamic batches differ). Invoking checks what can
-/// change between repeats — the counts, each buffer's length, the row count
-/// against the work bound, the inputs a descriptor wants finite (data, so
-/// checked every time), the state and the context — and skips the
-/// descriptor walk, the shape matching and the parameter ranges, which
-/// cannot change. It does not allocate.
-#[derive(Clone)]
-pub struct PreparedCall<'k> {
-    kernel: &'k RegisteredKernel,
-    inputs: Vec<Header>,
-    outputs: Vec<Header>,
-    params: Vec<Param>,
-    sizes: [usize; crate::validate::MAX_SYMBOLS],
-    /// The batch symbol's index when the row count may vary: the kernel is
-    /// batchable and the symbol sizes nothing but axis 0.
-    batch: Option<usize>,
-    /// The prepared shapes, so a repeat at the prepared row count copies none.
-    input_shapes: Shapes,
-    output_shapes: Shapes,
-}
-
-/// Where a repeat's tensors are: at most [`TANDEM_MAX_TENSORS`] of each.
-type Shapes = [[usize; MAX_RANK]; TANDEM_MAX_TENSORS];
-
-impl<'k> PreparedCall<'k> {
-    fn new(
-        kernel: &'k RegisteredKernel,
-        inputs: &[TensorRef<'_>],
-        params: &[Param],
-        outputs: &[TensorMut<'_>],
-    ) -> Result<PreparedCall<'k>, KernelError> {
-        let desc = &kernel.descriptor;
-        let bindings = kernel.compiled.check(desc, inputs, params, outputs)?;
-        let finite = |i: usize| desc.inputs.get(i).is_some_and(|spec| spec.finite_only);
-        let inputs: Vec<Header> =
-            inputs.iter().enumerate().map(|(i, t)| Header::new(t.dtype, t.shape, t.bytes.len(), finite(i))).collect();
-        let outputs: Vec<Header> =
-            outputs.iter().map(|t| Header::new(t.dtype, t.shape, t.bytes.len(), false)).collect();
-        let shapes = |headers: &[Header]| {
-            let mut shapes: Shapes = Default::default();
-            for (shape, header) in shapes.iter_mut().zip(headers) {
-                *shape = header.shape;
-            }
-            shapes
-        };
-        Ok(PreparedCall {
-            kernel,
-            input_shapes: shapes(&inputs),
-            output_shapes: shapes(&outputs),
-            inputs,
-            outputs,
-            params: params.to_vec(),
-            sizes: bindings.sizes(),
-            batch: row_symbol(kernel),
-        })
-    }
-
-    pub fn kernel(&self) -> &'k RegisteredKernel {
-        self.kernel
-    }
-
-    pub fn input_count(&self) -> usize {
-        self.inputs.len()
-    }
-
-    pub fn output_count(&self) -> usize {
-        self.outputs.len()
-    }
-
-    /// Whether a repeat may give another row count (axis 0).
-    pub fn varies_rows(&self) -> bool {
-        self.batch.is_some()
-    }
-
-    /// Runs the prepared call on new data: `rows` is the repeat's row count
-    /// (`None`: as prepared); `inputs[i]` and `outputs[i]` must have the
-    /// lengths the prepared shapes give at that row count (INVALID_ARGUMENT
-    /// naming the tensor otherwise).
-    pub fn invoke(
-        &self,
-        state: Option<&State>,
-        rows: Option<usize>,
-        inputs: &[&[u8]],
-        outputs: &mut [&mut [u8]],
-        ctx: &CallContext,
-    ) -> Result<(), KernelError> {
-        let desc = &self.kernel.descriptor;
-        if inputs.len() != self.inputs.len() || outputs.len() != self.outputs.len() {
-            return Err(KernelError::invalid(format!(
-                "the prepared call of kernel '{}' takes {} input(s) and {} output(s), got {} and {}",
-                desc.name,
-                self.inputs.len(),
-                self.outputs.len(),
-                inputs.len(),
-                outputs.len()
-            )));
-        }
-        let sizes = self.sizes_for(rows)?;
-        let bindings = crate::validate::Bindings::from_sizes(self.kernel.compiled.symbols(), sizes);
-        // At the prepared row count the prepared shapes serve as they are.
-        let (mut in_rows, mut out_rows): (Shapes, Shapes);
-        let (in_shapes, out_shapes) = match rows {
-            None => (&self.input_shapes, &self.output_shapes),
-            Some(rows) => {
-                self.kernel.compiled.check_work(desc, &bindings, &self.params)?;
-                (in_rows, out_rows) = (self.input_shapes, self.output_shapes);
-                in_rows
-                    .iter_mut()
-                    .take(self.inputs.len())
-                    .chain(out_rows.iter_mut().take(self.outputs.len()))
-                    .for_each(|s| s[0] = rows);
-                (&in_rows, &out_rows)
-            }
-        };
-        for (i, header) in self.inputs.iter().enumerate() {
-            let len = header.len_at(rows).ok_or_else(|| self.too_many_rows(rows))?;
-            if inputs[i].len() != len {
-                return Err(self.length_error("input", i, inputs[i].len(), len));
-            }
-        }
-        for (i, header) in self.outputs.iter().enumerate() {
-            let len = header.len_at(rows).ok_or_else(|| self.too_many_rows(rows))?;
-            if outputs[i].len() != len {
-                return Err(self.length_error("output", i, outputs[i].len(), len));
-            }
-        }
-        let mut views: StackVec<TensorRef<'_>, TANDEM_MAX_TENSORS> = StackVec::new();
-        for ((header, shape), &bytes) in self.inputs.iter().zip(in_shapes).zip(inputs) {
-            let view = TensorRef { dtype: header.dtype, shape: &shape[..header.rank], bytes };
-            if header.finite_only && crate::validate::has_non_finite(&view) {
-                // The descriptive check names the tensor and the first bad row.
-                return Err(self.describe_error(in_shapes, inputs));
-            }
-            views.push(view);
-        }
-        let mut out_views: StackVec<TensorMut<'_>, TANDEM_MAX_TENSORS> = StackVec::new();
-        for ((header, shape), bytes) in self.outputs.iter().zip(out_shapes).zip(outputs.iter_mut()) {
-            out_views.push(TensorMut { dtype: header.dtype, shape: &shape[..header.rank], bytes });
-        }
-        check_state(desc, state)?;
-        ctx.check()?;
-        self.kernel.kernel.invoke(Invocation {
-            descriptor: desc,
-            state,
-            inputs: views.as_slice(),
-            params: &self.params,
-            outputs: out_views.as_mut_slice(),
-            ctx,
-            bindings,
-        })
-    }
-
-    /// The symbol sizes of a repeat with `rows` rows.
-    fn sizes_for(&self, rows: Option<usize>) -> Result<[usize; crate::validate::MAX_SYMBOLS], KernelError> {
-        let mut sizes = self.sizes;
-        match (rows, self.batch) {
-            (None, _) => {}
-            (Some(rows), Some(batch)) => sizes[batch] = rows,
-            (Some(rows), None) => {
-                let prepared = self.inputs.first().or(self.outputs.first()).map_or(0, |h| h.shape[0]);
-                if self.inputs.iter().chain(&self.outputs).any(|h| h.rank == 0 || h.shape[0] != rows) {
-                    return Err(KernelError::invalid(format!(
-                        "kernel '{}' is not batchable (or its batch symbol sizes more than axis 0), so its prepared call runs only with the shapes it was prepared with ({prepared} rows), not {rows}; prepare a new call",
-                        self.kernel.descriptor.name
-                    )));
-                }
-            }
-        }
-        Ok(sizes)
-    }
-
-    fn too_many_rows(&self, rows: Option<usize>) -> KernelError {
-        KernelError::invalid(format!(
-            "{} rows overflow a buffer length for kernel '{}'",
-            rows.unwrap_or(0),
-            self.kernel.descriptor.name
-        ))
-    }
-
-    fn length_error(&self, what: &str, index: usize, got: usize, expected: usize) -> KernelError {
-        let name = match what {
-            "input" => self.kernel.descriptor.inputs.get(index),
-            _ => self.kernel.descriptor.outputs.get(index),
-        }
-        .map_or("?", |spec| spec.name.as_str());
-        KernelError::invalid(format!(
-            "{what} {index} ('{name}') of the prepared call of kernel '{}' is {got} bytes; its prepared shape needs {expected}; prepare a new call for a new shape",
-            self.kernel.descriptor.name
-        ))
-    }
-
-    /// The slow path's message for inputs the fast check refused.
-    fn describe_error(&self, shapes: &Shapes, inputs: &[&[u8]]) -> KernelError {
-        let desc = &self.kernel.descriptor;
-        for (((spec, header), shape), &bytes) in desc.inputs.iter().zip(&self.inputs).zip(shapes).zip(inputs) {
-            if header.finite_only {
-                let view = TensorRef { dtype: header.dtype, shape: &shape[..header.rank], bytes };
-                if let Err(err) = crate::validate::check_finite(spec, &view) {
-                    return err;
-                }
-            }
-        }
-        KernelError::new(Code::Internal, "validation paths disagree about a prepared call")
-    }
-}
-
-/// The batch symbol's index in the compiled symbols when a prepared call of
-/// `kernel` may vary its row count: the kernel is batchable (every tensor's
-/// axis 0 is one symbol, [`check`] made sure) and no other axis uses it.
-fn row_symbol(kernel: &RegisteredKernel) -> Option<usize> {
-    let desc = &kernel.descriptor;
-    if !desc.flags.as_ref().is_some_and(|f| f.batchable) {
-        return None;
-    }
-    let name = |d: &descriptor::pb::Dim| match &d.kind {
-        Some(descriptor::pb::dim::Kind::Symbol(s)) => Some(s.clone()),
-        _ => None,
-    };
-    let tensors: Vec<&descriptor::TensorSpec> = desc.inputs.iter().chain(&desc.outputs).collect();
-    let batch = name(tensors.first()?.shape.first()?)?;
-    let elsewhere = tensors.iter().any(|t| t.shape.iter().skip(1).any(|d| name(d).as_deref() == Some(batch.as_str())));
-    if elsewhere {
-        return None;
-    }
-    kernel.compiled.symbols().iter().position(|s| *s == batch)
 }
 
 #[cfg(test)]

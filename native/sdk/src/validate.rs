@@ -165,7 +165,23 @@ impl CompiledDescriptor {
 
     /// RESOURCE_EXHAUSTED when the call asks for more work than the
     /// descriptor's bound, naming each factor and the limit.
+    #[inline]
     pub(crate) fn check_work(
+        &self,
+        desc: &KernelDescriptor,
+        bindings: &Bindings<'_>,
+        params: &[Param],
+    ) -> Result<(), KernelError> {
+        match self.work.as_ref() {
+            None => Ok(()),
+            Some(work) if self.work(bindings, params).is_some_and(|units| units <= work.max) => Ok(()),
+            Some(_) => self.work_error(desc, bindings, params),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn work_error(
         &self,
         desc: &KernelDescriptor,
         bindings: &Bindings<'_>,

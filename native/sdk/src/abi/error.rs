@@ -40,10 +40,24 @@ pub(crate) fn guard<F>(operation: &str, trace_id: &[u8; 16], body: F) -> *mut ta
 where
     F: FnOnce() -> Result<(), KernelError>,
 {
+    guard_lazy(|| (operation, *trace_id), body)
+}
+
+/// [`guard`] for the hot exports: what the panic's log line names (the
+/// operation and the trace id) is read only when `body` panics, so a call
+/// that returns pays for the guard nothing but `catch_unwind`'s landing pad.
+#[inline(always)]
+pub(crate) fn guard_lazy<'a, F>(describe: impl FnOnce() -> (&'a str, [u8; 16]), body: F) -> *mut tandem_error_t
+where
+    F: FnOnce() -> Result<(), KernelError>,
+{
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => ptr::null_mut(),
         Ok(Err(err)) => tandem_error_t::boxed(err),
-        Err(payload) => tandem_error_t::boxed(panic_error(operation, trace_id, payload.as_ref())),
+        Err(payload) => {
+            let (operation, trace_id) = describe();
+            tandem_error_t::boxed(panic_error(operation, &trace_id, payload.as_ref()))
+        }
     }
 }
 

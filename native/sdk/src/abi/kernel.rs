@@ -3,7 +3,7 @@
 //! completion callback (long calls).
 
 use crate::abi::cancel::tandem_cancel_t;
-use crate::abi::error::{guard, invalid, panic_error, tandem_error_t};
+use crate::abi::error::{guard, guard_lazy, invalid, panic_error, tandem_error_t};
 use crate::abi::library;
 use crate::abi::stack::StackVec;
 use crate::abi::state::tandem_state_t;
@@ -379,31 +379,75 @@ pub unsafe extern "C" fn tandem_kernel_invoke(
         Some(handle) => handle,
         None => return tandem_error_t::boxed(invalid("argument 'kernel' is null")),
     };
-    let kernel = handle.kernel;
-    let started = crate::abi::log::calls_enabled().then(Instant::now);
-    let trace = trace_of(ctx);
-    let error = guard(&kernel.descriptor().name, &trace, || {
+    let call = SyncCall { state, inputs, input_count, params, param_count, outputs, output_count, ctx };
+    // The per-call log switch: one relaxed load; the logged path is out of line.
+    if crate::abi::log::calls_enabled() {
         // SAFETY: forwarded caller guarantees.
-        let (inputs, params, outputs) =
-            unsafe { raw_arrays(inputs, input_count, params, param_count, outputs, output_count) }?;
-        let mut args = CallArgs::new();
-        // SAFETY: forwarded caller guarantees.
-        unsafe { fill_call_args(&mut args, inputs, params, outputs) }?;
-        // SAFETY: forwarded caller guarantees.
-        let ctx = unsafe { call_context(ctx) };
-        // SAFETY: `state` is null or live for the call.
-        let state = unsafe { state.as_ref() }.map(|s| &*s.state);
-        run(kernel, state, &mut args, &ctx)
-    });
-    if let Some(started) = started {
-        // SAFETY: a non-null error is the live one this call just created.
-        let code = if error.is_null() {
-            Code::Ok
-        } else {
-            Code::from_raw(unsafe { crate::abi::error::tandem_error_code(error) })
-        };
-        crate::abi::log::call(&kernel.descriptor().name, &trace, code, started.elapsed().as_micros());
+        return unsafe { invoke_logged(handle.kernel, &call) };
     }
+    // SAFETY: forwarded caller guarantees.
+    unsafe { invoke_guarded(handle.kernel, &call) }
+}
+
+/// One synchronous call's arguments, as `tandem_kernel_invoke` received them.
+struct SyncCall {
+    state: *const tandem_state_t,
+    inputs: *const tandem_tensor_t,
+    input_count: usize,
+    params: *const tandem_param_t,
+    param_count: usize,
+    outputs: *const tandem_tensor_mut_t,
+    output_count: usize,
+    ctx: *const tandem_call_context_t,
+}
+
+/// # Safety
+/// As for `tandem_kernel_invoke`.
+#[inline(always)]
+unsafe fn invoke_guarded(kernel: &'static RegisteredKernel, call: &SyncCall) -> *mut tandem_error_t {
+    // SAFETY: forwarded caller guarantees.
+    guard_lazy(|| (kernel.name(), trace_of(call.ctx)), || unsafe { invoke_body(kernel, call) })
+}
+
+/// Decodes the call's headers in place, validates them against the compiled
+/// descriptor and runs the kernel; out of line so that the guard inlines.
+///
+/// # Safety
+/// As for `tandem_kernel_invoke`.
+#[inline(never)]
+unsafe fn invoke_body(kernel: &'static RegisteredKernel, call: &SyncCall) -> Result<(), KernelError> {
+    // SAFETY: forwarded caller guarantees.
+    let (inputs, params, outputs) = unsafe {
+        raw_arrays(call.inputs, call.input_count, call.params, call.param_count, call.outputs, call.output_count)
+    }?;
+    let mut args = CallArgs::new();
+    // SAFETY: forwarded caller guarantees.
+    unsafe { fill_call_args(&mut args, inputs, params, outputs) }?;
+    // SAFETY: forwarded caller guarantees.
+    let ctx = unsafe { call_context(call.ctx) };
+    // SAFETY: `state` is null or live for the call.
+    let state = unsafe { call.state.as_ref() }.map(|s| &*s.state);
+    // The handle exists, so the library was built: no need to look it up again.
+    kernel.invoke(state, args.inputs.as_slice(), args.params.as_slice(), args.outputs.as_mut_slice(), &ctx)
+}
+
+/// [`invoke_guarded`] with the call's log line (kernel, trace id, code, duration).
+///
+/// # Safety
+/// As for `tandem_kernel_invoke`.
+#[cold]
+#[inline(never)]
+unsafe fn invoke_logged(kernel: &'static RegisteredKernel, call: &SyncCall) -> *mut tandem_error_t {
+    let started = Instant::now();
+    // SAFETY: forwarded caller guarantees.
+    let error = unsafe { invoke_guarded(kernel, call) };
+    let code = if error.is_null() {
+        Code::Ok
+    } else {
+        // SAFETY: a non-null error is the live one this call just created.
+        Code::from_raw(unsafe { crate::abi::error::tandem_error_code(error) })
+    };
+    crate::abi::log::call(kernel.name(), &trace_of(call.ctx), code, started.elapsed().as_micros());
     error
 }
 

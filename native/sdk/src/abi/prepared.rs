@@ -3,9 +3,11 @@
 //! pointers (`tandem_prepared_invoke`). A repeat does no allocation, no
 //! descriptor walk and no string work: it checks the pointers against the
 //! lengths fixed at preparation, the overlaps, the inputs a descriptor wants
-//! finite (data, so every time), the state and the context. Since ABI 1.2.
+//! finite (data, so every time), the state and the context — at the
+//! prepared row count in one pass, which hands anything it would refuse to
+//! the checks that name the problem. Since ABI 1.2.
 
-use crate::abi::error::{guard, invalid, tandem_error_t};
+use crate::abi::error::{guard, guard_lazy, invalid, tandem_error_t};
 use crate::abi::kernel::{
     call_context, check_overlaps_by, fill_call_args, raw_arrays, tandem_kernel_t, trace_of, CallArgs,
 };
@@ -13,8 +15,8 @@ use crate::abi::library;
 use crate::abi::stack::StackVec;
 use crate::abi::state::tandem_state_t;
 use crate::abi::types::*;
-use crate::library::PreparedCall;
-use crate::{Code, KernelError};
+use crate::library::{PreparedCall, RawSlices};
+use crate::{CallContext, Code, KernelError, State};
 use std::ffi::c_void;
 use std::time::Instant;
 
@@ -99,51 +101,135 @@ pub unsafe extern "C" fn tandem_prepared_invoke(
     let Some(prepared) = (unsafe { prepared.as_ref() }) else {
         return tandem_error_t::boxed(invalid("argument 'prepared' is null"));
     };
-    let call = &prepared.call;
-    let started = crate::abi::log::calls_enabled().then(Instant::now);
-    let trace = trace_of(ctx);
-    let error = guard(call.kernel().name(), &trace, || {
-        // SAFETY: readable arrays of their counts per the caller (or null with 0).
-        let (input_slices, output_slices) =
-            unsafe { (slices(inputs, input_count, "input")?, slices(outputs, output_count, "output")?) };
-        check_overlaps_by(
-            input_count,
-            |i| (input_slices[i].data as usize, input_slices[i].byte_len as usize),
-            output_count,
-            |i| (output_slices[i].data as usize, output_slices[i].byte_len as usize),
-        )?;
-        let mut data: StackVec<&[u8], TANDEM_MAX_TENSORS> = StackVec::new();
-        for (i, slice) in input_slices.iter().enumerate() {
-            // SAFETY: readable for `byte_len` during the call, per the caller.
-            data.push(unsafe { region(slice.data.cast_mut(), slice.byte_len, "input", i) }?);
-        }
-        let mut out: StackVec<&mut [u8], TANDEM_MAX_TENSORS> = StackVec::new();
-        for (i, slice) in output_slices.iter().enumerate() {
-            // SAFETY: writable for `byte_len` during the call, per the caller,
-            // and disjoint from every other buffer (checked above), so this is
-            // the only reference to those bytes.
-            out.push(unsafe { region_mut(slice.data, slice.byte_len, i) }?);
-        }
-        let rows = match rows {
-            TANDEM_ROWS_AS_PREPARED => None,
-            rows => Some(usize::try_from(rows).map_err(|_| invalid(format!("{rows} rows is beyond this machine")))?),
-        };
+    let repeat = Repeat { state, rows, inputs, input_count, outputs, output_count, ctx };
+    // The per-call log switch: one relaxed load; the logged path is out of line.
+    if crate::abi::log::calls_enabled() {
         // SAFETY: forwarded caller guarantees.
-        let ctx = unsafe { call_context(ctx) };
-        // SAFETY: `state` is null or live for the call.
-        let state = unsafe { state.as_ref() }.map(|s| &*s.state);
-        call.invoke(state, rows, data.as_slice(), out.as_mut_slice(), &ctx)
-    });
-    if let Some(started) = started {
-        let code = if error.is_null() {
-            Code::Ok
-        } else {
-            // SAFETY: a non-null error is the live one this call just created.
-            Code::from_raw(unsafe { crate::abi::error::tandem_error_code(error) })
-        };
-        crate::abi::log::call(call.kernel().name(), &trace, code, started.elapsed().as_micros());
+        return unsafe { run_logged(&prepared.call, &repeat) };
     }
+    // SAFETY: forwarded caller guarantees.
+    unsafe { run(&prepared.call, &repeat) }
+}
+
+/// The context of a call given none: no cancel token, no deadline, no trace.
+static NO_CONTEXT: CallContext = CallContext { cancel: None, deadline: None, trace_id: [0; 16] };
+
+/// One repeat's arguments, as `tandem_prepared_invoke` received them.
+#[derive(Clone, Copy)]
+struct Repeat {
+    state: *const tandem_state_t,
+    rows: u64,
+    inputs: *const tandem_slice_t,
+    input_count: usize,
+    outputs: *const tandem_slice_mut_t,
+    output_count: usize,
+    ctx: *const tandem_call_context_t,
+}
+
+/// Runs a repeat inside the panic guard: at the prepared row count through
+/// the one-pass check ([`PreparedCall::invoke_as_prepared`]), and whatever
+/// that pass does not accept (or another row count) through the checks that
+/// name the problem.
+///
+/// # Safety
+/// As for `tandem_prepared_invoke`.
+#[inline(always)]
+unsafe fn run(call: &PreparedCall<'static>, repeat: &Repeat) -> *mut tandem_error_t {
+    // SAFETY: forwarded caller guarantees.
+    guard_lazy(|| (call.kernel().name(), trace_of(repeat.ctx)), || unsafe { body(call, repeat) })
+}
+
+/// What [`run`] guards, out of line so that the guard itself inlines into
+/// the export and costs the happy path one call.
+///
+/// # Safety
+/// As for `tandem_prepared_invoke`.
+#[inline(never)]
+unsafe fn body(call: &PreparedCall<'static>, repeat: &Repeat) -> Result<(), KernelError> {
+    let owned;
+    let ctx = if repeat.ctx.is_null() {
+        &NO_CONTEXT
+    } else {
+        // SAFETY: forwarded caller guarantees.
+        owned = unsafe { call_context(repeat.ctx) };
+        &owned
+    };
+    // SAFETY: `state` is null or live for the call.
+    let state = unsafe { repeat.state.as_ref() }.map(|s| &*s.state);
+    // A batch of the prepared row count is the prepared call itself.
+    if call.rows_as_prepared(repeat.rows) {
+        let (inputs, outputs) =
+            (RawSlices::new(repeat.inputs, repeat.input_count), RawSlices::new(repeat.outputs, repeat.output_count));
+        // SAFETY: the arrays are readable for their counts, and each slice's
+        // data readable (inputs) or writable (outputs) for its `byte_len`
+        // during the call, per the caller.
+        if let Some(result) = unsafe { call.invoke_as_prepared(state, inputs, outputs, ctx) } {
+            return result;
+        }
+    }
+    // SAFETY: forwarded caller guarantees.
+    unsafe { run_checked(call, state, repeat, ctx) }
+}
+
+/// [`run`] with the call's log line (kernel, trace id, code, duration).
+///
+/// # Safety
+/// As for `tandem_prepared_invoke`.
+#[cold]
+#[inline(never)]
+unsafe fn run_logged(call: &PreparedCall<'static>, repeat: &Repeat) -> *mut tandem_error_t {
+    let started = Instant::now();
+    // SAFETY: forwarded caller guarantees.
+    let error = unsafe { run(call, repeat) };
+    let code = if error.is_null() {
+        Code::Ok
+    } else {
+        // SAFETY: a non-null error is the live one this call just created.
+        Code::from_raw(unsafe { crate::abi::error::tandem_error_code(error) })
+    };
+    crate::abi::log::call(call.kernel().name(), &trace_of(repeat.ctx), code, started.elapsed().as_micros());
     error
+}
+
+/// Every check of a repeat, in the order an unprepared call makes them, each
+/// refusal naming what to fix; then the kernel.
+///
+/// # Safety
+/// As for `tandem_prepared_invoke`.
+#[inline(never)]
+unsafe fn run_checked(
+    call: &PreparedCall<'static>,
+    state: Option<&State>,
+    repeat: &Repeat,
+    ctx: &CallContext,
+) -> Result<(), KernelError> {
+    let &Repeat { rows, inputs, input_count, outputs, output_count, .. } = repeat;
+    // SAFETY: readable arrays of their counts per the caller (or null with 0).
+    let (input_slices, output_slices) =
+        unsafe { (slices(inputs, input_count, "input")?, slices(outputs, output_count, "output")?) };
+    check_overlaps_by(
+        input_count,
+        |i| (input_slices[i].data as usize, input_slices[i].byte_len as usize),
+        output_count,
+        |i| (output_slices[i].data as usize, output_slices[i].byte_len as usize),
+    )?;
+    let mut data: StackVec<&[u8], TANDEM_MAX_TENSORS> = StackVec::new();
+    for (i, slice) in input_slices.iter().enumerate() {
+        // SAFETY: readable for `byte_len` during the call, per the caller.
+        data.push(unsafe { region(slice.data.cast_mut(), slice.byte_len, "input", i) }?);
+    }
+    let mut out: StackVec<&mut [u8], TANDEM_MAX_TENSORS> = StackVec::new();
+    for (i, slice) in output_slices.iter().enumerate() {
+        // SAFETY: writable for `byte_len` during the call, per the caller,
+        // and disjoint from every other buffer (checked above), so this is
+        // the only reference to those bytes.
+        out.push(unsafe { region_mut(slice.data, slice.byte_len, i) }?);
+    }
+    let rows = match rows {
+        TANDEM_ROWS_AS_PREPARED => None,
+        rows => Some(usize::try_from(rows).map_err(|_| invalid(format!("{rows} rows is beyond this machine")))?),
+    };
+    call.invoke(state, rows, data.as_slice(), out.as_mut_slice(), ctx)
 }
 
 /// 1 when a repeat of `prepared` may give another row count (its kernel is

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace Tandem.Internal.Native;
@@ -25,11 +26,17 @@ internal static unsafe class NativeErrors
         }
     }
 
+    /// <summary>Throws the error's <see cref="TandemException"/> (freeing it); does nothing, inline, for success.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void ThrowIfError(NativeLibraryBinding library, nint error, string? kernel)
     {
-        if (Take(library, error, kernel) is { } exception)
+        if (error != 0)
         {
-            throw exception;
+            Throw(library, error, kernel);
         }
     }
+
+    // Out of line: Take's try/finally would otherwise keep every successful call from inlining the check.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void Throw(NativeLibraryBinding library, nint error, string? kernel) => throw Take(library, error, kernel)!;
 }

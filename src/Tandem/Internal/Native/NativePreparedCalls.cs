@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Tandem.Internal.Native;
 
 /// <summary>
@@ -42,6 +44,17 @@ internal sealed unsafe class NativePreparedCalls(NativeLibraryBinding library, s
     /// time a shape is seen and when the library predates prepared calls: the
     /// caller invokes it unprepared.
     /// </summary>
+    /// <remarks>
+    /// The call keeps the GC transition: <c>[SuppressGCTransition]</c> would
+    /// save its cost (BoundaryBenchmarks' <c>SyncPreparedRawSuppressGCTransition</c>)
+    /// but is legal only for a call that never blocks and never waits on
+    /// .NET, and a kernel may fan out to the Rust compute pool, whose threads
+    /// run completion callbacks into .NET (a pending GC would wait for this
+    /// thread while this thread waits for a pool thread that waits for the
+    /// GC), take a lock or write a log line; neither the descriptor nor the
+    /// work estimate tells which kernels never do.
+    /// </remarks>
+    [SkipLocalsInit]
     public bool TryInvoke(nint state, ref NativeCallArgs args, ref NativeCallContext context)
     {
         if (!library.HasPreparedCalls)
