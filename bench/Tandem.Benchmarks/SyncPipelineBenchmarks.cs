@@ -77,6 +77,18 @@ public unsafe class SyncPipelineBenchmarks
         _kernel.InvokePrepared(0, ref _args, ref context);
     }
 
+    /// <summary>
+    /// The same bare call with the deadline every pipeline call carries
+    /// (<see cref="TandemOptions.CallTimeout"/>, 30 s by default): the library
+    /// reads the clock to set it and again before running the kernel.
+    /// </summary>
+    [Benchmark]
+    public void BareNativeCallWithDeadline()
+    {
+        var context = NativeKernel.CallContext(TandemOptions.DefaultCallTimeout, 0);
+        _kernel.InvokePrepared(0, ref _args, ref context);
+    }
+
     /// <summary>The native backend alone, with a call built once: the kernel's lookup, the call's context, the prepared call.</summary>
     [Benchmark]
     public void Backend() => _backend.Invoke(_call);
