@@ -89,7 +89,7 @@ internal sealed class KernelDispatcher
     public void Dispatch(IInProcessKernelBackend backend, KernelCall call, SyncExecutor execute)
     {
         var started = _time.GetTimestamp();
-        using var span = TandemTelemetry.Source.HasListeners() ? TandemTelemetry.Source.StartActivity("tandem.call") : null;
+        using var span = TandemTelemetry.Source.StartActivity("tandem.call");
         span?.SetTag("tandem.kernel", call.Kernel);
         var code = TandemStatusCode.Ok;
         try
