@@ -82,10 +82,11 @@ internal static class PerformanceTable
 
         var cores = results.Max(r => r.Environment.Cores);
         var busiest = runs.SelectMany(r => r.Steps).Select(s => Math.Max(s.LoadBefore ?? 0, s.LoadAfter ?? 0)).DefaultIfEmpty(0).Max();
+        var atStart = runs.SelectMany(r => r.Steps).Select(s => s.LoadBefore).FirstOrDefault(l => l is not null) ?? 0;
         if (busiest > cores)
         {
             md.AppendLine();
-            md.AppendLine(CultureInfo.InvariantCulture, $"**The load average reached {busiest:0.0} on {cores} cores during these steps**: other work shared the machine, so the figures are lower and noisier than on an idle one; compare rows within this table, not with other tables.");
+            md.AppendLine(CultureInfo.InvariantCulture, $"**The load average was {atStart:0.0} on {cores} cores before the first step and reached {busiest:0.0} during the steps.** It counts the threads the steps themselves run (this tool's, the server's, the workers', the compute pool's while it spins) and, before the first step, whatever ran just before (`make perf-report` builds first), not only other work; compare rows within this table, not with other tables.");
         }
 
         if (runs.FirstOrDefault() is { } first)
