@@ -260,3 +260,38 @@ proptest! {
         }
     }
 }
+
+/// A collection written to the state repository and loaded back answers
+/// exactly as the one created from the same tensors: read in place from the
+/// file when its dimension needs no padding, copied when it does.
+#[test]
+fn a_collection_loaded_from_the_repository_answers_as_the_created_one() {
+    use tandem_kernels::similarity::Collection;
+    use tandem_sdk::{Repository, StateId};
+    let reg = tandem_kernels::library().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repository::open(dir.path()).unwrap();
+    for (dim, mapped) in [(32usize, true), (20, false)] {
+        let rows = 300;
+        let values = int_data(rows, dim, dim as u64);
+        let ids: Vec<i64> = (0..rows as i64).map(|i| 10_000 - 3 * i).collect();
+        let queries = int_data(5, dim, 99);
+        let (shape, id_shape) = ([rows, dim], [rows]);
+        let tensors = [
+            Some(TensorRef { dtype: DType::F32, shape: &shape, bytes: bytes(&values) }),
+            Some(TensorRef { dtype: DType::I64, shape: &id_shape, bytes: bytes(&ids) }),
+        ];
+        let id = StateId { name: format!("docs-{dim}"), version: 1 };
+        let (created, _) = reg.store_state(&repo, "vector_collection", &id, &tensors).unwrap();
+        let loaded = reg.load_state(&repo, &id).unwrap();
+        assert_eq!(loaded.get::<Collection>().unwrap().is_mapped(), mapped, "dim {dim}");
+        assert!(!created.get::<Collection>().unwrap().is_mapped());
+        for metric in 0..3 {
+            let ctx = CallContext::default();
+            let a = topk(&reg, &created, &queries, 5, dim, 7, metric, 7, &ctx).unwrap();
+            let b = topk(&reg, &loaded, &queries, 5, dim, 7, metric, 7, &ctx).unwrap();
+            assert_eq!(a.ids, b.ids, "dim {dim}, metric {metric}");
+            assert_eq!(bytes(&a.scores), bytes(&b.scores), "dim {dim}, metric {metric}");
+        }
+    }
+}

@@ -58,6 +58,8 @@
 //! - [`check`]: checks a descriptor before a library is built.
 //! - [`library`]: a built library: lookup, states, calls, streams, warm-up.
 //! - `prepared`: calls validated once and repeated ([`library::PreparedCall`]).
+//! - [`repository`]: the durable state repository (states written once,
+//!   loaded memory-mapped by name and version).
 //! - [`warmup`]: warm-up derived from the descriptor.
 //! - [`pool`]: the compute pool the library's kernels share.
 //! - [`simd`]: run-time SIMD path selection (forcible for tests).
@@ -73,6 +75,7 @@ pub mod kernel;
 pub mod library;
 pub mod pool;
 mod prepared;
+pub mod repository;
 pub mod simd;
 pub mod state;
 mod streams;
@@ -93,6 +96,7 @@ pub use context::CallContext;
 pub use error::{Code, KernelError};
 pub use kernel::{Invocation, Kernel, KernelStream, StreamingKernel};
 pub use library::{Library, LibraryBuilder, RegisteredKernel};
+pub use repository::{Repository, SharedBytes, StateId, StoredState};
 pub use state::{State, StateKind};
 pub use streams::{DEFAULT_MAX_STREAMS, MAX_STREAMS_ENV};
 pub use tensor::{DType, Element, Param, TensorMut, TensorRef};

@@ -4,9 +4,11 @@
 
 use crate::check;
 use crate::context::CallContext;
+use crate::descriptor::pb::StateManifest;
 use crate::descriptor::{self, KernelDescriptor, KernelSet, StateKindDescriptor};
 use crate::error::{Code, KernelError};
 use crate::kernel::{Invocation, Kernel, KernelStream};
+use crate::repository::{self, Repository, StateId};
 use crate::state::{ErasedStateKind, State, StateKind};
 use crate::streams::Streams;
 use crate::tensor::{Param, TensorMut, TensorRef};
@@ -186,18 +188,23 @@ impl Library {
         }
     }
 
-    /// Builds a state of `kind` from its tensors (`None` for an omitted
-    /// optional tensor), validated against the state kind's descriptor.
-    pub fn create_state(&self, kind: &str, tensors: &[Option<TensorRef<'_>>]) -> Result<State, KernelError> {
-        let index = self.state_kind_descriptors.iter().position(|s| s.name == kind).ok_or_else(|| {
+    /// The index of state kind `kind`, NOT_FOUND naming the kinds there are.
+    fn state_kind_index(&self, kind: &str) -> Result<usize, KernelError> {
+        self.state_kind_descriptors.iter().position(|s| s.name == kind).ok_or_else(|| {
             let known: Vec<&str> = self.state_kind_descriptors.iter().map(|s| s.name.as_str()).collect();
             KernelError::not_found(format!(
                 "unknown state kind '{kind}'; library '{}' has: {}",
                 self.name,
                 if known.is_empty() { "none".to_owned() } else { known.join(", ") }
             ))
-        })?;
+        })
+    }
+
+    /// Checks a state's tensors against its kind's descriptor: their count,
+    /// the required ones present, dtypes, shapes, shared symbols, finiteness.
+    fn check_state_tensors(&self, index: usize, tensors: &[Option<TensorRef<'_>>]) -> Result<(), KernelError> {
         let spec = &self.state_kind_descriptors[index];
+        let kind = &spec.name;
         if tensors.len() != spec.tensors.len() {
             return Err(KernelError::invalid(format!(
                 "state kind '{kind}' takes {} tensor(s), got {}",
@@ -219,7 +226,71 @@ impl Library {
             }
         }
         validate::check_tensors(&shapes)?;
+        for (tensor_spec, t) in &shapes {
+            if tensor_spec.finite_only {
+                validate::check_finite(tensor_spec, t)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds a state of `kind` from its tensors (`None` for an omitted
+    /// optional tensor), validated against the state kind's descriptor.
+    pub fn create_state(&self, kind: &str, tensors: &[Option<TensorRef<'_>>]) -> Result<State, KernelError> {
+        let index = self.state_kind_index(kind)?;
+        self.check_state_tensors(index, tensors)?;
         self.state_kinds[index].create(kind, tensors)
+    }
+
+    /// Builds a state of `kind` exactly as [`Library::create_state`] does —
+    /// every check of the descriptor and of the kind itself — and then writes
+    /// its tensors to `repository` as `id` (ALREADY_EXISTS if taken). Returns
+    /// the built state, so the writer serves it without reading it back.
+    pub fn store_state(
+        &self,
+        repository: &Repository,
+        kind: &str,
+        id: &StateId,
+        tensors: &[Option<TensorRef<'_>>],
+    ) -> Result<(State, StateManifest), KernelError> {
+        repository::check_name(&id.name)?;
+        let state = self.create_state(kind, tensors)?;
+        let index = self.state_kind_index(kind)?;
+        let manifest = repository.put(&self.state_kind_descriptors[index], id, tensors)?;
+        Ok((state, manifest))
+    }
+
+    /// Loads state `id` from `repository`: the file mapped and verified, its
+    /// kind one this library declares with the same descriptor it was
+    /// written with (FAILED_PRECONDITION otherwise), its tensors checked as
+    /// at creation, and the state built by the kind's
+    /// [`StateKind::load`](crate::state::StateKind::load), zero-copy where
+    /// the kind allows.
+    pub fn load_state(&self, repository: &Repository, id: &StateId) -> Result<State, KernelError> {
+        let stored = repository.load(id)?;
+        let kind = stored.manifest().kind.clone();
+        let index = self.state_kind_index(&kind).map_err(|_| {
+            KernelError::new(
+                Code::FailedPrecondition,
+                format!(
+                    "state '{}' version {} is of kind '{kind}', which library '{}' does not declare",
+                    id.name, id.version, self.name
+                ),
+            )
+        })?;
+        let spec = &self.state_kind_descriptors[index];
+        if stored.manifest().kind_hash != repository::kind_hash(spec) {
+            return Err(KernelError::new(
+                Code::FailedPrecondition,
+                format!(
+                    "state '{}' version {} was written for another descriptor of kind '{kind}' than library '{}' declares; write it again with this library",
+                    id.name, id.version, self.name
+                ),
+            ));
+        }
+        let tensors = stored.tensors_for(spec);
+        self.check_state_tensors(index, &tensors)?;
+        self.state_kinds[index].load(&kind, &tensors, &stored)
     }
 
     /// Validates and runs one call.

@@ -4,8 +4,10 @@
 
 use crate::descriptor::StateKindDescriptor;
 use crate::error::KernelError;
+use crate::repository::StoredState;
 use crate::tensor::TensorRef;
 use std::any::Any;
+use std::sync::Arc;
 
 /// A kind of state: its descriptor (the tensors it is built from) and its
 /// constructor. The tensors are validated against the descriptor before
@@ -20,6 +22,17 @@ pub trait StateKind: Send + Sync + 'static {
 
     /// Bytes the state holds, reported to hosts and counted against their budgets.
     fn size_bytes(&self, state: &Self::State) -> usize;
+
+    /// Builds the state from the tensors of a verified repository file
+    /// (`stored`, mapped read-only), already checked against the kind's
+    /// descriptor. A kind whose state can read the file's pages in place
+    /// keeps views of them ([`StoredState::share`]: the mapping lives as long
+    /// as the views) instead of copying; the default copies, as
+    /// [`StateKind::create`] does.
+    fn load(&self, tensors: &[Option<TensorRef<'_>>], stored: &Arc<StoredState>) -> Result<Self::State, KernelError> {
+        let _ = stored;
+        self.create(tensors)
+    }
 }
 
 /// A state of any kind, as the host holds it.
@@ -53,11 +66,28 @@ impl std::fmt::Debug for State {
 /// A [`StateKind`] with its state type erased, as a library stores it.
 pub(crate) trait ErasedStateKind: Send + Sync {
     fn create(&self, name: &str, tensors: &[Option<TensorRef<'_>>]) -> Result<State, KernelError>;
+    fn load(
+        &self,
+        name: &str,
+        tensors: &[Option<TensorRef<'_>>],
+        stored: &Arc<StoredState>,
+    ) -> Result<State, KernelError>;
 }
 
 impl<K: StateKind> ErasedStateKind for K {
     fn create(&self, name: &str, tensors: &[Option<TensorRef<'_>>]) -> Result<State, KernelError> {
         let value = StateKind::create(self, tensors)?;
+        let size_bytes = self.size_bytes(&value);
+        Ok(State { kind: name.to_owned(), size_bytes, value: Box::new(value) })
+    }
+
+    fn load(
+        &self,
+        name: &str,
+        tensors: &[Option<TensorRef<'_>>],
+        stored: &Arc<StoredState>,
+    ) -> Result<State, KernelError> {
+        let value = StateKind::load(self, tensors, stored)?;
         let size_bytes = self.size_bytes(&value);
         Ok(State { kind: name.to_owned(), size_bytes, value: Box::new(value) })
     }

@@ -1,11 +1,15 @@
 //! A vector collection: the state `similarity.topk` searches. Rows are
 //! copied once into 64-byte aligned, zero-padded storage with their squared
-//! norms precomputed, so queries never re-read or re-validate them.
+//! norms precomputed, so queries never re-read or re-validate them — or,
+//! loaded from the state repository with a dimension that needs no padding,
+//! read in place from the file's mapped pages (64-byte aligned there too).
 
 use super::dot::{self, Isa, LANES};
 use rayon::prelude::*;
+use std::sync::Arc;
 use tandem_sdk::error::{Code, KernelError};
 use tandem_sdk::pool::pool;
+use tandem_sdk::repository::{SharedBytes, StoredState};
 use tandem_sdk::tensor::TensorRef;
 use tandem_sdk::validate::first_non_finite_row;
 
@@ -13,12 +17,22 @@ use tandem_sdk::validate::first_non_finite_row;
 #[repr(C, align(64))]
 struct Block([f32; LANES]);
 
+/// Where a collection's padded rows live.
+#[derive(Debug)]
+enum Rows {
+    /// Copied and zero-padded at creation.
+    Owned(Vec<Block>),
+    /// A repository file's pages, read in place: the dimension is a multiple
+    /// of the lanes, so the stored rows already are the padded layout.
+    Shared(SharedBytes),
+}
+
 #[derive(Debug)]
 pub struct Collection {
     rows: usize,
     dim: usize,
     padded_dim: usize,
-    data: Vec<Block>,
+    data: Rows,
     norms_sq: Vec<f32>,
     norms: Vec<f32>,
     ids: Option<Vec<i64>>,
@@ -50,26 +64,33 @@ impl Collection {
         Self::new(vectors.f32s("vectors")?, rows, dim, ids)
     }
 
+    /// Builds a collection from a repository file's tensors: in place when
+    /// the rows need no padding, else copied as [`Collection::from_tensors`]
+    /// does. Every check of a new collection runs either way.
+    pub fn from_stored(
+        tensors: &[Option<TensorRef<'_>>],
+        stored: &Arc<StoredState>,
+    ) -> Result<Collection, KernelError> {
+        let vectors =
+            tensors.first().copied().flatten().ok_or_else(|| KernelError::invalid("tensor 'vectors' is required"))?;
+        let (rows, dim) = (vectors.shape[0], vectors.shape[1]);
+        if dot::padded(dim) != dim {
+            return Self::from_tensors(tensors);
+        }
+        let values = vectors.f32s("vectors")?;
+        let ids = match tensors.get(1).copied().flatten() {
+            Some(t) => Some(t.i64s("ids")?),
+            None => None,
+        };
+        check(values, rows, dim, ids)?;
+        let shared = stored.share(vectors.bytes).ok_or_else(|| {
+            KernelError::new(Code::Internal, "tensor 'vectors' does not lie in its repository file's mapping")
+        })?;
+        Self::with_rows(Rows::Shared(shared), rows, dim, ids)
+    }
+
     pub fn new(values: &[f32], rows: usize, dim: usize, ids: Option<&[i64]>) -> Result<Collection, KernelError> {
-        if dim == 0 {
-            return Err(KernelError::invalid("tensor 'vectors' has dimension 0; vectors need at least one component"));
-        }
-        if rows == 0 {
-            return Err(KernelError::invalid("tensor 'vectors' holds no rows; a collection needs at least one vector"));
-        }
-        if values.len() != rows * dim {
-            return Err(KernelError::invalid(format!(
-                "tensor 'vectors' has {} values, shape [{rows}, {dim}] needs {}",
-                values.len(),
-                rows * dim
-            )));
-        }
-        if let Some(row) = first_non_finite_row(values, dim) {
-            return Err(KernelError::invalid(format!("tensor 'vectors' row {row} contains NaN or infinity")));
-        }
-        if let Some(ids) = ids {
-            check_unique(ids)?;
-        }
+        check(values, rows, dim, ids)?;
         let padded_dim = dot::padded(dim);
         let blocks_per_row = padded_dim / LANES;
         let total = rows * blocks_per_row;
@@ -86,9 +107,15 @@ impl Collection {
             })
         }));
         debug_assert_eq!(data.len(), total);
+        Self::with_rows(Rows::Owned(data), rows, dim, ids)
+    }
+
+    /// The collection over padded rows already checked, its norms computed.
+    fn with_rows(data: Rows, rows: usize, dim: usize, ids: Option<&[i64]>) -> Result<Collection, KernelError> {
+        let padded_dim = dot::padded(dim);
         let mut norms_sq = try_vec(rows, 0.0f32, "the collection's norms")?;
         let isa = Isa::detect();
-        let floats = as_floats(&data);
+        let floats = rows_floats(&data);
         pool().install(|| {
             norms_sq.par_chunks_mut(1024).enumerate().for_each(|(chunk, out)| {
                 for (i, n) in out.iter_mut().enumerate() {
@@ -102,6 +129,11 @@ impl Collection {
         });
         let norms = norms_sq.iter().map(|n| n.sqrt()).collect();
         Ok(Collection { rows, dim, padded_dim, data, norms_sq, norms, ids: ids.map(|s| s.to_vec()) })
+    }
+
+    /// Whether the rows are read in place from a repository file.
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.data, Rows::Shared(_))
     }
 
     pub fn rows(&self) -> usize {
@@ -118,7 +150,7 @@ impl Collection {
 
     /// Row-major zero-padded values, `rows * padded_dim` long.
     pub fn values(&self) -> &[f32] {
-        as_floats(&self.data)
+        rows_floats(&self.data)
     }
 
     pub fn norms_sq(&self) -> &[f32] {
@@ -140,9 +172,42 @@ impl Collection {
 
     /// Bytes held by the collection.
     pub fn size_bytes(&self) -> usize {
-        self.data.len() * std::mem::size_of::<Block>()
+        // Mapped rows count too: they are resident while searched, even if
+        // the page cache can share and reclaim them.
+        self.rows * self.padded_dim * 4
             + (self.norms_sq.len() + self.norms.len()) * 4
             + self.ids.as_ref().map_or(0, |ids| ids.len() * 8)
+    }
+}
+
+/// Every check of a new collection's tensors beyond the descriptor's.
+fn check(values: &[f32], rows: usize, dim: usize, ids: Option<&[i64]>) -> Result<(), KernelError> {
+    if dim == 0 {
+        return Err(KernelError::invalid("tensor 'vectors' has dimension 0; vectors need at least one component"));
+    }
+    if rows == 0 {
+        return Err(KernelError::invalid("tensor 'vectors' holds no rows; a collection needs at least one vector"));
+    }
+    if values.len() != rows * dim {
+        return Err(KernelError::invalid(format!(
+            "tensor 'vectors' has {} values, shape [{rows}, {dim}] needs {}",
+            values.len(),
+            rows * dim
+        )));
+    }
+    if let Some(row) = first_non_finite_row(values, dim) {
+        return Err(KernelError::invalid(format!("tensor 'vectors' row {row} contains NaN or infinity")));
+    }
+    if let Some(ids) = ids {
+        check_unique(ids)?;
+    }
+    Ok(())
+}
+
+fn rows_floats(rows: &Rows) -> &[f32] {
+    match rows {
+        Rows::Owned(blocks) => as_floats(blocks),
+        Rows::Shared(bytes) => bytes.f32s().expect("a stored f32 tensor is 64-byte aligned (checked at load)"),
     }
 }
 

@@ -14,8 +14,9 @@ pub mod select;
 pub use collection::Collection;
 pub use search::search;
 
+use std::sync::Arc;
 use tandem_sdk::descriptor::{Flags, KernelDescriptor, ParamSpec, StateKindDescriptor, TensorSpec, D, W};
-use tandem_sdk::{DType, Invocation, Kernel, KernelError, StateKind, TensorRef, WarmTensor, WarmUp};
+use tandem_sdk::{DType, Invocation, Kernel, KernelError, StateKind, StoredState, TensorRef, WarmTensor, WarmUp};
 
 pub const KERNEL_NAME: &str = "similarity.topk";
 pub const COLLECTION_KIND: &str = "vector_collection";
@@ -63,6 +64,10 @@ impl StateKind for CollectionKind {
 
     fn create(&self, tensors: &[Option<TensorRef<'_>>]) -> Result<Collection, KernelError> {
         Collection::from_tensors(tensors)
+    }
+
+    fn load(&self, tensors: &[Option<TensorRef<'_>>], stored: &Arc<StoredState>) -> Result<Collection, KernelError> {
+        Collection::from_stored(tensors, stored)
     }
 
     fn size_bytes(&self, state: &Collection) -> usize {
