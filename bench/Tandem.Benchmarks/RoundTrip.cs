@@ -41,7 +41,7 @@ internal static class RoundTrip
         var query = GaussianData.Create(random, Dim);
         Console.WriteLine($"roundtrip: similarity.topk n = {Rows:N0}, dim = {Dim}, k = {K}, 1 query, concurrency 1, {calls:N0} calls after {warmup:N0} warm-up, {Environment.ProcessorCount} cores");
         Console.WriteLine($"cpu: {MachineFacts.CpuModel()}; load average at start: {MachineFacts.LoadAverage()}");
-        Console.WriteLine($"{"path",-44} {"p50 µs",9} {"p99 µs",9} {"client CPU µs/call",19} {"server CPU µs/call",19}");
+        Console.WriteLine($"{"path",-44} {"p50 µs",9} {"p99 µs",9} {"client CPU µs/call",19} {"server CPU µs/call",19} {"pool items/call",16}");
 
         var floor = await FloorAsync(calls, warmup);
         Print("floor: raw 64 B ping-pong over UDS", floor);
@@ -75,6 +75,8 @@ internal static class RoundTrip
         }
 
         paths.Add(("Remote, TCP loopback (gRPC)", RemoteTransport.Tcp, RemoteFastPath.Auto, null));
+        // The fast path again without Tandem:CallTimeout: what the per-call deadline costs.
+        paths.Add((NoDeadline, RemoteTransport.UnixSocket, RemoteFastPath.Auto, null));
         foreach (var (name, transport, fastPath, workerPath) in paths)
         {
             // A latency test: with batching on, a lone call waits up to
@@ -90,7 +92,14 @@ internal static class RoundTrip
                         o.WorkerPath = workerPath;
                     }
                 },
-                tandem: o => o.Batching.Enabled = false);
+                tandem: o =>
+                {
+                    o.Batching.Enabled = false;
+                    if (name == NoDeadline)
+                    {
+                        o.CallTimeout = null;
+                    }
+                });
             var pid = await RemoteBench.StartAsync(remote);
             var worker = remote.GetRequiredService<RemoteClient>().Pool.Workers[0];
             var sample = await FacadeAsync(remote, vectors, query, calls, warmup, pid);
@@ -127,7 +136,7 @@ internal static class RoundTrip
     }
 
     private static void Print(string name, Sample s) =>
-        Console.WriteLine($"{name,-44} {s.P50,9:F1} {s.P99,9:F1} {s.ClientCpu,19:F1} {(s.ServerCpu is { } cpu ? cpu.ToString("F1") : "-"),19}");
+        Console.WriteLine($"{name,-44} {s.P50,9:F1} {s.P99,9:F1} {s.ClientCpu,19:F1} {(s.ServerCpu is { } cpu ? cpu.ToString("F1") : "-"),19} {s.PoolItems,16:F2}");
 
     private static async Task<Sample> FacadeAsync(ServiceProvider services, float[] vectors, float[] query, int calls, int warmup, int? serverPid)
     {
@@ -205,6 +214,8 @@ internal static class RoundTrip
     /// <summary>Shortest warm-up: tiered compilation promotes hot methods only after a delay, so a count alone would measure unoptimised code.</summary>
     private static readonly TimeSpan MinWarmup = TimeSpan.FromSeconds(5);
 
+    private const string NoDeadline = "Remote, UDS fast path, no CallTimeout";
+
     private static async Task<Sample> MeasureAsync(int calls, int warmup, int? serverPid, Func<Task> call)
     {
         var warming = Stopwatch.StartNew();
@@ -218,6 +229,9 @@ internal static class RoundTrip
         self.Refresh();
         var clientCpu = self.TotalProcessorTime;
         var serverCpu = serverPid is { } pid ? ProcessCpu(pid) : TimeSpan.Zero;
+        // Thread-pool work items per call: each is a hand-off of the call's
+        // continuation to another thread (a wake-up when the pool is idle).
+        var items = ThreadPool.CompletedWorkItemCount;
         for (var i = 0; i < calls; i++)
         {
             var start = Stopwatch.GetTimestamp();
@@ -225,11 +239,12 @@ internal static class RoundTrip
             latencies[i] = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
         }
 
+        var poolItems = (double)(ThreadPool.CompletedWorkItemCount - items) / calls;
         self.Refresh();
         var clientPerCall = (self.TotalProcessorTime - clientCpu).TotalMicroseconds / calls;
         double? serverPerCall = serverPid is { } p ? (ProcessCpu(p) - serverCpu).TotalMicroseconds / calls : null;
         Array.Sort(latencies);
-        return new Sample(Percentile(latencies, 0.50), Percentile(latencies, 0.99), clientPerCall, serverPerCall);
+        return new Sample(Percentile(latencies, 0.50), Percentile(latencies, 0.99), clientPerCall, serverPerCall, poolItems);
     }
 
     /// <summary>User + system CPU of another process, from /proc (clock ticks of 10 ms).</summary>
@@ -243,5 +258,5 @@ internal static class RoundTrip
 
     private static double Percentile(double[] sorted, double q) => sorted[Math.Min(sorted.Length - 1, (int)(q * sorted.Length))];
 
-    private readonly record struct Sample(double P50, double P99, double ClientCpu, double? ServerCpu);
+    private readonly record struct Sample(double P50, double P99, double ClientCpu, double? ServerCpu, double PoolItems);
 }
