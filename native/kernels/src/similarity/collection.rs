@@ -52,7 +52,9 @@ pub(crate) fn try_vec<T: Clone>(len: usize, fill: T, what: &str) -> Result<Vec<T
 
 impl Collection {
     /// Builds a collection from `vectors` f32[n, dim] and optional `ids` i64[n]
-    /// (already checked against the state kind's descriptor for shapes).
+    /// as the state kind receives them: already checked against its
+    /// descriptor by the library, shapes and finiteness (`vectors` is
+    /// `finite_only`), so the vectors are not scanned for NaN a second time.
     pub fn from_tensors(tensors: &[Option<TensorRef<'_>>]) -> Result<Collection, KernelError> {
         let vectors =
             tensors.first().copied().flatten().ok_or_else(|| KernelError::invalid("tensor 'vectors' is required"))?;
@@ -61,7 +63,7 @@ impl Collection {
             Some(t) => Some(t.i64s("ids")?),
             None => None,
         };
-        Self::new(vectors.f32s("vectors")?, rows, dim, ids)
+        Self::copy_padded(vectors.f32s("vectors")?, rows, dim, ids)
     }
 
     /// Builds a collection from a repository file's tensors: in place when
@@ -89,7 +91,17 @@ impl Collection {
         Self::with_rows(Rows::Shared(shared), rows, dim, ids)
     }
 
+    /// Builds a collection from values no library has checked: every check
+    /// of [`Collection::from_tensors`] plus NaN and infinity.
     pub fn new(values: &[f32], rows: usize, dim: usize, ids: Option<&[i64]>) -> Result<Collection, KernelError> {
+        if let Some(row) = first_non_finite_row(values, dim.max(1)) {
+            return Err(KernelError::invalid(format!("tensor 'vectors' row {row} contains NaN or infinity")));
+        }
+        Self::copy_padded(values, rows, dim, ids)
+    }
+
+    /// The rows copied into the padded layout (values checked for finiteness).
+    fn copy_padded(values: &[f32], rows: usize, dim: usize, ids: Option<&[i64]>) -> Result<Collection, KernelError> {
         check(values, rows, dim, ids)?;
         let padded_dim = dot::padded(dim);
         let blocks_per_row = padded_dim / LANES;
@@ -180,7 +192,8 @@ impl Collection {
     }
 }
 
-/// Every check of a new collection's tensors beyond the descriptor's.
+/// Every check of a new collection's tensors beyond the descriptor's
+/// (finiteness is the descriptor's: the library checks it).
 fn check(values: &[f32], rows: usize, dim: usize, ids: Option<&[i64]>) -> Result<(), KernelError> {
     if dim == 0 {
         return Err(KernelError::invalid("tensor 'vectors' has dimension 0; vectors need at least one component"));
@@ -194,9 +207,6 @@ fn check(values: &[f32], rows: usize, dim: usize, ids: Option<&[i64]>) -> Result
             values.len(),
             rows * dim
         )));
-    }
-    if let Some(row) = first_non_finite_row(values, dim) {
-        return Err(KernelError::invalid(format!("tensor 'vectors' row {row} contains NaN or infinity")));
     }
     if let Some(ids) = ids {
         check_unique(ids)?;
