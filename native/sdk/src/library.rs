@@ -254,8 +254,9 @@ impl Library {
         tensors: &[Option<TensorRef<'_>>],
     ) -> Result<(State, StateManifest), KernelError> {
         repository::check_name(&id.name)?;
-        let state = self.create_state(kind, tensors)?;
         let index = self.state_kind_index(kind)?;
+        self.check_state_tensors(index, tensors)?;
+        let state = self.state_kinds[index].create(kind, tensors)?;
         let manifest = repository.put(&self.state_kind_descriptors[index], id, tensors)?;
         Ok((state, manifest))
     }

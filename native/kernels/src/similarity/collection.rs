@@ -56,14 +56,8 @@ impl Collection {
     /// descriptor by the library, shapes and finiteness (`vectors` is
     /// `finite_only`), so the vectors are not scanned for NaN a second time.
     pub fn from_tensors(tensors: &[Option<TensorRef<'_>>]) -> Result<Collection, KernelError> {
-        let vectors =
-            tensors.first().copied().flatten().ok_or_else(|| KernelError::invalid("tensor 'vectors' is required"))?;
-        let (rows, dim) = (vectors.shape[0], vectors.shape[1]);
-        let ids = match tensors.get(1).copied().flatten() {
-            Some(t) => Some(t.i64s("ids")?),
-            None => None,
-        };
-        Self::copy_padded(vectors.f32s("vectors")?, rows, dim, ids)
+        let (vectors, ids) = vectors_and_ids(tensors)?;
+        Self::copy_padded(vectors.f32s("vectors")?, vectors.shape[0], vectors.shape[1], ids)
     }
 
     /// Builds a collection from a repository file's tensors: in place when
@@ -73,17 +67,12 @@ impl Collection {
         tensors: &[Option<TensorRef<'_>>],
         stored: &Arc<StoredState>,
     ) -> Result<Collection, KernelError> {
-        let vectors =
-            tensors.first().copied().flatten().ok_or_else(|| KernelError::invalid("tensor 'vectors' is required"))?;
+        let (vectors, ids) = vectors_and_ids(tensors)?;
         let (rows, dim) = (vectors.shape[0], vectors.shape[1]);
-        if dot::padded(dim) != dim {
-            return Self::from_tensors(tensors);
-        }
         let values = vectors.f32s("vectors")?;
-        let ids = match tensors.get(1).copied().flatten() {
-            Some(t) => Some(t.i64s("ids")?),
-            None => None,
-        };
+        if dot::padded(dim) != dim {
+            return Self::copy_padded(values, rows, dim, ids);
+        }
         check(values, rows, dim, ids)?;
         let shared = stored.share(vectors.bytes).ok_or_else(|| {
             KernelError::new(Code::Internal, "tensor 'vectors' does not lie in its repository file's mapping")
@@ -190,6 +179,17 @@ impl Collection {
             + (self.norms_sq.len() + self.norms.len()) * 4
             + self.ids.as_ref().map_or(0, |ids| ids.len() * 8)
     }
+}
+
+/// The state kind's tensors: `vectors` f32[n, dim] and the optional `ids` i64[n].
+fn vectors_and_ids<'a>(tensors: &[Option<TensorRef<'a>>]) -> Result<(TensorRef<'a>, Option<&'a [i64]>), KernelError> {
+    let vectors =
+        tensors.first().copied().flatten().ok_or_else(|| KernelError::invalid("tensor 'vectors' is required"))?;
+    let ids = match tensors.get(1).copied().flatten() {
+        Some(t) => Some(t.i64s("ids")?),
+        None => None,
+    };
+    Ok((vectors, ids))
 }
 
 /// Every check of a new collection's tensors beyond the descriptor's
