@@ -61,6 +61,18 @@ public sealed class TandemOptions
     public bool NativeHotSwap { get; set; }
 
     /// <summary>
+    /// Directory of the durable state repository (docs/architecture.md, "The
+    /// state repository"): states stored there with
+    /// <see cref="Kernels.IStateRepository.StoreAsync"/> are written once,
+    /// survive restarts and load memory-mapped on the native backend. It may
+    /// be a volume several hosts share. Null: no repository (states live only
+    /// in memory). Read when an operation runs, so a change applies to the
+    /// next one; states already loaded keep their files mapped.
+    /// </summary>
+    /// <value>The default is <see langword="null"/>.</value>
+    public string? StateRepository { get; set; }
+
+    /// <summary>
     /// Calls whose work (multiply-adds) is below this run synchronously on the
     /// calling thread; larger ones are submitted to the native compute pool
     /// and awaited, so thread-pool threads never block on long kernels.

@@ -82,6 +82,7 @@ public static class TandemServiceCollectionExtensions
             remote: sp.GetService<IRemoteBackendSource>()?.Backend,
             catalog: sp.GetRequiredService<KernelCatalog>()));
         services.TryAddSingleton<IKernelInvoker>(sp => new KernelInvoker(sp.GetRequiredService<KernelBackends>()));
+        services.TryAddSingleton<IStateRepository>(sp => new Tandem.Internal.States.StateRepositoryService(sp.GetRequiredService<KernelBackends>()));
         services.TryAddSingleton<ISimilaritySearch>(sp => new SimilaritySearch(sp.GetRequiredService<KernelBackends>()));
         services.TryAddSingleton<IOptionPricing>(sp => new OptionPricing(sp.GetRequiredService<KernelBackends>()));
         services.TryAddSingleton<IBlake3Hashing>(sp => new Blake3Hashing(sp.GetRequiredService<KernelBackends>()));

@@ -57,6 +57,12 @@ typedef struct tandem_prepared_t tandem_prepared_t;
 typedef struct tandem_state_t tandem_state_t;
 
 /**
+ * Opaque; a verified stored state mapped read-only, from
+ * `tandem_stored_open`, released by `tandem_stored_free`.
+ */
+typedef struct tandem_stored_t tandem_stored_t;
+
+/**
  * Bytes owned by the library; release with `tandem_buffer_free`.
  */
 typedef struct tandem_buffer_t {
@@ -355,6 +361,90 @@ uint32_t tandem_prepared_varies_rows(const struct tandem_prepared_t *prepared);
  * after every call using it has returned.
  */
 void tandem_prepared_free(struct tandem_prepared_t *prepared);
+
+/**
+ * Builds a state of kind `kind` from `tensors` (as `tandem_state_create`)
+ * and stores it in the repository at `root` as (`name`, `version`),
+ * `version` ≥ 1: written once, flushed to disk and published atomically;
+ * ALREADY_EXISTS if that version exists, however close the race. Nothing is
+ * stored when the tensors are refused. On success `*out` owns the state
+ * (with `out` null the state is built only to check the tensors, then
+ * dropped: a host that serves the state elsewhere stores it this way) and,
+ * when `manifest` is non-null, it holds the encoded `tandem.v1.StateManifest`.
+ *
+ * # Safety
+ * `root`, `kind` and `name` are readable for their lengths; `tensors` as in
+ * `tandem_state_create`; `out` and `manifest` are null or writable.
+ */
+struct tandem_error_t *tandem_state_store(const uint8_t *root, size_t root_len, const uint8_t *kind, size_t kind_len, const uint8_t *name, size_t name_len, uint64_t version, const struct tandem_tensor_t *tensors, size_t count, struct tandem_state_t **out, struct tandem_buffer_t *manifest);
+
+/**
+ * Loads state (`name`, `version`) from the repository at `root` (`version`
+ * 0: the newest): the file mapped and its checksum verified (DATA_LOSS when
+ * it does not match, NOT_FOUND naming the versions held when it is not
+ * there), its kind one this library declares with the descriptor it was
+ * written with (FAILED_PRECONDITION otherwise), built zero-copy where the
+ * kind allows. On success `*out` owns the state and, when `manifest` is
+ * non-null, it holds the encoded `tandem.v1.StateManifest`.
+ *
+ * # Safety
+ * `root` and `name` are readable for their lengths; `out` is writable;
+ * `manifest` is null or writable.
+ */
+struct tandem_error_t *tandem_state_load(const uint8_t *root, size_t root_len, const uint8_t *name, size_t name_len, uint64_t version, struct tandem_state_t **out, struct tandem_buffer_t *manifest);
+
+/**
+ * Writes into `*out` (owned by the caller on success; release with
+ * `tandem_buffer_free`) the encoded `tandem.v1.StateList` of every state
+ * the repository at `root` holds, each manifest read from its file's header
+ * without verifying the checksum; an unreadable one is listed with its name
+ * and version only.
+ *
+ * # Safety
+ * `root` is readable for `root_len` bytes; `out` is writable.
+ */
+struct tandem_error_t *tandem_repository_list(const uint8_t *root, size_t root_len, struct tandem_buffer_t *out);
+
+/**
+ * Removes state (`name`, `version`) from the repository at `root`
+ * (`version` 0: every version of `name`). States already loaded from it
+ * keep their mapping. NOT_FOUND if there is nothing to remove.
+ *
+ * # Safety
+ * `root` and `name` are readable for their lengths.
+ */
+struct tandem_error_t *tandem_repository_remove(const uint8_t *root, size_t root_len, const uint8_t *name, size_t name_len, uint64_t version);
+
+/**
+ * Maps and verifies stored state (`name`, `version`) (`version` 0: the
+ * newest) without building it, for reading its tensors in place with
+ * `tandem_stored_tensors`. Errors as `tandem_state_load`, except that the
+ * kind need not be one this library declares.
+ *
+ * # Safety
+ * `root` and `name` are readable for their lengths; `out` is writable;
+ * `manifest` is null or writable.
+ */
+struct tandem_error_t *tandem_stored_open(const uint8_t *root, size_t root_len, const uint8_t *name, size_t name_len, uint64_t version, struct tandem_stored_t **out, struct tandem_buffer_t *manifest);
+
+/**
+ * Fills `out[0..n]` with views of the stored state's tensors, in its
+ * manifest's order, and writes n to `*count`; the views stay valid until
+ * `tandem_stored_free`. INVALID_ARGUMENT (nothing written) when `capacity`
+ * is smaller than n.
+ *
+ * # Safety
+ * `stored` is live; `out` is writable for `capacity` structs; `count` is writable.
+ */
+struct tandem_error_t *tandem_stored_tensors(const struct tandem_stored_t *stored, struct tandem_tensor_t *out, size_t capacity, size_t *count);
+
+/**
+ * Releases a stored state (its mapping, once no state built from it holds it).
+ *
+ * # Safety
+ * `stored` is null or a pointer from `tandem_stored_open`, not yet freed.
+ */
+void tandem_stored_free(struct tandem_stored_t *stored);
 
 /**
  * Builds a state of kind `kind` (UTF-8, `kind_len` bytes) from `tensors`;

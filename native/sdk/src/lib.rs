@@ -107,5 +107,8 @@ pub use warmup::{WarmTensor, WarmUp};
 /// Minor 1 added `tandem_library_status` and `tandem_kernel_warm_up`, and
 /// descriptors with limits, output symbols and hashes. Minor 2 added prepared
 /// calls (`tandem_kernel_prepare`, `tandem_prepared_invoke`, `tandem_prepared_varies_rows`,
-/// `tandem_prepared_free`) and `tandem_slice_t`.
-pub const ABI_VERSION: u32 = (1 << 16) | 2;
+/// `tandem_prepared_free`) and `tandem_slice_t`. Minor 3 added the state
+/// repository (`tandem_state_store`, `tandem_state_load`, `tandem_repository_list`,
+/// `tandem_repository_remove`, `tandem_stored_open`, `tandem_stored_tensors`,
+/// `tandem_stored_free`).
+pub const ABI_VERSION: u32 = (1 << 16) | 3;

@@ -268,6 +268,15 @@ impl Library {
     /// [`StateKind::load`](crate::state::StateKind::load), zero-copy where
     /// the kind allows.
     pub fn load_state(&self, repository: &Repository, id: &StateId) -> Result<State, KernelError> {
+        self.load_state_with_manifest(repository, id).map(|(state, _)| state)
+    }
+
+    /// [`load_state`](Library::load_state), also returning the state's manifest.
+    pub fn load_state_with_manifest(
+        &self,
+        repository: &Repository,
+        id: &StateId,
+    ) -> Result<(State, StateManifest), KernelError> {
         let stored = repository.load(id)?;
         let kind = stored.manifest().kind.clone();
         let index = self.state_kind_index(&kind).map_err(|_| {
@@ -291,7 +300,8 @@ impl Library {
         }
         let tensors = stored.tensors_for(spec);
         self.check_state_tensors(index, &tensors)?;
-        self.state_kinds[index].load(&kind, &tensors, &stored)
+        let state = self.state_kinds[index].load(&kind, &tensors, &stored)?;
+        Ok((state, stored.manifest().clone()))
     }
 
     /// Validates and runs one call.

@@ -336,6 +336,46 @@ impl Repository {
         Ok(Arc::new(stored))
     }
 
+    /// The manifest of state `id`, read from its file's header alone: the
+    /// checksum is not verified (a [`load`](Repository::load) verifies).
+    /// NOT_FOUND if it is not there, DATA_LOSS if the header is unreadable.
+    pub fn manifest(&self, id: &StateId) -> Result<StateManifest, KernelError> {
+        use std::io::Read;
+        check_name(&id.name)?;
+        check_version(id.version)?;
+        let mut file = match File::open(self.file(id)) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(KernelError::not_found(format!(
+                    "state '{}' version {} is not in the repository",
+                    id.name, id.version
+                )))
+            }
+            Err(e) => return Err(io_error("read", id, &e)),
+        };
+        let len = file.metadata().map_err(|e| io_error("read", id, &e))?.len();
+        if len < HEADER + TRAILER {
+            return Err(data_loss(id, format!("the file has {len} bytes, fewer than a state's header and trailer")));
+        }
+        let mut header = [0u8; HEADER as usize];
+        file.read_exact(&mut header).map_err(|e| io_error("read", id, &e))?;
+        let manifest_len = manifest_length(id, &header, len)?;
+        let mut bytes = vec![0u8; manifest_len as usize];
+        file.read_exact(&mut bytes).map_err(|e| io_error("read", id, &e))?;
+        decode_manifest(id, &bytes)
+    }
+
+    /// The newest version of `name`, NOT_FOUND when there is none.
+    pub fn latest(&self, name: &str) -> Result<StateId, KernelError> {
+        match self.versions(name)?.last() {
+            Some(&version) => Ok(StateId { name: name.to_owned(), version }),
+            None => Err(KernelError::not_found(format!(
+                "state '{}' is not in the repository; it has no version of it",
+                name.escape_debug()
+            ))),
+        }
+    }
+
     /// Versions of `name` the repository holds, ascending.
     pub fn versions(&self, name: &str) -> Result<Vec<u64>, KernelError> {
         check_name(name)?;
@@ -477,19 +517,40 @@ fn write_file(
     Ok(())
 }
 
+/// The manifest length a file's header declares, checked against the file's length.
+fn manifest_length(id: &StateId, header: &[u8], file_len: u64) -> Result<u64, KernelError> {
+    if &header[..8] != MAGIC {
+        return Err(data_loss(id, "it does not start with a state file's magic number"));
+    }
+    let manifest_len = u64::from_le_bytes(header[8..16].try_into().expect("8 bytes"));
+    if manifest_len > MAX_MANIFEST_BYTES || HEADER + manifest_len + TRAILER > file_len {
+        return Err(data_loss(id, format!("its manifest length {manifest_len} does not fit the file")));
+    }
+    Ok(manifest_len)
+}
+
+/// Decodes a manifest and checks that it is this format's and names `id`.
+fn decode_manifest(id: &StateId, bytes: &[u8]) -> Result<StateManifest, KernelError> {
+    let manifest = StateManifest::decode(bytes).map_err(|_| data_loss(id, "its manifest does not decode"))?;
+    if manifest.format != FORMAT {
+        return Err(data_loss(id, format!("it is in format {}, this build reads format {FORMAT}", manifest.format)));
+    }
+    if manifest.name != id.name || manifest.version != id.version {
+        return Err(data_loss(
+            id,
+            format!("its manifest names state '{}' version {}", manifest.name.escape_debug(), manifest.version),
+        ));
+    }
+    Ok(manifest)
+}
+
 /// Checks a mapped file from its ends inwards; only a file that passes every
 /// check, its checksum last, becomes a [`StoredState`].
 fn verify(id: &StateId, map: memmap2::Mmap) -> Result<StoredState, KernelError> {
     let len = map.len() as u64;
-    if &map[..8] != MAGIC {
-        return Err(data_loss(id, "it does not start with a state file's magic number"));
-    }
+    let manifest_len = manifest_length(id, &map[..HEADER as usize], len)?;
     if &map[map.len() - 8..] != END_MAGIC {
         return Err(data_loss(id, "it does not end with a state file's trailer (truncated?)"));
-    }
-    let manifest_len = u64::from_le_bytes(map[8..16].try_into().expect("8 bytes"));
-    if manifest_len > MAX_MANIFEST_BYTES || HEADER + manifest_len + TRAILER > len {
-        return Err(data_loss(id, format!("its manifest length {manifest_len} does not fit the file")));
     }
     let body = &map[..(len - TRAILER) as usize];
     let stored_hash = &map[(len - TRAILER) as usize..(len - 8) as usize];
@@ -504,17 +565,7 @@ fn verify(id: &StateId, map: memmap2::Mmap) -> Result<StoredState, KernelError> 
             ),
         ));
     }
-    let manifest = StateManifest::decode(&map[HEADER as usize..(HEADER + manifest_len) as usize])
-        .map_err(|_| data_loss(id, "its manifest does not decode"))?;
-    if manifest.format != FORMAT {
-        return Err(data_loss(id, format!("it is in format {}, this build reads format {FORMAT}", manifest.format)));
-    }
-    if manifest.name != id.name || manifest.version != id.version {
-        return Err(data_loss(
-            id,
-            format!("its manifest names state '{}' version {}", manifest.name.escape_debug(), manifest.version),
-        ));
-    }
+    let manifest = decode_manifest(id, &map[HEADER as usize..(HEADER + manifest_len) as usize])?;
     let data_end = manifest.data_offset.checked_add(manifest.data_length);
     if manifest.data_offset % PAGE != 0
         || manifest.data_offset < HEADER + manifest_len

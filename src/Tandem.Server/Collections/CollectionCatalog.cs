@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Options;
+using Tandem.Kernels;
 using Tandem.Server.Hosting;
 using Tandem.Similarity;
 
@@ -7,22 +8,36 @@ namespace Tandem.Server.Collections;
 
 /// <summary>A published collection: its public name and the Tandem state serving it.</summary>
 /// <remarks><see cref="Budget"/> is the entry's share of the collection budget, given back when it is dropped.</remarks>
-internal sealed record CatalogEntry(string Name, string StateName, int Count, int Dimension, BackendKind Backend, long SizeBytes, DateTimeOffset CreatedAt, ReadOnlyMemory<float> Vectors, long[]? Ids, CollectionBudget.Reservation Budget);
+/// <remarks>
+/// A durable entry (<see cref="StoredVersion"/> &gt; 0) lives in the state
+/// repository and keeps no vectors in memory: a backend move loads it again
+/// from its file. Without a repository the entry keeps the vectors it was
+/// created from, for the same purpose.
+/// </remarks>
+internal sealed record CatalogEntry(string Name, string StateName, int Count, int Dimension, BackendKind Backend, long SizeBytes, DateTimeOffset CreatedAt, ReadOnlyMemory<float> Vectors, long[]? Ids, CollectionBudget.Reservation Budget, long StoredVersion = 0);
 
 /// <summary>
 /// The service's vector collections by public name. A collection becomes
 /// visible only once its Tandem state is fully built, so a failed or
-/// abandoned upload never shows. Each entry keeps the vectors it was created
-/// from, so when the <c>similarity.topk</c> backend is switched (a feature
-/// flag) every collection is rebuilt on the new backend and swapped in
-/// atomically: searches keep working throughout.
+/// abandoned upload never shows. With a state repository
+/// (<c>Tandem:StateRepository</c>) every collection is stored there as
+/// <c>collection.&lt;name&gt;</c>, written once before it becomes visible, and
+/// <see cref="LoadStoredAsync"/> finds them all again at startup: a restart
+/// keeps every collection. Without one, each entry keeps the vectors it was
+/// created from. Either way, when the <c>similarity.topk</c> backend is
+/// switched (a feature flag) every collection is rebuilt on the new backend
+/// and swapped in atomically: searches keep working throughout.
 /// </summary>
 internal sealed partial class CollectionCatalog : IDisposable
 {
     private const string Kernel = "similarity.topk";
     private const int MaxNameLength = 128;
 
+    /// <summary>Prefix of a collection's name in the state repository, which other states may share.</summary>
+    public const string StoredPrefix = "collection.";
+
     private readonly ISimilaritySearch _search;
+    private readonly IStateRepository _repository;
     private readonly CollectionBudget _budget;
     private readonly IKernelRouting _routing;
     private readonly TimeProvider _time;
@@ -35,9 +50,10 @@ internal sealed partial class CollectionCatalog : IDisposable
     private long _generation;
     private Task _move = Task.CompletedTask;
 
-    public CollectionCatalog(ISimilaritySearch search, CollectionBudget budget, IKernelRouting routing, IOptionsMonitor<TandemOptions> options, TimeProvider time, ILogger<CollectionCatalog> logger)
+    public CollectionCatalog(ISimilaritySearch search, IStateRepository repository, CollectionBudget budget, IKernelRouting routing, IOptionsMonitor<TandemOptions> options, TimeProvider time, ILogger<CollectionCatalog> logger)
     {
         _search = search;
+        _repository = repository;
         _budget = budget;
         _routing = routing;
         _time = time;
@@ -120,8 +136,89 @@ internal sealed partial class CollectionCatalog : IDisposable
 
         _search.DropCollection(entry.StateName);
         entry.Budget.Dispose();
+        if (entry.StoredVersion > 0)
+        {
+            try
+            {
+                _repository.Remove(StoredPrefix + name);
+            }
+            catch (TandemException e) when (e.Code == TandemStatusCode.NotFound)
+            {
+                // Already removed (by another replica sharing the repository).
+            }
+        }
+
         ServerLog.CollectionDropped(_logger, name);
         return true;
+    }
+
+    /// <summary>
+    /// Loads every collection the state repository holds (the newest version
+    /// of each <c>collection.&lt;name&gt;</c>) that is not in the catalog yet.
+    /// A file that fails to load (damaged: DATA_LOSS) is logged and skipped;
+    /// the others load. Returns how many loaded.
+    /// </summary>
+    public async Task<int> LoadStoredAsync(CancellationToken cancellationToken)
+    {
+        if (!_repository.IsConfigured)
+        {
+            return 0;
+        }
+
+        var newest = new Dictionary<string, StoredStateInfo>(StringComparer.Ordinal);
+        foreach (var stored in _repository.List())
+        {
+            if (stored.Name.StartsWith(StoredPrefix, StringComparison.Ordinal))
+            {
+                newest[stored.Name] = stored;
+            }
+        }
+
+        var loaded = 0;
+        foreach (var stored in newest.Values)
+        {
+            var name = stored.Name[StoredPrefix.Length..];
+            if (!IsValidName(name) || _entries.ContainsKey(name))
+            {
+                continue;
+            }
+
+            try
+            {
+                var reservation = _budget.Reserve(stored.SizeBytes);
+                try
+                {
+                    var entry = await LoadAsync(name, stored.Version, reservation, cancellationToken) with { CreatedAt = stored.CreatedAt };
+                    if (!_entries.TryAdd(name, entry))
+                    {
+                        _search.DropCollection(entry.StateName);
+                        reservation.Dispose();
+                        continue;
+                    }
+
+                    ServerLog.CollectionLoaded(_logger, name, stored.Version, entry.Count, entry.Dimension, entry.Backend);
+                    loaded++;
+                }
+                catch
+                {
+                    reservation.Dispose();
+                    throw;
+                }
+            }
+            catch (Exception e) when (e is TandemException or Api.HttpProblemException)
+            {
+                ServerLog.CollectionLoadFailed(_logger, name, stored.Version, e);
+            }
+        }
+
+        return loaded;
+    }
+
+    private async Task<CatalogEntry> LoadAsync(string name, long version, CollectionBudget.Reservation budget, CancellationToken cancellationToken)
+    {
+        var stateName = $"{name}@{Interlocked.Increment(ref _generation)}";
+        var info = await _search.LoadCollectionAsync(stateName, StoredPrefix + name, version, cancellationToken);
+        return new CatalogEntry(name, stateName, info.Count, info.Dimension, info.Backend, info.SizeBytes, _time.GetUtcNow(), ReadOnlyMemory<float>.Empty, null, budget, info.StoredVersion);
     }
 
     /// <summary>Top-k over a collection by its public name; a search that races a backend move retries on the moved collection.</summary>
@@ -148,8 +245,30 @@ internal sealed partial class CollectionCatalog : IDisposable
     private async Task<CatalogEntry> BuildAsync(string name, ReadOnlyMemory<float> vectors, int dimension, long[]? ids, CollectionBudget.Reservation budget, CancellationToken cancellationToken)
     {
         var stateName = $"{name}@{Interlocked.Increment(ref _generation)}";
-        var info = await _search.CreateCollectionAsync(stateName, vectors, dimension, ids, cancellationToken);
-        return new CatalogEntry(name, stateName, info.Count, info.Dimension, info.Backend, info.SizeBytes, _time.GetUtcNow(), vectors, ids, budget);
+        if (!_repository.IsConfigured)
+        {
+            var info = await _search.CreateCollectionAsync(stateName, vectors, dimension, ids, cancellationToken);
+            return new CatalogEntry(name, stateName, info.Count, info.Dimension, info.Backend, info.SizeBytes, _time.GetUtcNow(), vectors, ids, budget);
+        }
+
+        // A name held in the repository is taken, whichever replica wrote it
+        // (a dropped name has no file left). Two replicas creating one name
+        // at once both write version 1: the repository lets exactly one
+        // publish it, the other gets ALREADY_EXISTS.
+        if (_repository.List().Any(s => s.Name == StoredPrefix + name))
+        {
+            throw AlreadyExists(name);
+        }
+
+        try
+        {
+            var stored = await _search.StoreCollectionAsync(stateName, StoredPrefix + name, 1, vectors, dimension, ids, cancellationToken);
+            return new CatalogEntry(name, stateName, stored.Count, stored.Dimension, stored.Backend, stored.SizeBytes, _time.GetUtcNow(), ReadOnlyMemory<float>.Empty, null, budget, stored.StoredVersion);
+        }
+        catch (TandemException e) when (e.Code == TandemStatusCode.AlreadyExists)
+        {
+            throw AlreadyExists(name);
+        }
     }
 
     /// <summary>What a collection is charged: 4 bytes per f32 component and 8 per id.</summary>
@@ -170,7 +289,9 @@ internal sealed partial class CollectionCatalog : IDisposable
 
                 try
                 {
-                    var moved = await BuildAsync(entry.Name, entry.Vectors, entry.Dimension, entry.Ids, entry.Budget, _stopping.Token);
+                    var moved = entry.StoredVersion > 0
+                        ? await LoadAsync(entry.Name, entry.StoredVersion, entry.Budget, _stopping.Token)
+                        : await BuildAsync(entry.Name, entry.Vectors, entry.Dimension, entry.Ids, entry.Budget, _stopping.Token);
                     if (_entries.TryUpdate(entry.Name, moved with { CreatedAt = entry.CreatedAt }, entry))
                     {
                         _search.DropCollection(entry.StateName);
@@ -209,11 +330,13 @@ internal sealed partial class CollectionCatalog : IDisposable
     /// <summary>Checks a collection name's syntax (400 naming the rule); cheap enough to run before a body is read.</summary>
     public static void ValidateName(string name)
     {
-        if (string.IsNullOrEmpty(name) || name.Length > MaxNameLength || !NamePattern().IsMatch(name))
+        if (!IsValidName(name))
         {
             throw new TandemException(TandemStatusCode.InvalidArgument, $"collection name must be 1 to {MaxNameLength} characters of letters, digits, '.', '_' or '-', got '{name}'", Kernel);
         }
     }
+
+    private static bool IsValidName(string name) => !string.IsNullOrEmpty(name) && name.Length <= MaxNameLength && NamePattern().IsMatch(name);
 
     private static TandemException AlreadyExists(string name) =>
         new(TandemStatusCode.AlreadyExists, $"a collection named '{name}' already exists or is being created; drop it first or choose another name", Kernel);

@@ -43,6 +43,12 @@ internal static partial class ServerLog
     [LoggerMessage(EventId = 213, Level = LogLevel.Error, Message = "Admin operation {Id} ({Kind}) failed unexpectedly (correlation id {CorrelationId})")]
     public static partial void AdminOperationCrashed(ILogger logger, string id, string kind, string correlationId, Exception exception);
 
+    [LoggerMessage(EventId = 214, Level = LogLevel.Information, Message = "Collection {Name} loaded from the state repository (version {Version}): {Count} × {Dimension} on {Backend}")]
+    public static partial void CollectionLoaded(ILogger logger, string name, long version, int count, int dimension, BackendKind backend);
+
+    [LoggerMessage(EventId = 215, Level = LogLevel.Error, Message = "Collection {Name} version {Version} in the state repository could not be loaded; it is not served")]
+    public static partial void CollectionLoadFailed(ILogger logger, string name, long version, Exception exception);
+
     [LoggerMessage(EventId = 211, Level = LogLevel.Debug, Message = "Demo load request failed")]
     public static partial void DemoRequestFailed(ILogger logger, Exception exception);
 }

@@ -11,8 +11,9 @@ namespace Tandem.Server.Hosting;
 
 /// <summary>
 /// Startup after the listener is up: starts the worker pool (with --workers),
-/// loads and warms the demo collection (with --demo), then marks the service
-/// ready and prints where the dashboard is.
+/// loads the collections the state repository holds, creates and warms the
+/// demo collection (with --demo, unless it was loaded), then marks the
+/// service ready and prints where the dashboard is.
 /// </summary>
 internal sealed class StartupWork(
     IServiceProvider services,
@@ -34,7 +35,9 @@ internal sealed class StartupWork(
                 await pool.StartAsync(stoppingToken);
             }
 
-            if (server.Demo.Enabled)
+            // Collections in the state repository come back before the service is ready.
+            await catalog.LoadStoredAsync(stoppingToken);
+            if (server.Demo.Enabled && !catalog.TryGet(server.Demo.Collection, out _))
             {
                 var demo = server.Demo;
                 var vectors = DemoData.UnitVectors(demo.Vectors, demo.Dimension, DemoData.CollectionSeed);

@@ -15,6 +15,24 @@ public interface ISimilaritySearch
     /// <exception cref="TandemException">INVALID_ARGUMENT for bad input, ALREADY_EXISTS for a taken name.</exception>
     ValueTask<SimilarityCollectionInfo> CreateCollectionAsync(string name, ReadOnlyMemory<float> vectors, int dimension, ReadOnlyMemory<long> ids = default, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Creates a collection as <see cref="CreateCollectionAsync"/> does and
+    /// stores it in the state repository (<see cref="TandemOptions.StateRepository"/>)
+    /// as (<paramref name="storedName"/>, <paramref name="version"/>), written
+    /// once and durably: <see cref="LoadCollectionAsync"/> finds it again after
+    /// a restart or on another host sharing the repository.
+    /// </summary>
+    /// <exception cref="TandemException">As <see cref="CreateCollectionAsync"/>; ALREADY_EXISTS when that stored version exists; FAILED_PRECONDITION without a repository.</exception>
+    ValueTask<SimilarityCollectionInfo> StoreCollectionAsync(string name, string storedName, long version, ReadOnlyMemory<float> vectors, int dimension, ReadOnlyMemory<long> ids = default, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Makes stored collection (<paramref name="storedName"/>, <paramref name="version"/>;
+    /// 0 = the newest) available as <paramref name="name"/>: memory-mapped on
+    /// the native backend (nothing copied), its checksum verified first.
+    /// </summary>
+    /// <exception cref="TandemException">NOT_FOUND, DATA_LOSS for a damaged file, FAILED_PRECONDITION for another kind or without a repository, ALREADY_EXISTS for a taken name.</exception>
+    ValueTask<SimilarityCollectionInfo> LoadCollectionAsync(string name, string storedName, long version = 0, CancellationToken cancellationToken = default);
+
     /// <summary>Drops a collection; calls already running on it complete normally.</summary>
     /// <returns><see langword="false"/> when no collection has that name.</returns>
     bool DropCollection(string name);

@@ -186,8 +186,9 @@ public sealed class WorkerPoolTests : IAsyncLifetime
             using var process = Process.GetProcessById(pid);
             return !process.HasExited && process.ProcessName.StartsWith("tandem-worker", StringComparison.Ordinal);
         }
-        catch (ArgumentException)
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
         {
+            // Not there, or it exited between the two reads above.
             return false;
         }
     }

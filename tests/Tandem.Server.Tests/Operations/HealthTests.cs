@@ -70,6 +70,18 @@ public sealed class HealthTests
             return await inner.CreateCollectionAsync(name, vectors, dimension, ids, cancellationToken);
         }
 
+        public async ValueTask<SimilarityCollectionInfo> StoreCollectionAsync(string name, string storedName, long version, ReadOnlyMemory<float> vectors, int dimension, ReadOnlyMemory<long> ids = default, CancellationToken cancellationToken = default)
+        {
+            await gate.WaitAsync(cancellationToken);
+            return await inner.StoreCollectionAsync(name, storedName, version, vectors, dimension, ids, cancellationToken);
+        }
+
+        public async ValueTask<SimilarityCollectionInfo> LoadCollectionAsync(string name, string storedName, long version = 0, CancellationToken cancellationToken = default)
+        {
+            await gate.WaitAsync(cancellationToken);
+            return await inner.LoadCollectionAsync(name, storedName, version, cancellationToken);
+        }
+
         public bool DropCollection(string name) => inner.DropCollection(name);
 
         public ValueTask<TopKResult> TopKAsync(string collection, ReadOnlyMemory<float> queries, int k, SimilarityMetric metric = SimilarityMetric.Dot, CancellationToken cancellationToken = default) =>

@@ -15,6 +15,7 @@
 //! - [`kernel`]: describe, find, synchronous invoke, asynchronous submit, warm-up.
 //! - [`prepared`]: calls validated once and invoked many times (ABI 1.2).
 //! - [`state`]: state create / free.
+//! - [`repository`]: states stored in and loaded from the durable state repository (ABI 1.3).
 //! - [`stream`]: streaming kernels behind integer handles.
 //! - [`cancel`]: the cancellation token shared with a running call.
 //! - [`log`]: JSON log lines on stderr.
@@ -31,6 +32,7 @@ pub mod kernel;
 pub mod layout;
 pub mod log;
 pub mod prepared;
+pub mod repository;
 pub mod stack;
 pub mod state;
 pub mod stream;
@@ -41,6 +43,7 @@ pub use error::*;
 pub use kernel::*;
 pub use layout::*;
 pub use prepared::*;
+pub use repository::*;
 pub use state::*;
 pub use stream::*;
 pub use types::*;

@@ -65,6 +65,12 @@ internal sealed class KernelBackends : IKernelRouting, IDisposable
         Router = new KernelRouter(() => _current, _logger, Catalog, _libraries, Managed, () => _native.Value, remote);
     }
 
+    /// <summary>The in-process Rust backend (built on first use).</summary>
+    public NativeKernelBackend NativeBackend => _native.Value;
+
+    /// <summary>The options now in force.</summary>
+    public TandemOptions CurrentOptions => _current;
+
     /// <summary>The kernels, state kinds and managed twins this host knows.</summary>
     public KernelCatalog Catalog { get; }
 

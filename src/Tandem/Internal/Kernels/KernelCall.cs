@@ -104,6 +104,14 @@ internal sealed class KernelCall(KernelDescriptor descriptor) : IDisposable
         return this;
     }
 
+    /// <summary>An input whose header (data, shape, dtype) was filled by a native library, such as a view into a stored state kept mapped for the whole call.</summary>
+    internal KernelCall Input(NativeTensor header)
+    {
+        NativeCallArgs.EnsureRoom(_args.InputCount, "inputs");
+        _args.AddInput(header);
+        return this;
+    }
+
     /// <summary>Marks an omitted optional tensor (state creation only).</summary>
     public KernelCall Absent()
     {

@@ -91,6 +91,22 @@ internal sealed class KernelCatalog
 
     public StateKindContract? FindStateKind(string kind) => _stateKinds.GetValueOrDefault(kind);
 
+    /// <summary>State kind <paramref name="kind"/> and the first kernel that reads it; NOT_FOUND naming which is missing.</summary>
+    public (StateKindContract Kind, KernelContract Reader) StateKindAndReader(string kind)
+    {
+        var contract = FindStateKind(kind)
+            ?? throw new TandemException(TandemStatusCode.NotFound, $"this host knows no state kind '{kind}'; declare its library's contracts with AddKernelContracts");
+        foreach (var candidate in Contracts)
+        {
+            if (candidate.StateKind?.Name == kind)
+            {
+                return (contract, candidate);
+            }
+        }
+
+        throw new TandemException(TandemStatusCode.NotFound, $"no kernel this host knows reads state kind '{kind}'");
+    }
+
     public IManagedKernel? Twin(string kernel) => _twins.GetValueOrDefault(kernel);
 
     public IManagedStateKind? StateTwin(string kind) => _stateTwins.GetValueOrDefault(kind);

@@ -130,27 +130,35 @@ internal sealed class KernelInvoker(KernelBackends backends) : IKernelInvoker
     {
         ArgumentNullException.ThrowIfNull(kind);
         ArgumentNullException.ThrowIfNull(tensors);
-        var contract = Catalog.FindStateKind(kind)
-            ?? throw new TandemException(TandemStatusCode.NotFound, $"this host knows no state kind '{kind}'; declare its library's contracts with AddKernelContracts");
-        KernelContract? reader = null;
-        foreach (var candidate in Catalog.Contracts)
+        var (contract, reader) = Catalog.StateKindAndReader(kind);
+        var backend = backends.For(reader.Name);
+        IKernelState state;
+        Dictionary<string, long> symbols;
+        using (var call = StateCall(reader, contract, tensors, out symbols))
         {
-            if (candidate.StateKind?.Name == kind)
+            try
             {
-                reader = candidate;
-                break;
+                state = await backend.CreateStateAsync(kind, call, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException e) when (cancellationToken.IsCancellationRequested)
+            {
+                throw new TandemException(TandemStatusCode.Cancelled, $"creating the '{kind}' state was cancelled by the caller; nothing was kept", reader.Name, backend.Kind, innerException: e);
             }
         }
 
-        if (reader is null)
-        {
-            throw new TandemException(TandemStatusCode.NotFound, $"no kernel this host knows reads state kind '{kind}'");
-        }
+        return new KernelState(contract, backend, state, symbols, Release);
+    }
 
-        var symbols = CheckStateTensors(reader.Name, contract, tensors);
-        var backend = backends.For(reader.Name);
-        IKernelState state;
-        using (var call = new KernelCall(reader.Descriptor))
+    /// <summary>
+    /// The call that builds a state of <paramref name="contract"/> from
+    /// <paramref name="tensors"/>, checked against the kind (count, dtypes,
+    /// shapes, finite values); <paramref name="symbols"/> are the sizes they bind.
+    /// </summary>
+    internal static KernelCall StateCall(KernelContract reader, StateKindContract contract, IReadOnlyList<KernelTensor> tensors, out Dictionary<string, long> symbols)
+    {
+        symbols = CheckStateTensors(reader.Name, contract, tensors);
+        var call = new KernelCall(reader.Descriptor);
+        try
         {
             foreach (var tensor in tensors)
             {
@@ -165,17 +173,13 @@ internal sealed class KernelInvoker(KernelBackends backends) : IKernelInvoker
                 }
             }
 
-            try
-            {
-                state = await backend.CreateStateAsync(kind, call, cancellationToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException e) when (cancellationToken.IsCancellationRequested)
-            {
-                throw new TandemException(TandemStatusCode.Cancelled, $"creating the '{kind}' state was cancelled by the caller; nothing was kept", reader.Name, backend.Kind, innerException: e);
-            }
+            return call;
         }
-
-        return new KernelState(contract, backend, state, symbols, Release);
+        catch
+        {
+            call.Dispose();
+            throw;
+        }
     }
 
     public async ValueTask<KernelStream> OpenStreamAsync(string kernel, CancellationToken cancellationToken = default)
@@ -233,7 +237,7 @@ internal sealed class KernelInvoker(KernelBackends backends) : IKernelInvoker
             : throw TandemException.Invalid(contract.Name, $"output '{output.Name}' has a size the caller chooses; pass a buffer of that size to FinalizeAsync");
     }
 
-    private void Release(IKernelState state)
+    internal void Release(IKernelState state)
     {
         backends.Cache.Invalidate(state);
         state.Dispose();

@@ -70,6 +70,47 @@ internal sealed class NativeKernelBackend(NativeLibrarySet libraries, Func<Tande
             handle = NativeStateRecipe.CreateHandle(generation, kindBytes, t, args.InputCount, tensors.Kernel);
         }
 
+        return Track(host, generation, handle, recipe);
+    }
+
+    /// <summary>
+    /// Stores a state in the repository at <paramref name="root"/> and keeps
+    /// the one built from the tensors (checked by the library before anything
+    /// is written). A hot swap rebuilds it from the stored file, so it keeps
+    /// no managed copy.
+    /// </summary>
+    public unsafe IKernelState StoreState(string root, string kind, string name, long version, KernelCall tensors, out Tandem.Contracts.V1.StateManifest manifest)
+    {
+        ref var args = ref tensors.Args;
+        var host = libraries.HostForStateKind(kind, tensors.Kernel);
+        using var creating = host.EnterStateCreation();
+        var generation = host.Generation;
+        NativeStateHandle handle;
+        fixed (NativeTensor* t = &args.Inputs[0])
+        {
+            handle = NativeRepository.Store(generation, root, kind, name, version, t, args.InputCount, keep: true, tensors.Kernel, out manifest)!;
+        }
+
+        return Track(host, generation, handle, NativeStateRecipe.Stored(root, name, version));
+    }
+
+    /// <summary>Loads a stored state memory-mapped (zero-copy where its kind allows) in the library that declares <paramref name="kind"/>.</summary>
+    public IKernelState LoadState(string root, string kind, string name, long version, string? kernel, out Tandem.Contracts.V1.StateManifest manifest)
+    {
+        var host = libraries.HostForStateKind(kind, kernel);
+        using var creating = host.EnterStateCreation();
+        var generation = host.Generation;
+        var handle = NativeRepository.Load(generation, root, name, version, kernel, out manifest);
+        // Reloaded by its exact version: "newest" could be another state by a swap's time.
+        return Track(host, generation, handle, NativeStateRecipe.Stored(root, name, (long)manifest.Version));
+    }
+
+    /// <summary>The current generation of the library that declares <paramref name="kind"/> (the primary one for null): it stores and reads repository files (any library reads any file).</summary>
+    public NativeGeneration RepositoryGeneration(string? kind) =>
+        (kind is null ? libraries.Primary : libraries.HostForStateKind(kind, null)).Generation;
+
+    private static unsafe NativeState Track(NativeLibraryHost host, NativeGeneration generation, NativeStateHandle handle, NativeStateRecipe? recipe)
+    {
         var state = new NativeState(host, recipe, (long)generation.Runtime.Binding.tandem_state_size_bytes(handle.DangerousGetHandle()));
         state.Attach(generation, handle);
         host.Track(state);

@@ -55,6 +55,27 @@ internal sealed unsafe class NativeLibraryBinding
     /// <inheritdoc cref="tandem_kernel_prepare"/>
     public readonly delegate* unmanaged<nint, void> tandem_prepared_free;
 
+    /// <summary>The state repository, since ABI 1.3; all seven null in an older library.</summary>
+    public readonly delegate* unmanaged<byte*, nuint, byte*, nuint, byte*, nuint, ulong, NativeTensor*, nuint, nint*, NativeBuffer*, nint> tandem_state_store;
+
+    /// <inheritdoc cref="tandem_state_store"/>
+    public readonly delegate* unmanaged<byte*, nuint, byte*, nuint, ulong, nint*, NativeBuffer*, nint> tandem_state_load;
+
+    /// <inheritdoc cref="tandem_state_store"/>
+    public readonly delegate* unmanaged<byte*, nuint, NativeBuffer*, nint> tandem_repository_list;
+
+    /// <inheritdoc cref="tandem_state_store"/>
+    public readonly delegate* unmanaged<byte*, nuint, byte*, nuint, ulong, nint> tandem_repository_remove;
+
+    /// <inheritdoc cref="tandem_state_store"/>
+    public readonly delegate* unmanaged<byte*, nuint, byte*, nuint, ulong, nint*, NativeBuffer*, nint> tandem_stored_open;
+
+    /// <inheritdoc cref="tandem_state_store"/>
+    public readonly delegate* unmanaged<nint, NativeTensor*, nuint, nuint*, nint> tandem_stored_tensors;
+
+    /// <inheritdoc cref="tandem_state_store"/>
+    public readonly delegate* unmanaged<nint, void> tandem_stored_free;
+
     private NativeLibraryBinding(string path, nint library)
     {
         Path = path;
@@ -93,6 +114,24 @@ internal sealed unsafe class NativeLibraryBinding
             tandem_prepared_invoke = (delegate* unmanaged<nint, nint, ulong, NativeSlice*, nuint, NativeSlice*, nuint, NativeCallContext*, nint>)invoke;
             tandem_prepared_varies_rows = (delegate* unmanaged<nint, uint>)rows;
             tandem_prepared_free = (delegate* unmanaged<nint, void>)free;
+        }
+
+        nint[] repository =
+        [
+            OptionalExport(nameof(tandem_state_store)), OptionalExport(nameof(tandem_state_load)),
+            OptionalExport(nameof(tandem_repository_list)), OptionalExport(nameof(tandem_repository_remove)),
+            OptionalExport(nameof(tandem_stored_open)), OptionalExport(nameof(tandem_stored_tensors)),
+            OptionalExport(nameof(tandem_stored_free)),
+        ];
+        if (!repository.Contains(0))
+        {
+            tandem_state_store = (delegate* unmanaged<byte*, nuint, byte*, nuint, byte*, nuint, ulong, NativeTensor*, nuint, nint*, NativeBuffer*, nint>)repository[0];
+            tandem_state_load = (delegate* unmanaged<byte*, nuint, byte*, nuint, ulong, nint*, NativeBuffer*, nint>)repository[1];
+            tandem_repository_list = (delegate* unmanaged<byte*, nuint, NativeBuffer*, nint>)repository[2];
+            tandem_repository_remove = (delegate* unmanaged<byte*, nuint, byte*, nuint, ulong, nint>)repository[3];
+            tandem_stored_open = (delegate* unmanaged<byte*, nuint, byte*, nuint, ulong, nint*, NativeBuffer*, nint>)repository[4];
+            tandem_stored_tensors = (delegate* unmanaged<nint, NativeTensor*, nuint, nuint*, nint>)repository[5];
+            tandem_stored_free = (delegate* unmanaged<nint, void>)repository[6];
         }
     }
 
@@ -135,6 +174,9 @@ internal sealed unsafe class NativeLibraryBinding
 
     /// <summary>Whether the library has prepared calls (ABI 1.2 and later).</summary>
     public bool HasPreparedCalls => tandem_prepared_invoke != null;
+
+    /// <summary>Whether the library has the state repository (ABI 1.3 and later).</summary>
+    public bool HasStateRepository => tandem_stored_free != null;
 
     private nint Export(string name) => NativeLibrary.GetExport(Library, name);
 

@@ -101,22 +101,28 @@ internal sealed class NativeState(NativeLibraryHost host, NativeStateRecipe? rec
 }
 
 /// <summary>
-/// A managed copy of the tensors a native state was created from, so the
-/// state can be rebuilt in a newly loaded library. Kept only when hot swap is
-/// enabled: it doubles the memory of every native state.
+/// How to build a native state again in a newly loaded library: for a state
+/// loaded from the state repository, its (root, name, version), which costs
+/// nothing to keep; for a state created from tensors, a managed copy of them,
+/// kept only when hot swap is enabled (it doubles the state's memory).
 /// </summary>
 internal sealed unsafe class NativeStateRecipe
 {
     private readonly byte[] _kind;
     private readonly NativeTensor[] _headers;
     private readonly byte[][] _data;
+    private readonly (string Root, string Name, long Version)? _stored;
 
-    private NativeStateRecipe(byte[] kind, NativeTensor[] headers, byte[][] data)
+    private NativeStateRecipe(byte[] kind, NativeTensor[] headers, byte[][] data, (string, string, long)? stored = null)
     {
         _kind = kind;
         _headers = headers;
         _data = data;
+        _stored = stored;
     }
+
+    /// <summary>A state that reloads from the repository (the file is immutable, so it is the same state).</summary>
+    public static NativeStateRecipe Stored(string root, string name, long version) => new([], [], [], (root, name, version));
 
     /// <summary>Copies the state's creation tensors (an absent optional tensor stays absent).</summary>
     public static NativeStateRecipe Capture(string kind, ref NativeCallArgs args)
@@ -135,6 +141,11 @@ internal sealed unsafe class NativeStateRecipe
     /// <summary>Builds the state again in <paramref name="generation"/>'s library.</summary>
     public NativeStateHandle Create(NativeGeneration generation)
     {
+        if (_stored is var (root, name, version))
+        {
+            return NativeRepository.Load(generation, root, name, version, null, out _);
+        }
+
         var count = _headers.Length;
         var tensors = stackalloc NativeTensor[NativeCallArgs.Capacity];
         var pins = new System.Buffers.MemoryHandle[count];

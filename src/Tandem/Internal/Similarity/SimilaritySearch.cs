@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Numerics.Tensors;
 using Tandem.Internal.Contracts;
 using Tandem.Internal.Kernels;
+using Tandem.Internal.States;
 using Tandem.Similarity;
 
 namespace Tandem.Internal.Similarity;
@@ -21,46 +22,94 @@ internal sealed class SimilaritySearch(KernelBackends backends) : ISimilaritySea
 
     public IReadOnlyList<SimilarityCollectionInfo> Collections => [.. _collections.Values.Select(e => e.Info).OrderBy(i => i.Name, StringComparer.Ordinal)];
 
-    public async ValueTask<SimilarityCollectionInfo> CreateCollectionAsync(string name, ReadOnlyMemory<float> vectors, int dimension, ReadOnlyMemory<long> ids = default, CancellationToken cancellationToken = default)
+    private readonly StateRepositoryService _repository = new(backends);
+
+    public ValueTask<SimilarityCollectionInfo> CreateCollectionAsync(string name, ReadOnlyMemory<float> vectors, int dimension, ReadOnlyMemory<long> ids = default, CancellationToken cancellationToken = default) =>
+        BuildAsync(name, vectors, dimension, ids, async call =>
+        {
+            var backend = backends.For(Kernel);
+            return (backend, await backend.CreateStateAsync(KernelContracts.CollectionKind, call, cancellationToken).ConfigureAwait(false), 0L);
+        }, cancellationToken);
+
+    public ValueTask<SimilarityCollectionInfo> StoreCollectionAsync(string name, string storedName, long version, ReadOnlyMemory<float> vectors, int dimension, ReadOnlyMemory<long> ids = default, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(storedName);
+        return BuildAsync(name, vectors, dimension, ids, async call =>
+        {
+            var stored = await _repository.StoreAsync(KernelContracts.CollectionKind, storedName, version, call, cancellationToken).ConfigureAwait(false);
+            return (stored.Backend, stored.State, (long)stored.Manifest.Version);
+        }, cancellationToken);
+    }
+
+    public async ValueTask<SimilarityCollectionInfo> LoadCollectionAsync(string name, string storedName, long version = 0, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
         ValidateName(name);
-        if (_collections.ContainsKey(name))
+        ArgumentNullException.ThrowIfNull(storedName);
+        ThrowIfTaken(name);
+        ThrowIfCancelledBeforeStart(cancellationToken);
+        // Mapping is cheap, but verifying a large file's checksum is not: off the caller's thread.
+        var stored = await Task.Run(() => _repository.LoadAsync(KernelContracts.CollectionKind, storedName, version, cancellationToken).AsTask(), cancellationToken).ConfigureAwait(false);
+        var vectors = stored.Manifest.Tensors.FirstOrDefault(t => t.Name == "vectors");
+        if (vectors is null || vectors.Shape.Count != 2)
         {
-            throw new TandemException(TandemStatusCode.AlreadyExists, $"a collection named '{name}' already exists; drop it first or choose another name", Kernel);
+            stored.State.Dispose();
+            throw new TandemException(TandemStatusCode.DataLoss, $"stored collection '{storedName}' version {stored.Manifest.Version} has no 'vectors' tensor of rank 2", Kernel);
         }
 
+        var info = new SimilarityCollectionInfo(name, checked((int)vectors.Shape[0]), checked((int)vectors.Shape[1]), stored.Backend.Kind, stored.State.SizeBytes) { StoredVersion = (long)stored.Manifest.Version };
+        return Register(info, stored.Backend, stored.State);
+    }
+
+    /// <summary>Validates a collection's input, builds its state with <paramref name="build"/> off the caller's thread and registers it.</summary>
+    private async ValueTask<SimilarityCollectionInfo> BuildAsync(string name, ReadOnlyMemory<float> vectors, int dimension, ReadOnlyMemory<long> ids, Func<KernelCall, Task<(IKernelBackend Backend, IKernelState State, long Version)>> build, CancellationToken cancellationToken)
+    {
+        ThrowIfDisposed();
+        ValidateName(name);
+        ThrowIfTaken(name);
         var count = ValidateCollection(vectors.Span, dimension, ids.Span);
         ThrowIfCancelledBeforeStart(cancellationToken);
-        var backend = backends.For(Kernel);
-        IKernelState collection;
+        (IKernelBackend Backend, IKernelState State, long Version) built;
         try
         {
             // Copying and normalising a large collection takes a while; keep it
             // off the caller's thread (a remote backend then replicates it
             // without holding any thread).
-            collection = await Task.Run(
+            built = await Task.Run(
                 async () =>
                 {
                     using var tensors = new KernelCall(KernelContracts.TopK).Input(vectors, count, dimension);
                     _ = ids.IsEmpty ? tensors.Absent() : tensors.Input(ids, count);
-                    return await backend.CreateStateAsync(KernelContracts.CollectionKind, tensors, cancellationToken).ConfigureAwait(false);
+                    return await build(tensors).ConfigureAwait(false);
                 },
                 cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException e) when (cancellationToken.IsCancellationRequested)
         {
-            throw new TandemException(TandemStatusCode.Cancelled, "creating the collection was cancelled by the caller; nothing was kept", Kernel, backend.Kind, innerException: e);
+            throw new TandemException(TandemStatusCode.Cancelled, "creating the collection was cancelled by the caller; nothing was kept", Kernel, backends.For(Kernel).Kind, innerException: e);
         }
 
-        var info = new SimilarityCollectionInfo(name, count, dimension, backend.Kind, collection.SizeBytes);
-        if (!_collections.TryAdd(name, new Entry(info, backend, collection)))
+        var info = new SimilarityCollectionInfo(name, count, dimension, built.Backend.Kind, built.State.SizeBytes) { StoredVersion = built.Version };
+        return Register(info, built.Backend, built.State);
+    }
+
+    private SimilarityCollectionInfo Register(SimilarityCollectionInfo info, IKernelBackend backend, IKernelState collection)
+    {
+        if (!_collections.TryAdd(info.Name, new Entry(info, backend, collection)))
         {
             collection.Dispose();
-            throw new TandemException(TandemStatusCode.AlreadyExists, $"a collection named '{name}' was created concurrently; drop it first or choose another name", Kernel);
+            throw new TandemException(TandemStatusCode.AlreadyExists, $"a collection named '{info.Name}' was created concurrently; drop it first or choose another name", Kernel);
         }
 
         return info;
+    }
+
+    private void ThrowIfTaken(string name)
+    {
+        if (_collections.ContainsKey(name))
+        {
+            throw new TandemException(TandemStatusCode.AlreadyExists, $"a collection named '{name}' already exists; drop it first or choose another name", Kernel);
+        }
     }
 
     public bool DropCollection(string name)
