@@ -302,24 +302,7 @@ impl Repository {
     /// checksum. NOT_FOUND names the versions the repository has; a file
     /// that is truncated, corrupted or not a state is DATA_LOSS.
     pub fn load(&self, id: &StateId) -> Result<Arc<StoredState>, KernelError> {
-        check_name(&id.name)?;
-        check_version(id.version)?;
-        let file = match File::open(self.file(id)) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let versions = self.versions(&id.name)?;
-                let held = if versions.is_empty() {
-                    "it has no version of that state".to_owned()
-                } else {
-                    format!("it has version(s) {}", versions.iter().map(u64::to_string).collect::<Vec<_>>().join(", "))
-                };
-                return Err(KernelError::not_found(format!(
-                    "state '{}' version {} is not in the repository; {held}",
-                    id.name, id.version
-                )));
-            }
-            Err(e) => return Err(io_error("read", id, &e)),
-        };
+        let file = self.open_file(id)?;
         let len = file.metadata().map_err(|e| io_error("read", id, &e))?.len();
         if len < HEADER + TRAILER {
             return Err(data_loss(id, format!("the file has {len} bytes, fewer than a state's header and trailer")));
@@ -341,18 +324,7 @@ impl Repository {
     /// NOT_FOUND if it is not there, DATA_LOSS if the header is unreadable.
     pub fn manifest(&self, id: &StateId) -> Result<StateManifest, KernelError> {
         use std::io::Read;
-        check_name(&id.name)?;
-        check_version(id.version)?;
-        let mut file = match File::open(self.file(id)) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(KernelError::not_found(format!(
-                    "state '{}' version {} is not in the repository",
-                    id.name, id.version
-                )))
-            }
-            Err(e) => return Err(io_error("read", id, &e)),
-        };
+        let mut file = self.open_file(id)?;
         let len = file.metadata().map_err(|e| io_error("read", id, &e))?.len();
         if len < HEADER + TRAILER {
             return Err(data_loss(id, format!("the file has {len} bytes, fewer than a state's header and trailer")));
@@ -363,6 +335,28 @@ impl Repository {
         let mut bytes = vec![0u8; manifest_len as usize];
         file.read_exact(&mut bytes).map_err(|e| io_error("read", id, &e))?;
         decode_manifest(id, &bytes)
+    }
+
+    /// Opens state `id`'s file; NOT_FOUND names the versions the repository has.
+    fn open_file(&self, id: &StateId) -> Result<File, KernelError> {
+        check_name(&id.name)?;
+        check_version(id.version)?;
+        match File::open(self.file(id)) {
+            Ok(f) => Ok(f),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let versions = self.versions(&id.name)?;
+                let held = if versions.is_empty() {
+                    "it has no version of that state".to_owned()
+                } else {
+                    format!("it has version(s) {}", versions.iter().map(u64::to_string).collect::<Vec<_>>().join(", "))
+                };
+                Err(KernelError::not_found(format!(
+                    "state '{}' version {} is not in the repository; {held}",
+                    id.name, id.version
+                )))
+            }
+            Err(e) => Err(io_error("read", id, &e)),
+        }
     }
 
     /// The newest version of `name`, NOT_FOUND when there is none.

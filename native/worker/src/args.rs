@@ -18,6 +18,9 @@ Serves tandem.v1.Accelerator and grpc.health.v1.Health over gRPC (HTTP/2).
                              with tandem-sdk); repeatable. Checked at start: ABI, the
                              library's status, descriptor hashes, unique names
   --shm-dir DIR              directory shared-memory regions must live in (default /dev/shm)
+  --repository DIR           the state repository: CreateState may then name a stored state
+                             (loaded memory-mapped after its checksum is verified) instead of
+                             carrying its tensors (default: none)
   --max-concurrency N        kernel calls running at once (default: compute threads)
   --max-queue M              calls waiting for a slot (default 64); beyond: RESOURCE_EXHAUSTED
   --max-message-bytes B      largest message received or inline output (default 67108864)
@@ -87,6 +90,8 @@ pub struct Config {
     pub inline_work_threshold: u64,
     /// Where the token is read from (see [`crate::auth::Token::resolve`]).
     pub token_file: Option<PathBuf>,
+    /// The state repository stored states are loaded from; `None`: none.
+    pub repository: Option<PathBuf>,
     /// The shared token every RPC but health must carry; `None`: none required.
     pub token: Option<crate::auth::Token>,
     pub insecure_no_auth: bool,
@@ -137,6 +142,7 @@ impl Config {
             fast_path: true,
             inline_work_threshold: DEFAULT_INLINE_WORK_THRESHOLD,
             token_file: None,
+            repository: None,
             token: None,
             insecure_no_auth: false,
         }
@@ -202,6 +208,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<(Command, Config)
             | "--max-open-streams"
             | "--stream-idle-timeout"
             | "--token-file"
+            | "--repository"
             | "--fast-path"
             | "--inline-work-threshold"
             | "--kernels" => {}
@@ -255,6 +262,12 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<(Command, Config)
                 config.stream_idle_timeout = Duration::from_secs_f64(secs);
             }
             "--token-file" => config.token_file = Some(PathBuf::from(value)),
+            "--repository" => {
+                if value.is_empty() {
+                    return Err(format!("{flag} needs a directory"));
+                }
+                config.repository = Some(PathBuf::from(value));
+            }
             "--fast-path" => {
                 config.fast_path = match value.as_str() {
                     "on" => true,
@@ -335,6 +348,15 @@ mod tests {
         assert_eq!(defaults.max_streams_per_connection, DEFAULT_MAX_STREAMS_PER_CONNECTION);
         assert_eq!(defaults.stream_idle_timeout, DEFAULT_STREAM_IDLE_TIMEOUT);
         assert!(!defaults.insecure_no_auth && defaults.token.is_none());
+    }
+
+    #[test]
+    fn parses_the_repository() {
+        let (_, defaults) = parse(args(&[])).unwrap();
+        assert_eq!(defaults.repository, None);
+        let (_, config) = parse(args(&["--repository", "/srv/states"])).unwrap();
+        assert_eq!(config.repository, Some(PathBuf::from("/srv/states")));
+        assert!(parse(args(&["--repository="])).unwrap_err().contains("needs a directory"));
     }
 
     #[test]

@@ -39,6 +39,7 @@ async fn topk_over_a_created_state_finds_the_nearest_rows() {
             f32_tensor(&[3, 2], &[1.0, 0.0, 0.0, 1.0, 0.7, 0.7]),
             Tensor { dtype: 0, shape: vec![], data: None },
         ],
+        stored: None,
     };
     let created: CreateStateReply = client.unary("CreateState", &create).await.unwrap();
     // What the worker holds: 3 rows padded to 16 lanes (64 bytes) plus norms (8).
@@ -206,6 +207,7 @@ async fn create_state_validates_ids_and_kinds() {
         state_id: String::new(),
         kind: "vector_collection".into(),
         tensors: vec![f32_tensor(&[1, 2], &[1.0, 2.0])],
+        stored: None,
     };
     assert_eq!(client.unary::<_, CreateStateReply>("CreateState", &req).await.unwrap_err().0, Code::InvalidArgument);
     req.state_id = "x".repeat(257);
@@ -230,6 +232,7 @@ async fn a_state_flood_is_refused_at_the_limits_and_the_worker_keeps_serving() {
         state_id: id.into(),
         kind: "vector_collection".into(),
         tensors: vec![f32_tensor(&[rows as i64, 2], &vec![0.5; rows * 2])],
+        stored: None,
     };
     // A row of dimension 2 is 8 bytes in but 72 held (padded to 16 lanes,
     // plus its norms): the budget counts what the state holds.

@@ -34,6 +34,7 @@ fn collection(id: &str) -> CreateStateRequest {
             f32_tensor(&[3, 2], &[1.0, 0.0, 0.0, 1.0, 0.7, 0.7]),
             Tensor { dtype: 0, shape: vec![], data: None },
         ],
+        stored: None,
     }
 }
 

@@ -82,16 +82,11 @@ async fn a_library_state_kind_is_created_and_read_by_its_kernel_only() {
         state_id: "table".into(),
         kind: "fixture.table".into(),
         tensors: vec![f64_tensor(&[3], &[10.0, 20.0, 30.0])],
+        stored: None,
     };
     let created: CreateStateReply = client.unary("CreateState", &create).await.unwrap();
     assert_eq!(created.size_bytes, 24);
-    let lookup = InvokeRequest {
-        kernel: "fixture.lookup".into(),
-        state_id: "table".into(),
-        inputs: vec![i64_tensor(&[2], &[2, 0])],
-        outputs: vec![output(DType::F64, &[2])],
-        ..Default::default()
-    };
+    let lookup = fixture_lookup("table", &[2, 0]);
     assert_eq!(f64s(&client.invoke(&lookup).await.unwrap().outputs[0]), vec![30.0, 10.0]);
 
     // A built-in kernel refuses another library's state by kind.

@@ -128,7 +128,8 @@ async fn drain_lets_calls_in_flight_finish_and_refuses_new_ones() {
     let err = client.invoke(&blake3_request(b"late", 32)).await.unwrap_err();
     assert_eq!(err.0, Code::Unavailable);
     assert!(err.1.contains("draining"), "{}", err.1);
-    let create = CreateStateRequest { state_id: "late".into(), kind: "vector_collection".into(), tensors: vec![] };
+    let create =
+        CreateStateRequest { state_id: "late".into(), kind: "vector_collection".into(), tensors: vec![], stored: None };
     assert_eq!(client.unary::<_, CreateStateReply>("CreateState", &create).await.unwrap_err().0, Code::Unavailable);
 
     drop(slot);

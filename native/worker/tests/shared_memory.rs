@@ -114,6 +114,7 @@ async fn state_tensors_may_live_in_shared_memory() {
         state_id: "s".into(),
         kind: "vector_collection".into(),
         tensors: vec![shared_tensor(DType::F32, &[2, 2], shared("vecs", 0, 16))],
+        stored: None,
     };
     let reply: CreateStateReply = client.unary("CreateState", &req).await.unwrap();
     // Held by the worker: 2 rows padded to 16 lanes (64 bytes) plus norms (8).

@@ -91,7 +91,8 @@ async fn every_rpc_but_health_needs_the_token_and_the_token_is_never_logged() {
     let err = anonymous.unary::<_, DescribeReply>("Describe", &DescribeRequest {}).await.unwrap_err();
     assert_eq!(err.0, Code::Unauthenticated, "{}", err.1);
     assert!(err.1.contains("authorization: Bearer") && err.1.contains("WorkerToken"), "{}", err.1);
-    let create = CreateStateRequest { state_id: "s".into(), kind: "vector_collection".into(), tensors: vec![] };
+    let create =
+        CreateStateRequest { state_id: "s".into(), kind: "vector_collection".into(), tensors: vec![], stored: None };
     let register = RegisterSharedMemoryRequest { name: "r".into(), path: "/dev/shm/none".into(), size: 64 };
     for client in [&mut anonymous, &mut wrong] {
         let codes = [

@@ -32,6 +32,8 @@ internal sealed class RemoteClient : IRemoteBackendSource, IWorkerPoolAdmin, IAs
     private (string? WorkerPath, string? BuildId, string Libraries) _configured;
     private Task _configuredUpgrade = Task.CompletedTask;
 
+    private readonly string? _stateRepository;
+
     public RemoteClient(IOptions<RemoteOptions> options, IOptionsMonitor<TandemOptions> tandemOptions, ILoggerFactory loggerFactory, TimeProvider? time = null, IOptionsMonitor<RemoteOptions>? reloads = null, IReadOnlyList<Tandem.Contracts.V1.KernelDescriptor>? contracts = null)
     {
         // Topology and transport are fixed for the client's life: a snapshot.
@@ -40,6 +42,8 @@ internal sealed class RemoteClient : IRemoteBackendSource, IWorkerPoolAdmin, IAs
         _time = time ?? TimeProvider.System;
         Pool = new WorkerPool(() => _options, _logger, contracts);
         Backend = new RemoteKernelBackend(this, () => tandemOptions.CurrentValue);
+        // Supervised workers read the client's state repository (same host).
+        _stateRepository = tandemOptions.CurrentValue.StateRepository;
         // Warm up in the background from the moment Tandem is resolved, so the
         // first calls rarely wait for workers to start.
         _start = Task.Run(StartCoreAsync, CancellationToken.None);
@@ -150,7 +154,7 @@ internal sealed class RemoteClient : IRemoteBackendSource, IWorkerPoolAdmin, IAs
             return;
         }
 
-        var supervisor = new WorkerSupervisor(Pool, _options, RemoteOptionsValidator.ResolveWorkerPath(_options)!, _logger, _time);
+        var supervisor = new WorkerSupervisor(Pool, _options, RemoteOptionsValidator.ResolveWorkerPath(_options)!, _logger, _time, _stateRepository);
         try
         {
             await supervisor.StartAsync(_stopping.Token).ConfigureAwait(false);

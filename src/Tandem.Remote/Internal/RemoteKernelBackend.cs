@@ -17,7 +17,7 @@ namespace Tandem.Remote.Internal;
 /// cancellation reaching the wait for the workers' start, state replication
 /// and stream writes.
 /// </summary>
-internal sealed class RemoteKernelBackend(RemoteClient client, Func<TandemOptions> tandemOptions) : IKernelBackend, IKernelRefusals
+internal sealed class RemoteKernelBackend(RemoteClient client, Func<TandemOptions> tandemOptions) : IKernelBackend, IKernelRefusals, IStoredStateBackend
 {
     public BackendKind Kind => BackendKind.Remote;
 
@@ -104,20 +104,42 @@ internal sealed class RemoteKernelBackend(RemoteClient client, Func<TandemOption
 
     public async ValueTask<IKernelState> CreateStateAsync(string kind, KernelCall tensors, CancellationToken cancellationToken)
     {
-        await StartAsync(tensors.Kernel, cancellationToken).ConfigureAwait(false);
-        ThrowIfRefused(tensors.Kernel);
+        await BeforeStateAsync(tensors.Kernel, cancellationToken).ConfigureAwait(false);
+        return await ReplicateAsync(RemoteState.Copy(Pool, kind, tensors, Pool.Options().SharedMemoryThresholdBytes), tensors.Kernel, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async ValueTask<bool> CanLoadStoredAsync(string kernel, CancellationToken cancellationToken)
+    {
+        await StartAsync(kernel, cancellationToken).ConfigureAwait(false);
+        var serving = Pool.Workers.Where(w => w.Routable).ToList();
+        return serving.Count > 0 && serving.All(w => w.Description?.StateRepository == true);
+    }
+
+    public async ValueTask<IKernelState> LoadStoredAsync(string kind, KernelDescriptor creator, string name, long version, long sizeBytes, Func<IInProcessKernelBackend, IKernelState> rebuild, CancellationToken cancellationToken)
+    {
+        await BeforeStateAsync(creator.Name, cancellationToken).ConfigureAwait(false);
+        return await ReplicateAsync(RemoteState.FromStored(Pool, kind, creator, name, version, sizeBytes, rebuild), creator.Name, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async ValueTask BeforeStateAsync(string kernel, CancellationToken cancellationToken)
+    {
+        await StartAsync(kernel, cancellationToken).ConfigureAwait(false);
+        ThrowIfRefused(kernel);
         // A state no worker holds would exist nowhere until one joins; refuse it instead.
         if (!Pool.Workers.Any(w => w.Routable))
         {
-            throw Pool.NoWorkerServing(tensors.Kernel, "no remote worker is serving, so the state was not created");
+            throw Pool.NoWorkerServing(kernel, "no remote worker is serving, so the state was not created");
         }
 
         if (cancellationToken.IsCancellationRequested)
         {
-            throw Cancelled(tensors.Kernel, "before the state was created", null);
+            throw Cancelled(kernel, "before the state was created", null);
         }
+    }
 
-        var state = RemoteState.Copy(Pool, kind, tensors, Pool.Options().SharedMemoryThresholdBytes);
+    /// <summary>Creates <paramref name="state"/> on every worker; on failure or cancellation it is dropped again.</summary>
+    private async ValueTask<IKernelState> ReplicateAsync(RemoteState state, string kernel, CancellationToken cancellationToken)
+    {
         try
         {
             await Pool.CreateEverywhereAsync(state, cancellationToken).ConfigureAwait(false);
@@ -126,7 +148,7 @@ internal sealed class RemoteKernelBackend(RemoteClient client, Func<TandemOption
         catch (OperationCanceledException e) when (cancellationToken.IsCancellationRequested)
         {
             state.Dispose();
-            throw Cancelled(tensors.Kernel, "while the state was replicated; it was dropped again", e);
+            throw Cancelled(kernel, "while the state was replicated; it was dropped again", e);
         }
         catch
         {

@@ -9,11 +9,15 @@ namespace Tandem.Remote.Internal;
 
 /// <summary>
 /// A state (vector collection) held by every worker under a client-chosen id.
-/// Its tensors stay on the client — in a dedicated shared-memory region when
-/// large, else in managed memory — so the same CreateState request can be
-/// replayed into a new or restarted worker, and the state can be rebuilt on
-/// a fallback backend (in process, so the rebuild never waits on I/O).
-/// Disposing it forgets it at once and drops it on the workers in the background.
+/// Made from tensors, its tensors stay on the client — in a dedicated
+/// shared-memory region when large, else in managed memory — so the same
+/// CreateState request can be replayed into a new or restarted worker, and
+/// the state can be rebuilt on a fallback backend (in process, so the
+/// rebuild never waits on I/O). Loaded from the state repository
+/// (<see cref="FromStored"/>), it keeps nothing: the request names the
+/// stored (name, version), each worker loads it from its repository, and a
+/// fallback loads it from the client's. Disposing it forgets it at once and
+/// drops it on the workers in the background.
 /// </summary>
 internal sealed unsafe class RemoteState : IKernelState, IFallbackState
 {
@@ -23,7 +27,20 @@ internal sealed unsafe class RemoteState : IKernelState, IFallbackState
     // The kernel whose call created the state: its rebuild on a fallback backend is described the same way.
     private readonly KernelDescriptor _creator;
     private readonly Dictionary<BackendKind, IKernelState> _fallbacks = [];
+    private readonly Func<IInProcessKernelBackend, IKernelState>? _rebuild;
     private int _disposed;
+
+    private RemoteState(WorkerPool pool, string kind, KernelDescriptor creator, string name, long version, long sizeBytes, Func<IInProcessKernelBackend, IKernelState> rebuild)
+    {
+        _pool = pool;
+        _creator = creator;
+        _layout = [];
+        _rebuild = rebuild;
+        Kind = kind;
+        SizeBytes = sizeBytes;
+        Id = $"state-{Guid.NewGuid():N}";
+        Request = new CreateStateRequest { StateId = Id, Kind = kind, Stored = new StoredStateRef { Name = name, Version = (ulong)version } };
+    }
 
     private RemoteState(WorkerPool pool, string kind, KernelDescriptor creator, MappedRegion? region, byte[]? inline, TensorLayout[] layout, long sizeBytes)
     {
@@ -109,6 +126,10 @@ internal sealed unsafe class RemoteState : IKernelState, IFallbackState
         return new RemoteState(pool, kind, tensors.Descriptor, region, inline, layout, total);
     }
 
+    /// <summary>A state the workers load from their repository as (<paramref name="name"/>, <paramref name="version"/>); nothing is copied here.</summary>
+    public static RemoteState FromStored(WorkerPool pool, string kind, KernelDescriptor creator, string name, long version, long sizeBytes, Func<IInProcessKernelBackend, IKernelState> rebuild) =>
+        new(pool, kind, creator, name, version, sizeBytes, rebuild);
+
     public IKernelState StateFor(IInProcessKernelBackend backend)
     {
         lock (_fallbacks)
@@ -126,6 +147,11 @@ internal sealed unsafe class RemoteState : IKernelState, IFallbackState
 
     private IKernelState Rebuild(IInProcessKernelBackend backend)
     {
+        if (_rebuild is not null)
+        {
+            return _rebuild(backend);
+        }
+
         fixed (byte* inline = _inline)
         {
             var baseAddress = Region is not null ? Region.Pointer : inline;

@@ -48,6 +48,33 @@ public sealed class DurableCollectionTests : IDisposable
     }
 
     [Fact]
+    public async Task Restart_OnWorkers_TheWorkersLoadEveryCollectionFromTheRepository()
+    {
+        var settings = new Dictionary<string, string?> { ["Server:Workers"] = "2", ["Tandem:Remote:DrainGrace"] = "00:00:05" };
+        string before;
+        using (var first = Server(settings))
+        {
+            using var client = await ReadyClientAsync(first);
+            await client.CreateCollectionAsync("docs", Rows);
+            before = await SearchAsync(client, "docs");
+        }
+
+        // A restart on workers serves the collection stored by the first run,
+        // and so does an in-process server on the same directory.
+        using (var second = Server(settings))
+        {
+            using var restarted = await ReadyClientAsync(second);
+            Assert.Equal(before, await SearchAsync(restarted, "docs"));
+            var backend = (await (await restarted.GetAsync("/collections/docs")).ReadJsonAsync()).GetProperty("backend").GetString();
+            Assert.Equal("remote", backend);
+        }
+
+        using var native = Server();
+        using var inProcess = await ReadyClientAsync(native);
+        Assert.Equal(before, await SearchAsync(inProcess, "docs"));
+    }
+
+    [Fact]
     public async Task Drop_RemovesTheStoredFile_SoARestartDoesNotBringItBack()
     {
         using (var first = Server())
@@ -121,12 +148,13 @@ public sealed class DurableCollectionTests : IDisposable
         }
     }
 
-    private ServerFactory Server() => new(new Dictionary<string, string?> { ["Tandem:StateRepository"] = _repository.Root });
+    private ServerFactory Server(Dictionary<string, string?>? settings = null) =>
+        new(new Dictionary<string, string?>(settings ?? []) { ["Tandem:StateRepository"] = _repository.Root });
 
     private static async Task<HttpClient> ReadyClientAsync(ServerFactory factory)
     {
         var client = factory.CreateClient();
-        await Poll.UntilAsync(async () => (await client.GetAsync("/readyz")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(30));
+        await Poll.UntilAsync(async () => (await client.GetAsync("/readyz")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(60));
         return client;
     }
 

@@ -4,6 +4,7 @@ use super::{Source, WorkerState};
 use std::any::Any;
 use std::path::Path;
 use tandem_sdk::descriptor::KernelSet;
+use tandem_sdk::repository::{Repository, StateId};
 use tandem_sdk::{CallContext, Code, KernelError, KernelStream, Library, Param, State, TensorMut, TensorRef};
 
 pub struct Builtin {
@@ -65,6 +66,16 @@ impl Source for Builtin {
         tensors: &[Option<TensorRef<'_>>],
     ) -> Result<(u64, Box<dyn Any + Send + Sync>), KernelError> {
         let state = self.library.create_state(kind, tensors)?;
+        Ok((state.size_bytes() as u64, Box::new(state)))
+    }
+
+    fn load_state(
+        &self,
+        root: &Path,
+        _kind: &str,
+        id: &StateId,
+    ) -> Result<(u64, Box<dyn Any + Send + Sync>), KernelError> {
+        let state = self.library.load_state(&Repository::open(root)?, id)?;
         Ok((state.size_bytes() as u64, Box::new(state)))
     }
 

@@ -23,6 +23,7 @@ use tandem_sdk::abi::{
     TANDEM_PARAM_INT,
 };
 use tandem_sdk::descriptor::{self, KernelSet};
+use tandem_sdk::repository::{Repository, StateId};
 use tandem_sdk::{CallContext, Code, KernelError, KernelStream, Param, TensorMut, TensorRef};
 
 /// The exports the worker calls, resolved once.
@@ -52,7 +53,19 @@ struct Exports {
     cancel_new: extern "C" fn() -> *mut tandem_cancel_t,
     cancel_set: unsafe extern "C" fn(*const tandem_cancel_t),
     cancel_free: unsafe extern "C" fn(*mut tandem_cancel_t),
+    /// `tandem_state_load`, since ABI 1.3; `None` in an older library.
+    state_load: Option<StateLoad>,
 }
+
+type StateLoad = unsafe extern "C" fn(
+    *const u8,
+    usize,
+    *const u8,
+    usize,
+    u64,
+    *mut *mut tandem_state_t,
+    *mut tandem_buffer_t,
+) -> ErrorPtr;
 
 pub struct DynamicLibrary {
     path: PathBuf,
@@ -138,6 +151,7 @@ impl DynamicLibrary {
                 cancel_new: symbol(handle, path, "tandem_cancel_new")?,
                 cancel_set: symbol(handle, path, "tandem_cancel_set")?,
                 cancel_free: symbol(handle, path, "tandem_cancel_free")?,
+                state_load: if minor >= 3 { Some(symbol(handle, path, "tandem_state_load")?) } else { None },
             }
         };
         let status: extern "C" fn() -> ErrorPtr = unsafe { symbol(handle, path, "tandem_library_status") }?;
@@ -355,6 +369,42 @@ impl Source for DynamicLibrary {
         })?;
         let state = ForeignState { handle, free: self.exports.state_free };
         let size: u64 = tensors.iter().flatten().map(|t| t.bytes.len() as u64).sum();
+        Ok((size, Box::new(state)))
+    }
+
+    fn load_state(
+        &self,
+        root: &Path,
+        kind: &str,
+        id: &StateId,
+    ) -> Result<(u64, Box<dyn Any + Send + Sync>), KernelError> {
+        let load = self.exports.state_load.ok_or_else(|| {
+            KernelError::new(
+                Code::FailedPrecondition,
+                format!(
+                    "kernel library '{}' (state kind '{kind}') predates the state repository (ABI 1.3); rebuild it against the current tandem-sdk",
+                    self.set.library_name
+                ),
+            )
+        })?;
+        let root = root.as_os_str().as_bytes();
+        let mut handle: *mut tandem_state_t = std::ptr::null_mut();
+        // SAFETY: root and name bytes and the out pointer are live for the
+        // call; a null manifest buffer is allowed.
+        self.check(unsafe {
+            load(
+                root.as_ptr(),
+                root.len(),
+                id.name.as_ptr(),
+                id.name.len(),
+                id.version,
+                &mut handle,
+                std::ptr::null_mut(),
+            )
+        })?;
+        let state = ForeignState { handle, free: self.exports.state_free };
+        // What the file's tensors hold: the library may map rather than copy them.
+        let size = Repository::open(Path::new(std::ffi::OsStr::from_bytes(root)))?.manifest(id)?.data_length;
         Ok((size, Box::new(state)))
     }
 

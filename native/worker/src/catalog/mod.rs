@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tandem_sdk::descriptor::{KernelDescriptor, KernelSet, StateKindDescriptor};
+use tandem_sdk::repository::{Repository, StateId};
 use tandem_sdk::{CallContext, KernelError, KernelStream, Param, TensorMut, TensorRef};
 
 /// Most kernel libraries one worker loads.
@@ -55,6 +56,15 @@ pub trait Source: Send + Sync {
         &self,
         kind: &str,
         tensors: &[Option<TensorRef<'_>>],
+    ) -> Result<(u64, Box<dyn Any + Send + Sync>), KernelError>;
+
+    /// Loads stored state `id` of `kind` (a kind this library declares) from
+    /// the repository at `root`: `(bytes it holds, the state)`.
+    fn load_state(
+        &self,
+        root: &Path,
+        kind: &str,
+        id: &StateId,
     ) -> Result<(u64, Box<dyn Any + Send + Sync>), KernelError>;
 
     fn open_stream(&self, kernel: usize) -> Result<Box<dyn KernelStream>, KernelError>;
@@ -194,13 +204,39 @@ impl Catalog {
 
     /// Builds a state of `kind` with the library that declares it.
     pub fn create_state(&self, kind: &str, tensors: &[Option<TensorRef<'_>>]) -> Result<WorkerState, KernelError> {
-        let library = *self.state_kinds.get(kind).ok_or_else(|| {
+        let library = self.library_of_kind(kind)?;
+        let (size_bytes, value) = self.libraries[library].create_state(kind, tensors)?;
+        Ok(WorkerState { library, kind: kind.to_owned(), size_bytes, value })
+    }
+
+    /// Loads stored state `name` (`version` 0: the newest) from the
+    /// repository at `root` with the library that declares its kind, after
+    /// reading its kind from the file's header; `kind`, when not empty, must
+    /// match it.
+    pub fn load_state(&self, root: &Path, kind: &str, name: &str, version: u64) -> Result<WorkerState, KernelError> {
+        let repository = Repository::open(root)?;
+        let id = match version {
+            0 => repository.latest(name)?,
+            v => StateId { name: name.to_owned(), version: v },
+        };
+        let stored_kind = repository.manifest(&id)?.kind;
+        if !kind.is_empty() && kind != stored_kind {
+            return Err(KernelError::new(
+                tandem_sdk::Code::FailedPrecondition,
+                format!("stored state '{}' version {} is of kind '{stored_kind}', not '{kind}'", id.name, id.version),
+            ));
+        }
+        let library = self.library_of_kind(&stored_kind)?;
+        let (size_bytes, value) = self.libraries[library].load_state(root, &stored_kind, &id)?;
+        Ok(WorkerState { library, kind: stored_kind, size_bytes, value })
+    }
+
+    fn library_of_kind(&self, kind: &str) -> Result<usize, KernelError> {
+        self.state_kinds.get(kind).copied().ok_or_else(|| {
             let mut known: Vec<&str> = self.state_kinds.keys().map(String::as_str).collect();
             known.sort_unstable();
             KernelError::not_found(format!("unknown state kind '{kind}'; this worker has: {}", known.join(", ")))
-        })?;
-        let (size_bytes, value) = self.libraries[library].create_state(kind, tensors)?;
-        Ok(WorkerState { library, kind: kind.to_owned(), size_bytes, value })
+        })
     }
 
     pub fn open_stream(&self, kernel: &KernelRef) -> Result<Box<dyn KernelStream>, KernelError> {

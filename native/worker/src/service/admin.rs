@@ -21,7 +21,48 @@ pub fn describe(app: &App) -> DescribeReply {
         instance_id: app.instance_id.clone(),
         fast_path_socket: app.fast_path_socket.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
         fast_path_version: if app.fast_path_socket.is_some() { u32::from(crate::fast::frame::VERSION) } else { 0 },
+        state_repository: app.config.repository.is_some(),
     }
+}
+
+/// CreateState naming a stored state: loaded from the worker's repository
+/// (the checksum verified on the compute pool), charged what its file's
+/// tensors hold before anything is mapped.
+async fn load_stored_state(
+    app: &Arc<App>,
+    req: CreateStateRequest,
+    stored: StoredStateRef,
+) -> Result<CreateStateReply, Status> {
+    if !req.tensors.is_empty() {
+        return Err(status(
+            Code::InvalidArgument,
+            "CreateState names a stored state and carries tensors; send one or the other",
+        ));
+    }
+    let Some(root) = app.config.repository.clone() else {
+        return Err(status(
+            Code::FailedPrecondition,
+            format!(
+                "this worker has no state repository, so it cannot load stored state '{}'; start it with --repository DIR",
+                stored.name.escape_debug()
+            ),
+        ));
+    };
+    let worker = Arc::clone(app);
+    let (state, _) = on_pool(None, "CreateState", move || {
+        let repository = tandem_sdk::repository::Repository::open(&root)?;
+        let id = match stored.version {
+            0 => repository.latest(&stored.name)?,
+            v => tandem_sdk::repository::StateId { name: stored.name.clone(), version: v },
+        };
+        let declared = repository.manifest(&id)?.data_length;
+        worker.states.check_room(declared).inspect_err(|_| worker.metrics.reject("states"))?;
+        worker.catalog.load_state(&root, &req.kind, &id.name, id.version)
+    })
+    .await?;
+    let size_bytes = state.size_bytes;
+    app.states.insert(&req.state_id, size_bytes, state).inspect_err(|_| app.metrics.reject("states"))?;
+    Ok(CreateStateReply { state_id: req.state_id, size_bytes })
 }
 
 pub async fn create_state(app: &Arc<App>, req: CreateStateRequest) -> Result<CreateStateReply, Status> {
@@ -29,6 +70,9 @@ pub async fn create_state(app: &Arc<App>, req: CreateStateRequest) -> Result<Cre
     check_id(&req.state_id)?;
     if app.states.contains(&req.state_id)? {
         return Err(already_exists(&req.state_id));
+    }
+    if let Some(stored) = req.stored.clone() {
+        return load_stored_state(app, req, stored).await;
     }
     if req.tensors.len() > super::tensors::MAX_ITEMS {
         return Err(status(Code::InvalidArgument, "too many tensors"));

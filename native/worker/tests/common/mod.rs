@@ -233,6 +233,17 @@ pub fn u8_tensor(data: &[u8]) -> Tensor {
     tensor_bytes(tandem_sdk::DType::U8, &[data.len() as i64], data.to_vec())
 }
 
+/// `fixture.lookup` of `indices` in state `state` (the fixture library's table).
+pub fn fixture_lookup(state: &str, indices: &[i64]) -> InvokeRequest {
+    InvokeRequest {
+        kernel: "fixture.lookup".into(),
+        state_id: state.into(),
+        inputs: vec![i64_tensor(&[indices.len() as i64], indices)],
+        outputs: vec![output(tandem_sdk::DType::F64, &[indices.len() as i64])],
+        ..Default::default()
+    }
+}
+
 pub fn output(dtype: tandem_sdk::DType, shape: &[i64]) -> OutputSpec {
     OutputSpec { dtype: dtype as i32, shape: shape.to_vec(), shared: None }
 }

@@ -50,6 +50,9 @@ internal sealed class WorkerPool : IAsyncDisposable
     /// <summary>Live states, which every joining worker gets (for logs and tests).</summary>
     public int StateCount => _states.Count;
 
+    /// <summary>The states the pool replicates now (for tests and diagnostics).</summary>
+    internal IReadOnlyCollection<RemoteState> States => (IReadOnlyCollection<RemoteState>)_states.Values;
+
     /// <summary>
     /// A routable worker that holds <paramref name="stateId"/> (when not empty)
     /// and is not in <paramref name="exclude"/>, its call already counted; null when none.

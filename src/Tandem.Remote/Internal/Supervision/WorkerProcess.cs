@@ -32,7 +32,7 @@ internal sealed class WorkerProcess : IDisposable
     public Task Exited { get; private set; } = Task.CompletedTask;
 
     /// <summary>Starts the binary; its address is known once <see cref="WaitListeningAsync"/> completes.</summary>
-    public static WorkerProcess Start(string binary, RemoteOptions options, string socketDirectory, string slot, string? buildId, IReadOnlyList<string>? kernelLibraries = null, string? socketPath = null, ILogger? logger = null, string? token = null)
+    public static WorkerProcess Start(string binary, RemoteOptions options, string socketDirectory, string slot, string? buildId, IReadOnlyList<string>? kernelLibraries = null, string? socketPath = null, ILogger? logger = null, string? token = null, string? stateRepository = null)
     {
         var info = new ProcessStartInfo(binary)
         {
@@ -111,6 +111,13 @@ internal sealed class WorkerProcess : IDisposable
             info.ArgumentList.Add("--kernels");
             // A name (ewma) is resolved as in process: next to the app, then under runtimes/<rid>/native.
             info.ArgumentList.Add(Tandem.Internal.Native.KernelLibraryLocator.Resolve(library, out _) ?? library);
+        }
+
+        if (!string.IsNullOrEmpty(stateRepository))
+        {
+            // Stored states are then created by name: the client keeps no copy to replay.
+            info.ArgumentList.Add("--repository");
+            info.ArgumentList.Add(stateRepository);
         }
 
         if (!string.IsNullOrEmpty(buildId))

@@ -16,6 +16,7 @@ internal sealed class WorkerSupervisor : IAsyncDisposable
 {
     private readonly WorkerPool _pool;
     private readonly RemoteOptions _options;
+    private readonly string? _stateRepository;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly Slot[] _slots;
@@ -29,8 +30,9 @@ internal sealed class WorkerSupervisor : IAsyncDisposable
     // Sent to the workers through their environment and on every call; never logged.
     private readonly string? _token;
 
-    public WorkerSupervisor(WorkerPool pool, RemoteOptions options, string binary, ILogger logger, TimeProvider time)
+    public WorkerSupervisor(WorkerPool pool, RemoteOptions options, string binary, ILogger logger, TimeProvider time, string? stateRepository = null)
     {
+        _stateRepository = stateRepository;
         _pool = pool;
         _options = options;
         _logger = logger;
@@ -127,7 +129,7 @@ internal sealed class WorkerSupervisor : IAsyncDisposable
     private async Task LaunchAsync(Slot slot, string binary, string? buildId, IReadOnlyList<string> libraries, CancellationToken cancellationToken)
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stop.Token);
-        var process = WorkerProcess.Start(binary, _options, SocketDirectory, slot.Name, buildId, libraries, logger: _logger, token: _token);
+        var process = WorkerProcess.Start(binary, _options, SocketDirectory, slot.Name, buildId, libraries, logger: _logger, token: _token, stateRepository: _stateRepository);
         WorkerConnection? worker = null;
         try
         {

@@ -11,9 +11,11 @@ internal sealed record StoredKernelState(IKernelBackend Backend, IKernelState St
 /// <summary>
 /// The state repository: files are written and read by the native library
 /// that declares the kind (the one format has one implementation, in the
-/// SDK). On the native backend a state loads memory-mapped from its file; a
-/// managed or remote backend builds its state from the file's tensors, read
-/// in place from the mapping.
+/// SDK). On the native backend a state loads memory-mapped from its file;
+/// remote workers with a repository load it from theirs by (name, version),
+/// so the client keeps no copy; a managed backend (or workers without a
+/// repository) builds its state from the file's tensors, read in place from
+/// the mapping.
 /// </summary>
 internal sealed class StateRepositoryService(KernelBackends backends) : IStateRepository
 {
@@ -33,7 +35,7 @@ internal sealed class StateRepositoryService(KernelBackends backends) : IStateRe
     public async ValueTask<KernelState> LoadAsync(string name, long version = 0, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(name);
-        var kind = KindOf(name, version);
+        var kind = ManifestOf(name, version).Kind;
         var (contract, _) = backends.Catalog.StateKindAndReader(kind);
         var loaded = await LoadAsync(kind, name, version, cancellationToken).ConfigureAwait(false);
         return new KernelState(contract, loaded.Backend, loaded.State, Symbols(contract, loaded.Manifest), Release);
@@ -65,10 +67,16 @@ internal sealed class StateRepositoryService(KernelBackends backends) : IStateRe
         }
 
         // Another backend holds the state: the native library checks and
-        // writes the file, then the backend builds its own copy. Storing
-        // first means a state the backend cannot build is still durable, and
-        // the caller can load it when that backend is back.
+        // writes the file, then the backend builds its own copy — workers
+        // with a repository by loading the file, others from the caller's
+        // tensors. Storing first means a state the backend cannot build is
+        // still durable, and the caller can load it when that backend is back.
         var written = StoreOnly(kind, name, version, call);
+        if (backend is IStoredStateBackend remote && await remote.CanLoadStoredAsync(call.Kernel, cancellationToken).ConfigureAwait(false))
+        {
+            return new StoredKernelState(backend, await LoadRemoteAsync(remote, kind, call.Descriptor, written, cancellationToken).ConfigureAwait(false), written);
+        }
+
         var built = await backend.CreateStateAsync(kind, call, cancellationToken).ConfigureAwait(false);
         return new StoredKernelState(backend, built, written);
     }
@@ -86,26 +94,24 @@ internal sealed class StateRepositoryService(KernelBackends backends) : IStateRe
             return new StoredKernelState(backend, state, manifest);
         }
 
+        if (backend is IStoredStateBackend remote && await remote.CanLoadStoredAsync(reader.Name, cancellationToken).ConfigureAwait(false))
+        {
+            // Every worker must load the same version: resolve "newest" here.
+            var manifest = ManifestOf(name, version);
+            CheckKind(manifest, kind, reader.Name);
+            return new StoredKernelState(backend, await LoadRemoteAsync(remote, kind, reader.Descriptor, manifest, cancellationToken).ConfigureAwait(false), manifest);
+        }
+
         using var stored = NativeRepository.Open(Library(kind), root, name, version, reader.Name);
-        if (stored.Manifest.Kind != kind)
-        {
-            throw new TandemException(TandemStatusCode.FailedPrecondition, $"state '{name}' version {stored.Manifest.Version} is of kind '{stored.Manifest.Kind}', not '{kind}'", reader.Name);
-        }
-
-        using var call = new KernelCall(reader.Descriptor);
-        foreach (var spec in contract.Tensors)
-        {
-            var index = IndexOf(stored.Manifest, spec.Name);
-            _ = index < 0 ? call.Absent() : call.Input(stored.Views[index]);
-        }
-
+        CheckKind(stored.Manifest, kind, reader.Name);
+        using var call = FileCall(stored, contract, reader);
         // The backend copies the tensors before the task completes; the mapping goes with `stored`.
         var built = await backend.CreateStateAsync(kind, call, cancellationToken).ConfigureAwait(false);
         return new StoredKernelState(backend, built, stored.Manifest);
     }
 
-    /// <summary>The kind a stored state was written for, read from its file's header.</summary>
-    public string KindOf(string name, long version)
+    /// <summary>The manifest of a stored state as its file's header gives it (version 0: the newest); NOT_FOUND naming the versions held.</summary>
+    public StateManifest ManifestOf(string name, long version)
     {
         var root = Root();
         var listed = NativeRepository.List(Library(null), root).States.Where(m => m.Name == name).ToList();
@@ -122,7 +128,48 @@ internal sealed class StateRepositoryService(KernelBackends backends) : IStateRe
             using var refused = NativeRepository.Open(Library(null), root, name, (long)match.Version, null);
         }
 
-        return match.Kind;
+        return match;
+    }
+
+    private ValueTask<IKernelState> LoadRemoteAsync(IStoredStateBackend remote, string kind, KernelDescriptor creator, StateManifest manifest, CancellationToken cancellationToken)
+    {
+        var (name, version) = (manifest.Name, (long)manifest.Version);
+        return remote.LoadStoredAsync(kind, creator, name, version, (long)manifest.DataLength, backend => LoadInProcess(backend, kind, name, version), cancellationToken);
+    }
+
+    /// <summary>The stored state built in process on <paramref name="backend"/> (a remote state's fallback): memory-mapped on native, copied from the file's tensors on managed.</summary>
+    private IKernelState LoadInProcess(IInProcessKernelBackend backend, string kind, string name, long version)
+    {
+        var (contract, reader) = backends.Catalog.StateKindAndReader(kind);
+        if (backend is NativeKernelBackend native)
+        {
+            return native.LoadState(Root(), kind, name, version, reader.Name, out _);
+        }
+
+        using var stored = NativeRepository.Open(Library(kind), Root(), name, version, reader.Name);
+        using var call = FileCall(stored, contract, reader);
+        return backend.CreateState(kind, call);
+    }
+
+    /// <summary>A state-creation call over the stored file's tensors, in the kind's order (read in place: valid while <paramref name="stored"/> is).</summary>
+    private static KernelCall FileCall(NativeStoredState stored, StateKindContract contract, KernelContract reader)
+    {
+        var call = new KernelCall(reader.Descriptor);
+        foreach (var spec in contract.Tensors)
+        {
+            var index = IndexOf(stored.Manifest, spec.Name);
+            _ = index < 0 ? call.Absent() : call.Input(stored.Views[index]);
+        }
+
+        return call;
+    }
+
+    private static void CheckKind(StateManifest manifest, string kind, string kernel)
+    {
+        if (manifest.Kind != kind)
+        {
+            throw new TandemException(TandemStatusCode.FailedPrecondition, $"state '{manifest.Name}' version {manifest.Version} is of kind '{manifest.Kind}', not '{kind}'", kernel);
+        }
     }
 
     /// <summary>Sizes the stored tensors bind to the kind's symbols ("n", "dim").</summary>
