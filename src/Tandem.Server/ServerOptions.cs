@@ -116,6 +116,16 @@ internal sealed class CollectionOptions
     /// <value>The default is 4 GiB.</value>
     [Range(1024L, long.MaxValue)]
     public long MaxTotalBytes { get; set; } = 4L << 30;
+
+    /// <summary>
+    /// With a state repository, how often the catalog re-reads it: a
+    /// collection another server sharing the repository created is served
+    /// here, and one it dropped is dropped here, within this interval (plus
+    /// the time to load it).
+    /// </summary>
+    /// <value>The default is 2 seconds.</value>
+    [Range(typeof(TimeSpan), "00:00:00.050", "01:00:00")]
+    public TimeSpan RepositorySyncInterval { get; set; } = TimeSpan.FromSeconds(2);
 }
 
 /// <summary>The demo: a collection loaded at startup and a built-in load generator.</summary>

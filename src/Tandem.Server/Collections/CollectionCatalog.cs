@@ -22,9 +22,11 @@ internal sealed record CatalogEntry(string Name, string StateName, int Count, in
 /// abandoned upload never shows. With a state repository
 /// (<c>Tandem:StateRepository</c>) every collection is stored there as
 /// <c>collection.&lt;name&gt;</c>, written once before it becomes visible, and
-/// <see cref="LoadStoredAsync"/> finds them all again at startup: a restart
-/// keeps every collection. Without one, each entry keeps the vectors it was
-/// created from. Either way, when the <c>similarity.topk</c> backend is
+/// <see cref="SyncWithRepositoryAsync"/> finds them all again at startup: a
+/// restart keeps every collection. Without one, each entry keeps the vectors it was
+/// created from. Servers sharing one repository converge on one catalog:
+/// each re-reads it every <c>Server:Collections:RepositorySyncInterval</c>.
+/// Either way, when the <c>similarity.topk</c> backend is
 /// switched (a feature flag) every collection is rebuilt on the new backend
 /// and swapped in atomically: searches keep working throughout.
 /// </summary>
@@ -45,6 +47,10 @@ internal sealed partial class CollectionCatalog : IDisposable
     private readonly ConcurrentDictionary<string, CatalogEntry> _entries = new(StringComparer.Ordinal);
     private readonly HashSet<string> _reserved = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _moving = new(1, 1);
+    private readonly SemaphoreSlim _syncing = new(1, 1);
+    // Stored versions that failed to load, so a sync logs a damaged file once.
+    private readonly ConcurrentDictionary<string, long> _failed = new(StringComparer.Ordinal);
+    private Task? _sync;
     private readonly IDisposable? _reload;
     private readonly CancellationTokenSource _stopping = new();
     private long _generation;
@@ -129,22 +135,37 @@ internal sealed partial class CollectionCatalog : IDisposable
 
     public bool Drop(string name)
     {
-        if (!_entries.TryRemove(name, out var entry))
+        CatalogEntry? entry;
+        lock (_reserved)
         {
-            return false;
+            // Held while its files go, so a repository sync does not load it back.
+            if (!_entries.TryRemove(name, out entry) || !_reserved.Add(name))
+            {
+                return entry is not null;
+            }
         }
 
-        _search.DropCollection(entry.StateName);
-        entry.Budget.Dispose();
-        if (entry.StoredVersion > 0)
+        try
         {
-            try
+            _search.DropCollection(entry.StateName);
+            entry.Budget.Dispose();
+            if (entry.StoredVersion > 0)
             {
-                _repository.Remove(StoredPrefix + name);
+                try
+                {
+                    _repository.Remove(StoredPrefix + name);
+                }
+                catch (TandemException e) when (e.Code == TandemStatusCode.NotFound)
+                {
+                    // Already removed (by another replica sharing the repository).
+                }
             }
-            catch (TandemException e) when (e.Code == TandemStatusCode.NotFound)
+        }
+        finally
+        {
+            lock (_reserved)
             {
-                // Already removed (by another replica sharing the repository).
+                _reserved.Remove(name);
             }
         }
 
@@ -153,65 +174,132 @@ internal sealed partial class CollectionCatalog : IDisposable
     }
 
     /// <summary>
-    /// Loads every collection the state repository holds (the newest version
-    /// of each <c>collection.&lt;name&gt;</c>) that is not in the catalog yet.
-    /// A file that fails to load (damaged: DATA_LOSS) is logged and skipped;
-    /// the others load. Returns how many loaded.
+    /// Brings the catalog in line with the state repository: loads the
+    /// newest version of every <c>collection.&lt;name&gt;</c> not served here
+    /// (created before a restart, or by another server sharing the
+    /// repository) and drops every stored collection whose files are gone
+    /// (dropped by another server). A file that fails to load (damaged:
+    /// DATA_LOSS) is logged once per version and skipped; the others load.
+    /// Runs at startup and then every <c>Server:Collections:RepositorySyncInterval</c>.
+    /// Returns how many collections it loaded.
     /// </summary>
-    public async Task<int> LoadStoredAsync(CancellationToken cancellationToken)
+    public async Task<int> SyncWithRepositoryAsync(CancellationToken cancellationToken)
     {
         if (!_repository.IsConfigured)
         {
             return 0;
         }
 
-        var newest = new Dictionary<string, StoredStateInfo>(StringComparer.Ordinal);
-        foreach (var stored in _repository.List())
+        await _syncing.WaitAsync(cancellationToken);
+        try
         {
-            if (stored.Name.StartsWith(StoredPrefix, StringComparison.Ordinal))
+            // Entries that existed before the listing: only those can be
+            // missing from it because another server dropped them.
+            var known = _entries.Values.Where(e => e.StoredVersion > 0).ToList();
+            var newest = new Dictionary<string, StoredStateInfo>(StringComparer.Ordinal);
+            foreach (var stored in _repository.List())
             {
-                newest[stored.Name] = stored;
-            }
-        }
-
-        var loaded = 0;
-        foreach (var stored in newest.Values)
-        {
-            var name = stored.Name[StoredPrefix.Length..];
-            if (!IsValidName(name) || _entries.ContainsKey(name))
-            {
-                continue;
-            }
-
-            try
-            {
-                var reservation = _budget.Reserve(stored.SizeBytes);
-                try
+                if (stored.Name.StartsWith(StoredPrefix, StringComparison.Ordinal))
                 {
-                    var entry = await LoadAsync(name, stored.Version, reservation, cancellationToken) with { CreatedAt = stored.CreatedAt };
-                    if (!_entries.TryAdd(name, entry))
-                    {
-                        _search.DropCollection(entry.StateName);
-                        reservation.Dispose();
-                        continue;
-                    }
+                    newest[stored.Name] = stored;
+                }
+            }
 
-                    ServerLog.CollectionLoaded(_logger, name, stored.Version, entry.Count, entry.Dimension, entry.Backend);
+            foreach (var entry in known)
+            {
+                if (!newest.ContainsKey(StoredPrefix + entry.Name) && _entries.TryRemove(new KeyValuePair<string, CatalogEntry>(entry.Name, entry)))
+                {
+                    _search.DropCollection(entry.StateName);
+                    entry.Budget.Dispose();
+                    ServerLog.CollectionDroppedElsewhere(_logger, entry.Name);
+                }
+            }
+
+            var loaded = 0;
+            foreach (var stored in newest.Values)
+            {
+                var name = stored.Name[StoredPrefix.Length..];
+                if (IsValidName(name) && _failed.GetValueOrDefault(name) != stored.Version && await TryLoadAsync(name, stored, cancellationToken))
+                {
                     loaded++;
                 }
-                catch
-                {
-                    reservation.Dispose();
-                    throw;
-                }
             }
-            catch (Exception e) when (e is TandemException or Api.HttpProblemException)
+
+            return loaded;
+        }
+        finally
+        {
+            _syncing.Release();
+        }
+    }
+
+    /// <summary>Loads one stored collection unless the name is served or being created or dropped here.</summary>
+    private async Task<bool> TryLoadAsync(string name, StoredStateInfo stored, CancellationToken cancellationToken)
+    {
+        lock (_reserved)
+        {
+            if (_entries.ContainsKey(name) || !_reserved.Add(name))
             {
-                ServerLog.CollectionLoadFailed(_logger, name, stored.Version, e);
+                return false;
             }
         }
 
-        return loaded;
+        try
+        {
+            var reservation = _budget.Reserve(stored.SizeBytes);
+            try
+            {
+                var entry = await LoadAsync(name, stored.Version, reservation, cancellationToken) with { CreatedAt = stored.CreatedAt };
+                _entries[name] = entry;
+                _failed.TryRemove(name, out _);
+                ServerLog.CollectionLoaded(_logger, name, stored.Version, entry.Count, entry.Dimension, entry.Backend);
+                return true;
+            }
+            catch
+            {
+                reservation.Dispose();
+                throw;
+            }
+        }
+        catch (Exception e) when (e is TandemException or Api.HttpProblemException)
+        {
+            _failed[name] = stored.Version;
+            ServerLog.CollectionLoadFailed(_logger, name, stored.Version, e);
+            return false;
+        }
+        finally
+        {
+            lock (_reserved)
+            {
+                _reserved.Remove(name);
+            }
+        }
+    }
+
+    /// <summary>Re-reads the repository every <paramref name="interval"/> until disposed.</summary>
+    public void StartRepositorySync(TimeSpan interval)
+    {
+        if (!_repository.IsConfigured || _sync is not null)
+        {
+            return;
+        }
+
+        _sync = Task.Run(async () =>
+        {
+            using var timer = new PeriodicTimer(interval, _time);
+            while (await timer.WaitForNextTickAsync(_stopping.Token))
+            {
+                try
+                {
+                    await SyncWithRepositoryAsync(_stopping.Token);
+                }
+                catch (Exception e) when (e is TandemException or IOException)
+                {
+                    ServerLog.RepositorySyncFailed(_logger, e);
+                }
+            }
+        });
+        _ = _sync.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
     private async Task<CatalogEntry> LoadAsync(string name, long version, CollectionBudget.Reservation budget, CancellationToken cancellationToken)

@@ -49,6 +49,12 @@ internal static partial class ServerLog
     [LoggerMessage(EventId = 215, Level = LogLevel.Error, Message = "Collection {Name} version {Version} in the state repository could not be loaded; it is not served")]
     public static partial void CollectionLoadFailed(ILogger logger, string name, long version, Exception exception);
 
+    [LoggerMessage(EventId = 216, Level = LogLevel.Information, Message = "Collection {Name} dropped: another server sharing the state repository dropped it")]
+    public static partial void CollectionDroppedElsewhere(ILogger logger, string name);
+
+    [LoggerMessage(EventId = 217, Level = LogLevel.Warning, Message = "Reading the state repository failed; the catalog tries again at the next interval")]
+    public static partial void RepositorySyncFailed(ILogger logger, Exception exception);
+
     [LoggerMessage(EventId = 211, Level = LogLevel.Debug, Message = "Demo load request failed")]
     public static partial void DemoRequestFailed(ILogger logger, Exception exception);
 }

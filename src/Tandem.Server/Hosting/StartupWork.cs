@@ -36,7 +36,8 @@ internal sealed class StartupWork(
             }
 
             // Collections in the state repository come back before the service is ready.
-            await catalog.LoadStoredAsync(stoppingToken);
+            await catalog.SyncWithRepositoryAsync(stoppingToken);
+            catalog.StartRepositorySync(server.Collections.RepositorySyncInterval);
             if (server.Demo.Enabled && !catalog.TryGet(server.Demo.Collection, out _))
             {
                 var demo = server.Demo;

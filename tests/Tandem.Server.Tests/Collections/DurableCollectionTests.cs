@@ -10,8 +10,8 @@ namespace Tandem.Server.Tests.Collections;
 /// restarted on the same directory serves every collection again with the
 /// same answers and nothing re-uploaded; a dropped collection's file goes; a
 /// damaged file is refused at startup while the others load; two servers
-/// sharing the directory that create one name at once: one wins, the other
-/// gets 409.
+/// sharing the directory serve what the other creates and drop what it
+/// drops, and creating one name at once: one wins, the other gets 409.
 /// </summary>
 public sealed class DurableCollectionTests : IDisposable
 {
@@ -146,6 +146,29 @@ public sealed class DurableCollectionTests : IDisposable
             using var again = await client.PostAsync("/collections", Http.Collection("race", Rows));
             Assert.Equal(HttpStatusCode.Conflict, again.StatusCode);
         }
+    }
+
+    [Fact]
+    public async Task TwoServers_OneRepository_EachServesWhatTheOtherCreates_AndDropsWhatItDrops()
+    {
+        var fast = new Dictionary<string, string?> { ["Server:Collections:RepositorySyncInterval"] = "00:00:00.100" };
+        using var a = Server(fast);
+        using var b = Server(fast);
+        using var clientA = await ReadyClientAsync(a);
+        using var clientB = await ReadyClientAsync(b);
+
+        await clientA.CreateCollectionAsync("shared", Rows);
+        var onA = await SearchAsync(clientA, "shared");
+        await Poll.UntilAsync(async () => (await clientB.GetAsync("/collections/shared")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(30));
+        Assert.Equal(onA, await SearchAsync(clientB, "shared"));
+
+        Assert.Equal(HttpStatusCode.NoContent, (await clientB.DeleteAsync("/collections/shared")).StatusCode);
+        await Poll.UntilAsync(async () => (await clientA.GetAsync("/collections/shared")).StatusCode == HttpStatusCode.NotFound, TimeSpan.FromSeconds(30));
+        // And the name is free for either again.
+        await clientA.CreateCollectionAsync("shared", Rows[..20]);
+        await Poll.UntilAsync(async () => (await clientB.GetAsync("/collections/shared")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(30));
+        var count = (await (await clientB.GetAsync("/collections/shared")).ReadJsonAsync()).GetProperty("count").GetInt32();
+        Assert.Equal(20, count);
     }
 
     private ServerFactory Server(Dictionary<string, string?>? settings = null) =>
