@@ -21,6 +21,9 @@ switch (args)
     case ["cputime", ..]:
         CpuTimeRunner.Run(args);
         return;
+    case ["coldstart", ..]:
+        await ColdStart.RunAsync(args);
+        return;
     case ["inprocess-search", ..]:
         await InProcessSearch.RunAsync(args);
         return;

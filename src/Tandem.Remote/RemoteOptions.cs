@@ -73,11 +73,18 @@ public sealed class RemoteOptions
     public RemoteFastPath FastPath { get; set; } = RemoteFastPath.Auto;
 
     /// <summary>
-    /// Externally managed workers (pooled topology), as <c>unix:/path/to.sock</c>
-    /// or <c>http://host:port</c>. When set, no worker is started.
+    /// Externally managed workers (pooled topology), as <c>unix:/path/to.sock</c>,
+    /// <c>http://host:port</c>, or <c>dns:///name:port</c>: every address the
+    /// name resolves to is a worker, re-resolved every
+    /// <see cref="DnsRefreshInterval"/> (a Kubernetes headless Service).
+    /// When set, no worker is started.
     /// </summary>
     /// <value>The default is empty.</value>
     public IList<string> Endpoints { get; set; } = [];
+
+    /// <summary>How often a <c>dns:///</c> endpoint is resolved again (sooner while one of its workers is ejected): workers appear and leave within it.</summary>
+    /// <value>The default is 5 seconds.</value>
+    public TimeSpan DnsRefreshInterval { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Tensors of at least this many bytes travel through shared memory instead of inline in the message.</summary>
     /// <value>The default is 65,536 (64 KiB).</value>

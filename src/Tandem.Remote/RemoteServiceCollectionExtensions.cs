@@ -52,7 +52,8 @@ public static class RemoteServiceCollectionExtensions
             sp.GetService<TimeProvider>(),
             sp.GetRequiredService<IOptionsMonitor<RemoteOptions>>(),
             // Every kernel the host knows (reference and declared), so user kernels are checked by hash too.
-            sp.GetService<KernelCatalog>()?.Descriptors));
+            sp.GetService<KernelCatalog>()?.Descriptors,
+            sp.GetService<Tandem.Remote.Internal.Pool.IWorkerAddressResolver>()));
         services.TryAddSingleton<IRemoteBackendSource>(sp => sp.GetRequiredService<RemoteClient>());
         services.TryAddSingleton<IWorkerPoolAdmin>(sp => sp.GetRequiredService<RemoteClient>());
         return services;

@@ -32,10 +32,15 @@ internal sealed class RemoteClient : IRemoteBackendSource, IWorkerPoolAdmin, IAs
     private (string? WorkerPath, string? BuildId, string Libraries) _configured;
     private Task _configuredUpgrade = Task.CompletedTask;
 
+    private DnsDiscovery[] _discoveries = [];
+
+    private readonly IWorkerAddressResolver? _resolver;
+
     private readonly string? _stateRepository;
 
-    public RemoteClient(IOptions<RemoteOptions> options, IOptionsMonitor<TandemOptions> tandemOptions, ILoggerFactory loggerFactory, TimeProvider? time = null, IOptionsMonitor<RemoteOptions>? reloads = null, IReadOnlyList<Tandem.Contracts.V1.KernelDescriptor>? contracts = null)
+    public RemoteClient(IOptions<RemoteOptions> options, IOptionsMonitor<TandemOptions> tandemOptions, ILoggerFactory loggerFactory, TimeProvider? time = null, IOptionsMonitor<RemoteOptions>? reloads = null, IReadOnlyList<Tandem.Contracts.V1.KernelDescriptor>? contracts = null, IWorkerAddressResolver? resolver = null)
     {
+        _resolver = resolver;
         // Topology and transport are fixed for the client's life: a snapshot.
         _options = options.Value;
         _logger = loggerFactory.CreateLogger("Tandem.Remote");
@@ -172,7 +177,17 @@ internal sealed class RemoteClient : IRemoteBackendSource, IWorkerPoolAdmin, IAs
     private async Task ConnectEndpointsAsync()
     {
         var token = WorkerTokens.Configured(_options);
-        var connections = _options.Endpoints.Select(e => new WorkerConnection(e, e, null, _time, () => _options, token, _logger)).ToArray();
+        var discoveries = _options.Endpoints.Where(e => e.StartsWith(DnsDiscovery.Scheme, StringComparison.Ordinal))
+            .Select(e => new DnsDiscovery(e, Pool, () => _options, _time, token, _logger, _resolver is null ? null : _resolver.ResolveAsync)).ToArray();
+        lock (_lock)
+        {
+            _discoveries = [.. _discoveries, .. discoveries];
+        }
+
+        var discovered = discoveries.Select(d => d.StartAsync(_stopping.Token)).ToArray();
+        var connections = _options.Endpoints.Where(e => !e.StartsWith(DnsDiscovery.Scheme, StringComparison.Ordinal))
+            .Select(e => new WorkerConnection(e, e, null, _time, () => _options, token, _logger)).ToArray();
+        await Task.WhenAll(discovered).ConfigureAwait(false);
         var joins = connections.Select(async c =>
         {
             await c.WaitServingAsync(_options.StartTimeout, _stopping.Token).ConfigureAwait(false);
@@ -263,6 +278,17 @@ internal sealed class RemoteClient : IRemoteBackendSource, IWorkerPoolAdmin, IAs
         if (_supervisor is not null)
         {
             await _supervisor.DisposeAsync().ConfigureAwait(false);
+        }
+
+        DnsDiscovery[] discoveries;
+        lock (_lock)
+        {
+            discoveries = _discoveries;
+        }
+
+        foreach (var discovery in discoveries)
+        {
+            await discovery.DisposeAsync().ConfigureAwait(false);
         }
 
         await Pool.DisposeAsync().ConfigureAwait(false);

@@ -40,4 +40,13 @@ internal static partial class RemoteLog
 
     [LoggerMessage(EventId = 105, Level = LogLevel.Information, Message = "Rolling upgrade to {Binary} (build {BuildId}) finished")]
     public static partial void UpgradeFinished(ILogger logger, string binary, string buildId);
+
+    [LoggerMessage(EventId = 113, Level = LogLevel.Information, Message = "Worker {Name} found by DNS ({Endpoint}) joined the pool")]
+    public static partial void WorkerFoundDns(ILogger logger, string name, string endpoint);
+
+    [LoggerMessage(EventId = 114, Level = LogLevel.Information, Message = "Worker {Name} left the pool: {Endpoint} no longer resolves to it")]
+    public static partial void WorkerLeftDns(ILogger logger, string name, string endpoint);
+
+    [LoggerMessage(EventId = 115, Level = LogLevel.Warning, Message = "Discovery of {Endpoint}: {Problem}; resolved again at the next interval")]
+    public static partial void DnsProblem(ILogger logger, string endpoint, string problem);
 }

@@ -38,9 +38,16 @@ internal sealed class RemoteOptionsValidator : IValidateOptions<RemoteOptions>
 
         foreach (var endpoint in options.Endpoints)
         {
-            if (!endpoint.StartsWith("unix:/", StringComparison.Ordinal) && !endpoint.StartsWith("http://", StringComparison.Ordinal))
+            if (endpoint.StartsWith(Pool.DnsDiscovery.Scheme, StringComparison.Ordinal))
             {
-                failures.Add($"Tandem:Remote:Endpoints entries must be unix:/path or http://host:port, got '{endpoint}'.");
+                if (Pool.DnsDiscovery.Parse(endpoint) is null)
+                {
+                    failures.Add($"Tandem:Remote:Endpoints entry '{endpoint}' must be dns:///name:port, with a host name and a port from 1 to 65535.");
+                }
+            }
+            else if (!endpoint.StartsWith("unix:/", StringComparison.Ordinal) && !endpoint.StartsWith("http://", StringComparison.Ordinal))
+            {
+                failures.Add($"Tandem:Remote:Endpoints entries must be unix:/path, http://host:port or dns:///name:port, got '{endpoint}'.");
             }
         }
 
@@ -56,6 +63,7 @@ internal sealed class RemoteOptionsValidator : IValidateOptions<RemoteOptions>
         }
 
         Positive(failures, nameof(options.EjectionProbeInterval), options.EjectionProbeInterval);
+        Positive(failures, nameof(options.DnsRefreshInterval), options.DnsRefreshInterval);
         Positive(failures, nameof(options.RestartBackoff), options.RestartBackoff);
         Positive(failures, nameof(options.MaxRestartBackoff), options.MaxRestartBackoff);
         Positive(failures, nameof(options.StartTimeout), options.StartTimeout);
