@@ -74,7 +74,7 @@ APT_PACKAGES := \
 	valgrind \
 	afl++
 
-.PHONY: fuzz fuzz-smoke setup build native soak soak-short test test-native test-isa test-sanitize test-sanitize-fast test-dotnet test-interop test-dashboard test-packages test-example test-perf-tool perf-report lint header check-header generate check-generated demo bench bench-http pack clean
+.PHONY: fuzz fuzz-smoke setup build native soak soak-short test test-native test-isa test-sanitize test-sanitize-fast test-dotnet test-interop test-dashboard test-deploy test-packages test-example test-perf-tool perf-report lint header check-header generate check-generated demo bench bench-http pack clean
 
 ## setup: install what a fresh Debian 12 machine lacks (idempotent, fast when done)
 setup:
@@ -86,7 +86,7 @@ build: setup
 	dotnet build Tandem.slnx -c $(CONFIG)
 
 ## test: every Rust, .NET, interop and dashboard test, lints, and the header drift check
-test: build soak-short check-header check-generated lint test-native test-isa test-sanitize-fast test-dotnet test-interop test-dashboard test-packages test-example fuzz-smoke test-perf-tool
+test: build soak-short check-header check-generated lint test-native test-isa test-sanitize-fast test-dotnet test-interop test-dashboard test-deploy test-packages test-example fuzz-smoke test-perf-tool
 
 ## soak: the fault soak (docs/reliability.md, "Fault soak"): SOAK_CALLS calls
 ## (1,000,000) over the three kernels on Remote and Native under seeded chaos;
@@ -143,6 +143,10 @@ test-dashboard:
 ## test-interop: drive tandem-worker with an independent gRPC client (@grpc/grpc-js)
 test-interop:
 	cd tests/interop && npm ci --no-audit --no-fund --loglevel=error && npm test
+
+## test-deploy: deploy/ checked offline: Kubernetes manifests against the schemas and their rules, the worker image's entry point, the Dockerfiles' sources
+test-deploy:
+	cd deploy/test && npm ci --no-audit --no-fund --loglevel=error && npm test
 
 ## test-packages: a fresh consumer project restores the packages from the local folder, builds and runs on Native and Remote
 test-packages: pack
