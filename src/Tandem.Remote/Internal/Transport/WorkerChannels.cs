@@ -14,16 +14,21 @@ internal static class WorkerChannels
     /// <summary>A channel to <paramref name="address"/>; with a <paramref name="token"/>, every call carries it.</summary>
     public static GrpcChannel Create(string address, string? token = null)
     {
+        var unix = address.StartsWith(UnixScheme, StringComparison.Ordinal);
         var handler = new SocketsHttpHandler
         {
             EnableMultipleHttp2Connections = true,
             PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
-            KeepAlivePingDelay = TimeSpan.FromSeconds(30),
-            KeepAlivePingTimeout = TimeSpan.FromSeconds(10),
+            // Over a network a partition stalls a connection without a reset:
+            // HTTP/2 pings find it within 10 s, failing its health watch so the
+            // worker leaves routing even when no call is there to time out.
+            KeepAlivePingDelay = unix ? TimeSpan.FromSeconds(30) : TimeSpan.FromSeconds(5),
+            KeepAlivePingTimeout = unix ? TimeSpan.FromSeconds(10) : TimeSpan.FromSeconds(5),
+            KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
             ConnectTimeout = TimeSpan.FromSeconds(5),
         };
         var target = address;
-        if (address.StartsWith(UnixScheme, StringComparison.Ordinal))
+        if (unix)
         {
             var path = address[UnixScheme.Length..];
             handler.ConnectCallback = (_, cancellationToken) => ConnectUnixAsync(path, cancellationToken);
