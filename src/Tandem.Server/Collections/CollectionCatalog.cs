@@ -50,6 +50,7 @@ internal sealed partial class CollectionCatalog : IDisposable
     private readonly SemaphoreSlim _syncing = new(1, 1);
     // Stored versions that failed to load, so a sync logs a damaged file once.
     private readonly ConcurrentDictionary<string, long> _failed = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, long> _reported = new(StringComparer.Ordinal);
     private Task? _sync;
     private readonly IDisposable? _reload;
     private readonly CancellationTokenSource _stopping = new();
@@ -136,13 +137,17 @@ internal sealed partial class CollectionCatalog : IDisposable
     public bool Drop(string name)
     {
         CatalogEntry? entry;
+        bool held;
         lock (_reserved)
         {
-            // Held while its files go, so a repository sync does not load it back.
-            if (!_entries.TryRemove(name, out entry) || !_reserved.Add(name))
+            if (!_entries.TryRemove(name, out entry))
             {
-                return entry is not null;
+                return false;
             }
+
+            // Held while its files go, so a repository sync does not load it
+            // back (already held when its creation is just finishing).
+            held = _reserved.Add(name);
         }
 
         try
@@ -163,9 +168,12 @@ internal sealed partial class CollectionCatalog : IDisposable
         }
         finally
         {
-            lock (_reserved)
+            if (held)
             {
-                _reserved.Remove(name);
+                lock (_reserved)
+                {
+                    _reserved.Remove(name);
+                }
             }
         }
 
@@ -215,6 +223,13 @@ internal sealed partial class CollectionCatalog : IDisposable
                 }
             }
 
+            // Forget refusals of files that are gone (bounded by what the repository holds).
+            foreach (var name in _failed.Keys.Concat(_reported.Keys).Where(n => !newest.ContainsKey(StoredPrefix + n)).ToList())
+            {
+                _failed.TryRemove(name, out _);
+                _reported.TryRemove(name, out _);
+            }
+
             var loaded = 0;
             foreach (var stored in newest.Values)
             {
@@ -252,6 +267,7 @@ internal sealed partial class CollectionCatalog : IDisposable
                 var entry = await LoadAsync(name, stored.Version, reservation, cancellationToken) with { CreatedAt = stored.CreatedAt };
                 _entries[name] = entry;
                 _failed.TryRemove(name, out _);
+                _reported.TryRemove(name, out _);
                 ServerLog.CollectionLoaded(_logger, name, stored.Version, entry.Count, entry.Dimension, entry.Backend);
                 return true;
             }
@@ -263,8 +279,21 @@ internal sealed partial class CollectionCatalog : IDisposable
         }
         catch (Exception e) when (e is TandemException or Api.HttpProblemException)
         {
-            _failed[name] = stored.Version;
-            ServerLog.CollectionLoadFailed(_logger, name, stored.Version, e);
+            // A damaged file or a kind this build reads differently stays so
+            // until the version changes: not retried. Anything else (the
+            // collection budget full, workers unavailable) is retried at the
+            // next sync; either is logged once per version.
+            if (e is TandemException { Code: TandemStatusCode.DataLoss or TandemStatusCode.FailedPrecondition or TandemStatusCode.InvalidArgument })
+            {
+                _failed[name] = stored.Version;
+            }
+
+            if (_reported.GetValueOrDefault(name) != stored.Version)
+            {
+                _reported[name] = stored.Version;
+                ServerLog.CollectionLoadFailed(_logger, name, stored.Version, e);
+            }
+
             return false;
         }
         finally
