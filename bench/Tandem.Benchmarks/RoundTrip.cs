@@ -131,8 +131,57 @@ internal static class RoundTrip
 
         }
 
+        if (OperatingSystem.IsLinux() && Environment.UserName == "root")
+        {
+            await CrossHostAsync(vectors, query, calls, warmup, floor);
+        }
+        else
+        {
+            Console.WriteLine("(Remote over a veth link to another network namespace needs root: skipped)");
+        }
+
         Console.WriteLine($"load average at end: {MachineFacts.LoadAverage()}");
         Console.WriteLine("targets: fast path p50 ≤ 2x the floor; gRPC (Remote, UDS gRPC) p50 ≤ 4x the floor");
+    }
+
+    /// <summary>
+    /// The same tiny call to a worker on another "host": a network namespace
+    /// reached over a veth pair, TCP with the shared token, as a pooled
+    /// endpoint — the cross-host round trip without a physical network.
+    /// </summary>
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    private static async Task CrossHostAsync(float[] vectors, float[] query, int calls, int warmup, Sample floor)
+    {
+        const string Token = "roundtrip-benchmark-token-0123456789";
+        await using var hosts = new Tandem.Tests.Shared.NetworkHosts();
+        await hosts.AddAsync(1);
+        var tokenFile = Path.Combine(Path.GetTempPath(), $"tandem-bench-token-{Guid.NewGuid():N}");
+        File.WriteAllText(tokenFile, Token);
+        File.SetUnixFileMode(tokenFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        try
+        {
+            var address = $"{hosts.Address(1)}:50051";
+            var process = hosts.Start(1, RemoteBench.RepoFile("native/target/release/tandem-worker"), ["--listen", address, "--token-file", tokenFile, "--log-level", "warn"]);
+            _ = await process.StandardOutput.ReadLineAsync();
+            await using var remote = RemoteBench.Services(RemoteTransport.Tcp, workers: 1, configure: o =>
+            {
+                o.Endpoints.Add($"http://{address}");
+                o.WorkerToken = Token;
+            }, tandem: o => o.Batching.Enabled = false);
+            await remote.GetRequiredService<IWorkerPoolAdmin>().StartAsync();
+            var worker = remote.GetRequiredService<RemoteClient>().Pool.Workers[0];
+            const string Name = "Remote, TCP over veth (another netns)";
+            var sample = await FacadeAsync(remote, vectors, query, calls, warmup, process.Id);
+            Print(Name, sample);
+            Console.WriteLine($"  {Name} p50 / floor p50 = {sample.P50 / floor.P50:F2}x");
+            Print("  bare grpc-dotnet Health.Check", await MeasureAsync(calls, warmup, process.Id, async () => await worker.Health.CheckAsync(new HealthCheckRequest())));
+            var invoke = await BareInvokeAsync(worker.Client, vectors, query);
+            Print("  bare grpc-dotnet Invoke top-k", await MeasureAsync(calls, warmup, process.Id, async () => await worker.Client.InvokeAsync(invoke)));
+        }
+        finally
+        {
+            File.Delete(tokenFile);
+        }
     }
 
     private static void Print(string name, Sample s) =>

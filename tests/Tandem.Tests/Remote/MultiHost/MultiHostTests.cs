@@ -3,6 +3,7 @@ using System.Net;
 using Microsoft.Extensions.DependencyInjection;
 using Tandem.Remote;
 using Tandem.Remote.Internal.Pool;
+using Tandem.Tests.Shared;
 using Tandem.Tests.Similarity;
 
 namespace Tandem.Tests.Remote.MultiHost;

@@ -1,12 +1,13 @@
 using System.Diagnostics;
 
-namespace Tandem.Tests.Remote.MultiHost;
+namespace Tandem.Tests.Shared;
 
 /// <summary>
 /// "Hosts" on one machine: network namespaces, each joined to the test's own
 /// namespace by a veth pair on its own /30 (10.X.i.1 here, 10.X.i.2 there),
 /// so a worker inside one is reached only over its link — which the test can
-/// take down and bring up. Needs root (as CI runs). Disposing kills every
+/// take down and bring up. Needs root (as CI runs). Linked into the tests and
+/// the benchmarks (the cross-host round trip). Disposing kills every
 /// process started in them and deletes the namespaces (and so the links).
 /// </summary>
 internal sealed class NetworkHosts : IAsyncDisposable
