@@ -25,9 +25,11 @@ internal sealed class NetworkHosts : IAsyncDisposable
             throw new InvalidOperationException("the multi-host tests create network namespaces (ip netns) and need root, as CI has");
         }
 
-        var id = (Environment.ProcessId % 1000 * 10) + (Interlocked.Increment(ref _next) % 10);
+        var instance = Interlocked.Increment(ref _next);
+        var id = (Environment.ProcessId % 1000 * 10) + (instance % 10);
         _prefix = $"td{id}";
-        _subnet = 200 + (Environment.ProcessId % 50);
+        // Its own 10.X.0.0/16 per instance, so two sets alive at once never share addresses.
+        _subnet = 200 + ((Environment.ProcessId + instance) % 50);
     }
 
     /// <summary>The address of host <paramref name="index"/> (from 1), as the test's namespace reaches it.</summary>

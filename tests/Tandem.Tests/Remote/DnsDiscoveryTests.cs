@@ -44,7 +44,7 @@ public sealed class DnsDiscoveryTests
         var port = FreePort();
         await using var a = await TcpWorker.StartAsync("127.0.0.1", port);
         await using var b = await TcpWorker.StartAsync("127.0.0.2", port);
-        var answers = new Answers("workers.test", IPAddress.Parse("127.0.0.1"));
+        var answers = new InjectedDnsAnswers("workers.test", IPAddress.Parse("127.0.0.1"));
         await using var host = Host($"dns:///workers.test:{port}", answers);
 
         await host.StartAsync();
@@ -129,17 +129,6 @@ public sealed class DnsDiscoveryTests
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    /// <summary>An injected DNS answer for one name, changed by the test.</summary>
-    private sealed class Answers(string name, params IPAddress[] initial) : IWorkerAddressResolver
-    {
-        private IPAddress[] _current = initial;
-
-        public void Set(params IPAddress[] addresses) => Volatile.Write(ref _current, addresses);
-
-        public Task<IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken) =>
-            host == name ? Task.FromResult(Volatile.Read(ref _current)) : Task.FromException<IPAddress[]>(new SocketException((int)SocketError.HostNotFound));
     }
 
     /// <summary>A tandem-worker on <c>address:port</c> (loopback, no token), killed when disposed.</summary>

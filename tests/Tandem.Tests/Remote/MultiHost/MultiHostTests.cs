@@ -108,7 +108,7 @@ public sealed class MultiHostTests
             await StartWorkerAsync(hosts, i, token.Path);
         }
 
-        var answers = new Answers(IPAddress.Parse(hosts.Address(1)), IPAddress.Parse(hosts.Address(2)));
+        var answers = new InjectedDnsAnswers("workers.test", IPAddress.Parse(hosts.Address(1)), IPAddress.Parse(hosts.Address(2)));
         await using var host = Client(o => o.Endpoints.Add($"dns:///workers.test:{Port}"), answers);
         await host.StartAsync();
         await host.Eventually(() => host.Admin.Workers.Count(w => w.Status == WorkerStatus.Serving) == 2, "two hosts serve");
@@ -194,14 +194,5 @@ public sealed class MultiHostTests
         public string Path { get; }
 
         public void Dispose() => File.Delete(Path);
-    }
-
-    private sealed class Answers(params IPAddress[] initial) : IWorkerAddressResolver
-    {
-        private IPAddress[] _current = initial;
-
-        public void Set(params IPAddress[] addresses) => Volatile.Write(ref _current, addresses);
-
-        public Task<IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken) => Task.FromResult(Volatile.Read(ref _current));
     }
 }
