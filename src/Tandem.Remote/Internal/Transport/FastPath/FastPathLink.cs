@@ -60,10 +60,16 @@ internal sealed class FastPathLink : IDisposable
     }
 
     /// <summary>Completes once a connection is open (asking for one if there is none): for tests and benchmarks.</summary>
-    public Task WhenConnected()
+    public async Task WhenConnected()
     {
-        _ = Current;
-        return Volatile.Read(ref _connected).Task;
+        // Current asks for a connection when there is none.
+        while (Current is null)
+        {
+            var signal = Volatile.Read(ref _connected).Task;
+            // Completed while no connection is open: a close not processed yet
+            // (OnClosed replaces the signal); look again in a moment.
+            await (signal.IsCompleted ? Task.Delay(TimeSpan.FromMilliseconds(1), _time) : signal).ConfigureAwait(false);
+        }
     }
 
     /// <summary>Closes the open connection, as a broken socket would (for tests).</summary>
