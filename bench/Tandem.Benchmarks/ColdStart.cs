@@ -31,40 +31,26 @@ internal static class ColdStart
         }
 
         var query = vectors.AsMemory(0, dim);
-        var root = Path.Combine(Path.GetTempPath(), $"tandem-coldstart-{Environment.ProcessId}");
-        try
+        using var repository = new Tandem.Tests.Shared.TempStateRepository();
+        var root = repository.Root;
+        await using (var writer = Host(BackendKind.Native, root))
         {
-            await using (var writer = Host(BackendKind.Native, root))
-            {
-                var store = Stopwatch.GetTimestamp();
-                await writer.GetRequiredService<ISimilaritySearch>().StoreCollectionAsync("c", "coldstart", 1, vectors, dim);
-                Console.WriteLine($"coldstart: {rows} x {dim} f32 ({vectors.Length * 4L / 1e6:F0} MB); storing it once took {Stopwatch.GetElapsedTime(store).TotalMilliseconds:F0} ms (build, write, fsync); {runs} runs each, {Environment.ProcessorCount} cores, {MachineFacts.CpuModel()}, load average {MachineFacts.LoadAverage()}");
-            }
-
-            var canDrop = File.Exists("/proc/sys/vm/drop_caches") && Environment.UserName == "root";
-            Console.WriteLine($"{"path",-52} {"median ms",10} {"min ms",8}");
-            Print("native: create from uploaded vectors", await MeasureAsync(runs, () => Host(BackendKind.Native, null), s => s.CreateCollectionAsync("c", vectors, dim), query));
-            Print("native: load from the repository (page cache warm)", await MeasureAsync(runs, () => Host(BackendKind.Native, root), s => s.LoadCollectionAsync("c", "coldstart"), query));
-            if (canDrop)
-            {
-                Print("native: load from the repository (page cache dropped)", await MeasureAsync(runs, () => Host(BackendKind.Native, root), s => s.LoadCollectionAsync("c", "coldstart"), query, DropPageCache));
-            }
-
-            Print("remote x2: upload, shared memory, replicate", await MeasureAsync(runs, () => Host(BackendKind.Remote, null), s => s.CreateCollectionAsync("c", vectors, dim), query));
-            Print("remote x2: workers load from the repository", await MeasureAsync(runs, () => Host(BackendKind.Remote, root), s => s.LoadCollectionAsync("c", "coldstart"), query));
+            var store = Stopwatch.GetTimestamp();
+            await writer.GetRequiredService<ISimilaritySearch>().StoreCollectionAsync("c", "coldstart", 1, vectors, dim);
+            Console.WriteLine($"coldstart: {rows} x {dim} f32 ({vectors.Length * 4L / 1e6:F0} MB); storing it once took {Stopwatch.GetElapsedTime(store).TotalMilliseconds:F0} ms (build, write, fsync); {runs} runs each, {Environment.ProcessorCount} cores, {MachineFacts.CpuModel()}, load average {MachineFacts.LoadAverage()}");
         }
-        finally
+
+        var canDrop = File.Exists("/proc/sys/vm/drop_caches") && Environment.UserName == "root";
+        Console.WriteLine($"{"path",-52} {"median ms",10} {"min ms",8}");
+        Print("native: create from uploaded vectors", await MeasureAsync(runs, () => Host(BackendKind.Native, null), s => s.CreateCollectionAsync("c", vectors, dim), query));
+        Print("native: load from the repository (page cache warm)", await MeasureAsync(runs, () => Host(BackendKind.Native, root), s => s.LoadCollectionAsync("c", "coldstart"), query));
+        if (canDrop)
         {
-            if (Directory.Exists(root))
-            {
-                foreach (var file in Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories))
-                {
-                    File.SetAttributes(file, FileAttributes.Normal);
-                }
-
-                Directory.Delete(root, recursive: true);
-            }
+            Print("native: load from the repository (page cache dropped)", await MeasureAsync(runs, () => Host(BackendKind.Native, root), s => s.LoadCollectionAsync("c", "coldstart"), query, DropPageCache));
         }
+
+        Print("remote x2: upload, shared memory, replicate", await MeasureAsync(runs, () => Host(BackendKind.Remote, null), s => s.CreateCollectionAsync("c", vectors, dim), query));
+        Print("remote x2: workers load from the repository", await MeasureAsync(runs, () => Host(BackendKind.Remote, root), s => s.LoadCollectionAsync("c", "coldstart"), query));
     }
 
     private static ServiceProvider Host(BackendKind backend, string? repository) =>

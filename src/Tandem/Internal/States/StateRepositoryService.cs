@@ -35,9 +35,10 @@ internal sealed class StateRepositoryService(KernelBackends backends) : IStateRe
     public async ValueTask<KernelState> LoadAsync(string name, long version = 0, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(name);
-        var kind = ManifestOf(name, version).Kind;
-        var (contract, _) = backends.Catalog.StateKindAndReader(kind);
-        var loaded = await LoadAsync(kind, name, version, cancellationToken).ConfigureAwait(false);
+        // Resolved once: the kind, and "newest" pinned to one version for the load.
+        var listed = ManifestOf(name, version);
+        var (contract, _) = backends.Catalog.StateKindAndReader(listed.Kind);
+        var loaded = await LoadAsync(listed.Kind, name, (long)listed.Version, cancellationToken, listed).ConfigureAwait(false);
         return new KernelState(contract, loaded.Backend, loaded.State, Symbols(contract, loaded.Manifest), Release);
     }
 
@@ -81,8 +82,11 @@ internal sealed class StateRepositoryService(KernelBackends backends) : IStateRe
         return new StoredKernelState(backend, built, written);
     }
 
-    /// <summary>Loads (<paramref name="name"/>, <paramref name="version"/>) of <paramref name="kind"/> on the kind's serving backend.</summary>
-    public async ValueTask<StoredKernelState> LoadAsync(string kind, string name, long version, CancellationToken cancellationToken)
+    /// <summary>
+    /// Loads (<paramref name="name"/>, <paramref name="version"/>) of <paramref name="kind"/> on the kind's serving backend;
+    /// <paramref name="listed"/> is its manifest when the caller has already read it from the listing.
+    /// </summary>
+    public async ValueTask<StoredKernelState> LoadAsync(string kind, string name, long version, CancellationToken cancellationToken, StateManifest? listed = null)
     {
         var root = Root();
         var (contract, reader) = backends.Catalog.StateKindAndReader(kind);
@@ -97,7 +101,7 @@ internal sealed class StateRepositoryService(KernelBackends backends) : IStateRe
         if (backend is IStoredStateBackend remote && await remote.CanLoadStoredAsync(reader.Name, cancellationToken).ConfigureAwait(false))
         {
             // Every worker must load the same version: resolve "newest" here.
-            var manifest = ManifestOf(name, version);
+            var manifest = listed ?? ManifestOf(name, version);
             CheckKind(manifest, kind, reader.Name);
             return new StoredKernelState(backend, await LoadRemoteAsync(remote, kind, reader.Descriptor, manifest, cancellationToken).ConfigureAwait(false), manifest);
         }
