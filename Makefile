@@ -27,7 +27,8 @@ PACKAGE_VERSION = $(or $(VERSION),$(shell sed -n 's:.*<Version>\(.*\)</Version>.
 
 # Debian packages the build and tests need: the Rust crates (used offline
 # from /usr/share/cargo/registry, see native/.cargo/config.toml), protoc,
-# cbindgen, b3sum (the BLAKE3 reference the tests compare with), numpy
+# cbindgen, b3sum (the BLAKE3 reference the tests compare with), openssl
+# (the TLS tests' certificates), numpy
 # on OpenBLAS for the benchmark baseline (without libopenblas0-pthread,
 # numpy falls back to the slow reference BLAS), Chromium for the dashboard's
 # browser test, wrk for the HTTP benchmark, clang with its AddressSanitizer
@@ -59,10 +60,15 @@ APT_PACKAGES := \
 	'librust-tracing-subscriber+json-dev' \
 	'librust-tracing-subscriber+env-filter-dev' \
 	librust-serde-json-dev \
+	librust-rustls-dev \
+	librust-tokio-rustls-dev \
+	librust-rustls-pemfile-dev \
+	librust-webpki-dev \
 	librust-tempfile-dev \
 	nodejs \
 	npm \
 	protobuf-compiler \
+	openssl \
 	cbindgen \
 	b3sum \
 	python3-numpy \

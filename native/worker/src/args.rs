@@ -47,6 +47,15 @@ Serves tandem.v1.Accelerator and grpc.health.v1.Health over gRPC (HTTP/2).
                              (the file must be readable by its owner only: chmod 600); else
                              $TANDEM_WORKER_TOKEN. Required with --listen; optional on a socket
   --insecure-no-auth         allow --listen on a loopback address without a token (tests only)
+  --tls-cert PATH            serve TLS on --listen: the worker's certificate chain (PEM, leaf
+                             first); needs --tls-key. Reloaded when the files change (checked
+                             at each new connection and every 5 s); a bad new set keeps the
+                             current one. The token is still required
+  --tls-key PATH             the certificate's private key (PEM: PKCS#8, RSA or EC)
+  --tls-client-ca PATH       also require a client certificate issued by a CA in this PEM file
+  --health-listen HOST:PORT  serve only grpc.health.v1.Health, in plaintext and without a
+                             token, on a second port (for Kubernetes gRPC probes, which
+                             speak neither TLS nor tokens; default: off)
   --grace SECONDS            time in-flight calls get to finish when draining (default 10)
   --build-id ID              appended to the version as <version>+ID
   --log-level LEVEL          error, warn, info or debug (default info)
@@ -95,6 +104,10 @@ pub struct Config {
     /// The shared token every RPC but health must carry; `None`: none required.
     pub token: Option<crate::auth::Token>,
     pub insecure_no_auth: bool,
+    /// TLS on the TCP listener; `None`: h2c.
+    pub tls: Option<crate::tls::TlsFiles>,
+    /// A plaintext listener serving only the health service.
+    pub health_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -145,6 +158,8 @@ impl Config {
             repository: None,
             token: None,
             insecure_no_auth: false,
+            tls: None,
+            health_listen: None,
         }
     }
 }
@@ -160,6 +175,13 @@ fn number<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, String> {
     value.parse().map_err(|_| format!("{flag}: '{value}' is not a valid number"))
 }
 
+fn non_empty_path(flag: &str, value: String) -> Result<PathBuf, String> {
+    if value.is_empty() {
+        return Err(format!("{flag} needs a path"));
+    }
+    Ok(PathBuf::from(value))
+}
+
 fn at_least_one<T: std::str::FromStr + PartialOrd + From<u8>>(flag: &str, value: &str) -> Result<T, String> {
     let n: T = number(flag, value)?;
     if n < T::from(1) {
@@ -173,6 +195,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<(Command, Config)
     let mut config = Config::new(Endpoint::Unix(default_socket()));
     let mut args = args.into_iter();
     let mut unix_given = false;
+    let (mut tls_cert, mut tls_key, mut tls_client_ca) = (None, None, None);
     let mut tcp_given = false;
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -209,6 +232,10 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<(Command, Config)
             | "--stream-idle-timeout"
             | "--token-file"
             | "--repository"
+            | "--tls-cert"
+            | "--tls-key"
+            | "--tls-client-ca"
+            | "--health-listen"
             | "--fast-path"
             | "--inline-work-threshold"
             | "--kernels" => {}
@@ -268,6 +295,10 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<(Command, Config)
                 }
                 config.repository = Some(PathBuf::from(value));
             }
+            "--tls-cert" => tls_cert = Some(non_empty_path(&flag, value)?),
+            "--tls-key" => tls_key = Some(non_empty_path(&flag, value)?),
+            "--tls-client-ca" => tls_client_ca = Some(non_empty_path(&flag, value)?),
+            "--health-listen" => config.health_listen = Some(number(&flag, &value)?),
             "--fast-path" => {
                 config.fast_path = match value.as_str() {
                     "on" => true,
@@ -284,6 +315,17 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<(Command, Config)
     }
     if unix_given && tcp_given {
         return Err("--socket and --listen are exclusive".into());
+    }
+    config.tls = match (tls_cert, tls_key, tls_client_ca) {
+        (None, None, None) => None,
+        (Some(cert), Some(key), client_ca) => Some(crate::tls::TlsFiles { cert, key, client_ca }),
+        (None, Some(_), _) | (None, None, Some(_)) => {
+            return Err("--tls-key and --tls-client-ca need --tls-cert (the worker's certificate)".into())
+        }
+        (Some(_), None, _) => return Err("--tls-cert needs --tls-key (the certificate's private key)".into()),
+    };
+    if config.tls.is_some() && !tcp_given {
+        return Err("--tls-cert serves TLS on TCP: give --listen HOST:PORT (a Unix socket needs no TLS)".into());
     }
     if config.max_concurrency == 0 {
         return Err("--max-concurrency must be at least 1".into());
@@ -357,6 +399,37 @@ mod tests {
         let (_, config) = parse(args(&["--repository", "/srv/states"])).unwrap();
         assert_eq!(config.repository, Some(PathBuf::from("/srv/states")));
         assert!(parse(args(&["--repository="])).unwrap_err().contains("needs a directory"));
+    }
+
+    #[test]
+    fn parses_tls_and_the_health_port() {
+        let (_, config) = parse(args(&[
+            "--listen=10.0.0.2:50051",
+            "--tls-cert",
+            "/tls/tls.crt",
+            "--tls-key=/tls/tls.key",
+            "--tls-client-ca",
+            "/tls/ca.crt",
+            "--health-listen=0.0.0.0:8081",
+        ]))
+        .unwrap();
+        let tls = config.tls.expect("tls");
+        assert_eq!(tls.cert, PathBuf::from("/tls/tls.crt"));
+        assert_eq!(tls.key, PathBuf::from("/tls/tls.key"));
+        assert_eq!(tls.client_ca, Some(PathBuf::from("/tls/ca.crt")));
+        assert_eq!(config.health_listen, Some("0.0.0.0:8081".parse().unwrap()));
+        assert!(parse(args(&[])).unwrap().1.tls.is_none());
+
+        let err = parse(args(&["--listen=127.0.0.1:0", "--tls-cert=/c"])).unwrap_err();
+        assert!(err.contains("--tls-key"), "{err}");
+        let err = parse(args(&["--listen=127.0.0.1:0", "--tls-key=/k"])).unwrap_err();
+        assert!(err.contains("need --tls-cert"), "{err}");
+        let err = parse(args(&["--listen=127.0.0.1:0", "--tls-client-ca=/ca"])).unwrap_err();
+        assert!(err.contains("need --tls-cert"), "{err}");
+        let err = parse(args(&["--tls-cert=/c", "--tls-key=/k"])).unwrap_err();
+        assert!(err.contains("--listen"), "{err}");
+        assert!(parse(args(&["--tls-cert="])).unwrap_err().contains("needs a path"));
+        assert!(parse(args(&["--health-listen", "nowhere"])).unwrap_err().contains("--health-listen"));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! Layout:
 //! - [`args`]: command-line options.
 //! - [`auth`]: the shared token required on TCP.
+//! - [`tls`]: TLS on TCP, certificates reloaded when their files change.
 //! - [`pb`]: wire types generated from `proto/`.
 //! - [`grpc`]: framing, metadata, request reading and response bodies.
 //! - [`server`]: HTTP/2 request handling and routing.
@@ -43,6 +44,7 @@ pub mod server;
 pub mod service;
 pub mod shm;
 pub mod states;
+pub mod tls;
 
 use args::{Config, Endpoint};
 use hyper::server::conn::Http;
@@ -72,6 +74,8 @@ pub struct Worker {
     /// `unix:PATH` or `HOST:PORT`.
     pub address: String,
     pub metrics_address: Option<SocketAddr>,
+    /// Where the plaintext health-only listener is (`--health-listen`).
+    pub health_address: Option<SocketAddr>,
     app: Arc<App>,
     done: JoinHandle<()>,
 }
@@ -94,7 +98,7 @@ impl Worker {
 
 enum Listener {
     Unix(UnixListener, PathBuf),
-    Tcp(TcpListener),
+    Tcp(TcpListener, Option<Arc<tls::Tls>>),
 }
 
 pub(crate) fn bind_unix(path: &Path) -> std::io::Result<UnixListener> {
@@ -149,13 +153,28 @@ pub async fn start(config: Config) -> std::io::Result<Worker> {
     // Libraries first: a refused one must not leave a bound socket behind.
     let catalog = catalog::Catalog::load(&config.kernel_libraries)
         .map_err(|message| std::io::Error::new(std::io::ErrorKind::InvalidInput, message))?;
+    // Certificates before binding too, for the same reason.
+    let tls = match &config.tls {
+        Some(files) => Some(Arc::new(
+            tls::Tls::load(files.clone()).map_err(|m| std::io::Error::new(std::io::ErrorKind::InvalidInput, m))?,
+        )),
+        None => None,
+    };
     let listener = match &config.endpoint {
         Endpoint::Unix(path) => Listener::Unix(bind_unix(path)?, path.clone()),
-        Endpoint::Tcp(addr) => Listener::Tcp(TcpListener::bind(addr).await?),
+        Endpoint::Tcp(addr) => Listener::Tcp(TcpListener::bind(addr).await?, tls.clone()),
     };
     let address = match &listener {
         Listener::Unix(_, path) => format!("unix:{}", path.display()),
-        Listener::Tcp(l) => l.local_addr()?.to_string(),
+        Listener::Tcp(l, _) => l.local_addr()?.to_string(),
+    };
+    let health_listener = match config.health_listen {
+        Some(addr) => Some(TcpListener::bind(addr).await?),
+        None => None,
+    };
+    let health_address = match &health_listener {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
     };
     // Only next to a Unix socket: the fast path is for clients on this host.
     let fast = match &listener {
@@ -174,26 +193,68 @@ pub async fn start(config: Config) -> std::io::Result<Worker> {
         }
         None => None,
     };
+    if let Some(tls) = &tls {
+        let expiry = app.metrics.tls_certificate_expiry();
+        expiry.set(tls.not_after());
+        tokio::spawn(watch_certificates(Arc::clone(tls), expiry, app.lifecycle.watch_shutdown()));
+    }
     log::info(
         "listening",
         json!({ "address": address, "metrics": metrics_address.map(|a| a.to_string()), "instance": app.instance_id,
-                "version": app.worker_version,
+                "version": app.worker_version, "tls": tls.is_some(),
+                "health": health_address.map(|a| a.to_string()),
                 "fast_path": app.fast_path_socket.as_ref().map(|p| p.display().to_string()) }),
     );
     let limit = Arc::new(connections::ConnectionLimit::new(app.config.max_connections, Arc::clone(&app.metrics)));
-    let grpc = accept_loop(listener, Arc::clone(&app), Arc::clone(&limit));
-    let accept = match fast {
-        Some((fast_listener, path)) => {
-            let fast = fast::accept_loop(fast_listener, path, Arc::clone(&app), limit);
-            tokio::spawn(async move {
-                tokio::join!(grpc, fast);
-            })
-        }
-        None => tokio::spawn(grpc),
-    };
+    let grpc = accept_loop(listener, Arc::clone(&app), Arc::clone(&limit), Route::All);
+    let fast =
+        fast.map(|(fast_listener, path)| fast::accept_loop(fast_listener, path, Arc::clone(&app), Arc::clone(&limit)));
+    let health =
+        health_listener.map(|l| accept_loop(Listener::Tcp(l, None), Arc::clone(&app), limit, Route::HealthOnly));
+    let accept = tokio::spawn(async move {
+        let fast = async move {
+            if let Some(fast) = fast {
+                fast.await
+            }
+        };
+        let health = async move {
+            if let Some(health) = health {
+                health.await
+            }
+        };
+        tokio::join!(grpc, fast, health);
+    });
     let warm = tokio::spawn(warm_up(Arc::clone(&app)));
     let done = tokio::spawn(run_lifecycle(Arc::clone(&app), accept, warm));
-    Ok(Worker { address, metrics_address, app, done })
+    Ok(Worker { address, metrics_address, health_address, app, done })
+}
+
+/// Takes changed certificate files even while no connection arrives (the
+/// accept path checks before each handshake too), and keeps the expiry
+/// gauge current.
+async fn watch_certificates(
+    tls: Arc<tls::Tls>,
+    expiry: prometheus::IntGauge,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(tls::RELOAD_CHECK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let tls = Arc::clone(&tls);
+        // File reads and signature checks: off the I/O threads.
+        if let Ok(not_after) = tokio::task::spawn_blocking(move || {
+            tls.check_for_change();
+            tls.not_after()
+        })
+        .await
+        {
+            expiry.set(not_after);
+        }
+    }
 }
 
 /// On TCP anyone who can reach the port could call Drain or CreateState:
@@ -266,7 +327,15 @@ fn http2(max_streams_per_connection: u32) -> Http {
     http
 }
 
-async fn accept_loop(listener: Listener, app: Arc<App>, limit: Arc<connections::ConnectionLimit>) {
+/// What a listener serves.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Route {
+    All,
+    /// `--health-listen`: grpc.health.v1.Health only.
+    HealthOnly,
+}
+
+async fn accept_loop(listener: Listener, app: Arc<App>, limit: Arc<connections::ConnectionLimit>, route: Route) {
     let mut shutdown = app.lifecycle.watch_shutdown();
     // Each connection holds a sender; when all are gone, `recv` yields None.
     let (open_tx, mut open_rx) = mpsc::channel::<()>(1);
@@ -276,22 +345,31 @@ async fn accept_loop(listener: Listener, app: Arc<App>, limit: Arc<connections::
             accepted = async {
                 match &listener {
                     Listener::Unix(l, _) => l.accept().await.map(|(s, _)| Connection::Unix(s)),
-                    Listener::Tcp(l) => l.accept().await.map(|(s, _)| { let _ = s.set_nodelay(true); Connection::Tcp(s) }),
+                    Listener::Tcp(l, _) => l.accept().await.map(|(s, peer)| { let _ = s.set_nodelay(true); Connection::Tcp(s, peer) }),
                 }
             } => accepted,
         };
         match accepted {
             Ok(Connection::Unix(stream)) => match limit.admit() {
                 Some(permit) => {
-                    tokio::spawn(serve_connection(stream, Arc::clone(&app), (open_tx.clone(), permit)));
+                    tokio::spawn(serve_connection(stream, Arc::clone(&app), (open_tx.clone(), permit), route));
                 }
                 None => limit.refuse(stream.into_std()),
             },
-            Ok(Connection::Tcp(stream)) => match limit.admit() {
-                Some(permit) => {
-                    tokio::spawn(serve_connection(stream, Arc::clone(&app), (open_tx.clone(), permit)));
+            Ok(Connection::Tcp(stream, peer)) => match (limit.admit(), &listener) {
+                (Some(permit), Listener::Tcp(_, Some(tls))) => {
+                    let acceptor = tls.acceptor();
+                    let (app, open) = (Arc::clone(&app), (open_tx.clone(), permit));
+                    tokio::spawn(async move {
+                        if let Some(stream) = handshake(&app, acceptor, stream, peer).await {
+                            serve_connection(stream, app, open, route).await;
+                        }
+                    });
                 }
-                None => limit.refuse(stream.into_std()),
+                (Some(permit), _) => {
+                    tokio::spawn(serve_connection(stream, Arc::clone(&app), (open_tx.clone(), permit), route));
+                }
+                (None, _) => limit.refuse(stream.into_std()),
             },
             Err(err) => {
                 log::warn("accept failed", json!({ "error": err.to_string() }));
@@ -309,19 +387,73 @@ async fn accept_loop(listener: Listener, app: Arc<App>, limit: Arc<connections::
 
 enum Connection {
     Unix(tokio::net::UnixStream),
-    Tcp(tokio::net::TcpStream),
+    Tcp(tokio::net::TcpStream, SocketAddr),
 }
+
+/// The TLS handshake of an accepted connection, bounded by
+/// [`tls::HANDSHAKE_TIMEOUT`]. A client that speaks plaintext (its first
+/// byte is not a TLS handshake record: an h2c preface starts with `P`) is
+/// closed without a handshake. Failures are counted by reason and logged,
+/// at most one line per second so a scanner cannot flood the log.
+async fn handshake(
+    app: &App,
+    acceptor: tokio_rustls::TlsAcceptor,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+) -> Option<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
+    let outcome = tokio::time::timeout(tls::HANDSHAKE_TIMEOUT, async {
+        let mut first = [0u8; 1];
+        match stream.peek(&mut first).await {
+            Ok(0) => return Err(("closed", "the client closed the connection before its handshake".to_owned())),
+            Ok(_) if first[0] != tls::HANDSHAKE_RECORD => {
+                return Err((
+                    "tls_plaintext",
+                    "the client spoke plaintext to a TLS port (an h2c client?); it must use TLS".to_owned(),
+                ))
+            }
+            Ok(_) => {}
+            Err(e) => return Err(("closed", e.to_string())),
+        }
+        acceptor.accept(stream).await.map_err(|e| ("tls_handshake", e.to_string()))
+    })
+    .await
+    .unwrap_or_else(|_| Err(("tls_handshake", format!("no handshake within {:?}", tls::HANDSHAKE_TIMEOUT))));
+    match outcome {
+        Ok(stream) => Some(stream),
+        Err((reason, error)) => {
+            if reason != "closed" {
+                app.metrics.reject(reason);
+                if HANDSHAKE_LOG.allow() {
+                    log::warn(
+                        "tls connection refused",
+                        json!({ "peer": peer.to_string(), "reason": reason, "error": error }),
+                    );
+                }
+            }
+            None
+        }
+    }
+}
+
+/// At most one handshake failure line per second.
+static HANDSHAKE_LOG: log::RateLimit = log::RateLimit::per_second();
 
 async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     stream: S,
     app: Arc<App>,
     _open: (mpsc::Sender<()>, connections::Permit),
+    route: Route,
 ) {
     let mut shutdown = app.lifecycle.watch_shutdown();
     let max_streams = app.config.max_streams_per_connection;
     let service = service_fn(move |req| {
         let app = Arc::clone(&app);
-        async move { Ok::<_, Infallible>(server::handle(app, req).await) }
+        async move {
+            Ok::<_, Infallible>(match route {
+                Route::All => server::handle(app, req).await,
+                Route::HealthOnly => server::handle_health_only(app, req).await,
+            })
+        }
     });
     let connection = http2(max_streams).serve_connection(stream, service);
     tokio::pin!(connection);

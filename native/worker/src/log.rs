@@ -244,6 +244,25 @@ fn timestamp() -> String {
     )
 }
 
+/// Lets at most one log line per wall-clock second through, for events a
+/// remote peer can trigger at will (refused handshakes).
+pub struct RateLimit {
+    last_second: std::sync::atomic::AtomicU64,
+}
+
+impl RateLimit {
+    pub const fn per_second() -> RateLimit {
+        RateLimit { last_second: std::sync::atomic::AtomicU64::new(0) }
+    }
+
+    /// True for the first caller in each second.
+    pub fn allow(&self) -> bool {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let last = self.last_second.load(Ordering::Relaxed);
+        now > last && self.last_second.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -88,6 +88,19 @@ impl Metrics {
         self.rejections.with_label_values(&[reason]).inc();
     }
 
+    /// A gauge of the TLS certificate's end of validity (Unix seconds),
+    /// registered only on a TLS worker, for expiry alerts.
+    pub fn tls_certificate_expiry(&self) -> IntGauge {
+        let gauge = IntGauge::new(
+            "tandem_worker_tls_certificate_not_after_seconds",
+            "When the TLS certificate served now stops being valid (Unix time).",
+        )
+        .expect("static metric definition");
+        // Registered once per worker: a second call returns an unregistered gauge.
+        let _ = self.registry.register(Box::new(gauge.clone()));
+        gauge
+    }
+
     /// The text exposition format.
     pub fn render(&self) -> String {
         TextEncoder::new().encode_to_string(&self.registry.gather()).unwrap_or_default()

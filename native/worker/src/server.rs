@@ -49,6 +49,22 @@ fn method_name(path: &str) -> Option<&'static str> {
     METHODS.iter().copied().find(|m| *m == method)
 }
 
+/// Serves one request on the `--health-listen` port: the health service
+/// only (plaintext and without a token, for Kubernetes gRPC probes).
+pub async fn handle_health_only(app: Arc<App>, req: Request<hyper::Body>) -> Response<GrpcBody> {
+    if !req.uri().path().starts_with(HEALTH) {
+        return trailers_only(&status(
+            Code::Unimplemented,
+            format!(
+                "'{}': this port (--health-listen) serves only grpc.health.v1.Health; call the worker on its --listen \
+                 address",
+                req.uri().path()
+            ),
+        ));
+    }
+    handle(app, req).await
+}
+
 /// Serves one HTTP/2 request.
 pub async fn handle(app: Arc<App>, req: Request<hyper::Body>) -> Response<GrpcBody> {
     if req.method() != Method::POST {

@@ -2,6 +2,7 @@
 //! a temporary socket, shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod certs;
 pub mod fast;
 
 use bytes::Bytes;
@@ -117,7 +118,7 @@ impl Client {
         Client::over(stream).await
     }
 
-    async fn over<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static>(stream: S) -> Client {
+    pub async fn over<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static>(stream: S) -> Client {
         let (send, connection) =
             hyper::client::conn::Builder::new().http2_only(true).handshake(stream).await.expect("HTTP/2 handshake");
         tokio::spawn(connection);
