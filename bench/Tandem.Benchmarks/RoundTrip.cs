@@ -147,40 +147,65 @@ internal static class RoundTrip
     /// <summary>
     /// The same tiny call to a worker on another "host": a network namespace
     /// reached over a veth pair, TCP with the shared token, as a pooled
-    /// endpoint — the cross-host round trip without a physical network.
+    /// endpoint — the cross-host round trip without a physical network —
+    /// in plaintext and with TLS (ECDSA P-256, TLS 1.3), and TLS on loopback
+    /// for the cost of TLS alone.
     /// </summary>
     [System.Runtime.Versioning.SupportedOSPlatform("linux")]
     private static async Task CrossHostAsync(float[] vectors, float[] query, int calls, int warmup, Sample floor)
     {
         const string Token = "roundtrip-benchmark-token-0123456789";
         await using var hosts = new Tandem.Tests.Shared.NetworkHosts();
+        using var certs = new Tandem.Tests.Shared.TestCertificates();
         await hosts.AddAsync(1);
-        var tokenFile = Path.Combine(Path.GetTempPath(), $"tandem-bench-token-{Guid.NewGuid():N}");
+        var ca = certs.Ca("ca");
+        var leaf = certs.Leaf("ca", "worker", [hosts.Address(1), "127.0.0.1"]);
+        var tls = new[] { "--tls-cert", leaf.Cert, "--tls-key", leaf.Key };
+        var tokenFile = Path.Combine(certs.Directory, "token");
         File.WriteAllText(tokenFile, Token);
         File.SetUnixFileMode(tokenFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        var binary = RemoteBench.RepoFile("native/target/release/tandem-worker");
+        var common = new[] { "--token-file", tokenFile, "--log-level", "warn" };
+        var veth = $"{hosts.Address(1)}:50051";
+        var vethTls = $"{hosts.Address(1)}:50052";
+        var plain = hosts.Start(1, binary, ["--listen", veth, .. common]);
+        var secure = hosts.Start(1, binary, ["--listen", vethTls, .. common, .. tls]);
+        using var local = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(binary, ["--listen", "127.0.0.1:0", .. common, .. tls])
+        {
+            RedirectStandardOutput = true,
+        })!;
         try
         {
-            var address = $"{hosts.Address(1)}:50051";
-            var process = hosts.Start(1, RemoteBench.RepoFile("native/target/release/tandem-worker"), ["--listen", address, "--token-file", tokenFile, "--log-level", "warn"]);
-            _ = await process.StandardOutput.ReadLineAsync();
-            await using var remote = RemoteBench.Services(RemoteTransport.Tcp, workers: 1, configure: o =>
+            _ = await plain.StandardOutput.ReadLineAsync();
+            _ = await secure.StandardOutput.ReadLineAsync();
+            var loopback = System.Text.Json.JsonDocument.Parse((await local.StandardOutput.ReadLineAsync())!).RootElement.GetProperty("address").GetString();
+            foreach (var (name, endpoint, pid) in new[]
             {
-                o.Endpoints.Add($"http://{address}");
-                o.WorkerToken = Token;
-            }, tandem: o => o.Batching.Enabled = false);
-            await remote.GetRequiredService<IWorkerPoolAdmin>().StartAsync();
-            var worker = remote.GetRequiredService<RemoteClient>().Pool.Workers[0];
-            const string Name = "Remote, TCP over veth (another netns)";
-            var sample = await FacadeAsync(remote, vectors, query, calls, warmup, process.Id);
-            Print(Name, sample);
-            Console.WriteLine($"  {Name} p50 / floor p50 = {sample.P50 / floor.P50:F2}x");
-            Print("  bare grpc-dotnet Health.Check", await MeasureAsync(calls, warmup, process.Id, async () => await worker.Health.CheckAsync(new HealthCheckRequest())));
-            var invoke = await BareInvokeAsync(worker.Client, vectors, query);
-            Print("  bare grpc-dotnet Invoke top-k", await MeasureAsync(calls, warmup, process.Id, async () => await worker.Client.InvokeAsync(invoke)));
+                ("Remote, TCP over veth (another netns)", $"http://{veth}", plain.Id),
+                ("Remote, TLS over veth (another netns)", $"https://{vethTls}", secure.Id),
+                ("Remote, TLS on loopback", $"https://{loopback}", local.Id),
+            })
+            {
+                await using var remote = RemoteBench.Services(RemoteTransport.Tcp, workers: 1, configure: o =>
+                {
+                    o.Endpoints.Add(endpoint);
+                    o.WorkerToken = Token;
+                    o.Tls.CaCertificateFile = ca;
+                }, tandem: o => o.Batching.Enabled = false);
+                await remote.GetRequiredService<IWorkerPoolAdmin>().StartAsync();
+                var worker = remote.GetRequiredService<RemoteClient>().Pool.Workers[0];
+                var sample = await FacadeAsync(remote, vectors, query, calls, warmup, pid);
+                Print(name, sample);
+                Console.WriteLine($"  {name} p50 / floor p50 = {sample.P50 / floor.P50:F2}x");
+                Print("  bare grpc-dotnet Health.Check", await MeasureAsync(calls, warmup, pid, async () => await worker.Health.CheckAsync(new HealthCheckRequest())));
+                var invoke = await BareInvokeAsync(worker.Client, vectors, query);
+                Print("  bare grpc-dotnet Invoke top-k", await MeasureAsync(calls, warmup, pid, async () => await worker.Client.InvokeAsync(invoke)));
+            }
         }
         finally
         {
-            File.Delete(tokenFile);
+            local.Kill();
+            await local.WaitForExitAsync();
         }
     }
 

@@ -13,6 +13,12 @@
 #   TANDEM_WORKER_GRACE           seconds in-flight calls get when draining (default 10)
 #   TANDEM_WORKER_MAX_STATE_BYTES bytes of states held at once (optional)
 #   TANDEM_WORKER_KERNELS         ':'-separated kernel libraries to serve too (optional)
+#   TANDEM_WORKER_TLS_CERT        PEM certificate chain: serve TLS (with TANDEM_WORKER_TLS_KEY);
+#                                 reloaded when the mounted Secret changes
+#   TANDEM_WORKER_TLS_KEY         its private key (PEM)
+#   TANDEM_WORKER_TLS_CLIENT_CA   PEM CAs client certificates must chain to (optional: mutual TLS)
+#   TANDEM_WORKER_HEALTH_LISTEN   HOST:PORT for plaintext grpc.health.v1 only, for the kubelet's
+#                                 gRPC probes, which speak neither TLS nor tokens (optional)
 #   TANDEM_WORKER_BIN             the worker binary (default /usr/local/bin/tandem-worker)
 set -eu
 
@@ -35,6 +41,17 @@ elif [ -n "$token" ] && [ ! -r "$token" ]; then
     fail "TANDEM_WORKER_TOKEN_FILE=$token is not a readable file"
 fi
 
+tls_cert=${TANDEM_WORKER_TLS_CERT:-}
+tls_key=${TANDEM_WORKER_TLS_KEY:-}
+if [ -n "$tls_cert" ] || [ -n "$tls_key" ]; then
+    [ -n "$tls_cert" ] && [ -n "$tls_key" ] || fail "TANDEM_WORKER_TLS_CERT and TANDEM_WORKER_TLS_KEY go together (a certificate and its key)"
+    for file in "$tls_cert" "$tls_key" ${TANDEM_WORKER_TLS_CLIENT_CA:-}; do
+        [ -r "$file" ] || fail "$file is not a readable file (mount the TLS Secret; its files need the worker's group: defaultMode 0440 with fsGroup)"
+    done
+elif [ -n "${TANDEM_WORKER_TLS_CLIENT_CA:-}" ]; then
+    fail "TANDEM_WORKER_TLS_CLIENT_CA needs TANDEM_WORKER_TLS_CERT and TANDEM_WORKER_TLS_KEY (the worker's own certificate)"
+fi
+
 # The container's own arguments go last; rebuild the list in front of them.
 count=$#
 set -- "$@" --listen "$listen" --grace "${TANDEM_WORKER_GRACE:-10}"
@@ -44,6 +61,9 @@ if [ -n "${TANDEM_WORKER_REPOSITORY:-}" ]; then
     set -- "$@" --repository "$TANDEM_WORKER_REPOSITORY"
 fi
 [ -n "${TANDEM_WORKER_METRICS:-}" ] && set -- "$@" --metrics-listen "$TANDEM_WORKER_METRICS"
+[ -n "$tls_cert" ] && set -- "$@" --tls-cert "$tls_cert" --tls-key "$tls_key"
+[ -n "${TANDEM_WORKER_TLS_CLIENT_CA:-}" ] && set -- "$@" --tls-client-ca "$TANDEM_WORKER_TLS_CLIENT_CA"
+[ -n "${TANDEM_WORKER_HEALTH_LISTEN:-}" ] && set -- "$@" --health-listen "$TANDEM_WORKER_HEALTH_LISTEN"
 [ -n "${TANDEM_WORKER_MAX_STATE_BYTES:-}" ] && set -- "$@" --max-state-bytes "$TANDEM_WORKER_MAX_STATE_BYTES"
 if [ -n "${TANDEM_WORKER_KERNELS:-}" ]; then
     old_ifs=$IFS

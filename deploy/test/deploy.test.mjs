@@ -76,8 +76,20 @@ test("the worker: gRPC health probes, a rolling update that keeps capacity, a he
   const worker = find("Deployment", "tandem-worker");
   const c = container(worker);
   const grpc = c.ports.find((p) => p.name === "grpc").containerPort;
-  assert.deepEqual(c.readinessProbe.grpc, { port: grpc }, "readiness is the standard gRPC probe (service \"\")");
-  assert.deepEqual(c.livenessProbe.grpc, { port: grpc, service: "liveness" });
+  // The kubelet's gRPC probes speak neither TLS nor tokens: they go to the
+  // plaintext health-only port the worker is told to serve.
+  const health = c.ports.find((p) => p.name === "health").containerPort;
+  assert.equal(env(c).TANDEM_WORKER_HEALTH_LISTEN, `0.0.0.0:${health}`);
+  assert.deepEqual(c.readinessProbe.grpc, { port: health }, "readiness is the standard gRPC probe (service \"\")");
+  assert.deepEqual(c.livenessProbe.grpc, { port: health, service: "liveness" });
+  assert.deepEqual(c.startupProbe.grpc, { port: health, service: "liveness" });
+  // TLS from a mounted Secret, the key not readable by others.
+  const tlsMount = c.volumeMounts.find((m) => m.mountPath === path.dirname(env(c).TANDEM_WORKER_TLS_CERT));
+  assert.ok(tlsMount, "the TLS Secret is mounted where the worker reads its certificate");
+  assert.equal(path.dirname(env(c).TANDEM_WORKER_TLS_KEY), tlsMount.mountPath);
+  const tlsVolume = worker.spec.template.spec.volumes.find((v) => v.name === tlsMount.name);
+  assert.ok(tlsVolume.secret?.secretName, "the certificate comes from a Secret");
+  assert.equal(tlsVolume.secret.defaultMode & 0o007, 0, "the key is not readable by others");
   assert.equal(worker.spec.strategy.rollingUpdate.maxUnavailable, 0);
   assert.ok(c.resources.requests.cpu && c.resources.requests.memory, "requests are set");
   assert.equal(env(c).TANDEM_WORKER_LISTEN, `0.0.0.0:${grpc}`);
@@ -104,6 +116,9 @@ test("the server: HTTP probes, the dns:/// worker endpoint, two replicas on one 
   const vars = env(c);
   const service = find("Service", "tandem-worker");
   assert.equal(vars.Tandem__Remote__Endpoints__0, `dns:///${service.metadata.name}:${service.spec.ports[0].port}`);
+  assert.equal(vars.Tandem__Remote__Tls__Enabled, "true", "the server reaches the TLS workers over TLS");
+  const caMount = c.volumeMounts.find((m) => m.mountPath === path.dirname(vars.Tandem__Remote__Tls__CaCertificateFile));
+  assert.ok(caMount, "the workers' CA is mounted where the server reads it");
   assert.equal(find("Service", "tandem-server").spec.selector["app.kubernetes.io/name"], "tandem-server");
   assert.deepEqual(find("PodDisruptionBudget", "tandem-server").spec.selector.matchLabels, server.spec.selector.matchLabels);
 
@@ -173,12 +188,18 @@ test("the entry point turns the pod's environment into the worker's flags", () =
     TANDEM_WORKER_GRACE: "15",
     TANDEM_WORKER_MAX_STATE_BYTES: "1024",
     TANDEM_WORKER_KERNELS: "/opt/a.so:/opt/b.so",
+    // Any readable files stand in for the PEM files: the worker checks their contents.
+    TANDEM_WORKER_TLS_CERT: "$TOKEN",
+    TANDEM_WORKER_TLS_KEY: "$STATES/../token",
+    TANDEM_WORKER_TLS_CLIENT_CA: "$TOKEN",
+    TANDEM_WORKER_HEALTH_LISTEN: worker.TANDEM_WORKER_HEALTH_LISTEN,
   }, ["--log-level", "debug"]);
   assert.equal(run.status, 0, run.stderr);
   assert.deepEqual(run.argv, [
     "--listen", "0.0.0.0:50051", "--grace", "15", "--token-file", run.token, "--repository", run.states,
-    "--metrics-listen", "0.0.0.0:9090", "--max-state-bytes", "1024", "--kernels", "/opt/a.so", "--kernels", "/opt/b.so",
-    "--log-level", "debug",
+    "--metrics-listen", "0.0.0.0:9090", "--tls-cert", run.token, "--tls-key", `${run.states}/../token`,
+    "--tls-client-ca", run.token, "--health-listen", "0.0.0.0:8081", "--max-state-bytes", "1024",
+    "--kernels", "/opt/a.so", "--kernels", "/opt/b.so", "--log-level", "debug",
   ]);
 });
 
@@ -192,6 +213,15 @@ test("the entry point refuses what the worker would refuse, saying what to set",
   run = entrypoint({ TANDEM_WORKER_TOKEN_FILE: "$TOKEN", TANDEM_WORKER_REPOSITORY: "$DIR/nowhere" });
   assert.equal(run.status, 64);
   assert.match(run.stderr, /mount the state repository/);
+  run = entrypoint({ TANDEM_WORKER_TOKEN_FILE: "$TOKEN", TANDEM_WORKER_TLS_CERT: "$TOKEN" });
+  assert.equal(run.status, 64);
+  assert.match(run.stderr, /TANDEM_WORKER_TLS_KEY go together/);
+  run = entrypoint({ TANDEM_WORKER_TOKEN_FILE: "$TOKEN", TANDEM_WORKER_TLS_CERT: "$DIR/missing.crt", TANDEM_WORKER_TLS_KEY: "$TOKEN" });
+  assert.equal(run.status, 64);
+  assert.match(run.stderr, /missing\.crt is not a readable file \(mount the TLS Secret/);
+  run = entrypoint({ TANDEM_WORKER_TOKEN_FILE: "$TOKEN", TANDEM_WORKER_TLS_CLIENT_CA: "$TOKEN" });
+  assert.equal(run.status, 64);
+  assert.match(run.stderr, /TANDEM_WORKER_TLS_CLIENT_CA needs TANDEM_WORKER_TLS_CERT/);
   run = entrypoint({ TANDEM_WORKER_LISTEN: "127.0.0.1:50051" });
   assert.equal(run.status, 0, run.stderr);
   assert.deepEqual(run.argv, ["--listen", "127.0.0.1:50051", "--grace", "10"]);
@@ -209,7 +239,8 @@ test("every flag the entry point passes is one the real worker knows", () => {
     encoding: "utf8",
   });
   // Every flag the entry point passes is one the worker knows.
-  for (const flag of ["--listen", "--grace", "--token-file", "--repository", "--metrics-listen", "--max-state-bytes", "--kernels"]) {
+  for (const flag of ["--listen", "--grace", "--token-file", "--repository", "--metrics-listen", "--max-state-bytes", "--kernels",
+    "--tls-cert", "--tls-key", "--tls-client-ca", "--health-listen"]) {
     assert.ok(help.includes(flag), `tandem-worker --help does not know ${flag}`);
   }
 });

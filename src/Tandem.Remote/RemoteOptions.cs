@@ -27,6 +27,40 @@ public enum RemoteFastPath
 }
 
 /// <summary>
+/// TLS to workers on other hosts. <c>https://host:port</c> endpoints always
+/// use it, <c>dns:///name:port</c> endpoints when <see cref="Enabled"/>, and
+/// <c>http://</c> and <c>unix:</c> endpoints never. The files are PEM and are
+/// read again when they change (checked before each new connection), so
+/// certificates rotate without a restart.
+/// </summary>
+public sealed class RemoteTlsOptions
+{
+    /// <summary>Whether <c>dns:///</c> endpoints are reached over TLS.</summary>
+    /// <value>The default is <see langword="false"/>.</value>
+    public bool Enabled { get; set; }
+
+    /// <summary>The CA certificates a worker's certificate must chain to; null trusts the system's store.</summary>
+    /// <value>The default is <see langword="null"/>.</value>
+    public string? CaCertificateFile { get; set; }
+
+    /// <summary>The client certificate (chain, leaf first) shown to workers started with <c>--tls-client-ca</c>; needs <see cref="ClientKeyFile"/>.</summary>
+    /// <value>The default is <see langword="null"/>: none.</value>
+    public string? ClientCertificateFile { get; set; }
+
+    /// <summary>The client certificate's private key (PEM, not encrypted).</summary>
+    /// <value>The default is <see langword="null"/>.</value>
+    public string? ClientKeyFile { get; set; }
+
+    /// <summary>
+    /// The name a worker's certificate must carry; null means the endpoint's
+    /// host (for <c>dns:///name:port</c> the name, not the addresses it
+    /// resolves to: a headless Service's certificate names the Service).
+    /// </summary>
+    /// <value>The default is <see langword="null"/>.</value>
+    public string? ServerName { get; set; }
+}
+
+/// <summary>
 /// Options of <c>AddTandemRemote</c>; validated at startup. With no
 /// <see cref="Endpoints"/> the client supervises its own dedicated workers
 /// (shared-nothing); with endpoints it connects to workers managed elsewhere
@@ -74,13 +108,17 @@ public sealed class RemoteOptions
 
     /// <summary>
     /// Externally managed workers (pooled topology), as <c>unix:/path/to.sock</c>,
-    /// <c>http://host:port</c>, or <c>dns:///name:port</c>: every address the
+    /// <c>http://host:port</c>, <c>https://host:port</c> (TLS, <see cref="Tls"/>), or <c>dns:///name:port</c>: every address the
     /// name resolves to is a worker, re-resolved every
     /// <see cref="DnsRefreshInterval"/> (a Kubernetes headless Service).
     /// When set, no worker is started.
     /// </summary>
     /// <value>The default is empty.</value>
     public IList<string> Endpoints { get; set; } = [];
+
+    /// <summary>TLS to workers on other hosts (<c>https://</c> endpoints, and <c>dns:///</c> ones when enabled). Read at start; its files are reloaded when they change.</summary>
+    /// <value>The default is TLS off for <c>dns:///</c> endpoints, trusting the system's CAs for <c>https://</c> ones.</value>
+    public RemoteTlsOptions Tls { get; set; } = new();
 
     /// <summary>How often a <c>dns:///</c> endpoint is resolved again (sooner while one of its workers is ejected): workers appear and leave within it.</summary>
     /// <value>The default is 5 seconds.</value>

@@ -33,6 +33,8 @@ internal sealed class RemoteClient : IRemoteBackendSource, IWorkerPoolAdmin, IAs
     private Task _configuredUpgrade = Task.CompletedTask;
 
     private DnsDiscovery[] _discoveries = [];
+    // TLS to workers on other hosts; null when no endpoint uses it.
+    private WorkerTls? _tls;
 
     private readonly IWorkerAddressResolver? _resolver;
 
@@ -177,8 +179,10 @@ internal sealed class RemoteClient : IRemoteBackendSource, IWorkerPoolAdmin, IAs
     private async Task ConnectEndpointsAsync()
     {
         var token = WorkerTokens.Configured(_options);
+        var tls = NeedsTls(_options) ? new WorkerTls(_options.Tls, _logger) : null;
+        _tls = tls;
         var discoveries = _options.Endpoints.Where(e => e.StartsWith(DnsDiscovery.Scheme, StringComparison.Ordinal))
-            .Select(e => new DnsDiscovery(e, Pool, () => _options, _time, token, _logger, _resolver is null ? null : _resolver.ResolveAsync)).ToArray();
+            .Select(e => new DnsDiscovery(e, Pool, () => _options, _time, token, _logger, _resolver is null ? null : _resolver.ResolveAsync, _options.Tls.Enabled ? tls : null)).ToArray();
         lock (_lock)
         {
             _discoveries = [.. _discoveries, .. discoveries];
@@ -186,7 +190,7 @@ internal sealed class RemoteClient : IRemoteBackendSource, IWorkerPoolAdmin, IAs
 
         var discovered = discoveries.Select(d => d.StartAsync(_stopping.Token)).ToArray();
         var connections = _options.Endpoints.Where(e => !e.StartsWith(DnsDiscovery.Scheme, StringComparison.Ordinal))
-            .Select(e => new WorkerConnection(e, e, null, _time, () => _options, token, _logger)).ToArray();
+            .Select(e => new WorkerConnection(e, e, null, _time, () => _options, token, _logger, tls)).ToArray();
         await Task.WhenAll(discovered).ConfigureAwait(false);
         var joins = connections.Select(async c =>
         {
@@ -217,13 +221,18 @@ internal sealed class RemoteClient : IRemoteBackendSource, IWorkerPoolAdmin, IAs
         }
     }
 
+    /// <summary>Whether any endpoint is reached over TLS: an <c>https://</c> one, or a <c>dns:///</c> one with TLS enabled.</summary>
+    internal static bool NeedsTls(RemoteOptions options) => options.Endpoints.Any(e =>
+        e.StartsWith(WorkerChannels.TlsScheme, StringComparison.Ordinal)
+        || (options.Tls.Enabled && e.StartsWith(DnsDiscovery.Scheme, StringComparison.Ordinal)));
+
     /// <summary>Retries an endpoint that was not serving at start until it joins or the client is disposed.</summary>
     private async Task KeepJoiningAsync(string endpoint, string? workerToken)
     {
         var token = _stopping.Token;
         while (!token.IsCancellationRequested)
         {
-            var connection = new WorkerConnection(endpoint, endpoint, null, _time, () => _options, workerToken, _logger);
+            var connection = new WorkerConnection(endpoint, endpoint, null, _time, () => _options, workerToken, _logger, _tls);
             try
             {
                 await Task.Delay(_options.EjectionProbeInterval, _time, token).ConfigureAwait(false);

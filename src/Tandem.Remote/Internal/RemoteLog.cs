@@ -49,4 +49,10 @@ internal static partial class RemoteLog
 
     [LoggerMessage(EventId = 115, Level = LogLevel.Warning, Message = "Discovery of {Endpoint}: {Problem}; resolved again at the next interval")]
     public static partial void DnsProblem(ILogger logger, string endpoint, string problem);
+
+    [LoggerMessage(EventId = 116, Level = LogLevel.Information, Message = "TLS to workers: certificate files reloaded (trust {Trust}, client certificate {ClientCertificate}); new connections use them")]
+    public static partial void TlsReloaded(ILogger logger, string trust, string clientCertificate);
+
+    [LoggerMessage(EventId = 117, Level = LogLevel.Warning, Message = "TLS to workers: the changed certificate files are refused ({Problem}); the current ones stay")]
+    public static partial void TlsReloadRefused(ILogger logger, string problem);
 }

@@ -45,11 +45,20 @@ internal sealed class RemoteOptionsValidator : IValidateOptions<RemoteOptions>
                     failures.Add($"Tandem:Remote:Endpoints entry '{endpoint}' must be dns:///name:port, with a host name and a port from 1 to 65535.");
                 }
             }
-            else if (!endpoint.StartsWith("unix:/", StringComparison.Ordinal) && !endpoint.StartsWith("http://", StringComparison.Ordinal))
+            else if (endpoint.StartsWith("http://", StringComparison.Ordinal) || endpoint.StartsWith(Transport.WorkerChannels.TlsScheme, StringComparison.Ordinal))
             {
-                failures.Add($"Tandem:Remote:Endpoints entries must be unix:/path, http://host:port or dns:///name:port, got '{endpoint}'.");
+                if (!Uri.TryCreate(endpoint, UriKind.Absolute, out var uri) || uri.IsDefaultPort || uri.AbsolutePath != "/" || uri.Host.Length == 0)
+                {
+                    failures.Add($"Tandem:Remote:Endpoints entry '{endpoint}' must be {uri?.Scheme ?? "http"}://host:port, with a host and an explicit port.");
+                }
+            }
+            else if (!endpoint.StartsWith("unix:/", StringComparison.Ordinal))
+            {
+                failures.Add($"Tandem:Remote:Endpoints entries must be unix:/path, http://host:port, https://host:port or dns:///name:port, got '{endpoint}'.");
             }
         }
+
+        ValidateTls(failures, options);
 
         if (!Directory.Exists(options.SharedMemoryDirectory))
         {
@@ -74,6 +83,42 @@ internal sealed class RemoteOptionsValidator : IValidateOptions<RemoteOptions>
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    /// <summary>TLS files: a client key only with its certificate, and every file present and loadable when TLS is used.</summary>
+    private static void ValidateTls(List<string> failures, RemoteOptions options)
+    {
+        var tls = options.Tls;
+        if (tls is null)
+        {
+            failures.Add("Tandem:Remote:Tls must not be null.");
+            return;
+        }
+
+        if (string.IsNullOrEmpty(tls.ClientCertificateFile) != string.IsNullOrEmpty(tls.ClientKeyFile))
+        {
+            failures.Add("Tandem:Remote:Tls:ClientCertificateFile and ClientKeyFile go together: give both (a client certificate and its key) or neither.");
+            return;
+        }
+
+        if (tls.Enabled && !options.Endpoints.Any(e => e.StartsWith(Pool.DnsDiscovery.Scheme, StringComparison.Ordinal)))
+        {
+            failures.Add("Tandem:Remote:Tls:Enabled applies to dns:/// endpoints and none is configured; write TLS endpoints as https://host:port.");
+        }
+
+        if (!RemoteClient.NeedsTls(options))
+        {
+            return;
+        }
+
+        try
+        {
+            _ = new Transport.WorkerTls(tls, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        }
+        catch (InvalidOperationException e)
+        {
+            failures.Add(e.Message);
+        }
     }
 
     /// <summary>The worker binary: the option, else $TANDEM_WORKER_PATH, else tandem-worker next to the application.</summary>

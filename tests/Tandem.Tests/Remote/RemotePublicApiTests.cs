@@ -16,6 +16,7 @@ public sealed class RemotePublicApiTests
                 "Tandem.Remote.IWorkerPoolAdmin",
                 "Tandem.Remote.RemoteFastPath",
                 "Tandem.Remote.RemoteOptions",
+                "Tandem.Remote.RemoteTlsOptions",
                 "Tandem.Remote.RemoteTransport",
                 "Tandem.Remote.WorkerInfo",
                 "Tandem.Remote.WorkerStatus",

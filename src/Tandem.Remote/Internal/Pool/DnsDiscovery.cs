@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Grpc.Core;
 using Microsoft.Extensions.Logging;
+using Tandem.Remote.Internal.Transport;
 
 namespace Tandem.Remote.Internal.Pool;
 
@@ -37,6 +38,7 @@ internal sealed class DnsDiscovery : IAsyncDisposable
     private readonly Func<RemoteOptions> _options;
     private readonly TimeProvider _time;
     private readonly string? _token;
+    private readonly WorkerTls? _tls;
     private readonly ILogger _logger;
     private readonly Func<string, CancellationToken, Task<IPAddress[]>> _resolve;
     private readonly CancellationTokenSource _stopping = new();
@@ -46,7 +48,8 @@ internal sealed class DnsDiscovery : IAsyncDisposable
     private string? _lastProblem;
     private Task _loop = Task.CompletedTask;
 
-    public DnsDiscovery(string endpoint, WorkerPool pool, Func<RemoteOptions> options, TimeProvider time, string? token, ILogger logger, Func<string, CancellationToken, Task<IPAddress[]>>? resolve = null)
+    /// <param name="tls">TLS to every worker found, whose certificates must name the DNS name (or <see cref="RemoteTlsOptions.ServerName"/>); null: h2c.</param>
+    public DnsDiscovery(string endpoint, WorkerPool pool, Func<RemoteOptions> options, TimeProvider time, string? token, ILogger logger, Func<string, CancellationToken, Task<IPAddress[]>>? resolve = null, WorkerTls? tls = null)
     {
         if (Parse(endpoint) is not { } parsed)
         {
@@ -54,7 +57,7 @@ internal sealed class DnsDiscovery : IAsyncDisposable
         }
 
         (_endpoint, _host, _port) = (endpoint, parsed.Host, parsed.Port);
-        (_pool, _options, _time, _token, _logger) = (pool, options, time, token, logger);
+        (_pool, _options, _time, _token, _logger, _tls) = (pool, options, time, token, logger, tls);
         _resolve = resolve ?? ((host, ct) => Dns.GetHostAddressesAsync(host, ct));
     }
 
@@ -182,8 +185,9 @@ internal sealed class DnsDiscovery : IAsyncDisposable
 
     private async Task JoinAsync(IPAddress address)
     {
-        var target = address.AddressFamily == AddressFamily.InterNetworkV6 ? $"http://[{address}]:{_port}" : $"http://{address}:{_port}";
-        var connection = new WorkerConnection($"{_host}/{address}", target, null, _time, _options, _token, _logger);
+        var scheme = _tls is null ? "http://" : WorkerChannels.TlsScheme;
+        var target = address.AddressFamily == AddressFamily.InterNetworkV6 ? $"{scheme}[{address}]:{_port}" : $"{scheme}{address}:{_port}";
+        var connection = new WorkerConnection($"{_host}/{address}", target, null, _time, _options, _token, _logger, _tls, _host);
         try
         {
             await connection.WaitServingAsync(_options().StartTimeout, _stopping.Token).ConfigureAwait(false);

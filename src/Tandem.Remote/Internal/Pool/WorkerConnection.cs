@@ -42,14 +42,14 @@ internal sealed class WorkerConnection : IDisposable
     private readonly FastPathLink? _fastPath;
     private long _fastCalls;
 
-    public WorkerConnection(string name, string address, WorkerProcess? process, TimeProvider time, Func<RemoteOptions> options, string? token = null, ILogger? logger = null)
+    public WorkerConnection(string name, string address, WorkerProcess? process, TimeProvider time, Func<RemoteOptions> options, string? token = null, ILogger? logger = null, WorkerTls? tls = null, string? serverName = null)
     {
         Name = name;
         Address = address;
         Process = process;
         _time = time;
         _options = options;
-        _channel = WorkerChannels.Create(address, token);
+        _channel = WorkerChannels.Create(address, token, tls, serverName);
         Client = new Accelerator.AcceleratorClient(_channel);
         Health = new Health.HealthClient(_channel);
         if (options().FastPath == RemoteFastPath.Auto && address.StartsWith(WorkerChannels.UnixScheme, StringComparison.Ordinal))
@@ -174,10 +174,30 @@ internal sealed class WorkerConnection : IDisposable
     public WorkerInfo Info => new(Name, Address, Status, InFlight, Interlocked.Read(ref _completed), Interlocked.Read(ref _failed), Version, InstanceId, Process?.Id);
 
     /// <summary>Polls readiness until SERVING (bounded), then reads the worker's identity and starts watching its health.</summary>
+    /// <summary>The innermost message of a failed call: a connect failure's reason rather than grpc's wrapper.</summary>
+    private static string Detail(RpcException e)
+    {
+        var message = e.Status.Detail;
+        for (var inner = e.Status.DebugException; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is IOException { Message: var m } && m.StartsWith("TLS ", StringComparison.Ordinal))
+            {
+                return m;
+            }
+        }
+
+        return message;
+    }
+
     public async Task WaitServingAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stop.Token);
         deadline.CancelAfter(timeout);
+        // The last refusal, named in the timeout (a TLS handshake's reason, a refused token).
+        RpcException? last = null;
+        TimeoutException NotServing() => new(
+            last is null ? $"worker {Name} did not report SERVING within {timeout}" : $"worker {Name} did not report SERVING within {timeout}; last: {Detail(last)}",
+            last);
         while (true)
         {
             if (Process is { HasExited: true })
@@ -193,13 +213,14 @@ internal sealed class WorkerConnection : IDisposable
                     break;
                 }
             }
-            catch (RpcException) when (!deadline.IsCancellationRequested)
+            catch (RpcException e) when (!deadline.IsCancellationRequested)
             {
                 // Not listening yet: retry below.
+                last = e;
             }
             catch (RpcException) when (!cancellationToken.IsCancellationRequested)
             {
-                throw new TimeoutException($"worker {Name} did not report SERVING within {timeout}");
+                throw NotServing();
             }
 
             try
@@ -208,7 +229,7 @@ internal sealed class WorkerConnection : IDisposable
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
-                throw new TimeoutException($"worker {Name} did not report SERVING within {timeout}");
+                throw NotServing();
             }
         }
 

@@ -28,6 +28,8 @@ internal sealed class WorkerPool : IAsyncDisposable
     private readonly ConcurrentDictionary<Task, byte> _unregisters = new();
     // Why the last worker that failed to join refused this client (its token), until one joins.
     private volatile string? _unauthenticated;
+    // The last refused TLS handshake, named in UNAVAILABLE until a worker joins.
+    private volatile string? _tlsRefused;
 
     /// <param name="contracts">The kernels the host expects the workers to serve, checked by hash (null: the reference kernels).</param>
     private readonly IReadOnlyList<KernelDescriptor> _contracts;
@@ -134,17 +136,29 @@ internal sealed class WorkerPool : IAsyncDisposable
         worker.Restarted = ReplayAsync;
         worker.Joined = true;
         _unauthenticated = null;
+        _tlsRefused = null;
         RemoteLog.WorkerJoined(_logger, worker.Name, worker.Address, worker.Version, worker.InstanceId, _states.Count);
     }
 
-    /// <summary>Remembers a worker that refused this client's token, so calls say so instead of UNAVAILABLE.</summary>
+    /// <summary>
+    /// Remembers a worker that refused this client's token, so calls say so
+    /// instead of UNAVAILABLE, and a TLS handshake that failed, so UNAVAILABLE
+    /// says why (an untrusted or expired certificate, a plaintext worker).
+    /// </summary>
     public void JoinFailed(WorkerConnection worker, Exception? failure)
     {
-        for (var e = failure; e is not null; e = e.InnerException)
+        // A TimeoutException from WaitServingAsync carries the last refusal as its inner exception.
+        for (var e = failure; e is not null; e = e is RpcException rpc ? rpc.Status.DebugException ?? rpc.InnerException : e.InnerException)
         {
             if (e is RpcException { StatusCode: StatusCode.Unauthenticated } refused)
             {
                 _unauthenticated = $"worker {worker.Name} refused this client: {refused.Status.Detail}";
+                return;
+            }
+
+            if (e is IOException { Message: var message } && message.StartsWith("TLS ", StringComparison.Ordinal))
+            {
+                _tlsRefused = message;
                 return;
             }
         }
@@ -158,7 +172,7 @@ internal sealed class WorkerPool : IAsyncDisposable
     public TandemException NoWorkerServing(string? kernel, string message) =>
         _unauthenticated is { } why
             ? new TandemException(TandemStatusCode.Unauthenticated, why, kernel, BackendKind.Remote)
-            : RemoteErrors.Unavailable(kernel, message);
+            : RemoteErrors.Unavailable(kernel, _tlsRefused is { } tls ? $"{message}; {tls}" : message);
 
     /// <summary>Creates on <paramref name="worker"/> every live state it does not hold.</summary>
     public async Task ReplayAsync(WorkerConnection worker, CancellationToken cancellationToken)

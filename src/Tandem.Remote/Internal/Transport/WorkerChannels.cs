@@ -5,14 +5,20 @@ namespace Tandem.Remote.Internal.Transport;
 
 /// <summary>
 /// gRPC channels to a worker: h2c (HTTP/2 with prior knowledge) over a Unix
-/// domain socket, or over TCP.
+/// domain socket or over TCP, or HTTP/2 over TLS (<c>https://</c>, the
+/// handshake done by <see cref="WorkerTls"/> in the connect callback).
 /// </summary>
 internal static class WorkerChannels
 {
     public const string UnixScheme = "unix:";
+    public const string TlsScheme = "https://";
 
-    /// <summary>A channel to <paramref name="address"/>; with a <paramref name="token"/>, every call carries it.</summary>
-    public static GrpcChannel Create(string address, string? token = null)
+    /// <summary>
+    /// A channel to <paramref name="address"/>; with a <paramref name="token"/>,
+    /// every call carries it. An <c>https://</c> address needs <paramref name="tls"/>;
+    /// the worker's certificate must name <paramref name="serverName"/> (null: the address's host).
+    /// </summary>
+    public static GrpcChannel Create(string address, string? token = null, WorkerTls? tls = null, string? serverName = null)
     {
         var unix = address.StartsWith(UnixScheme, StringComparison.Ordinal);
         var handler = new SocketsHttpHandler
@@ -34,6 +40,13 @@ internal static class WorkerChannels
             handler.ConnectCallback = (_, cancellationToken) => ConnectUnixAsync(path, cancellationToken);
             // The authority is never resolved: ConnectCallback opens the socket.
             target = "http://localhost";
+        }
+        else if (address.StartsWith(TlsScheme, StringComparison.Ordinal))
+        {
+            ArgumentNullException.ThrowIfNull(tls);
+            target = "http://" + address[TlsScheme.Length..];
+            var name = tls.ServerName(serverName ?? new Uri(address).IdnHost);
+            handler.ConnectCallback = (context, cancellationToken) => tls.ConnectAsync(context.DnsEndPoint, name, cancellationToken);
         }
 
         return GrpcChannel.ForAddress(target, new GrpcChannelOptions

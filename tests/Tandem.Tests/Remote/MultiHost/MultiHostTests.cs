@@ -23,8 +23,8 @@ namespace Tandem.Tests.Remote.MultiHost;
 public sealed class MultiHostTests
 {
     private const int Dim = 16;
-    private const int Port = 50051;
-    private const string Token = "multi-host-test-token-0123456789abcdef";
+    internal const int Port = 50051;
+    internal const string Token = "multi-host-test-token-0123456789abcdef";
     private static readonly float[] Vectors = TestData.Integers(3000, Dim, seed: 21);
 
     [Fact]
@@ -151,7 +151,7 @@ public sealed class MultiHostTests
         Assert.DoesNotContain(host.Admin.Workers, w => w.Status == WorkerStatus.Serving);
     }
 
-    private static RemoteTestHost Client(Action<RemoteOptions> endpoints, IWorkerAddressResolver? resolver = null) => new(
+    internal static RemoteTestHost Client(Action<RemoteOptions> endpoints, IWorkerAddressResolver? resolver = null) => new(
         o =>
         {
             o.WorkerToken = Token;
@@ -172,9 +172,10 @@ public sealed class MultiHostTests
             }
         });
 
-    private static async Task StartWorkerAsync(NetworkHosts hosts, int index, string tokenFile)
+    /// <summary>Starts a worker on host <paramref name="index"/> (its address, <see cref="Port"/>) and waits until it listens.</summary>
+    internal static async Task StartWorkerAsync(NetworkHosts hosts, int index, string tokenFile, params string[] extra)
     {
-        var worker = hosts.Start(index, WorkerBinary.Path, ["--listen", $"{hosts.Address(index)}:{Port}", "--token-file", tokenFile, "--log-level", "error", "--grace", "1"]);
+        var worker = hosts.Start(index, WorkerBinary.Path, ["--listen", $"{hosts.Address(index)}:{Port}", "--token-file", tokenFile, "--log-level", "error", "--grace", "1", .. extra]);
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         var line = await worker.StandardOutput.ReadLineAsync(timeout.Token);
         Assert.Contains("listening", line ?? "(the worker exited)");
@@ -182,7 +183,7 @@ public sealed class MultiHostTests
 
     /// <summary>The shared token in a file only its owner reads, as the worker requires.</summary>
     [System.Runtime.Versioning.SupportedOSPlatform("linux")]
-    private sealed class TokenFile : IDisposable
+    internal sealed class TokenFile : IDisposable
     {
         public TokenFile()
         {
