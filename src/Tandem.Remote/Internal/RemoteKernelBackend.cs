@@ -33,11 +33,14 @@ internal sealed class RemoteKernelBackend(RemoteClient client, Func<TandemOption
         ThrowIfRefused(call.Kernel);
         var options = Pool.Options();
         var stateId = StateId(call);
-        var region = Lease(call, options.SharedMemoryThresholdBytes);
+        // Built per worker: large tensors in shared memory for a worker that
+        // reads this client's regions, inline for one on another host.
+        MappedRegion? region = null;
+        InvokeRequest? request = null;
+        var builtShared = false;
         var succeeded = false;
         try
         {
-            var request = BuildRequest(call, stateId, region, options.SharedMemoryThresholdBytes);
             var attempts = call.Descriptor.Flags.Idempotent ? 1 + options.RetriesOnOtherWorkers : 1;
             List<WorkerConnection>? tried = null;
             InvokeReply reply;
@@ -45,6 +48,20 @@ internal sealed class RemoteKernelBackend(RemoteClient client, Func<TandemOption
             {
                 var worker = Pool.Pick(stateId, tried)
                     ?? throw Pool.NoWorkerServing(call.Kernel, tried is null ? "no remote worker is serving" : "no other remote worker is serving");
+                if (request is null || builtShared != worker.SharesMemory)
+                {
+                    if (region is not null)
+                    {
+                        // Built for another worker and never sent.
+                        Pool.SharedMemory.Return(region);
+                    }
+
+                    var threshold = worker.SharesMemory ? options.SharedMemoryThresholdBytes : int.MaxValue;
+                    region = Lease(call, threshold);
+                    request = BuildRequest(call, stateId, region, threshold);
+                    builtShared = worker.SharesMemory;
+                }
+
                 try
                 {
                     if (region is not null)
@@ -72,8 +89,7 @@ internal sealed class RemoteKernelBackend(RemoteClient client, Func<TandemOption
                         // (a stopped process resumes): the next attempt gets a fresh region.
                         Discard(region);
                         region = null;
-                        region = Lease(call, options.SharedMemoryThresholdBytes);
-                        request = BuildRequest(call, stateId, region, options.SharedMemoryThresholdBytes);
+                        request = null;
                     }
                 }
                 catch

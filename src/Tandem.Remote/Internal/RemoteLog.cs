@@ -55,4 +55,7 @@ internal static partial class RemoteLog
 
     [LoggerMessage(EventId = 117, Level = LogLevel.Warning, Message = "TLS to workers: the changed certificate files are refused ({Problem}); the current ones stay")]
     public static partial void TlsReloadRefused(ILogger logger, string problem);
+
+    [LoggerMessage(EventId = 118, Level = LogLevel.Information, Message = "Worker {Name} does not read this client's shared memory in {Directory} ({Reason}): its tensors travel inline")]
+    public static partial void NoSharedMemory(ILogger logger, string name, string directory, string reason);
 }

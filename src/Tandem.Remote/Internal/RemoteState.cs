@@ -89,6 +89,44 @@ internal sealed unsafe class RemoteState : IKernelState, IFallbackState
 
     public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
 
+    /// <summary>
+    /// <see cref="Request"/> with the region's tensors copied into the
+    /// message, for a worker that does not read this client's shared memory
+    /// (another host). Refused with RESOURCE_EXHAUSTED when the message
+    /// would exceed the worker's limit: such a state reaches other hosts
+    /// from the state repository.
+    /// </summary>
+    public CreateStateRequest InlineRequest(long maxMessageBytes, string worker)
+    {
+        if (Region is not { } region)
+        {
+            return Request;
+        }
+
+        // Tensor bytes plus a little framing per tensor.
+        var bytes = _layout.Sum(t => t.Length + 64) + 256;
+        if (bytes > maxMessageBytes)
+        {
+            throw new Grpc.Core.RpcException(new Grpc.Core.Status(Grpc.Core.StatusCode.ResourceExhausted,
+                $"state {Id} ({SizeBytes:N0} bytes) cannot reach worker {worker}: it does not read this client's shared memory and the state exceeds one message ({maxMessageBytes:N0} bytes, the worker's --max-message-bytes); store it in the state repository (Tandem:StateRepository) so the worker loads it itself"));
+        }
+
+        var request = new CreateStateRequest { StateId = Id, Kind = Kind };
+        foreach (var tensor in _layout)
+        {
+            var message = new Tensor { Dtype = (DType)tensor.DType };
+            message.Shape.Add(tensor.Shape);
+            if (tensor.DType != 0)
+            {
+                message.InlineData = ByteString.CopyFrom(region.Slice(tensor.Offset, tensor.Length));
+            }
+
+            request.Tensors.Add(message);
+        }
+
+        return request;
+    }
+
     /// <summary>Copies the call's tensors into a region (at or above <paramref name="threshold"/> bytes in all) or managed memory.</summary>
     public static RemoteState Copy(WorkerPool pool, string kind, KernelCall tensors, int threshold)
     {

@@ -162,6 +162,9 @@ internal sealed class WorkerConnection : IDisposable
     /// <summary>Shared-memory regions registered with this worker, by name.</summary>
     public ConcurrentDictionary<string, Task> Regions { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>Whether the worker reads this client's shared-memory regions (probed when it joins); when not, tensors travel inline.</summary>
+    public bool SharesMemory { get; set; }
+
     public bool Routable => Joined && !Retiring && !Ejected && _health == HealthCheckResponse.Types.ServingStatus.Serving;
 
     public WorkerStatus Status =>

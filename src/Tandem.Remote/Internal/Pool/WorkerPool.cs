@@ -121,6 +121,8 @@ internal sealed class WorkerPool : IAsyncDisposable
     /// <summary>Adds a serving worker: replays every live state into it, then puts it in routing.</summary>
     public async Task JoinAsync(WorkerConnection worker, CancellationToken cancellationToken)
     {
+        // Before the worker is routable: every call to it is built for what it can read.
+        await ProbeSharedMemoryAsync(worker, cancellationToken).ConfigureAwait(false);
         worker.Changed = NotifyChanged;
         lock (_lock)
         {
@@ -138,6 +140,37 @@ internal sealed class WorkerPool : IAsyncDisposable
         _unauthenticated = null;
         _tlsRefused = null;
         RemoteLog.WorkerJoined(_logger, worker.Name, worker.Address, worker.Version, worker.InstanceId, _states.Count);
+    }
+
+    /// <summary>A worker's --max-message-bytes when the options do not say (the worker's default, 64 MiB).</summary>
+    private const long DefaultWorkerMaxMessageBytes = 64L << 20;
+
+    /// <summary>
+    /// Whether <paramref name="worker"/> reads this client's shared memory:
+    /// detected, not configured, by registering one of this client's regions
+    /// with it. A worker on another host (or in a container with its own
+    /// /dev/shm, or as another user, or with another --shm-dir) cannot open
+    /// the file and refuses it; its calls and states then carry their
+    /// tensors inline. A transport failure fails the join (it is retried).
+    /// </summary>
+    private async Task ProbeSharedMemoryAsync(WorkerConnection worker, CancellationToken cancellationToken)
+    {
+        // A one-byte file of its own, deleted (and unregistered) right after.
+        var probe = SharedMemory.CreateDedicated(1);
+        try
+        {
+            await RegisterAsync(worker, probe, cancellationToken).ConfigureAwait(false);
+            worker.SharesMemory = true;
+        }
+        catch (RpcException e) when (e.StatusCode is StatusCode.NotFound or StatusCode.PermissionDenied or StatusCode.InvalidArgument or StatusCode.FailedPrecondition)
+        {
+            worker.SharesMemory = false;
+            RemoteLog.NoSharedMemory(_logger, worker.Name, SharedMemory.Directory, e.Status.Detail);
+        }
+        finally
+        {
+            SharedMemory.Discard(probe);
+        }
     }
 
     /// <summary>
@@ -324,16 +357,25 @@ internal sealed class WorkerPool : IAsyncDisposable
 
     private async Task CreateStateOnAsync(WorkerConnection worker, RemoteState state, CancellationToken cancellationToken)
     {
+        var request = state.Request;
         if (state.Region is { } region)
         {
-            await EnsureRegisteredAsync(worker, region, cancellationToken).ConfigureAwait(false);
+            if (worker.SharesMemory)
+            {
+                await EnsureRegisteredAsync(worker, region, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                // A worker that cannot read the region gets the tensors in the message.
+                request = state.InlineRequest(Options().WorkerMaxMessageBytes ?? DefaultWorkerMaxMessageBytes, worker.Name);
+            }
         }
 
         try
         {
             // Bounded, so a stopped worker cannot hold up creating a collection;
             // it gets the state when it is re-admitted.
-            await worker.Client.CreateStateAsync(state.Request, deadline: DateTime.UtcNow.AddSeconds(30), cancellationToken: cancellationToken).ConfigureAwait(false);
+            await worker.Client.CreateStateAsync(request, deadline: DateTime.UtcNow.AddSeconds(30), cancellationToken: cancellationToken).ConfigureAwait(false);
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.AlreadyExists)
         {

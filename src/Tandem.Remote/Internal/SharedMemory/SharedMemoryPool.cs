@@ -16,6 +16,9 @@ internal sealed class SharedMemoryPool(string directory, string prefix, int pool
     private long _rentals;
     private volatile bool _disposed;
 
+    /// <summary>Where the region files are.</summary>
+    public string Directory => directory;
+
     /// <summary>Start of every file name this client creates.</summary>
     public string Prefix { get; } = prefix;
 
