@@ -6,7 +6,9 @@ namespace Tandem.Tests.Shared;
 /// "Hosts" on one machine: network namespaces, each joined to the test's own
 /// namespace by a veth pair on its own /30 (10.X.i.1 here, 10.X.i.2 there),
 /// so a worker inside one is reached only over its link — which the test can
-/// take down and bring up. Needs root (as CI runs). Linked into the tests and
+/// take down and bring up. Hosts reach each other through the test's namespace
+/// (a route to the subnet, forwarding on these links only).
+/// Needs root (as CI runs). Linked into the tests and
 /// the benchmarks (the cross-host round trip). Disposing kills every
 /// process started in them and deletes the namespaces (and so the links).
 /// </summary>
@@ -33,6 +35,8 @@ internal sealed class NetworkHosts : IAsyncDisposable
     }
 
     /// <summary>The address of host <paramref name="index"/> (from 1), as the test's namespace reaches it.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Process, System.Collections.Concurrent.ConcurrentQueue<string>> _errors = new();
+
     public string Address(int index) => $"10.{_subnet}.{index}.2";
 
     public string Namespace(int index) => $"{_prefix}h{index}";
@@ -53,6 +57,12 @@ internal sealed class NetworkHosts : IAsyncDisposable
         await IpAsync("netns", "exec", ns, "ip", "addr", "add", $"{Address(index)}/30", "dev", there);
         await IpAsync("netns", "exec", ns, "ip", "link", "set", there, "up");
         await IpAsync("netns", "exec", ns, "ip", "link", "set", "lo", "up");
+        // Hosts reach each other through this namespace: a route to the
+        // test's /16 via this end, and forwarding on this link only (the
+        // per-interface switch, not the machine's net.ipv4.ip_forward; it
+        // goes with the link).
+        await IpAsync("netns", "exec", ns, "ip", "route", "add", $"10.{_subnet}.0.0/16", "via", $"10.{_subnet}.{index}.1");
+        await File.WriteAllTextAsync($"/proc/sys/net/ipv4/conf/{here}/forwarding", "1");
     }
 
     /// <summary>Takes host <paramref name="index"/>'s link down (a partition: packets are dropped, connections stall) or up again.</summary>
@@ -74,10 +84,22 @@ internal sealed class NetworkHosts : IAsyncDisposable
 
         var process = Process.Start(info)!;
         _processes.Add(process);
-        process.ErrorDataReceived += (_, _) => { };
+        var errors = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        _errors[process] = errors;
+        process.ErrorDataReceived += (_, line) =>
+        {
+            if (line.Data is { } text && errors.Count < 200)
+            {
+                errors.Enqueue(text);
+            }
+        };
         process.BeginErrorReadLine();
         return process;
     }
+
+    /// <summary>What <paramref name="process"/> wrote on stderr so far (its first 200 lines), for failure messages.</summary>
+    public string Errors(Process process) =>
+        _errors.TryGetValue(process, out var lines) ? string.Join('\n', lines) : "";
 
     public async ValueTask DisposeAsync()
     {
