@@ -54,34 +54,12 @@ public sealed class MultiHostTests
         // Load from 16 callers, until 3 s after the link went down (bounded:
         // at most 4,000 calls); every answer is checked.
         using var stop = new CancellationTokenSource();
-        var issued = 0;
-        var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
-        var load = Enumerable.Range(0, 16).Select(caller => Task.Run(async () =>
-        {
-            while (!stop.IsCancellationRequested && Interlocked.Increment(ref issued) <= 4000)
-            {
-                var i = Random.Shared.Next(queries.Length);
-                try
-                {
-                    var result = await host.Search.TopKAsync("c", queries[i], 5);
-                    if (!result.Ids.SequenceEqual(expected[i].Ids))
-                    {
-                        failures.Enqueue($"query {i}: wrong answer");
-                    }
-                }
-                catch (TandemException e)
-                {
-                    failures.Enqueue($"query {i}: {e.Code} {e.Message}");
-                }
-            }
-        })).ToArray();
+        var load = new SearchLoad(host, "c", queries, expected, k: 5, callers: 16, maxCalls: 4000, stop.Token);
         await host.Eventually(() => victim.InFlight > 0, "host 1 has calls in flight");
         await hosts.SetLinkAsync(1, up: false);
         await Task.Delay(TimeSpan.FromSeconds(3));
         await stop.CancelAsync();
-        await Task.WhenAll(load);
-
-        Assert.Empty(failures);
+        Assert.Empty(await load.Failures);
         Assert.True(victim.Info.Failed > 0, $"no call was caught by the partition ({victim.Info})");
         await host.Eventually(() => host.Admin.Workers.Single(w => w.Name == victim.Name).Status is WorkerStatus.Ejected or WorkerStatus.NotServing, $"host 1 leaves routing ({victim.Info})");
 
@@ -171,6 +149,46 @@ public sealed class MultiHostTests
                 s.AddSingleton(resolver);
             }
         });
+
+    /// <summary>
+    /// Top-k calls from <paramref name="callers"/> callers until stopped (at
+    /// most <paramref name="maxCalls"/>), every answer checked against
+    /// <paramref name="expected"/>; <see cref="Failures"/> completes with what went wrong.
+    /// </summary>
+    internal sealed class SearchLoad
+    {
+        private int _issued;
+
+        public SearchLoad(RemoteTestHost host, string collection, float[][] queries, Tandem.Similarity.TopKResult[] expected, int k, int callers, int maxCalls, CancellationToken stop)
+        {
+            var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
+            var tasks = Enumerable.Range(0, callers).Select(_ => Task.Run(async () =>
+            {
+                while (!stop.IsCancellationRequested && Interlocked.Increment(ref _issued) <= maxCalls)
+                {
+                    var i = Random.Shared.Next(queries.Length);
+                    try
+                    {
+                        var result = await host.Search.TopKAsync(collection, queries[i], k);
+                        if (!result.Ids.SequenceEqual(expected[i].Ids))
+                        {
+                            failures.Enqueue($"query {i}: wrong answer");
+                        }
+                    }
+                    catch (TandemException e)
+                    {
+                        failures.Enqueue($"query {i}: {e.Code} {e.Message}");
+                    }
+                }
+            })).ToArray();
+            Failures = Task.WhenAll(tasks).ContinueWith(_ => (IReadOnlyCollection<string>)[.. failures], TaskScheduler.Default);
+        }
+
+        /// <summary>Calls issued so far.</summary>
+        public int Issued => Volatile.Read(ref _issued);
+
+        public Task<IReadOnlyCollection<string>> Failures { get; }
+    }
 
     /// <summary>Starts a worker on host <paramref name="index"/> (its address, <see cref="Port"/>) and waits until it listens.</summary>
     internal static async Task StartWorkerAsync(NetworkHosts hosts, int index, string tokenFile, params string[] extra)

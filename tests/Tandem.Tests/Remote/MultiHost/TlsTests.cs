@@ -44,14 +44,7 @@ public sealed class TlsTests
 
         var identity = certs.Leaf("ca", "client", ["client"], client: true);
         var answers = new InjectedDnsAnswers(Name, IPAddress.Parse(hosts.Address(1)), IPAddress.Parse(hosts.Address(2)));
-        await using var host = Client(o =>
-        {
-            o.Endpoints.Add($"dns:///{Name}:{Port}");
-            o.Tls.Enabled = true;
-            o.Tls.CaCertificateFile = ca;
-            o.Tls.ClientCertificateFile = identity.Cert;
-            o.Tls.ClientKeyFile = identity.Key;
-        }, answers);
+        await using var host = MutualTlsClient(ca, identity, answers);
         await host.StartAsync();
         await host.Eventually(() => host.Admin.Workers.Count(w => w.Status == WorkerStatus.Serving) == 2, "both TLS workers serve");
         Assert.All(host.Admin.Workers, w => Assert.StartsWith("https://", w.Address, StringComparison.Ordinal));
@@ -62,27 +55,7 @@ public sealed class TlsTests
         // Load from 8 callers (at most 3,000 calls) while both workers' and
         // the client's certificates are replaced by new ones from the same CA.
         using var stop = new CancellationTokenSource();
-        var issued = 0;
-        var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
-        var load = Enumerable.Range(0, 8).Select(_ => Task.Run(async () =>
-        {
-            while (!stop.IsCancellationRequested && Interlocked.Increment(ref issued) <= 3000)
-            {
-                var i = Random.Shared.Next(queries.Length);
-                try
-                {
-                    var result = await host.Search.TopKAsync("c", queries[i], 4);
-                    if (!result.Ids.SequenceEqual(expected[i].Ids))
-                    {
-                        failures.Enqueue($"query {i}: wrong answer");
-                    }
-                }
-                catch (TandemException e)
-                {
-                    failures.Enqueue($"query {i}: {e.Code} {e.Message}");
-                }
-            }
-        })).ToArray();
+        var load = new SearchLoad(host, "c", queries, expected, k: 4, callers: 8, maxCalls: 3000, stop.Token);
         var rotated = new List<string>();
         for (var i = 1; i <= 2; i++)
         {
@@ -99,22 +72,24 @@ public sealed class TlsTests
         }
 
         // A second client connects only after the rotation, with the new files.
-        await using var later = Client(o =>
-        {
-            o.Endpoints.Add($"dns:///{Name}:{Port}");
-            o.Tls.Enabled = true;
-            o.Tls.CaCertificateFile = ca;
-            o.Tls.ClientCertificateFile = identity.Cert;
-            o.Tls.ClientKeyFile = identity.Key;
-        }, answers);
+        await using var later = MutualTlsClient(ca, identity, answers);
         await later.StartAsync();
         await later.Eventually(() => later.Admin.Workers.Count(w => w.Status == WorkerStatus.Serving) == 2, "a client after the rotation reaches both");
         await stop.CancelAsync();
-        await Task.WhenAll(load);
-        Assert.Empty(failures);
-        Assert.True(issued > 8, "the load ran");
+        Assert.Empty(await load.Failures);
+        Assert.True(load.Issued > 8, "the load ran");
         Assert.Equal(expected[0].Ids, (await host.Search.TopKAsync("c", queries[0], 4)).Ids);
     }
+
+    /// <summary>A client of the workers <see cref="Name"/> resolves to, over TLS trusting <paramref name="ca"/>, showing <paramref name="identity"/>.</summary>
+    private static RemoteTestHost MutualTlsClient(string ca, (string Cert, string Key) identity, InjectedDnsAnswers answers) => Client(o =>
+    {
+        o.Endpoints.Add($"dns:///{Name}:{Port}");
+        o.Tls.Enabled = true;
+        o.Tls.CaCertificateFile = ca;
+        o.Tls.ClientCertificateFile = identity.Cert;
+        o.Tls.ClientKeyFile = identity.Key;
+    }, answers);
 
     [Fact]
     public async Task AWorkerCertificateThatIsUntrustedExpiredOrForAnotherName_IsRefusedWithTheReason()
