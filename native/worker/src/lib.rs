@@ -230,8 +230,10 @@ pub async fn start(config: Config) -> std::io::Result<Worker> {
 }
 
 /// Takes changed certificate files even while no connection arrives (the
-/// accept path checks before each handshake too), and keeps the expiry
-/// gauge current.
+/// accept path checks before each handshake too), keeps the expiry gauge
+/// current, and warns (once per certificate and state) when the served
+/// certificate is within a week of its end of validity or past it: a
+/// certificate in service is not refused as it expires, clients refuse it.
 async fn watch_certificates(
     tls: Arc<tls::Tls>,
     expiry: prometheus::IntGauge,
@@ -239,6 +241,7 @@ async fn watch_certificates(
 ) {
     let mut tick = tokio::time::interval(tls::RELOAD_CHECK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut warned: Option<(i64, &str)> = None;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -253,6 +256,14 @@ async fn watch_certificates(
         .await
         {
             expiry.set(not_after);
+            let state = tls::expiry_state(tls::unix_now(), not_after);
+            if let Some(state) = state.filter(|s| warned != Some((not_after, *s))) {
+                log::warn(
+                    &format!("tls certificate {state}; rotate it"),
+                    json!({ "not_after": not_after, "seconds_left": not_after - tls::unix_now() }),
+                );
+                warned = Some((not_after, state));
+            }
         }
     }
 }

@@ -34,6 +34,26 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The first byte of every TLS record carrying a handshake message.
 pub const HANDSHAKE_RECORD: u8 = 0x16;
 
+/// How long before its end of validity the served certificate is warned about.
+pub const EXPIRY_WARNING: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// What to say about a certificate valid until `not_after` at `now` (Unix
+/// seconds): nothing, "expires soon" within [`EXPIRY_WARNING`], "expired".
+pub fn expiry_state(now: i64, not_after: i64) -> Option<&'static str> {
+    if now > not_after {
+        Some("expired")
+    } else if not_after - now <= EXPIRY_WARNING.as_secs() as i64 {
+        Some("expires soon")
+    } else {
+        None
+    }
+}
+
+/// Now as Unix seconds.
+pub fn unix_now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
 /// Where the certificate material is read from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TlsFiles {
@@ -205,7 +225,7 @@ fn load(files: &TlsFiles) -> Result<Loaded, String> {
     })?;
     let (not_before, not_after) = validity(leaf)
         .ok_or_else(|| format!("--tls-cert {}: the certificate's validity could not be read", files.cert.display()))?;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let now = unix_now();
     if now > not_after {
         return Err(format!(
             "--tls-cert {}: the certificate expired {} s ago (not after {not_after}, Unix time)",
@@ -356,6 +376,15 @@ mod tests {
         assert_eq!(der_time(0x17, b"701301000000Z"), None);
         assert_eq!(der_time(0x17, b"7001010000000"), None);
         assert_eq!(der_time(0x05, b""), None);
+    }
+
+    #[test]
+    fn warns_within_a_week_of_expiry_and_after_it() {
+        let week = EXPIRY_WARNING.as_secs() as i64;
+        assert_eq!(expiry_state(0, week + 1), None);
+        assert_eq!(expiry_state(0, week), Some("expires soon"));
+        assert_eq!(expiry_state(10, 10), Some("expires soon"));
+        assert_eq!(expiry_state(11, 10), Some("expired"));
     }
 
     #[test]
