@@ -66,10 +66,17 @@ public sealed class MultiHostServerTests : IDisposable
                 servers.Add(hosts.Start(index, "dotnet", [Path.Combine(AppContext.BaseDirectory, "Tandem.Server.dll"), "--urls", $"http://{hosts.Address(index)}:{HttpPort}", "--state-repository", _repository.Root], environment));
             }
 
-            // The servers log on stdout: read it, so a full pipe never blocks them, and keep the tail for failures.
+            // The servers log on stdout: read it, so a full pipe never blocks
+            // them, keep the tail for failures, and take the worker's join
+            // (event 101, "joined routing") after the host's "Application
+            // started" (Kestrel listening) as the signal that one is ready.
             var logs = new System.Collections.Concurrent.ConcurrentQueue<string>();
+            var joined = new List<Task>();
             foreach (var server in servers)
             {
+                var join = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                joined.Add(join.Task);
+                var (started, routed) = (false, false);
                 server.OutputDataReceived += (_, line) =>
                 {
                     if (line.Data is { } text)
@@ -78,21 +85,26 @@ public sealed class MultiHostServerTests : IDisposable
                         while (logs.Count > 40 && logs.TryDequeue(out string? _))
                         {
                         }
+
+                        started |= text.Contains("Application started", StringComparison.Ordinal);
+                        routed |= text.Contains("joined routing", StringComparison.Ordinal);
+                        if (started && routed)
+                        {
+                            join.TrySetResult();
+                        }
                     }
                 };
+                server.Exited += (_, _) => join.TrySetException(new InvalidOperationException("the server exited"));
+                server.EnableRaisingEvents = true;
                 server.BeginOutputReadLine();
             }
 
             using var a = new HttpClient { BaseAddress = new Uri($"http://{hosts.Address(1)}:{HttpPort}"), Timeout = TimeSpan.FromSeconds(30) };
             using var b = new HttpClient { BaseAddress = new Uri($"http://{hosts.Address(2)}:{HttpPort}"), Timeout = TimeSpan.FromSeconds(30) };
-            foreach (var (client, server) in new[] { a, b }.Zip(servers))
+            foreach (var (client, (server, join)) in new[] { a, b }.Zip(servers.Zip(joined)))
             {
-                var watch = System.Diagnostics.Stopwatch.StartNew();
-                while (!await ReadyAsync(client))
-                {
-                    Assert.True(!server.HasExited && watch.Elapsed < TimeSpan.FromSeconds(90), $"the server at {client.BaseAddress} did not become ready: {hosts.Errors(server)}\n{string.Join('\n', logs)}");
-                    await Task.Delay(200);
-                }
+                var signalled = await Task.WhenAny(join, Task.Delay(TimeSpan.FromSeconds(90))) == join && join.IsCompletedSuccessfully;
+                Assert.True(signalled && await ReadyAsync(client), $"the server at {client.BaseAddress} did not become ready: {hosts.Errors(server)}\n{string.Join('\n', logs)}");
             }
 
             // One name from both at once: one wins, the other is told it exists.
