@@ -369,10 +369,10 @@ async fn accept_loop(listener: Listener, app: Arc<App>, limit: Arc<connections::
             },
             Ok(Connection::Tcp(stream, peer)) => match (limit.admit(), &listener) {
                 (Some(permit), Listener::Tcp(_, Some(tls))) => {
-                    let acceptor = tls.acceptor();
-                    let (app, open) = (Arc::clone(&app), (open_tx.clone(), permit));
+                    // In the connection's task: a reload of changed files never holds up accepting.
+                    let (app, open, tls) = (Arc::clone(&app), (open_tx.clone(), permit), Arc::clone(tls));
                     tokio::spawn(async move {
-                        if let Some(stream) = handshake(&app, acceptor, stream, peer).await {
+                        if let Some(stream) = handshake(&app, tls.acceptor(), stream, peer).await {
                             serve_connection(stream, app, open, route).await;
                         }
                     });

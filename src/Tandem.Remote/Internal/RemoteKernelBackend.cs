@@ -48,14 +48,9 @@ internal sealed class RemoteKernelBackend(RemoteClient client, Func<TandemOption
             {
                 var worker = Pool.Pick(stateId, tried)
                     ?? throw Pool.NoWorkerServing(call.Kernel, tried is null ? "no remote worker is serving" : "no other remote worker is serving");
+                // A failed attempt with a region dropped both, so a region is never left behind here.
                 if (request is null || builtShared != worker.SharesMemory)
                 {
-                    if (region is not null)
-                    {
-                        // Built for another worker and never sent.
-                        Pool.SharedMemory.Return(region);
-                    }
-
                     var threshold = worker.SharesMemory ? options.SharedMemoryThresholdBytes : int.MaxValue;
                     region = Lease(call, threshold);
                     request = BuildRequest(call, stateId, region, threshold);

@@ -177,20 +177,8 @@ internal sealed class WorkerConnection : IDisposable
     public WorkerInfo Info => new(Name, Address, Status, InFlight, Interlocked.Read(ref _completed), Interlocked.Read(ref _failed), Version, InstanceId, Process?.Id);
 
     /// <summary>Polls readiness until SERVING (bounded), then reads the worker's identity and starts watching its health.</summary>
-    /// <summary>The innermost message of a failed call: a connect failure's reason rather than grpc's wrapper.</summary>
-    private static string Detail(RpcException e)
-    {
-        var message = e.Status.Detail;
-        for (var inner = e.Status.DebugException; inner is not null; inner = inner.InnerException)
-        {
-            if (inner is IOException { Message: var m } && m.StartsWith("TLS ", StringComparison.Ordinal))
-            {
-                return m;
-            }
-        }
-
-        return message;
-    }
+    /// <summary>A failed call's message: a refused TLS handshake's reason rather than grpc's wrapper.</summary>
+    private static string Detail(RpcException e) => WorkerTls.RefusalIn(e) ?? e.Status.Detail;
 
     public async Task WaitServingAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {

@@ -180,18 +180,18 @@ internal sealed class WorkerPool : IAsyncDisposable
     /// </summary>
     public void JoinFailed(WorkerConnection worker, Exception? failure)
     {
+        if (Transport.WorkerTls.RefusalIn(failure) is { } handshake)
+        {
+            _tlsRefused = handshake;
+            return;
+        }
+
         // A TimeoutException from WaitServingAsync carries the last refusal as its inner exception.
         for (var e = failure; e is not null; e = e is RpcException rpc ? rpc.Status.DebugException ?? rpc.InnerException : e.InnerException)
         {
             if (e is RpcException { StatusCode: StatusCode.Unauthenticated } refused)
             {
                 _unauthenticated = $"worker {worker.Name} refused this client: {refused.Status.Detail}";
-                return;
-            }
-
-            if (e is IOException { Message: var message } && message.StartsWith("TLS ", StringComparison.Ordinal))
-            {
-                _tlsRefused = message;
                 return;
             }
         }

@@ -40,6 +40,26 @@ internal sealed class WorkerTls
         _current = Load(options);
     }
 
+    /// <summary>
+    /// The refused handshake's message somewhere in <paramref name="failure"/>
+    /// (a gRPC call's debug exception chain included), or null.
+    /// </summary>
+    public static string? RefusalIn(Exception? failure)
+    {
+        for (var e = failure; e is not null; e = e is Grpc.Core.RpcException rpc ? rpc.Status.DebugException ?? rpc.InnerException : e.InnerException)
+        {
+            if (e is IOException { Message: var message } && message.StartsWith(RefusalPrefix, StringComparison.Ordinal))
+            {
+                return message;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>How every message of a refused handshake starts.</summary>
+    private const string RefusalPrefix = "TLS ";
+
     /// <summary>The name a worker's certificate must carry: <see cref="RemoteTlsOptions.ServerName"/>, else <paramref name="host"/>.</summary>
     public string ServerName(string host) => _options.ServerName is { Length: > 0 } name ? name : host;
 
